@@ -1,0 +1,114 @@
+"""Every error Sous raises on purpose descends from :class:`SousError`.
+
+::
+
+    SousError
+    ├── RecipeError            a recipe document is invalid (carries file, line and field path)
+    │   └── RecipeLoadError    several recipe errors found while loading a file or folder
+    ├── ConditionError         a JsonLogic rule is malformed, unknown, too deep or too large
+    ├── RenderError            a parameter template failed to render (or tried to escape the sandbox)
+    ├── RegistryError          an unknown trigger type or action name
+    ├── NotFoundError          a stored resource does not exist (in the caller's workspace)
+    ├── ConflictError          a stale version or a duplicate
+    └── ActionError            an action failed while running
+        ├── RetryableError     a transient failure: the step's retry policy may try again
+        │   └── Retry          a connector asks to be retried after ``defer`` seconds
+        └── PermanentError     retrying would not help (bad input, refused by the remote side)
+
+Each subclass builds its message from typed fields, so callers can read the fields instead of
+parsing text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SousError(Exception):
+    """Base of every error Sous raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem at one place: ``path`` is a dotted field path such as ``actions[1].with.limit``."""
+
+    path: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}" if self.line else self.file
+        prefix = " ".join(part for part in (where, self.path) if part)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class RecipeError(SousError):
+    """A recipe document is invalid; ``details`` lists every problem found."""
+
+    def __init__(self, details: list[ErrorDetail]) -> None:
+        self.details = details
+        super().__init__("; ".join(str(d) for d in details) or "invalid recipe")
+
+
+class ConditionError(SousError):
+    """A JsonLogic rule is invalid. ``path`` points at the offending node (``and[1].var``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class RenderError(SousError):
+    """A template could not be rendered. ``path`` names the parameter that held it."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class RegistryError(SousError):
+    """An unknown trigger type or action name."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        hint = f"; known: {', '.join(sorted(known))}" if known else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}")
+
+
+class NotFoundError(SousError):
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+
+class ConflictError(SousError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ActionError(SousError):
+    """An action failed while running."""
+
+
+class RetryableError(ActionError):
+    """A transient failure (timeout, 429, 5xx): the step's retry policy may try again."""
+
+
+class Retry(RetryableError):
+    """A connector asks to be tried again after ``defer`` seconds (arq's ``Retry(defer=...)``)."""
+
+    def __init__(self, defer: float, reason: str = "retry requested") -> None:
+        self.defer = defer
+        self.reason = reason
+        super().__init__(f"{reason} (retry in {defer:g}s)")
+
+
+class PermanentError(ActionError):
+    """Retrying would not help: bad input, or the remote side refused the request."""

@@ -36,6 +36,13 @@ class ErrorDetail:
     message: str
     file: str | None = None
     line: int | None = None
+    loc: tuple[str | int, ...] = ()
+
+    @property
+    def pointer(self) -> str:
+        """The same place as a JSON Pointer (RFC 6901), for API clients."""
+        parts = (str(p).replace("~", "~0").replace("/", "~1") for p in self.loc)
+        return "".join("/" + p for p in parts)
 
     def __str__(self) -> str:
         where = ""

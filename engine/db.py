@@ -1,0 +1,159 @@
+"""Database access: one SQLAlchemy engine, and a group-committing writer for the hot path.
+
+SQLite (the embedded default) runs in WAL mode with ``synchronous=NORMAL``; PostgreSQL uses the
+same tables. Engine writes go through :class:`Writer`, which gathers the writes that arrive while
+a transaction is in flight and commits them together: each caller's function runs in its own
+SAVEPOINT (so one failure rolls back only that caller's work) and each caller's ``await`` returns
+only after the commit, so "stored before acknowledged" holds for every one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel
+
+T = TypeVar("T")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN, so SAVEPOINTs work
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not memory:
+            path = url.split("///", 1)[-1]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            poolclass=StaticPool if memory else None,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Tx:
+    """The transaction a write function runs in, and what to do once it has committed."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._after: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after.append(callback)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_sqlite = url.startswith("sqlite")
+        self.writer = Writer(self)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        """Create every table directly (tests); deployments use :func:`sous.migrate`."""
+        import engine.models  # noqa: F401  (registers the tables)
+
+        SQLModel.metadata.create_all(self.engine)
+
+    def run_sync(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in its own transaction, now, on this thread."""
+        with self.engine.begin() as conn:
+            tx = Tx(conn)
+            result = fn(tx)
+        for callback in tx._after:
+            callback()
+        return result
+
+    def dispose(self) -> None:
+        self.writer.close()
+        self.engine.dispose()
+
+
+class Writer:
+    """Group commit: many coroutines' writes, one transaction, each in its own savepoint."""
+
+    def __init__(self, db: Database, max_batch: int = 512) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sous-writer")
+        self.commits = 0
+        self.writes = 0
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in a transaction; return its result once that transaction has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                results, after = await loop.run_in_executor(self._executor, self._commit, batch)
+            except Exception as exc:  # the commit itself failed: every caller hears of it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for callback in after:
+                callback()
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _commit(
+        self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]]
+    ) -> tuple[list[tuple[bool, Any]], list[Callable[[], None]]]:
+        results: list[tuple[bool, Any]] = []
+        after: list[Callable[[], None]] = []
+        with self._db.engine.begin() as conn:
+            for fn, _ in batch:
+                tx = Tx(conn)
+                savepoint = conn.begin_nested()
+                try:
+                    value = fn(tx)
+                    savepoint.commit()
+                except Exception as exc:
+                    savepoint.rollback()
+                    results.append((False, exc))
+                else:
+                    results.append((True, value))
+                    after += tx._after
+        self.commits += 1
+        self.writes += len(batch)
+        return results, after
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,170 @@
+"""The engine's tables (SQLModel). Schema changes go through Alembic (``sous/migrations``).
+
+Times are stored as timezone-aware UTC. JSON columns hold documents exactly as the API shows
+them. Every row that belongs to a tenant carries ``workspace_id`` and every query filters on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspace"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class StoreRow(SQLModel, table=True):
+    """A connected BigCommerce store. The access token is encrypted at rest."""
+
+    __tablename__ = "store"
+    __table_args__ = (UniqueConstraint("workspace_id", "store_hash"),)
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(index=True, max_length=64)
+    store_hash: str = Field(index=True, max_length=64)
+    name: str = Field(default="", max_length=200)
+    api_base_url: str = Field(max_length=500)
+    access_token_enc: str = Field(max_length=2000)
+    webhook_secret_enc: str = Field(max_length=2000)
+    status: str = Field(default="active", max_length=20)
+    created_at: datetime = _ts()
+    last_event_at: datetime | None = _ts(nullable=True)
+    info: dict[str, Any] | None = _json()
+
+
+class RecipeRow(SQLModel, table=True):
+    """The current version of a recipe; every version's document is in ``recipe_version``."""
+
+    __tablename__ = "recipe"
+    __table_args__ = (UniqueConstraint("workspace_id", "slug"),)
+    uid: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(index=True, max_length=64)
+    slug: str = Field(max_length=80)
+    version: int = 1
+    enabled: bool = True
+    document: dict[str, Any] = _json()
+    source: str = Field(default="api", max_length=300)
+    disabled_reason: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class RecipeVersionRow(SQLModel, table=True):
+    __tablename__ = "recipe_version"
+    recipe_uid: str = Field(primary_key=True, max_length=40)
+    version: int = Field(primary_key=True)
+    document: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class EventRow(SQLModel, table=True):
+    """The inbox: every event is written here before it is acknowledged."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedup_key"),
+        Index("ix_event_ws_received", "workspace_id", "received_at"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(max_length=64)
+    store: str | None = Field(default=None, max_length=64)
+    type: str = Field(max_length=120, index=True)
+    payload: dict[str, Any] = _json()
+    source: str = Field(max_length=20)
+    dedup_key: str = Field(max_length=200)
+    occurred_at: datetime = _ts()
+    received_at: datetime = _ts()
+    caused_by: dict[str, Any] | None = _json()
+    target_recipe: str | None = Field(default=None, max_length=40)
+    dispatched: bool = False
+
+
+class MatchRow(SQLModel, table=True):
+    """One dispatch decision: a recipe considered for an event, and why it matched or not."""
+
+    __tablename__ = "match"
+    event_id: str = Field(primary_key=True, max_length=40)
+    recipe_uid: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(max_length=64)
+    recipe_version: int
+    matched: bool
+    stage: str = Field(max_length=20)
+    reason: dict[str, Any] | None = _json()
+    run_id: str | None = Field(default=None, max_length=40)
+
+
+class RunRow(SQLModel, table=True):
+    __tablename__ = "run"
+    __table_args__ = (
+        UniqueConstraint("recipe_uid", "event_id"),
+        Index("ix_run_ws_status", "workspace_id", "status"),
+        Index("ix_run_recipe_created", "recipe_uid", "created_at"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(max_length=64)
+    recipe_uid: str = Field(max_length=40)
+    recipe_version: int
+    event_id: str = Field(max_length=40, index=True)
+    store: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=20)
+    status_reason: str | None = Field(default=None, max_length=2000)
+    concurrency_key: str | None = Field(default=None, max_length=200)
+    next_step: int = 0
+    depth: int = 0
+    created_at: datetime = _ts()
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True, index=True)
+    due_at: datetime | None = _ts(nullable=True)
+    context: dict[str, Any] | None = _json()
+
+
+class StepRow(SQLModel, table=True):
+    """The trace of one step of one run; written with the run's state change."""
+
+    __tablename__ = "step"
+    run_id: str = Field(primary_key=True, max_length=40)
+    index: int = Field(primary_key=True)
+    step_id: str = Field(max_length=80)
+    use: str = Field(max_length=120)
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    input: dict[str, Any] | None = _json()
+    output: dict[str, Any] | None = _json()
+    error: str | None = Field(default=None, max_length=4000)
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
+    duration_ms: float | None = None
+
+
+class JobRow(SQLModel, table=True):
+    """A unit of work on the embedded queue: dispatch an event, or run (part of) a run."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_ready", "status", "due_at"),)
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=20)
+    ref: str = Field(max_length=40)
+    lock_key: str | None = Field(default=None, max_length=240)
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    due_at: datetime = _ts()
+    created_at: datetime = _ts()
+    claimed_by: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = _ts(nullable=True)

@@ -1,0 +1,117 @@
+"""The recipe document: one pydantic model for YAML files and the HTTP API alike."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.retry import RetryPolicy
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
+
+
+class Mode(StrEnum):
+    """What happens when a run is triggered while another run of the same recipe (and key) is
+    still going: ``single`` drops the new one, ``restart`` cancels the old one, ``queued`` waits
+    its turn, ``parallel`` runs side by side up to ``max_runs``."""
+
+    SINGLE = "single"
+    RESTART = "restart"
+    QUEUED = "queued"
+    PARALLEL = "parallel"
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: str = Field(description="An event type from the catalog, e.g. bigcommerce.product.out_of_stock")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Trigger options")
+
+
+class Step(BaseModel):
+    """One action of a recipe. Later steps read this one's output as ``steps.<id>.<field>``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str | None = Field(default=None, pattern=SLUG)
+    use: str = Field(description="An action name from the catalog, e.g. email.send")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    if_: Any = Field(default=None, alias="if", description="JsonLogic: the step runs only if true")
+    timeout: float | None = Field(default=None, gt=0, le=3600, description="seconds")
+    retry: RetryPolicy | None = None
+    continue_on_error: bool = False
+
+
+class Recipe(BaseModel):
+    """Trigger, conditions, actions: a merchant's automation."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "sold-out-to-backorder",
+                    "name": "Sold-out products go on backorder",
+                    "trigger": {"type": "bigcommerce.product.out_of_stock"},
+                    "conditions": [
+                        {"==": [{"var": "product.inventory_tracking"}, "product"]}
+                    ],
+                    "actions": [
+                        {
+                            "id": "hold",
+                            "use": "backorder.assign",
+                            "with": {"product_id": "{{ product.id }}", "limit": 50},
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    id: str = Field(pattern=SLUG, description="Unique within the workspace")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    enabled: bool = True
+    version: int | None = Field(default=None, ge=1, description="Set by Sous on every change")
+    mode: Mode = Mode.PARALLEL
+    max_runs: int = Field(default=10, ge=1, le=1000)
+    concurrency_key: str | None = Field(
+        default=None, description="Template: runs with the same key never overlap"
+    )
+    store: str | list[str] = Field(default="*", description="A store hash, a list, or * for all")
+    trigger: Trigger
+    conditions: list[Any] = Field(default_factory=list, description="JsonLogic rules, all must hold")
+    actions: list[Step] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _steps_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "steps" in data and "actions" not in data:
+            data = dict(data)
+            data["actions"] = data.pop("steps")
+        return data
+
+    @field_validator("actions")
+    @classmethod
+    def _step_ids(cls, steps: list[Step]) -> list[Step]:
+        seen: set[str] = set()
+        for index, step in enumerate(steps):
+            if step.id is None:
+                step.id = f"step{index + 1}"
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice")
+            seen.add(step.id)
+        return steps
+
+    def stores(self) -> list[str] | None:
+        """The store hashes this recipe is limited to, or ``None`` for every store."""
+        if self.store == "*":
+            return None
+        return [self.store] if isinstance(self.store, str) else list(self.store)
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document, as YAML files and the API carry it."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

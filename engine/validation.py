@@ -1,0 +1,135 @@
+"""Two-phase recipe validation: shape first, then everything the shape refers to.
+
+Phase 1 checks the document against :class:`~engine.recipe.Recipe`. Phase 2 resolves
+``trigger.type`` and every step's ``use`` in the registry, validates each ``with:`` against that
+trigger's or action's parameter model (fields holding templates are checked when rendered),
+checks every JsonLogic rule against the operator allowlist and limits, and compiles every
+template. Nothing is saved unless both phases pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from engine import conditions
+from engine.errors import ConditionError, ErrorDetail, RegistryError, RenderError
+from engine.recipe import Recipe
+from engine.registry import Registry
+from engine.rendering import check_template, is_template
+
+Loc = tuple[str | int, ...]
+
+
+def format_loc(loc: Loc) -> str:
+    """``("actions", 1, "with", "limit")`` → ``actions[1].with.limit``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: Any) -> str:
+    msg = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check the spelling; the catalog lists every parameter)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+def _pydantic_details(exc: ValidationError, prefix: Loc, data: Any = None) -> list[ErrorDetail]:
+    details = []
+    for error in exc.errors():
+        loc = prefix + tuple(p for p in error["loc"] if not isinstance(p, str) or p != "__root__")
+        if data is not None and _through_template(data, tuple(error["loc"])):
+            continue
+        details.append(ErrorDetail(path=format_loc(loc), message=_message(error), loc=loc))
+    return details
+
+
+def _through_template(data: Any, loc: Loc) -> bool:
+    """True if the value at ``loc`` (or on the way to it) is a template, checked at run time."""
+    node = data
+    for part in loc:
+        if is_template(node):
+            return True
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return is_template(node)
+
+
+def _check_params(model: type[BaseModel], values: dict[str, Any], prefix: Loc) -> list[ErrorDetail]:
+    try:
+        model.model_validate(values)
+    except ValidationError as exc:
+        return _pydantic_details(exc, prefix, values)
+    return []
+
+
+def _check_templates(value: Any, loc: Loc) -> list[ErrorDetail]:
+    if isinstance(value, str):
+        if not is_template(value):
+            return []
+        try:
+            check_template(value, format_loc(loc))
+        except RenderError as exc:
+            return [ErrorDetail(path=format_loc(loc), message=exc.message, loc=loc)]
+        return []
+    if isinstance(value, dict):
+        return [d for k, v in value.items() for d in _check_templates(v, (*loc, k))]
+    if isinstance(value, list):
+        return [d for i, v in enumerate(value) for d in _check_templates(v, (*loc, i))]
+    return []
+
+
+def _check_rule(rule: Any, loc: Loc) -> list[ErrorDetail]:
+    try:
+        conditions.validate_rule(rule)
+    except ConditionError as exc:
+        inner = exc.path
+        path = format_loc(loc) + ("." + inner if inner and not inner.startswith("[") else inner)
+        return [ErrorDetail(path=path, message=exc.message, loc=loc)]
+    return []
+
+
+def validate_document(document: Any, registry: Registry) -> tuple[Recipe | None, list[ErrorDetail]]:
+    """Validate a recipe document; returns the recipe (or ``None``) and every problem found."""
+    try:
+        recipe = Recipe.model_validate(document)
+    except ValidationError as exc:
+        return None, _pydantic_details(exc, ())
+    details: list[ErrorDetail] = []
+    try:
+        trigger = registry.trigger(recipe.trigger.type)
+    except RegistryError as exc:
+        loc: Loc = ("trigger", "type")
+        details.append(ErrorDetail(path=format_loc(loc), message=str(exc), loc=loc))
+    else:
+        details += _check_params(trigger.params, recipe.trigger.with_, ("trigger", "with"))
+    for index, rule in enumerate(recipe.conditions):
+        details += _check_rule(rule, ("conditions", index))
+    if recipe.concurrency_key:
+        details += _check_templates(recipe.concurrency_key, ("concurrency_key",))
+    for index, step in enumerate(recipe.actions):
+        prefix: Loc = ("actions", index)
+        try:
+            action = registry.action(step.use)
+        except RegistryError as exc:
+            details.append(
+                ErrorDetail(path=format_loc((*prefix, "use")), message=str(exc), loc=(*prefix, "use"))
+            )
+        else:
+            details += _check_params(action.params, step.with_, (*prefix, "with"))
+        details += _check_templates(step.with_, (*prefix, "with"))
+        if step.if_ is not None:
+            details += _check_rule(step.if_, (*prefix, "if"))
+    return (recipe if not details else None), details

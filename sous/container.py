@@ -1,0 +1,73 @@
+"""The composition root: builds the database, registry, services and engine from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.clock import Clock, SystemClock
+from engine.context import Services
+from engine.db import Database
+from engine.engine import Engine, EngineSettings
+from engine.registry import Connector, Registry
+from sous.settings import Settings
+
+
+def connectors() -> list[Connector]:
+    """Every connector Sous ships, listed explicitly."""
+    from connectors.core import CONNECTOR as core
+
+    found = [core]
+    for module in ("connectors.bigcommerce.connector", "connectors.backorder", "connectors.email", "connectors.http", "connectors.report"):
+        connector = _optional(module)
+        if connector is not None:
+            found.append(connector)
+    return found
+
+
+def _optional(module: str) -> Connector | None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None
+        raise
+    connector: Connector | None = getattr(mod, "CONNECTOR", None)
+    return connector
+
+
+def build_registry() -> Registry:
+    return Registry(connectors())
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    registry: Registry
+    engine: Engine
+    services: Services
+    clock: Clock
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:
+    clock = clock or SystemClock()
+    db = Database(settings.database_url)
+    if migrate:
+        from sous.migrate import upgrade
+
+        upgrade(db.engine)
+    registry = build_registry()
+    services = Services()
+    services.add(settings, Settings)
+    engine = Engine(
+        db,
+        registry,
+        clock=clock,
+        services=services,
+        settings=EngineSettings(max_depth=settings.max_chain_depth, workers=settings.workers),
+    )
+    return Container(settings, db, registry, engine, services, clock)

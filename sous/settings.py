@@ -1,0 +1,55 @@
+"""Settings from ``SOUS_*`` environment variables (and command-line flags on top).
+
+Built by :func:`load_settings` when a command starts, never at import time. Outside development,
+default secrets are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-insecure-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOUS_", env_nested_delimiter="__", extra="ignore")
+
+    env: str = Field(default="development", description="development | production")
+    database_url: str = Field(default="sqlite:///sous-data/sous.db")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=16, ge=1, le=512, description="concurrent runs in this process")
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET), description="encrypts credentials at rest; set it in production"
+    )
+    recipes_dir: Path | None = Field(default=None, description="load recipes from YAML at start")
+    max_chain_depth: int = Field(default=5, ge=1, le=50)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 1_000_000
+    outbound_allow_private: bool = Field(
+        default=False, description="let http.request reach loopback and private addresses"
+    )
+    outbound_allow_hosts: list[str] = Field(default_factory=list)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: str = Field(default="none", pattern="^(none|starttls|tls)$")
+    smtp_from: str = "sous@localhost"
+    staff_email: str = "staff@example.com"
+    queue: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env != "development" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("SOUS_SECRET_KEY must be set outside development (SOUS_ENV=production)")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]

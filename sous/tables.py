@@ -1,0 +1,12 @@
+"""Every module that defines tables, imported in one place (for Alembic and ``create_all``)."""
+
+from __future__ import annotations
+
+import importlib
+
+TABLE_MODULES = ("engine.models",)
+
+
+def import_all_tables() -> None:
+    for name in TABLE_MODULES:
+        importlib.import_module(name)

@@ -168,3 +168,14 @@ class JobRow(SQLModel, table=True):
     created_at: datetime = _ts()
     claimed_by: str | None = Field(default=None, max_length=80)
     lease_until: datetime | None = _ts(nullable=True)
+
+
+class CredentialRow(SQLModel, table=True):
+    """A named secret of a workspace, encrypted (see :mod:`engine.vault`)."""
+
+    __tablename__ = "credential"
+    workspace_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(primary_key=True, max_length=100)
+    value_enc: str = Field(default="", max_length=10_000)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

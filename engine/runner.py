@@ -22,15 +22,23 @@ from engine import conditions
 from engine.clock import Clock
 from engine.context import ActionContext, Services
 from engine.db import Database, Tx
-from engine.errors import ConditionError, PermanentError, RenderError, Retry, RetryableError
+from engine.errors import (
+    ConditionError,
+    NotFoundError,
+    PermanentError,
+    RenderError,
+    Retry,
+    RetryableError,
+)
 from engine.events import CausedBy, Event, NewEvent
 from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.queue.base import Job, JobQueue
 from engine.recipe import Recipe, Step
 from engine.redact import redact
-from engine.registry import ActionSpec, Registry
+from engine.registry import Registry
 from engine.rendering import Renderer
 from engine.retry import RetryOn, RetryPolicy
+from engine.vault import Vault
 
 if TYPE_CHECKING:
     from engine.engine import Engine
@@ -58,6 +66,28 @@ class RunState:
     outputs: dict[str, Any] = field(default_factory=dict)
     failures: int = 0
     attempts: int = 0
+
+
+class SecretsView:
+    """``secrets.NAME`` in a template: read from the vault, remembered so the trace masks it."""
+
+    def __init__(self, vault: Vault, workspace: str, used: dict[str, str]) -> None:
+        self._vault = vault
+        self._workspace = workspace
+        self._used = used
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            value = self._vault.get(self._workspace, name)
+        except NotFoundError:
+            raise RenderError("secrets", f"no secret named {name!r} in this workspace; add it first") from None
+        self._used[name] = value
+        return value
 
 
 class StepFailed(Exception):
@@ -144,7 +174,7 @@ class Runner:
             state.attempts += 1
             record: dict[str, Any] = {"attempts": state.attempts, "started_at": started}
             try:
-                outcome, output, rendered = await self._step(state, step, index)
+                outcome, output, traced_in, traced_out = await self._step(state, step, index)
             except StepFailed as exc:
                 record.update(status="failed", error=str(exc), input=None)
                 if exc.retryable and self._may_retry(step, exc, state.attempts):
@@ -167,8 +197,8 @@ class Runner:
                 return
             record.update(
                 status=outcome,
-                input=rendered,
-                output=output,
+                input=traced_in,
+                output=traced_out,
                 finished_at=self._clock.now(),
                 duration_ms=(self._clock.monotonic() - t0) * 1000,
             )
@@ -183,7 +213,8 @@ class Runner:
             else:
                 await self._save(state, index, step, record, run_status="running")
 
-    async def _step(self, state: RunState, step: Step, index: int) -> tuple[str, Any, Any]:
+    async def _step(self, state: RunState, step: Step, index: int) -> tuple[str, Any, Any, Any]:
+        """Run one step; returns its outcome, its output, and the input and output to trace."""
         data = state.event.context()
         data["steps"] = state.outputs
         if step.if_ is not None:
@@ -192,8 +223,12 @@ class Runner:
             except ConditionError as exc:
                 raise StepFailed(f"if: {exc}") from None
             if not passed:
-                return "skipped", None, None
+                return "skipped", None, None, None
         action = self._registry.action(step.use)
+        used: dict[str, str] = {}
+        vault = self._services.find(Vault)
+        if vault is not None:
+            data["secrets"] = SecretsView(vault, state.workspace, used)
         try:
             rendered = self._renderer.render(step.with_, data, "with")
         except RenderError as exc:
@@ -215,6 +250,7 @@ class Runner:
             services=self._services,
             emit=lambda new: self._emit(state, new),
             attempt=state.attempts,
+            secrets=used,
         )
         timeout = step.timeout or action.timeout
         try:
@@ -231,7 +267,8 @@ class Runner:
             log.exception("action %s raised unexpectedly", step.use)
             raise StepFailed(f"{type(exc).__name__}: {exc}") from None
         output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-        return "succeeded", output, _trace_input(action, rendered, ctx.secrets)
+        masked = used.values()
+        return "succeeded", output, redact(rendered, action.secret_fields, masked), redact(output, (), masked)
 
     def _policy(self, step: Step) -> RetryPolicy:
         return step.retry or self._registry.action(step.use).retry
@@ -317,10 +354,6 @@ def _kind(exc: RetryableError) -> RetryOn:
     if isinstance(status, int) and status >= 500:
         return RetryOn.SERVER_ERROR
     return RetryOn.RETRYABLE
-
-
-def _trace_input(action: ActionSpec, rendered: Any, secrets: dict[str, str]) -> Any:
-    return redact(rendered, action.secret_fields, secrets.values())
 
 
 def event_from_row(row: Any) -> Event:

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.clock import ManualClock
+from engine.context import Services
+from engine.db import Database
+from engine.engine import Engine, EngineSettings
+from engine.registry import Registry
+from sous.container import connectors
+from tests.fakes import Recorder, recording_connector
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def require_services() -> bool:
+    """CI sets SOUS_REQUIRE_SERVICES=1: a missing service then fails instead of skipping."""
+    return os.environ.get("SOUS_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'sous.db'}")
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def registry(recorder: Recorder) -> Registry:
+    return Registry([*connectors(), recording_connector(recorder)])
+
+
+@pytest.fixture
+async def engine(db: Database, registry: Registry, clock: ManualClock) -> AsyncIterator[Engine]:
+    eng = Engine(db, registry, clock=clock, services=Services(), settings=EngineSettings(workers=4))
+    await eng.start()
+    yield eng
+    await eng.stop()

@@ -1,0 +1,46 @@
+# One place for every command. The first two are the README's promise:
+#   make serve   set up and run Sous with the sandbox store (a recipe fires on its own)
+#   make test    set up and run the test suite
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: serve test check lint format bench demo clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Sous needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/sous serve --sandbox
+
+demo: $(STAMP)
+	$(BIN)/sous demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/sous validate recipes/
+
+check: lint test
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.bench_conditions
+	$(BIN)/python -m bench.bench_dispatch
+	$(BIN)/python -m bench.bench_pipeline
+
+clean:
+	rm -rf $(VENV) sous-data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,32 @@
+"""Shared pieces of the benchmarks: a throwaway engine on a SQLite file, and percentiles."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+from engine.context import Services
+from engine.db import Database
+from engine.engine import Engine, EngineSettings
+from sous.container import build_registry
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(values: list[float]) -> str:
+    return f"p50 {percentile(values, 50):.2f} ms  p99 {percentile(values, 99):.2f} ms  mean {statistics.fmean(values):.2f} ms"
+
+
+def temp_engine(workers: int = 32) -> tuple[Engine, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="sous-bench-"))
+    db = Database(f"sqlite:///{folder / 'bench.db'}")
+    db.create_all()
+    engine = Engine(db, build_registry(), services=Services(), settings=EngineSettings(workers=workers))
+    return engine, folder

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from engine.dispatcher import CompiledRecipe, Decision, Dispatcher, RecipeIndex
 from engine.events import Event, NewEvent
 from engine.ids import new_id
 from engine.models import EventRow, MatchRow, RunRow
-from engine.queue.base import JobQueue, NewJob, QueueClosed
+from engine.queue.base import Job, JobQueue, NewJob, QueueClosed
 from engine.queue.sql import SqlJobQueue
 from engine.recipe import Mode
 from engine.registry import Registry
@@ -56,6 +56,7 @@ class IngestResult:
 
 
 Listener = Callable[[str, dict[str, Any]], None]
+JobHandler = Callable[[Job], Awaitable[None]]
 
 
 class Engine:
@@ -81,6 +82,8 @@ class Engine:
         self.runner = Runner(db, self.queue, registry, self.clock, self.services, self)
         self._renderer = Renderer(self.clock.now)
         self._workers: list[asyncio.Task[None]] = []
+        self._handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]] = {}
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Listener] = []
         self._idle = asyncio.Event()
         self._busy = 0
@@ -125,8 +128,12 @@ class Engine:
             target_recipe=new.target_recipe,
         )
 
-    async def ingest(self, new: NewEvent) -> IngestResult:
-        """Store the event (deduplicated on its key) with its decisions, runs and jobs."""
+    async def ingest(self, new: NewEvent, follow_up: Sequence[str] = ()) -> IngestResult:
+        """Store the event (deduplicated on its key) with its decisions, runs and jobs.
+
+        ``follow_up`` names job kinds to enqueue for the event in the same transaction (for
+        example the BigCommerce connector's normalisation of a raw webhook).
+        """
         event = self._event(new)
         decisions = self.dispatcher.decide(event)
         plan = self._plan(event, decisions)
@@ -143,6 +150,8 @@ class Engine:
                 ).scalar_one()
                 return IngestResult(existing, duplicate=True)
             self._write_plan(tx, plan)
+            if follow_up:
+                self.queue.enqueue(tx, [NewJob(kind, event.id, hint=event) for kind in follow_up])
             return IngestResult(event.id, False, [r["id"] for r in plan.runs], decisions)
 
         result = await self.db.writer.write(write)
@@ -221,6 +230,11 @@ class Engine:
             return "*"
 
     # -- workers --------------------------------------------------------------------------
+    def handle(self, kind: str, handler: JobHandler, concurrency: int = 64) -> None:
+        """Run jobs of ``kind`` with ``handler``, up to ``concurrency`` at once, beside the run
+        workers (a handler must complete or retry its job through the queue)."""
+        self._handlers[kind] = (handler, asyncio.Semaphore(concurrency))
+
     async def start(self, workers: int | None = None) -> None:
         await self.queue.recover()
         self.reload()
@@ -229,9 +243,9 @@ class Engine:
 
     async def stop(self) -> None:
         await self.queue.close()
-        for task in self._workers:
+        for task in [*self._workers, *self._side_tasks]:
             task.cancel()
-        for task in self._workers:
+        for task in [*self._workers, *self._side_tasks]:
             with contextlib.suppress(asyncio.CancelledError, QueueClosed):
                 await task
         self._workers.clear()
@@ -244,6 +258,13 @@ class Engine:
                 return
             self._busy += 1
             self._idle.clear()
+            if job.kind in self._handlers:
+                handler, limit = self._handlers[job.kind]
+                await limit.acquire()
+                task = asyncio.create_task(self._side(job, handler, limit))
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
+                continue
             try:
                 if job.kind == "run":
                     await self.runner.execute(job)
@@ -255,9 +276,21 @@ class Engine:
             except Exception:
                 log.exception("job %s failed unexpectedly; it stays queued for recovery", job.id)
             finally:
-                self._busy -= 1
-                if self._busy == 0 and self.queue.depth() == 0:
-                    self._idle.set()
+                self._done_one()
+
+    async def _side(self, job: Job, handler: JobHandler, limit: asyncio.Semaphore) -> None:
+        try:
+            await handler(job)
+        except Exception:
+            log.exception("job %s (%s) failed unexpectedly; it stays queued for recovery", job.id, job.kind)
+        finally:
+            limit.release()
+            self._done_one()
+
+    def _done_one(self) -> None:
+        self._busy -= 1
+        if self._busy == 0 and self.queue.depth() == 0:
+            self._idle.set()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until no job is queued or running (tests and the demo)."""

@@ -240,9 +240,7 @@ def iterate_filter(items: Any, body: Body, data: Any, scope: Scope | None) -> li
     ]
 
 
-def iterate_reduce(
-    items: Any, body: Body, initial: Any, data: Any, scope: Scope | None
-) -> Any:
+def iterate_reduce(items: Any, body: Body, initial: Any, data: Any, scope: Scope | None) -> Any:
     """``reduce``: folds ``{"current", "accumulator"}`` through the body from ``initial``."""
     if not isinstance(items, list | tuple):
         return initial

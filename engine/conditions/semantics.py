@@ -88,7 +88,7 @@ def invalid_arguments(message: str) -> EvaluationError:
 
 
 def is_number(value: Any) -> bool:
-    """True for ``int`` and ``float`` values, and False for booleans (JSON ``true`` is no number)."""
+    """True for ``int`` and ``float`` values; False for booleans (JSON ``true`` is no number)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -108,7 +108,7 @@ def js_type(value: Any) -> str:
 def truthy(value: Any) -> bool:
     """JavaScript truthiness, except that an empty array is falsy (JsonLogic's one change)."""
     if value.__class__ is bool:
-        return value  # type: ignore[no-any-return]
+        return value
     if value is None:
         return False
     if isinstance(value, dict):
@@ -167,7 +167,7 @@ def to_number(value: Any) -> int | float:
     strings, arrays, objects and non-finite floats raise :class:`EvaluationError` (``"NaN"``).
     """
     if value.__class__ is int:
-        return value  # type: ignore[no-any-return]
+        return value
     if value is None:
         return 0
     if isinstance(value, bool):

@@ -159,6 +159,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._sink.gate is not None:
+            self._sink.at_gate.set()
+            await self._sink.gate.wait()
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
@@ -172,6 +175,10 @@ class SmtpSink:
     ``refuse`` and ``defer`` are addresses answered with 550 and 451 at RCPT. With a
     ``tls_context`` the server offers STARTTLS (and ``require_starttls`` insists on it); with
     ``login`` (username, password) it requires AUTH, which aiosmtpd only accepts over TLS.
+
+    To hold a delivery half-way (a test of what happens when the sender gives up mid-message),
+    set ``gate`` to an :class:`asyncio.Event`: DATA then sets ``at_gate`` and waits for
+    ``gate`` before accepting the message.
     """
 
     def __init__(
@@ -198,6 +205,8 @@ class SmtpSink:
         self._hostname = hostname
         self.messages: list[CapturedMessage] = []
         self.logins: list[str] = []
+        self.gate: asyncio.Event | None = None
+        self.at_gate = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._arrived: asyncio.Condition | None = None
 

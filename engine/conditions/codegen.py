@@ -47,6 +47,9 @@ _PY_OPERATOR: Final = {
     ">": ">",
     ">=": ">=",
 }
+_SPLIT_DEPTH: Final = 16
+"""Operations nested deeper than this inside one generated function move to a function of
+their own, keeping every expression far below the Python parser's nesting limits."""
 _ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%", "max", "min"})
 _STRING_RESULT: Final = frozenset({"cat", "substr"})
 
@@ -128,6 +131,7 @@ class _Function:
     name: str
     generator: _Generator
     temps: int = 0
+    depth: int = 0
     lookups: dict[tuple[Any, ...], _Lookup] = field(default_factory=dict)
 
     def temp(self) -> str:
@@ -214,8 +218,24 @@ class _Generator:
 
     # ------------------------------------------------------------------ expressions
 
+    def call(self, node: Any, *, test: bool = False) -> str:
+        """Source calling a new function that evaluates ``node`` (a nested rule split off)."""
+        name = self.function(node, test=test)
+        return f"{name}(d, s)" if self.uses_scope else f"{name}(d)"
+
     def expr(self, node: Any, fn: _Function) -> _Expr:
         """Source for the value of ``node``."""
+        if not isinstance(node, dict | list) or not node:
+            return self._expr(node, fn)
+        if fn.depth >= _SPLIT_DEPTH:
+            return _Expr(self.call(node))
+        fn.depth += 1
+        try:
+            return self._expr(node, fn)
+        finally:
+            fn.depth -= 1
+
+    def _expr(self, node: Any, fn: _Function) -> _Expr:
         if isinstance(node, dict):
             if not node:
                 return _Expr("_dict()")
@@ -232,16 +252,24 @@ class _Generator:
 
     def test(self, node: Any, fn: _Function) -> str:
         """Source for a Python bool equal to the JavaScript truthiness of ``node``."""
-        if is_operation(node):
+        if not is_operation(node) or next(iter(node)) not in ("and", "or", "!", "!!"):
+            return self._test_value(node, fn)
+        if fn.depth >= _SPLIT_DEPTH:
+            return self.call(node, test=True)
+        fn.depth += 1
+        try:
             ((name, args),) = node.items()
             if name in ("and", "or"):
                 if not args:
                     return "False"
                 return "(" + f" {name} ".join(self.test(arg, fn) for arg in args) + ")"
-            if name in ("!", "!!"):
-                nodes = args if isinstance(args, list) else [args]
-                inner = self.test(nodes[0], fn) if nodes else "False"
-                return f"(not {inner})" if name == "!" else inner
+            nodes = args if isinstance(args, list) else [args]
+            inner = self.test(nodes[0], fn) if nodes else "False"
+            return f"(not {inner})" if name == "!" else inner
+        finally:
+            fn.depth -= 1
+
+    def _test_value(self, node: Any, fn: _Function) -> str:
         e = self.expr(node, fn)
         if e.const is not _NOT_CONSTANT:
             return "True" if sem.truthy(e.const) else "False"

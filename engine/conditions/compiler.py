@@ -32,8 +32,8 @@ def canonical_json(rule: Any) -> str:
     """The cache key of ``rule``: its JSON with sorted keys; ConditionError if not JSON."""
     try:
         return json.dumps(rule, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        validate_rule(rule, max_depth=10**9, max_nodes=10**9)  # raises with a path
+    except (TypeError, ValueError, RecursionError) as exc:
+        validate_rule(rule)  # raises with a path (too deep, too large or not JSON)
         raise ConditionError("", f"the rule is not JSON: {exc}") from exc
 
 

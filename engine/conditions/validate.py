@@ -46,16 +46,18 @@ class _Validator:
         self.max_nodes = max_nodes
         self.nodes = 0
 
-    def _enter(self, location: str, depth: int) -> None:
+    def _enter(self, value: Any, location: str, depth: int) -> None:
         self.nodes += 1
         if self.nodes > self.max_nodes:
             raise ConditionError(location, f"the rule has more than {self.max_nodes} nodes")
-        if depth > self.max_depth:
+        if depth > self.max_depth and isinstance(value, dict | list):
+            if is_operation(value):
+                location = join_path(location, str(next(iter(value))))
             raise ConditionError(location, f"the rule nests deeper than {self.max_depth} levels")
 
     def node(self, value: Any, location: str, depth: int) -> None:
         """Check a value in rule position (evaluated: operations run, arrays map)."""
-        self._enter(location, depth)
+        self._enter(value, location, depth)
         if isinstance(value, dict):
             if not value:
                 return  # {} is a literal empty object
@@ -114,7 +116,7 @@ class _Validator:
 
     def data(self, value: Any, location: str, depth: int) -> None:
         """Check a value that is never evaluated (the argument of ``preserve``)."""
-        self._enter(location, depth)
+        self._enter(value, location, depth)
         if isinstance(value, dict):
             for key, item in value.items():
                 if not isinstance(key, str):
@@ -145,7 +147,7 @@ def validate_rule(
     Rejected: unknown operators; objects with more than one key in rule position; operators
     given the wrong number of arguments, or a non-list where a list is required; iterators
     over a literal that cannot be an array; values that are not JSON; rules nesting deeper than
-    ``max_depth`` (operations and literal arrays each add a level) or with more than
+    ``max_depth`` (operations, arrays and objects each add a level) or with more than
     ``max_nodes`` operations and values. The error's ``path`` names the offending node.
     """
     _Validator(max_depth, max_nodes).node(rule, "", 1)

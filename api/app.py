@@ -1,0 +1,88 @@
+"""The HTTP API: :func:`create_app` builds it around a :class:`~sous.container.Container`.
+
+Nothing happens at import time. The app does not start or stop the engine: whoever serves it
+starts ``container.engine`` on the same event loop (so live notifications and the in-process
+queue are shared).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors
+from api.deps import SandboxLike
+from api.middleware import Guard
+from api.routes import (
+    catalog,
+    dryrun,
+    events,
+    health,
+    keys,
+    metrics,
+    recipes,
+    runs,
+    secrets,
+    stores,
+    stream,
+    workspaces,
+)
+from sous.container import Container
+
+DESCRIPTION = """\
+Workflow automation for BigCommerce stores: trigger → conditions → actions *recipes*.
+
+Authenticate with an API key: `Authorization: Bearer sous_…` (create one with
+`sous keys create`). Scopes nest: `admin` ⊃ `write` ⊃ `read`. Everything is scoped to the key's
+workspace: another workspace's resources answer 404.
+
+Errors share one body: `{"error": {"code", "message", "details": [{"path", "message"}],
+"request_id"}}`, where `path` is a JSON Pointer into the request body. Lists are
+`{data, next_cursor}`; pass `next_cursor` back as `cursor`. Times are ISO 8601 in UTC.
+"""
+
+ROUTERS = (
+    health.router,
+    metrics.router,
+    workspaces.router,
+    keys.router,
+    secrets.router,
+    stores.router,
+    recipes.router,
+    dryrun.router,
+    events.router,
+    runs.router,
+    catalog.router,
+    stream.router,
+)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sous")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
+def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> FastAPI:
+    """The API for ``container``; ``sandbox`` points store connections at a simulator."""
+    app = FastAPI(title="Sous", version=_version(), description=DESCRIPTION, redoc_url=None)
+    app.state.container = container
+    app.state.sandbox = sandbox
+    errors.install(app)
+    extra: list[APIRouter] = list(container.extras.get("api.routers", []))
+    webhooks = container.extras.get("bigcommerce.router")
+    for router in (*ROUTERS, *extra, *([webhooks] if webhooks is not None else [])):
+        app.include_router(router)
+    app.add_middleware(Guard, max_body_bytes=container.settings.max_body_bytes)
+    if container.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=container.settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Request-ID"],
+        )
+    return app

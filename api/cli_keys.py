@@ -1,0 +1,47 @@
+"""``sous keys create``: make an API key (and its workspace, if new) from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from api.keys import SCOPES
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from api.keys import create_key
+    from engine.db import Database
+    from sous.migrate import upgrade
+    from sous.settings import load_settings
+
+    settings = load_settings(database_url=args.database_url)
+    db = Database(settings.database_url)
+    try:
+        upgrade(db.engine)
+        key = create_key(db, args.workspace, args.scope or ["read", "write", "admin"], args.name)
+    except ValueError as exc:
+        print(f"sous keys create: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"API key for workspace {args.workspace!r} (shown only once):", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``sous keys …`` to the command line (``subparsers`` from ``add_subparsers``)."""
+    keys = subparsers.add_parser("keys", help="manage API keys")
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    p = actions.add_parser("create", help="create an API key; prints it once")
+    p.add_argument("--workspace", default="default", help="workspace name (created if missing)")
+    p.add_argument("--name", default="cli", help="a label for the key")
+    p.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help="read, write or admin (repeatable; default: all three)",
+    )
+    p.add_argument("--database-url", default=None)
+    p.set_defaults(handler=cmd_keys_create)

@@ -1,0 +1,91 @@
+"""Connecting a BigCommerce store: check the base URL, verify the token by calling the store,
+keep the token encrypted, and hand the store to the connector's webhook registration.
+
+Hooks other packages may put in ``container.extras`` (each may be sync or async):
+
+- ``bigcommerce.register_store(*, workspace, store_id, store_hash, api_base_url,
+  access_token, webhook_secret) -> dict | None`` registers webhooks; what it returns is kept
+  in the store's ``info["webhooks"]``.
+- ``bigcommerce.health(workspace, store_hash) -> dict | None``: ``hooks_active``, ``quota``
+  and any other details about the store.
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from api.deps import SandboxLike
+from api.errors import ApiError, ErrorItem
+from connectors.bigcommerce.client import DEFAULT_BASE_URL, BigCommerceClient, RetryPolicy
+from connectors.bigcommerce.errors import BigCommerceError, Unauthorized
+from engine.clock import Clock
+from sous.settings import Settings
+
+_NO_RETRIES = RetryPolicy(read_delays=(), write_delays=(), network_delays=(), max_rate_limited=0)
+_BIGCOMMERCE_HOST = "api.bigcommerce.com"
+
+
+def base_url_for(
+    store_hash: str, given: str | None, settings: Settings, sandbox: SandboxLike | None
+) -> str:
+    """The API base URL to use; refuses hosts the server may not call (no open proxy)."""
+    default = sandbox.store_base_url if sandbox else DEFAULT_BASE_URL
+    url = (given or default).replace("{store_hash}", store_hash).rstrip("/")
+    parts = urlsplit(url)
+    allowed = {_BIGCOMMERCE_HOST, *settings.outbound_allow_hosts}
+    sandboxed = sandbox is not None and url.startswith(_prefix(sandbox.store_base_url))
+    if not sandboxed and (parts.scheme != "https" or parts.hostname not in allowed):
+        raise ApiError(
+            422,
+            "the API base URL must be https on api.bigcommerce.com (or an allowed host)",
+            details=[
+                ErrorItem(path="/api_base_url", message=f"{url!r} is not an allowed store API")
+            ],
+        )
+    return url
+
+
+def _prefix(template: str) -> str:
+    return template.split("{store_hash}", 1)[0].rstrip("/")
+
+
+async def verify(
+    store_hash: str, token: str, base_url: str, clock: Clock, sandbox: SandboxLike | None
+) -> dict[str, Any]:
+    """Call ``GET {base}/v2/store``; return the store's information or explain the failure."""
+    client = BigCommerceClient(
+        store_hash,
+        token,
+        base_url=base_url,
+        clock=clock,
+        transport=sandbox.transport if sandbox else None,
+        timeout=10.0,
+        retry=_NO_RETRIES,
+    )
+    try:
+        async with client:
+            info = await client.store_info()
+    except Unauthorized as exc:
+        detail = ErrorItem(path="/access_token", message="the store refused this access token")
+        raise ApiError(422, str(exc), code="store_rejected", details=[detail]) from None
+    except BigCommerceError as exc:
+        if exc.status is not None and exc.status < 500 and exc.status != 429:
+            raise ApiError(422, str(exc), code="store_rejected") from None
+        raise ApiError(502, f"the store could not be reached: {exc}") from None
+    return info if isinstance(info, dict) else {}
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def call_hook(hook: Callable[..., Any] | None, *args: Any, **kwargs: Any) -> Any:
+    """Call an optional extension hook, awaiting it if it is async."""
+    if hook is None:
+        return None
+    result = hook(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result

@@ -1,0 +1,118 @@
+"""Dependencies as ``Annotated`` aliases, so handlers read as plain sentences:
+``def show(recipe_id: str, workspace: WorkspaceDep, container: ContainerDep)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from api.errors import ApiError
+from api.keys import Caller, Scope, authenticate
+from engine.vault import Cipher, Vault
+from sous.container import Container
+
+
+class SandboxLike(Protocol):
+    """What the API needs of a sandbox (``sous serve --sandbox``).
+
+    ``store_base_url`` is the store simulator's API base (``{store_hash}`` is filled in):
+    stores connected without a base URL get it, and base URLs under it are accepted.
+    ``transport``, when set, reaches the simulator (or a test double) instead of the network.
+    """
+
+    @property
+    def store_base_url(self) -> str: ...
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport | None: ...
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A plain :class:`SandboxLike`."""
+
+    store_base_url: str
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_sandbox(request: Request) -> SandboxLike | None:
+    sandbox: SandboxLike | None = request.app.state.sandbox
+    return sandbox
+
+
+SandboxDep = Annotated[SandboxLike | None, Depends(get_sandbox)]
+
+
+def get_session(container: ContainerDep) -> Iterator[Session]:
+    with container.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_cipher(container: ContainerDep) -> Cipher:
+    return Cipher(container.settings.secret_key.get_secret_value())
+
+
+CipherDep = Annotated[Cipher, Depends(get_cipher)]
+
+
+def get_vault(container: ContainerDep, cipher: CipherDep) -> Vault:
+    return container.services.find(Vault) or Vault(container.db, cipher, container.clock)
+
+
+VaultDep = Annotated[Vault, Depends(get_vault)]
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sous_…`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def current_key(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    if credentials is None:
+        raise ApiError(401, "send an API key: Authorization: Bearer sous_…", headers=_CHALLENGE)
+    caller = authenticate(container.db, credentials.credentials, container.clock.now())
+    if caller is None:
+        raise ApiError(401, "the API key is unknown or revoked", headers=_CHALLENGE)
+    return caller
+
+
+CurrentKey = Annotated[Caller, Depends(current_key)]
+
+
+def _workspace(key: CurrentKey) -> str:
+    return key.workspace
+
+
+WorkspaceDep = Annotated[str, Depends(_workspace)]
+"""The caller's workspace id: every query is scoped to it."""
+
+
+def _require(scope: Scope) -> object:
+    def check(key: CurrentKey) -> Caller:
+        if not key.can(scope):
+            raise ApiError(403, f"this API key lacks the {scope!r} scope")
+        return key
+
+    return Depends(check)
+
+
+RequireWrite = Annotated[Caller, _require("write")]
+RequireAdmin = Annotated[Caller, _require("admin")]

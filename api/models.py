@@ -1,0 +1,395 @@
+"""Public models, one per role (``RecipeCreate``, ``RecipePublic``, ``RecipesPublic``, …).
+
+Times are ISO 8601 in UTC. Lists are ``{data, next_cursor}``: pass ``next_cursor`` back as
+``cursor`` for the next page; it is ``null`` on the last page.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from api.errors import ErrorItem
+from engine.recipe import Recipe
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+ScopeName = Literal["read", "write", "admin"]
+JSONObject = dict[str, Any]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# -- workspace, keys, secrets --------------------------------------------------------------
+class WorkspacePublic(BaseModel):
+    id: str
+    name: str
+    created_at: UtcDateTime | None = None
+    recipes: int = 0
+    stores: int = 0
+
+
+class WorkspaceUpdate(BaseModel):
+    model_config = _examples({"name": "Acme Outdoor"})
+    name: str = Field(min_length=1, max_length=200)
+
+
+class KeyCreate(BaseModel):
+    model_config = _examples({"name": "no-code front end", "scopes": ["read", "write"]})
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=3)
+
+
+class KeyPublic(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart")
+    scopes: list[ScopeName]
+    created_at: UtcDateTime
+    last_used_at: UtcDateTime | None = None
+    revoked_at: UtcDateTime | None = None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key itself: shown only in this response")
+
+
+class KeysPublic(BaseModel):
+    data: list[KeyPublic]
+    next_cursor: str | None = None
+
+
+class SecretPut(BaseModel):
+    model_config = _examples({"value": "smtp-password-123"})
+    value: str = Field(min_length=1, max_length=10_000)
+
+
+class SecretPublic(BaseModel):
+    name: str
+
+
+class SecretsPublic(BaseModel):
+    data: list[SecretPublic]
+    next_cursor: str | None = None
+
+
+# -- stores --------------------------------------------------------------------------------
+class StoreCreate(BaseModel):
+    model_config = _examples(
+        {"store_hash": "abc123", "access_token": "x1y2z3", "name": "Acme Outdoor"}
+    )
+    store_hash: str = Field(pattern=r"^[a-z0-9]{1,64}$")
+    access_token: str = Field(min_length=1, max_length=500)
+    api_base_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Defaults to BigCommerce's API (or the simulator's, in the sandbox)",
+    )
+    name: str = Field(default="", max_length=200)
+
+
+class StorePublic(BaseModel):
+    id: str
+    store_hash: str
+    name: str
+    api_base_url: str
+    status: str
+    created_at: UtcDateTime
+    last_event_at: UtcDateTime | None = None
+    info: JSONObject | None = None
+
+
+class StoreHealth(BaseModel):
+    last_event_at: UtcDateTime | None = None
+    hooks_active: bool | None = Field(default=None, description="null when not known")
+    quota: JSONObject | None = Field(default=None, description="API quota last seen, if known")
+    details: JSONObject = Field(default_factory=dict)
+
+
+class StoreDetail(StorePublic):
+    health: StoreHealth
+
+
+class StoresPublic(BaseModel):
+    data: list[StorePublic]
+    next_cursor: str | None = None
+
+
+# -- recipes -------------------------------------------------------------------------------
+class RecipeCreate(Recipe):
+    """A recipe document: the same JSON as a recipe YAML file."""
+
+
+class RecipeUpdate(Recipe):
+    """The whole new document. ``version`` (or the ``If-Match`` header) names the version
+    this change is based on; a stale one is refused with 409."""
+
+
+class RecipePublic(BaseModel):
+    id: str = Field(description="The recipe's id (slug), unique in the workspace")
+    uid: str = Field(description="The recipe's permanent internal id")
+    name: str
+    trigger_type: str
+    version: int
+    enabled: bool
+    disabled_reason: str | None = None
+    source: str
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    document: JSONObject
+
+
+class RecipesPublic(BaseModel):
+    data: list[RecipePublic]
+    next_cursor: str | None = None
+
+
+class ValidationResult(BaseModel):
+    valid: bool
+    errors: list[ErrorItem]
+
+
+class RecipeVersionPublic(BaseModel):
+    version: int
+    created_at: UtcDateTime
+
+
+class RecipeVersionsPublic(BaseModel):
+    data: list[RecipeVersionPublic]
+    next_cursor: str | None = None
+
+
+class RecipeVersionDocument(BaseModel):
+    version: int
+    document: JSONObject
+
+
+class RecipeDiff(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: int = Field(alias="from")
+    to: int
+    diff: str = Field(description="A unified diff of the two documents as sorted JSON")
+
+
+class RecipeDisable(BaseModel):
+    model_config = _examples({"reason": "paused during the stock count"})
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class RecipeRollback(BaseModel):
+    model_config = _examples({"version": 2})
+    version: int = Field(ge=1)
+
+
+class SampleEvent(BaseModel):
+    type: str | None = Field(default=None, max_length=120, description="Defaults to the trigger's")
+    store: str | None = Field(default=None, max_length=64)
+    payload: JSONObject | None = Field(default=None, description="Defaults to the trigger's sample")
+
+
+RECIPE_EXAMPLE = {
+    "id": "sold-out-alert",
+    "name": "Log sold-out products",
+    "trigger": {"type": "custom.stock_changed"},
+    "conditions": [{"<=": [{"var": "product.inventory_level"}, 0]}],
+    "actions": [
+        {"id": "note", "use": "core.log", "with": {"message": "{{ product.id }} sold out"}}
+    ],
+}
+_TEST_EXAMPLE = {"event": {"payload": {"product": {"id": 77, "inventory_level": 0}}}}
+
+
+class DryRunRequest(BaseModel):
+    """An event to test on: given inline, or a past event of this workspace by id; with
+    neither, the trigger's sample payload."""
+
+    model_config = _examples(_TEST_EXAMPLE, {"event_id": "evt_01jd8x3k0000000000000000"})
+    event: SampleEvent | None = None
+    event_id: str | None = Field(default=None, max_length=40)
+
+
+class DryRunUnsaved(DryRunRequest):
+    model_config = _examples({"recipe": RECIPE_EXAMPLE, **_TEST_EXAMPLE})
+    recipe: JSONObject
+
+
+class StepPreviewPublic(BaseModel):
+    id: str
+    use: str
+    would_run: bool | None = Field(description="null when it depends on earlier steps' output")
+    params: Any = None
+    error: str | None = None
+
+
+class DryRunPublic(BaseModel):
+    matched: bool
+    stage: str = Field(description="matched, trigger, conditions or loop")
+    reason: JSONObject | None = Field(description="Which condition said no, and why")
+    steps: list[StepPreviewPublic]
+
+
+# -- events --------------------------------------------------------------------------------
+class EventCreate(BaseModel):
+    model_config = _examples(
+        {
+            "type": "custom.erp_stock_sync",
+            "payload": {"product": {"id": 77, "inventory_level": 0}},
+            "dedup_key": "erp-2026-11-27-0001",
+        }
+    )
+    type: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=120)
+    payload: JSONObject = Field(default_factory=dict)
+    store: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,64}$")
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=200)
+    occurred_at: UtcDateTime | None = None
+
+
+class EventAccepted(BaseModel):
+    event_id: str
+    duplicate: bool
+    runs: list[str]
+
+
+class EventPublic(BaseModel):
+    id: str
+    type: str
+    store: str | None
+    source: str
+    dedup_key: str
+    occurred_at: UtcDateTime
+    received_at: UtcDateTime
+    caused_by: JSONObject | None = None
+    target_recipe: str | None = None
+
+
+class DecisionPublic(BaseModel):
+    recipe_uid: str
+    recipe_id: str | None = Field(description="null when the recipe was deleted since")
+    recipe_version: int
+    matched: bool
+    stage: str
+    reason: JSONObject | None = None
+    run_id: str | None = None
+
+
+class EventDetail(EventPublic):
+    payload: JSONObject
+    decisions: list[DecisionPublic]
+
+
+class EventsPublic(BaseModel):
+    data: list[EventPublic]
+    next_cursor: str | None = None
+
+
+# -- runs ----------------------------------------------------------------------------------
+class RunPublic(BaseModel):
+    id: str
+    recipe_uid: str
+    recipe_id: str | None
+    recipe_version: int
+    event_id: str
+    store: str | None
+    status: str
+    status_reason: str | None = None
+    next_step: int
+    depth: int
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
+    due_at: UtcDateTime | None = None
+
+
+class StepPublic(BaseModel):
+    index: int
+    id: str
+    use: str
+    status: str
+    attempts: int
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
+    duration_ms: float | None = None
+
+
+class RunDetail(RunPublic):
+    steps: list[StepPublic]
+
+
+class RunsPublic(BaseModel):
+    data: list[RunPublic]
+    next_cursor: str | None = None
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"from": "failed_step", "recipe_version": "original"}]},
+    )
+    from_: Literal["start", "failed_step"] = Field(default="start", alias="from")
+    recipe_version: Literal["original", "current"] = "original"
+
+
+class ReplayAccepted(BaseModel):
+    run_id: str
+    event_id: str
+    recipe_version: int
+    from_step: int = Field(description="The index of the first step the new run executes")
+
+
+# -- catalog -------------------------------------------------------------------------------
+class TriggerInfo(BaseModel):
+    type: str
+    description: str
+    kind: str
+    payload_schema: JSONObject | None
+    sample: JSONObject
+    params_schema: JSONObject
+
+
+class ActionInfo(BaseModel):
+    name: str
+    description: str
+    params_schema: JSONObject
+    output_schema: JSONObject | None
+    writes: str = Field(description="What it changes outside Sous; empty when it only reads")
+    retry: JSONObject
+    timeout: float
+
+
+class OperatorInfo(BaseModel):
+    name: str
+    category: str
+    description: str
+    arguments: str
+    min_args: int
+    max_args: int | None
+    example: JSONObject
+    array_only: bool
+    chains: bool
+    extension: bool
+
+
+class CatalogPublic(BaseModel):
+    triggers: list[TriggerInfo]
+    actions: list[ActionInfo]
+    operators: list[OperatorInfo]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    database: Literal["ok"] = "ok"

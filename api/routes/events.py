@@ -1,0 +1,101 @@
+"""Events: send a custom one (stored before the answer), list, and show with the decision each
+recipe made about it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlmodel import col, select
+
+from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
+from api.errors import invalid, not_found, responses
+from api.models import (
+    DecisionPublic,
+    EventAccepted,
+    EventCreate,
+    EventDetail,
+    EventPublic,
+    EventsPublic,
+    UtcDateTime,
+)
+from api.pagination import Cursor, Limit, page
+from engine.errors import RegistryError
+from engine.events import NewEvent
+from engine.models import EventRow, MatchRow, RecipeRow
+
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 422))
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, summary="Send an event")
+async def send_event(
+    body: EventCreate, caller: RequireWrite, container: ContainerDep
+) -> EventAccepted:
+    try:
+        container.registry.trigger(body.type)
+    except RegistryError:
+        raise invalid(
+            "/type", f"no trigger accepts {body.type!r}; custom events are custom.<name>"
+        ) from None
+    new = NewEvent(
+        type=body.type,
+        payload=body.payload,
+        workspace=caller.workspace,
+        store=body.store,
+        source="api",
+        dedup_key=body.dedup_key,
+        occurred_at=body.occurred_at,
+    )
+    result = await container.engine.ingest(new)
+    return EventAccepted(event_id=result.event_id, duplicate=result.duplicate, runs=result.runs)
+
+
+@router.get("", summary="List events, newest first")
+def list_events(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    type: Annotated[str | None, Query(max_length=120)] = None,
+    store: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[UtcDateTime | None, Query(description="Received at or after")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Received before")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> EventsPublic:
+    query = select(EventRow).where(EventRow.workspace_id == workspace)
+    if type is not None:
+        query = query.where(EventRow.type == type)
+    if store is not None:
+        query = query.where(EventRow.store == store)
+    if since is not None:
+        query = query.where(EventRow.received_at >= since)
+    if until is not None:
+        query = query.where(EventRow.received_at < until)
+    if cursor:
+        query = query.where(EventRow.id < cursor)
+    rows = session.exec(query.order_by(col(EventRow.id).desc()).limit(limit + 1)).all()
+    data, next_cursor = page(rows, limit, lambda r: r.id)
+    return EventsPublic(
+        data=[EventPublic.model_validate(r, from_attributes=True) for r in data],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/{event_id}", summary="Show an event and its match decisions", responses=responses(404)
+)
+def show_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> EventDetail:
+    row = session.get(EventRow, event_id)
+    if row is None or row.workspace_id != workspace:
+        raise not_found("event", event_id)
+    found = session.exec(
+        select(MatchRow, RecipeRow.slug)
+        .join(RecipeRow, col(RecipeRow.uid) == col(MatchRow.recipe_uid), isouter=True)
+        .where(MatchRow.event_id == event_id, MatchRow.workspace_id == workspace)
+        .order_by(col(MatchRow.recipe_uid))
+    ).all()
+    decisions = [
+        DecisionPublic(**match.model_dump(exclude={"event_id", "workspace_id"}), recipe_id=slug)
+        for match, slug in found
+    ]
+    public = EventPublic.model_validate(row, from_attributes=True)
+    return EventDetail(**public.model_dump(), payload=row.payload or {}, decisions=decisions)

@@ -1,0 +1,141 @@
+"""Prometheus metrics in the text exposition format (no API key; bind it privately).
+
+Counters come from the engine's own counts; step latency is a summary over the most recent
+steps; connector figures come from ``container.extras["bigcommerce.metrics"]`` when present: a
+callable returning ``{"requests": n, "rate_limited": n}`` (or that per store hash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from api.connect import call_hook
+from api.deps import ContainerDep
+from engine.models import RunRow, StepRow
+from engine.runner import FINAL
+
+router = APIRouter(tags=["health"])
+_WINDOW = 1000
+_QUANTILES = (0.5, 0.9, 0.99)
+_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _family(name: str, kind: str, help_: str, samples: Iterable[tuple[str, float]]) -> list[str]:
+    return [
+        f"# HELP {name} {help_}",
+        f"# TYPE {name} {kind}",
+        *(f"{name}{labels} {value:g}" for labels, value in samples),
+    ]
+
+
+def _steps(session: Session) -> list[tuple[str, float]]:
+    recent = session.exec(
+        select(StepRow.duration_ms)
+        .where(col(StepRow.duration_ms).is_not(None))
+        .order_by(col(StepRow.finished_at).desc())
+        .limit(_WINDOW)
+    ).all()
+    count, total = session.exec(
+        select(func.count(), func.coalesce(func.sum(StepRow.duration_ms), 0.0)).where(
+            col(StepRow.duration_ms).is_not(None)
+        )
+    ).one()
+    ordered = sorted(v / 1000 for v in recent if v is not None)
+    out = [
+        (f'{{quantile="{q}"}}', ordered[min(len(ordered) - 1, int(q * len(ordered)))])
+        for q in _QUANTILES
+        if ordered
+    ]
+    return [*out, ("_sum", float(total or 0) / 1000), ("_count", float(count))]
+
+
+def _active_runs(session: Session) -> list[tuple[str, float]]:
+    rows = session.exec(
+        select(RunRow.status, func.count())
+        .where(col(RunRow.status).not_in(FINAL))
+        .group_by(col(RunRow.status))
+    ).all()
+    return [(f'{{status="{_label(s)}"}}', float(n)) for s, n in rows]
+
+
+def _connector_labels(store: str) -> str:
+    where = f',store="{_label(store)}"' if store else ""
+    return '{connector="bigcommerce"' + where + "}"
+
+
+def _connector(found: Any) -> list[str]:
+    if not isinstance(found, Mapping):
+        return []
+    per_store = all(isinstance(v, Mapping) for v in found.values()) and bool(found)
+    stores: Mapping[str, Any] = found if per_store else {"": found}
+    lines: list[str] = []
+    for metric, key, help_ in (
+        ("requests", "requests", "HTTP requests to BigCommerce"),
+        ("rate_limited", "rate_limited", "429 answers from BigCommerce"),
+    ):
+        samples = [
+            (_connector_labels(store), float(values.get(key, 0)))
+            for store, values in stores.items()
+        ]
+        lines += _family(f"sous_connector_{metric}_total", "counter", help_, samples)
+    return lines
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+async def metrics(container: ContainerDep) -> PlainTextResponse:
+    engine = container.engine
+
+    def read() -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        with container.db.session() as session:
+            return _steps(session), _active_runs(session)
+
+    steps, active = await run_in_threadpool(read)
+    lines = [
+        *_family(
+            "sous_events_total",
+            "counter",
+            "Events stored",
+            [("", engine.counters.get("events", 0))],
+        ),
+        *_family(
+            "sous_events_duplicate_total",
+            "counter",
+            "Duplicate events dropped",
+            [("", engine.counters.get("duplicates", 0))],
+        ),
+        *_family(
+            "sous_runs_started_total",
+            "counter",
+            "Runs queued by dispatch",
+            [("", engine.counters.get("runs_started", 0))],
+        ),
+        *_family(
+            "sous_run_status_changes_total",
+            "counter",
+            "Run status changes, by new status",
+            [(f'{{status="{_label(s)}"}}', n) for s, n in sorted(engine.run_status_counts.items())],
+        ),
+        *_family("sous_runs_active", "gauge", "Runs not yet finished, by status", active),
+        *_family(
+            "sous_step_duration_seconds",
+            "summary",
+            f"Step duration (quantiles over the last {_WINDOW} steps)",
+            steps,
+        ),
+        *_family(
+            "sous_queue_depth", "gauge", "Jobs waiting in the queue", [("", engine.queue.depth())]
+        ),
+        *_connector(await call_hook(container.extras.get("bigcommerce.metrics"))),
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type=_CONTENT_TYPE)

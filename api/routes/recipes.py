@@ -1,0 +1,223 @@
+"""Recipes: create, validate, read, list, update (optimistic concurrency), enable, disable,
+delete; versions, diffs and rollback. Every change refreshes the dispatcher's index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
+from api.errors import ApiError, recipe_details, responses
+from api.models import (
+    RECIPE_EXAMPLE,
+    RecipeCreate,
+    RecipeDiff,
+    RecipeDisable,
+    RecipePublic,
+    RecipeRollback,
+    RecipesPublic,
+    RecipeUpdate,
+    RecipeVersionDocument,
+    RecipeVersionPublic,
+    RecipeVersionsPublic,
+    ValidationResult,
+)
+from api.pagination import Cursor, Limit, page
+from api.recipes_query import public_row, public_stored, search
+from engine.store.recipes import StoredRecipe
+from engine.validation import validate_document
+from sous.container import Container
+
+router = APIRouter(prefix="/v1/recipes", tags=["recipes"], responses=responses(401, 403, 422))
+RecipeId = Annotated[str, "the recipe's id (slug)"]
+
+
+async def _change(container: Container, change: Callable[[], StoredRecipe]) -> StoredRecipe:
+    """Apply a change in the threadpool, then bring the dispatcher's index up to date."""
+    stored = await run_in_threadpool(change)
+    container.engine.refresh(stored)
+    return stored
+
+
+def _tagged(response: Response, stored: StoredRecipe) -> RecipePublic:
+    response.headers["ETag"] = f'"{stored.version}"'
+    return public_stored(stored)
+
+
+def _expected_version(if_match: str | None, body_version: int | None) -> int | None:
+    if if_match is None:
+        if body_version is None:
+            raise ApiError(428, "say which version this change is based on: If-Match or version")
+        return body_version
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if tag == "*":
+        return None
+    if not tag.isdigit():
+        raise ApiError(422, 'If-Match must be the ETag of a version, such as "3"')
+    return int(tag)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a recipe", responses=responses(409)
+)
+async def create_recipe(
+    body: RecipeCreate, caller: RequireWrite, container: ContainerDep, response: Response
+) -> RecipePublic:
+    stored = await _change(
+        container, lambda: container.engine.recipes.create(caller.workspace, body.document())
+    )
+    return _tagged(response, stored)
+
+
+@router.post("/validate", summary="Validate a recipe document without saving it")
+def validate_recipe(
+    document: Annotated[dict[str, Any], Body(examples=[RECIPE_EXAMPLE])],
+    workspace: WorkspaceDep,
+    container: ContainerDep,
+) -> ValidationResult:
+    _, details = validate_document(document, container.registry)
+    return ValidationResult(valid=not details, errors=recipe_details(details))
+
+
+@router.get("", summary="List recipes")
+def list_recipes(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    enabled: bool | None = None,
+    trigger: Annotated[
+        str | None, Query(max_length=120, description="A trigger type; `prefix.*` for a family")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in the id, name or description")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> RecipesPublic:
+    rows = search(
+        session, workspace, enabled=enabled, trigger=trigger, text=q, limit=limit, cursor=cursor
+    )
+    data, next_cursor = page(rows, limit, lambda r: r.slug)
+    return RecipesPublic(data=[public_row(r) for r in data], next_cursor=next_cursor)
+
+
+@router.get("/{recipe_id}", summary="Show a recipe", responses=responses(404))
+def show_recipe(
+    recipe_id: RecipeId, workspace: WorkspaceDep, container: ContainerDep, response: Response
+) -> RecipePublic:
+    return _tagged(response, container.engine.recipes.get(workspace, recipe_id))
+
+
+@router.put(
+    "/{recipe_id}", summary="Replace a recipe (a new version)", responses=responses(404, 409, 428)
+)
+async def update_recipe(
+    recipe_id: RecipeId,
+    body: RecipeUpdate,
+    caller: RequireWrite,
+    container: ContainerDep,
+    response: Response,
+    if_match: Annotated[
+        str | None,
+        Header(max_length=40, description='The ETag of the version this is based on: "3"'),
+    ] = None,
+) -> RecipePublic:
+    expected = _expected_version(if_match, body.version)
+    recipes = container.engine.recipes
+    stored = await _change(
+        container, lambda: recipes.update(caller.workspace, recipe_id, body.document(), expected)
+    )
+    return _tagged(response, stored)
+
+
+@router.post("/{recipe_id}/enable", summary="Enable a recipe", responses=responses(404))
+async def enable_recipe(
+    recipe_id: RecipeId, caller: RequireWrite, container: ContainerDep, response: Response
+) -> RecipePublic:
+    stored = await _change(
+        container, lambda: container.engine.recipes.set_enabled(caller.workspace, recipe_id, True)
+    )
+    return _tagged(response, stored)
+
+
+@router.post("/{recipe_id}/disable", summary="Disable a recipe", responses=responses(404))
+async def disable_recipe(
+    recipe_id: RecipeId,
+    caller: RequireWrite,
+    container: ContainerDep,
+    response: Response,
+    body: RecipeDisable | None = None,
+) -> RecipePublic:
+    reason = body.reason if body else None
+    recipes = container.engine.recipes
+    stored = await _change(
+        container, lambda: recipes.set_enabled(caller.workspace, recipe_id, False, reason)
+    )
+    return _tagged(response, stored)
+
+
+@router.delete(
+    "/{recipe_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a recipe",
+    responses=responses(404),
+)
+async def delete_recipe(recipe_id: RecipeId, caller: RequireWrite, container: ContainerDep) -> None:
+    uid = await run_in_threadpool(container.engine.recipes.delete, caller.workspace, recipe_id)
+    container.engine.refresh(None, uid)
+
+
+@router.get("/{recipe_id}/versions", summary="List a recipe's versions", responses=responses(404))
+def list_versions(
+    recipe_id: RecipeId, workspace: WorkspaceDep, container: ContainerDep
+) -> RecipeVersionsPublic:
+    versions: list[tuple[int, datetime]] = container.engine.recipes.versions(workspace, recipe_id)
+    return RecipeVersionsPublic(
+        data=[RecipeVersionPublic(version=v, created_at=t) for v, t in versions]
+    )
+
+
+@router.get(
+    "/{recipe_id}/versions/{version}",
+    summary="Show one version's document",
+    responses=responses(404),
+)
+def show_version(
+    recipe_id: RecipeId, version: int, workspace: WorkspaceDep, container: ContainerDep
+) -> RecipeVersionDocument:
+    document = container.engine.recipes.version(workspace, recipe_id, version)
+    return RecipeVersionDocument(version=version, document=document)
+
+
+@router.get("/{recipe_id}/diff", summary="Compare two versions", responses=responses(404))
+def diff_versions(
+    recipe_id: RecipeId,
+    workspace: WorkspaceDep,
+    container: ContainerDep,
+    from_: Annotated[int, Query(alias="from", ge=1)],
+    to: Annotated[int, Query(ge=1)],
+) -> RecipeDiff:
+    text = container.engine.recipes.diff(workspace, recipe_id, from_, to)
+    return RecipeDiff(from_=from_, to=to, diff=text)
+
+
+@router.post(
+    "/{recipe_id}/rollback",
+    summary="Make an old version current again (as a new version)",
+    responses=responses(404),
+)
+async def rollback_recipe(
+    recipe_id: RecipeId,
+    body: RecipeRollback,
+    caller: RequireWrite,
+    container: ContainerDep,
+    response: Response,
+) -> RecipePublic:
+    recipes = container.engine.recipes
+    stored = await _change(
+        container, lambda: recipes.rollback(caller.workspace, recipe_id, body.version)
+    )
+    return _tagged(response, stored)

@@ -1,0 +1,144 @@
+"""Runs: list, show with the step trace, replay, release or discard a held run, cancel a
+waiting one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
+from api.errors import not_found, responses
+from api.models import (
+    ReplayAccepted,
+    ReplayRequest,
+    RunDetail,
+    RunPublic,
+    RunsPublic,
+    StepPublic,
+    UtcDateTime,
+)
+from api.pagination import Cursor, Limit, page
+from api.runctl import CANCELLABLE, replay, set_status
+from engine.models import RecipeRow, RunRow, StepRow
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
+
+
+def _public(run: RunRow, slug: str | None) -> RunPublic:
+    return RunPublic(
+        **run.model_dump(exclude={"workspace_id", "concurrency_key", "context"}), recipe_id=slug
+    )
+
+
+def _with_slug(workspace: str) -> Any:
+    return (
+        select(RunRow, RecipeRow.slug)
+        .join(RecipeRow, col(RecipeRow.uid) == col(RunRow.recipe_uid), isouter=True)
+        .where(RunRow.workspace_id == workspace)
+    )
+
+
+@router.get("", summary="List runs, newest first")
+def list_runs(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    recipe: Annotated[str | None, Query(max_length=80, description="A recipe id")] = None,
+    status: Annotated[str | None, Query(max_length=30)] = None,
+    event_id: Annotated[str | None, Query(max_length=40)] = None,
+    since: Annotated[UtcDateTime | None, Query(description="Created at or after")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Created before")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> RunsPublic:
+    query = _with_slug(workspace)
+    if recipe is not None:
+        query = query.where(RecipeRow.slug == recipe)
+    if status is not None:
+        query = query.where(RunRow.status == status)
+    if event_id is not None:
+        query = query.where(RunRow.event_id == event_id)
+    if since is not None:
+        query = query.where(RunRow.created_at >= since)
+    if until is not None:
+        query = query.where(RunRow.created_at < until)
+    if cursor:
+        query = query.where(RunRow.id < cursor)
+    rows = session.exec(query.order_by(col(RunRow.id).desc()).limit(limit + 1)).all()
+    data, next_cursor = page(rows, limit, lambda r: r[0].id)
+    return RunsPublic(data=[_public(run, slug) for run, slug in data], next_cursor=next_cursor)
+
+
+def _detail(session: Session, workspace: str, run_id: str) -> RunDetail:
+    found = session.exec(_with_slug(workspace).where(RunRow.id == run_id)).first()
+    if found is None:
+        raise not_found("run", run_id)
+    run, slug = found
+    steps = session.exec(
+        select(StepRow).where(StepRow.run_id == run_id).order_by(col(StepRow.index))
+    ).all()
+    traced = [
+        StepPublic(**s.model_dump(exclude={"run_id", "step_id"}), id=s.step_id) for s in steps
+    ]
+    return RunDetail(**_public(run, slug).model_dump(), steps=traced)
+
+
+@router.get("/{run_id}", summary="Show a run with its step trace", responses=responses(404))
+def show_run(run_id: str, workspace: WorkspaceDep, session: SessionDep) -> RunDetail:
+    return _detail(session, workspace, run_id)
+
+
+@router.post(
+    "/{run_id}/replay",
+    status_code=202,
+    summary="Run the same event through the recipe again, as a new run",
+    responses=responses(404, 409),
+)
+async def replay_run(
+    run_id: str, caller: RequireWrite, container: ContainerDep, body: ReplayRequest | None = None
+) -> ReplayAccepted:
+    asked = body or ReplayRequest()
+    made = await replay(container, caller.workspace, run_id, asked.from_, asked.recipe_version)
+    return ReplayAccepted(**made)
+
+
+async def _move(
+    container: ContainerDep,
+    workspace: str,
+    run_id: str,
+    to: str,
+    allowed: tuple[str, ...],
+    reason: str,
+) -> RunDetail:
+    await set_status(container, workspace, run_id, to, allowed, reason)
+
+    def read() -> RunDetail:
+        with container.db.session() as session:
+            return _detail(session, workspace, run_id)
+
+    return await run_in_threadpool(read)
+
+
+@router.post("/{run_id}/release", summary="Let a held run go ahead", responses=responses(404, 409))
+async def release_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
+    return await _move(
+        container, caller.workspace, run_id, "queued", ("held",), "released through the API"
+    )
+
+
+@router.post("/{run_id}/discard", summary="Drop a held run", responses=responses(404, 409))
+async def discard_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
+    return await _move(
+        container, caller.workspace, run_id, "discarded", ("held",), "discarded through the API"
+    )
+
+
+@router.post(
+    "/{run_id}/cancel", summary="Cancel a run that has not finished", responses=responses(404, 409)
+)
+async def cancel_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
+    return await _move(
+        container, caller.workspace, run_id, "cancelled", CANCELLABLE, "cancelled through the API"
+    )

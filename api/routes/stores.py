@@ -1,0 +1,173 @@
+"""Connected BigCommerce stores: connect (verified, token encrypted), list, show with health,
+disconnect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, status
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from api.connect import base_url_for, call_hook, new_webhook_secret, verify
+from api.deps import CipherDep, ContainerDep, RequireAdmin, SandboxDep, SessionDep, WorkspaceDep
+from api.errors import ApiError, not_found, responses
+from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
+from api.pagination import Cursor, Limit, page
+from engine.ids import new_id
+from engine.models import EventRow, StoreRow
+
+log = logging.getLogger("sous.api")
+router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=responses(401, 403, 422))
+_KEPT = ("id", "name", "domain", "secure_url", "plan_name", "plan_level", "currency", "timezone")
+
+
+def _find(session: Session, workspace: str, store: str) -> StoreRow:
+    row = session.exec(
+        select(StoreRow).where(
+            StoreRow.workspace_id == workspace,
+            or_(col(StoreRow.id) == store, col(StoreRow.store_hash) == store),
+        )
+    ).first()
+    if row is None:
+        raise not_found("store", store)
+    return row
+
+
+def _public(row: StoreRow) -> StorePublic:
+    return StorePublic.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Connect a store",
+    responses=responses(409, 502),
+)
+async def connect_store(
+    body: StoreCreate,
+    caller: RequireAdmin,
+    container: ContainerDep,
+    sandbox: SandboxDep,
+    cipher: CipherDep,
+) -> StorePublic:
+    base = base_url_for(body.store_hash, body.api_base_url, container.settings, sandbox)
+    info = await verify(body.store_hash, body.access_token, base, container.clock, sandbox)
+    secret = new_webhook_secret()
+    row = StoreRow(
+        id=new_id("sto"),
+        workspace_id=caller.workspace,
+        store_hash=body.store_hash,
+        name=body.name or str(info.get("name") or body.store_hash),
+        api_base_url=base,
+        access_token_enc=cipher.encrypt(body.access_token),
+        webhook_secret_enc=cipher.encrypt(secret),
+        created_at=container.clock.now(),
+        info={"store": {k: info[k] for k in _KEPT if k in info}},
+    )
+    await run_in_threadpool(_insert, container.db.session, row)
+    hook = container.extras.get("bigcommerce.register_store")
+    try:
+        hooks = await call_hook(
+            hook,
+            workspace=caller.workspace,
+            store_id=row.id,
+            store_hash=row.store_hash,
+            api_base_url=base,
+            access_token=body.access_token,
+            webhook_secret=secret,
+        )
+    except Exception as exc:
+        log.exception("registering webhooks for store %s failed", row.store_hash)
+        row.status, hooks = "webhooks_failed", {"error": f"{type(exc).__name__}: {exc}"}
+    if hook is not None:
+        row.info = {**(row.info or {}), "webhooks": hooks}
+        await run_in_threadpool(_save, container.db.session, row)
+    return _public(row)
+
+
+def _insert(session_factory: Any, row: StoreRow) -> None:
+    with session_factory() as s:
+        taken = s.exec(
+            select(StoreRow).where(
+                StoreRow.workspace_id == row.workspace_id, StoreRow.store_hash == row.store_hash
+            )
+        ).first()
+        if taken is not None:
+            raise ApiError(409, f"store {row.store_hash!r} is already connected")
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError:
+            raise ApiError(409, f"store {row.store_hash!r} is already connected") from None
+
+
+def _save(session_factory: Any, row: StoreRow) -> None:
+    with session_factory() as s:
+        s.merge(row)
+        s.commit()
+
+
+@router.get("", summary="List connected stores")
+def list_stores(
+    workspace: WorkspaceDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> StoresPublic:
+    query = select(StoreRow).where(StoreRow.workspace_id == workspace)
+    if cursor:
+        query = query.where(StoreRow.id < cursor)
+    rows = session.exec(query.order_by(col(StoreRow.id).desc()).limit(limit + 1)).all()
+    data, next_cursor = page(rows, limit, lambda r: r.id)
+    return StoresPublic(data=[_public(r) for r in data], next_cursor=next_cursor)
+
+
+@router.get("/{store}", summary="Show a store and its health", responses=responses(404))
+async def show_store(store: str, workspace: WorkspaceDep, container: ContainerDep) -> StoreDetail:
+    row, last_event = await run_in_threadpool(
+        _with_last_event, container.db.session, workspace, store
+    )
+    found = await call_hook(container.extras.get("bigcommerce.health"), workspace, row.store_hash)
+    details: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
+    health = StoreHealth(
+        last_event_at=row.last_event_at or last_event,
+        hooks_active=details.pop("hooks_active", None),
+        quota=details.pop("quota", None),
+        details=details,
+    )
+    return StoreDetail(**_public(row).model_dump(), health=health)
+
+
+def _with_last_event(session_factory: Any, workspace: str, store: str) -> tuple[StoreRow, Any]:
+    with session_factory() as s:
+        row = _find(s, workspace, store)
+        last = s.exec(
+            select(func.max(EventRow.received_at)).where(
+                EventRow.workspace_id == workspace, EventRow.store == row.store_hash
+            )
+        ).one()
+        return row, last
+
+
+@router.delete(
+    "/{store}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Disconnect a store",
+    responses=responses(404),
+)
+async def disconnect_store(store: str, caller: RequireAdmin, container: ContainerDep) -> None:
+    store_hash = await run_in_threadpool(_delete, container.db.session, caller.workspace, store)
+    await call_hook(
+        container.extras.get("bigcommerce.unregister_store"),
+        workspace=caller.workspace,
+        store_hash=store_hash,
+    )
+
+
+def _delete(session_factory: Any, workspace: str, store: str) -> str:
+    with session_factory() as s:
+        row = _find(s, workspace, store)
+        s.delete(row)
+        s.commit()
+        return row.store_hash

@@ -1,0 +1,119 @@
+"""Live updates: Server-Sent Events of the caller's workspace's events and run changes.
+
+Each message is ``event: event`` or ``event: run`` with a JSON ``data:`` line; a comment line
+(``: heartbeat``) is sent when nothing else has been for ``heartbeat`` seconds. ``max_events``
+and ``max_seconds`` end the stream early (for scripts and tests); a client that falls too far
+behind is disconnected and should reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from api.deps import ContainerDep, WorkspaceDep
+from api.errors import responses
+
+router = APIRouter(prefix="/v1", tags=["stream"], responses=responses(401, 422))
+_BACKLOG = 1000
+_STREAM = {
+    "description": "A stream of server-sent events",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+class Feed:
+    """One subscriber's queue of notifications, filtered to its workspace."""
+
+    def __init__(self, workspace: str) -> None:
+        self.workspace = workspace
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_BACKLOG)
+        self.overflowed = False
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if data.get("workspace") != self.workspace:
+            return
+        if threading.get_ident() == self._thread:
+            self._put(kind, data)
+        else:
+            self._loop.call_soon_threadsafe(self._put, kind, data)
+
+    def _put(self, kind: str, data: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait((kind, data))
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def messages(
+        self, heartbeat: float, max_events: int | None, max_seconds: float | None
+    ) -> AsyncIterator[str]:
+        yield "retry: 3000\n\n"
+        sent = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_seconds if max_seconds is not None else None
+        while not self.overflowed:
+            wait = heartbeat if deadline is None else min(heartbeat, deadline - loop.time())
+            if wait <= 0:
+                return
+            try:
+                kind, data = await asyncio.wait_for(self.queue.get(), wait)
+            except TimeoutError:
+                if deadline is None or loop.time() < deadline:
+                    yield ": heartbeat\n\n"
+                continue
+            yield f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+            sent += 1
+            if max_events is not None and sent >= max_events:
+                return
+        yield "event: overflow\ndata: {}\n\n"
+
+
+@router.get(
+    "/stream",
+    summary="Live events and run changes (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: _STREAM},
+)
+async def stream(
+    workspace: WorkspaceDep,
+    container: ContainerDep,
+    heartbeat: Annotated[
+        float, Query(ge=0.5, le=300, description="Seconds between heartbeats")
+    ] = 15.0,
+    max_events: Annotated[
+        int | None, Query(ge=1, le=100_000, description="Close after this many events")
+    ] = None,
+    max_seconds: Annotated[
+        float | None, Query(gt=0, le=86_400, description="Close after this many seconds")
+    ] = None,
+) -> StreamingResponse:
+    feed = Feed(workspace)
+    unsubscribe = container.engine.subscribe(feed)
+    done = False
+
+    def stop() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            unsubscribe()
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            async for message in feed.messages(heartbeat, max_events, max_seconds):
+                yield message
+        finally:
+            stop()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers=headers, background=BackgroundTask(stop)
+    )

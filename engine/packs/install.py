@@ -1,0 +1,438 @@
+"""Installed packs and the recipes made from their templates, per workspace.
+
+A workspace holds any number of pack versions side by side (``backorders@1.0.0`` and
+``backorders@1.1.0``), each stored whole in the database. Templates are found in installed packs
+and in the library Sous ships (``recipes/packs``); instantiating a library template installs
+its pack version first, so every recipe made from a template points at a pack version the
+workspace keeps — which is what an upgrade compares against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlmodel import col, select
+
+from engine.clock import Clock
+from engine.db import Database
+from engine.errors import ConflictError, ErrorDetail, NotFoundError, RecipeError
+from engine.packs.archive import (
+    PackError,
+    PackFiles,
+    build_archive,
+    read_folder,
+    read_source,
+    sha256,
+)
+from engine.packs.manifest import Version
+from engine.packs.models import InstalledPackRow, TemplateInstanceRow
+from engine.packs.pack import Pack, load_pack
+from engine.registry import Registry
+from engine.store.recipes import SqlRecipeStore, StoredRecipe
+from engine.templates.instantiate import Instance, instantiate
+from engine.templates.template import Template
+
+_REF = re.compile(
+    r"^(?:(?P<pack>[a-z0-9][a-z0-9_-]*)(?:@(?P<version>[0-9A-Za-z.+-]+))?/)?(?P<template>[a-z0-9][a-z0-9_-]*)$"
+)
+
+
+def default_library() -> Path | None:
+    """The template library shipped with Sous (``recipes/packs`` of the source tree)."""
+    folder = Path(__file__).resolve().parents[2] / "recipes" / "packs"
+    return folder if folder.is_dir() else None
+
+
+@dataclass(frozen=True)
+class TemplateEntry:
+    """A template offered to a workspace, with the pack version it comes from."""
+
+    pack: Pack
+    template: Template
+    installed: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.pack.name}/{self.template.id}"
+
+
+@dataclass
+class Made:
+    """A recipe made from a template (``stored`` is ``None`` on a dry run)."""
+
+    instance: Instance
+    pack: Pack
+    stored: StoredRecipe | None = None
+
+
+@dataclass
+class Installed:
+    pack: Pack
+    sha256: str
+    new: bool
+    recipes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def split_inputs(given: dict[str, Any], template: Template) -> dict[str, Any]:
+    """The values meant for ``template``: ``name=value`` for every template with that input,
+    ``template.name=value`` for one template only."""
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        owner, _, name = key.rpartition(".")
+        if owner and owner != template.id:
+            continue
+        if name in template.inputs or owner == template.id:
+            out[name] = value
+    return out
+
+
+class PackService:
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        clock: Clock,
+        *,
+        library: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        on_change: Callable[[StoredRecipe], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.recipes = SqlRecipeStore(db, registry, clock)
+        self.library_path = library
+        self.transport = transport
+        self.on_change = on_change
+        self.library_errors: list[ErrorDetail] = []
+        self._library: dict[tuple[str, str], Pack] | None = None
+        self._cache: dict[tuple[str, str, str, str], Pack] = {}
+
+    # -- reading --------------------------------------------------------------------------
+    def read(self, source: str | Path, pin: str | None = None) -> tuple[Pack, str, str]:
+        """A pack from a folder, archive or https URL, checked: (pack, sha256, origin)."""
+        found = read_source(source, pin=pin, transport=self.transport)
+        return load_pack(found.files, self.registry), found.sha256, found.origin
+
+    def library(self) -> dict[tuple[str, str], Pack]:
+        """The shipped packs by (name, version); failures go to ``library_errors``."""
+        if self._library is None:
+            self._library = {}
+            folders = (
+                sorted(p.parent for p in self.library_path.glob("*/pack.yaml"))
+                if self.library_path
+                else []
+            )
+            for folder in folders:
+                try:
+                    pack = load_pack(read_folder(folder), self.registry)
+                except PackError as exc:
+                    self.library_errors += exc.details or [
+                        ErrorDetail("", exc.message, file=str(folder))
+                    ]
+                    continue
+                self._library[(pack.name, pack.version)] = pack
+        return self._library
+
+    # -- installed packs ------------------------------------------------------------------
+    def install(
+        self, workspace: str, source: str | Path, *, pin: str | None = None, recipes: bool = False
+    ) -> Installed:
+        pack, digest, origin = self.read(source, pin)
+        return self.install_pack(workspace, pack, digest, origin, recipes=recipes)
+
+    def install_pack(
+        self, workspace: str, pack: Pack, digest: str, origin: str, *, recipes: bool = False
+    ) -> Installed:
+        with self.db.session() as s:
+            row = s.get(InstalledPackRow, (workspace, pack.name, pack.version))
+            if row is not None and row.sha256 != digest:
+                raise ConflictError(
+                    f"{pack.ref} is already installed with different contents "
+                    f"(sha256 {row.sha256[:12]}…); "
+                    "give the new one another version, or uninstall the old one first"
+                )
+            new = row is None
+            if new:
+                s.add(
+                    InstalledPackRow(
+                        workspace_id=workspace,
+                        name=pack.name,
+                        version=pack.version,
+                        description=pack.manifest.description,
+                        sha256=digest,
+                        source=origin[:1000],
+                        manifest=pack.manifest.model_dump(mode="json", exclude_none=True),
+                        files=pack.files.texts(),
+                        installed_at=self.clock.now(),
+                    )
+                )
+                s.commit()
+        result = Installed(pack, digest, new)
+        if recipes:
+            for recipe in pack.recipes:
+                if self.recipes.find(workspace, recipe.id) is not None:
+                    result.skipped.append(recipe.id)
+                    continue
+                self._changed(
+                    self.recipes.create(workspace, recipe.document(), source=f"pack:{pack.ref}")
+                )
+                result.recipes.append(recipe.id)
+        return result
+
+    def installed(self, workspace: str) -> list[InstalledPackRow]:
+        with self.db.session() as s:
+            rows = s.exec(
+                select(InstalledPackRow).where(InstalledPackRow.workspace_id == workspace)
+            ).all()
+        return sorted(rows, key=lambda r: (r.name, Version.parse(r.version)))
+
+    def get(self, workspace: str, name: str, version: str | None = None) -> Pack:
+        """An installed pack version (the newest when ``version`` is ``None``)."""
+        rows = [
+            r
+            for r in self.installed(workspace)
+            if r.name == name and (version is None or r.version == version)
+        ]
+        if not rows:
+            raise NotFoundError("installed pack", f"{name}@{version}" if version else name)
+        row = rows[-1]
+        key = (workspace, row.name, row.version, row.sha256)
+        if key not in self._cache:
+            self._cache[key] = load_pack(PackFiles.from_texts(row.files), self.registry)
+        return self._cache[key]
+
+    def uninstall(
+        self,
+        workspace: str,
+        name: str,
+        version: str,
+        *,
+        delete_recipes: bool = False,
+        force: bool = False,
+    ) -> list[str]:
+        """Remove a pack version. Recipes made from it block this unless ``delete_recipes``
+        (they go too) or ``force`` (they stay, and can no longer be upgraded from it)."""
+        made = [i for i in self.instances(workspace, name) if i.pack_version == version]
+        if made and not (delete_recipes or force):
+            slugs = ", ".join(i.recipe_slug for i in made)
+            raise ConflictError(
+                f"recipes were made from {name}@{version}: {slugs}; "
+                "upgrade them first, or pass --delete-recipes (delete them) or --force (keep them)"
+            )
+        deleted = []
+        with self.db.session() as s:
+            row = s.get(InstalledPackRow, (workspace, name, version))
+            if row is None:
+                raise NotFoundError("installed pack", f"{name}@{version}")
+            s.delete(row)
+            for instance in made:
+                found = s.get(TemplateInstanceRow, (workspace, instance.recipe_slug))
+                if delete_recipes and found is not None:
+                    s.delete(found)
+            s.commit()
+        if delete_recipes:
+            for instance in made:
+                if self.recipes.find(workspace, instance.recipe_slug) is not None:
+                    self.recipes.delete(workspace, instance.recipe_slug)
+                    deleted.append(instance.recipe_slug)
+        return deleted
+
+    # -- templates ------------------------------------------------------------------------
+    def packs(self, workspace: str) -> list[tuple[Pack, bool]]:
+        """Every pack version offered: installed ones, and library ones not installed."""
+        offered: dict[tuple[str, str], tuple[Pack, bool]] = {}
+        for row in self.installed(workspace):
+            try:
+                offered[(row.name, row.version)] = (
+                    self.get(workspace, row.name, row.version),
+                    True,
+                )
+            except PackError:
+                continue  # an installed pack this Sous can no longer read: `packs list` says so
+        for key, pack in self.library().items():
+            offered.setdefault(key, (pack, False))
+        return sorted(offered.values(), key=lambda p: (p[0].name, p[0].manifest.semver))
+
+    def templates(self, workspace: str, *, every_version: bool = False) -> list[TemplateEntry]:
+        newest: dict[str, tuple[Pack, bool]] = {}
+        entries = []
+        for pack, installed in self.packs(workspace):
+            if every_version:
+                entries += [TemplateEntry(pack, t, installed) for t in pack.templates.values()]
+            newest[pack.name] = (pack, installed)
+        if every_version:
+            return entries
+        return [TemplateEntry(p, t, i) for p, i in newest.values() for t in p.templates.values()]
+
+    def find(self, workspace: str, ref: str) -> TemplateEntry:
+        """``pack/template``, ``pack@1.2.0/template``, or a template id found in one pack only."""
+        match = _REF.match(ref.strip())
+        if match is None:
+            raise NotFoundError("template", ref)
+        pack_name, version, template_id = match["pack"], match["version"], match["template"]
+        candidates = [
+            (p, i)
+            for p, i in self.packs(workspace)
+            if (pack_name is None or p.name == pack_name)
+            and (version is None or p.version == version)
+            and template_id in p.templates
+        ]
+        if not candidates:
+            raise NotFoundError("template", ref)
+        if pack_name is None and len({p.name for p, _ in candidates}) > 1:
+            names = ", ".join(sorted({f"{p.name}/{template_id}" for p, _ in candidates}))
+            raise ConflictError(
+                f"several packs have a template {template_id!r}: say which ({names})"
+            )
+        pack, installed = candidates[-1]
+        return TemplateEntry(pack, pack.templates[template_id], installed)
+
+    # -- instances ------------------------------------------------------------------------
+    def instantiate(
+        self,
+        workspace: str,
+        ref: str,
+        inputs: dict[str, Any],
+        *,
+        recipe_id: str | None = None,
+        name: str | None = None,
+        store: str | None = None,
+        save: bool = True,
+    ) -> Made:
+        entry = self.find(workspace, ref)
+        instance = instantiate(
+            entry.template, inputs, self.registry, recipe_id=recipe_id, name=name, store=store
+        )
+        made = Made(instance, entry.pack)
+        if save:
+            self._ensure_installed(workspace, entry)
+            made.stored = self._save(workspace, made, store=store, name=name)
+        return made
+
+    def install_into_stores(
+        self,
+        workspace: str,
+        pack_ref: str,
+        stores: list[str],
+        inputs: dict[str, Any],
+        templates: list[str] | None = None,
+    ) -> list[Made]:
+        """Make a pack's templates (all, or the ones named) into recipes for each store; nothing
+        is saved unless every one of them is valid."""
+        name, _, version = pack_ref.partition("@")
+        entries = [
+            e
+            for e in self.templates(workspace, every_version=True)
+            if e.pack.name == name and (not version or e.pack.version == version)
+        ]
+        if not entries:
+            raise NotFoundError("pack", pack_ref)
+        newest = max(e.pack.manifest.semver for e in entries)
+        entries = [
+            e
+            for e in entries
+            if e.pack.manifest.semver == newest
+            and (templates is None or e.template.id in templates)
+        ]
+        unknown = sorted(set(templates or ()) - {e.template.id for e in entries})
+        if unknown:
+            raise NotFoundError("template", ", ".join(unknown))
+        made: list[Made] = []
+        errors: list[ErrorDetail] = []
+        for store in stores:
+            for entry in entries:
+                where = f"{entry.template.id}@{store}"
+                try:
+                    instance = instantiate(
+                        entry.template,
+                        split_inputs(inputs, entry.template),
+                        self.registry,
+                        store=store,
+                    )
+                except RecipeError as exc:
+                    errors += [
+                        ErrorDetail(
+                            f"{where}.{d.path}", d.message, loc=(entry.template.id, store, *d.loc)
+                        )
+                        for d in exc.details
+                    ]
+                    continue
+                if self.recipes.find(workspace, instance.recipe.id) is not None:
+                    errors.append(
+                        ErrorDetail(
+                            where,
+                            f"a recipe with id {instance.recipe.id!r} already exists",
+                            loc=(entry.template.id, store),
+                        )
+                    )
+                made.append(Made(instance, entry.pack))
+        if errors:
+            raise RecipeError(errors)
+        for entry in {e.pack.ref: e for e in entries}.values():
+            self._ensure_installed(workspace, entry)
+        for item in made:
+            recipe_store = item.instance.recipe.store
+            item.stored = self._save(
+                workspace,
+                item,
+                store=recipe_store if isinstance(recipe_store, str) else None,
+                name=None,
+            )
+        return made
+
+    def instances(self, workspace: str, pack: str | None = None) -> list[TemplateInstanceRow]:
+        with self.db.session() as s:
+            query = select(TemplateInstanceRow).where(TemplateInstanceRow.workspace_id == workspace)
+            if pack is not None:
+                query = query.where(TemplateInstanceRow.pack_name == pack)
+            return list(s.exec(query.order_by(col(TemplateInstanceRow.recipe_slug))).all())
+
+    def _ensure_installed(self, workspace: str, entry: TemplateEntry) -> None:
+        if not entry.installed:
+            digest = sha256(
+                build_archive(entry.pack.files, f"{entry.pack.name}-{entry.pack.version}")
+            )
+            self.install_pack(workspace, entry.pack, digest, f"library:{entry.pack.ref}")
+
+    def _save(
+        self, workspace: str, made: Made, *, store: str | None, name: str | None
+    ) -> StoredRecipe:
+        template, pack = made.instance.template, made.pack
+        stored = self.recipes.create(
+            workspace, made.instance.document(), source=f"template:{pack.ref}/{template.id}"
+        )
+        now = self.clock.now()
+        try:
+            with self.db.session() as s:
+                s.merge(  # a row left by a recipe deleted since is replaced
+                    TemplateInstanceRow(
+                        workspace_id=workspace,
+                        recipe_slug=stored.recipe.id,
+                        recipe_uid=stored.uid,
+                        pack_name=pack.name,
+                        pack_version=pack.version,
+                        template_id=template.id,
+                        inputs=made.instance.values,
+                        store=store if store != "*" else None,
+                        name=name,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                s.commit()
+        except Exception:
+            self.recipes.delete(workspace, stored.recipe.id)
+            raise
+        self._changed(stored)
+        return stored
+
+    def _changed(self, stored: StoredRecipe) -> None:
+        if self.on_change is not None:
+            self.on_change(stored)

@@ -180,7 +180,7 @@ class PackService:
                 if self.recipes.find(workspace, recipe.id) is not None:
                     result.skipped.append(recipe.id)
                     continue
-                self._changed(
+                self.notify(
                     self.recipes.create(workspace, recipe.document(), source=f"pack:{pack.ref}")
                 )
                 result.recipes.append(recipe.id)
@@ -312,7 +312,7 @@ class PackService:
         )
         made = Made(instance, entry.pack)
         if save:
-            self._ensure_installed(workspace, entry)
+            self.ensure_installed(workspace, entry)
             made.stored = self._save(workspace, made, store=store, name=name)
         return made
 
@@ -376,7 +376,7 @@ class PackService:
         if errors:
             raise RecipeError(errors)
         for entry in {e.pack.ref: e for e in entries}.values():
-            self._ensure_installed(workspace, entry)
+            self.ensure_installed(workspace, entry)
         for item in made:
             recipe_store = item.instance.recipe.store
             item.stored = self._save(
@@ -394,7 +394,7 @@ class PackService:
                 query = query.where(TemplateInstanceRow.pack_name == pack)
             return list(s.exec(query.order_by(col(TemplateInstanceRow.recipe_slug))).all())
 
-    def _ensure_installed(self, workspace: str, entry: TemplateEntry) -> None:
+    def ensure_installed(self, workspace: str, entry: TemplateEntry) -> None:
         if not entry.installed:
             digest = sha256(
                 build_archive(entry.pack.files, f"{entry.pack.name}-{entry.pack.version}")
@@ -430,9 +430,23 @@ class PackService:
         except Exception:
             self.recipes.delete(workspace, stored.recipe.id)
             raise
-        self._changed(stored)
+        self.notify(stored)
         return stored
 
-    def _changed(self, stored: StoredRecipe) -> None:
+    def record_upgrade(
+        self, workspace: str, slug: str, version: str, inputs: dict[str, Any]
+    ) -> None:
+        """Note that a recipe was remade from another version of its pack, with these inputs."""
+        with self.db.session() as s:
+            row = s.get(TemplateInstanceRow, (workspace, slug))
+            if row is None:
+                raise NotFoundError("template instance", slug)
+            row.pack_version = version
+            row.inputs = inputs
+            row.updated_at = self.clock.now()
+            s.add(row)
+            s.commit()
+
+    def notify(self, stored: StoredRecipe) -> None:
         if self.on_change is not None:
             self.on_change(stored)

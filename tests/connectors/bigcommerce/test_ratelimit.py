@@ -159,6 +159,8 @@ async def test_a_success_resets_the_back_off(budget, clock: ManualClock):
 
 
 async def test_429s_of_requests_already_in_flight_do_not_escalate(budget, clock: ManualClock):
+    await budget.acquire(STORE)
+    budget.observe(STORE, rl_headers(left=100, reset_ms=20_000), 200)
     for _ in range(3):
         await budget.acquire(STORE)
     budget.observe(STORE, {}, 429)

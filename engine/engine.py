@@ -289,14 +289,14 @@ class Engine:
 
     def _done_one(self) -> None:
         self._busy -= 1
-        if self._busy == 0 and self.queue.depth() == 0:
+        if self._busy == 0 and self.queue.due() == 0:
             self._idle.set()
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait until no job is queued or running (tests and the demo)."""
+        """Wait until no job is due or running (tests and the demo); delayed jobs may remain."""
 
         async def wait() -> None:
-            while self.queue.depth() or self._busy:
+            while self.queue.due() or self._busy:
                 self._idle.clear()
                 await self._idle.wait()
 

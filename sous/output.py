@@ -15,14 +15,15 @@ def use_colour(stream: TextIO) -> bool:
     return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
 
 
-def paint(text: str, colour: str, stream: TextIO = sys.stdout) -> str:
+def paint(text: str, colour: str, stream: TextIO | None = None) -> str:
     codes = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
-    if not use_colour(stream):
+    if not use_colour(stream or sys.stdout):
         return text
     return f"\033[{codes[colour]}m{text}\033[0m"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO = sys.stdout) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
@@ -30,6 +31,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO 
         print(paint(line, "bold", stream) if n == 0 else line, file=stream)
 
 
-def emit_json(data: Any, stream: TextIO = sys.stdout) -> None:
+def emit_json(data: Any, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     json.dump(data, stream, indent=2, default=str)
     stream.write("\n")

@@ -73,6 +73,10 @@ class JobQueue(Protocol):
         """Jobs waiting (due or not), not counting claimed ones. Cheap: used for metrics."""
         ...
 
+    def due(self) -> int:
+        """Jobs due now and not claimed (delayed jobs not counted). Cheap."""
+        ...
+
     async def close(self) -> None:
         """Stop handing out jobs; wake waiting ``get`` callers with :class:`QueueClosed`."""
         ...

@@ -124,6 +124,10 @@ class SqlJobQueue:
         locked = sum(len(q) for q in self._locked.values())
         return len(self._ready) + len(self._delayed) + locked
 
+    def due(self) -> int:
+        self._promote_due()
+        return len(self._ready)
+
     @property
     def claimed(self) -> int:
         return self._claimed

@@ -91,7 +91,7 @@ def test_condition_errors_carry_their_path(tmp_path: Path, registry: Registry) -
     [error] = load_file(write(tmp_path, "x.yaml", text), registry).errors
     assert error.path.startswith("conditions[0]")
     assert "frobnicate" in error.message
-    assert error.line == 5
+    assert error.line == 6
 
 
 def test_duplicate_ids_and_step_ids(tmp_path: Path, registry: Registry) -> None:

@@ -195,7 +195,8 @@ def test_null_empty_string_and_booleans_count_as_numbers(run: Run) -> None:
 
 def test_integral_results_are_ints_and_modulo_keeps_the_dividends_sign(run: Run) -> None:
     quotient = run({"/": [4, 2]}, None)
-    assert quotient == 2 and type(quotient) is int
+    assert quotient == 2
+    assert type(quotient) is int
     assert run({"/": [1, 4]}, None) == 0.25
     assert run({"%": [-1, 2]}, None) == -1
     assert run({"%": [7.5, 2]}, None) == 1.5
@@ -301,7 +302,8 @@ def test_log_returns_its_value_and_prints_nothing(
 ) -> None:
     assert json_equal(run({"log": [{"var": "a"}]}, {"a": [1]}), [1])
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
+    assert captured.out == ""
+    assert captured.err == ""
 
 
 def test_try_and_throw_carry_the_error_type(run: Run) -> None:

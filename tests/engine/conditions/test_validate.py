@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from engine.conditions import apply, compile_rule, validate_rule
+from engine.conditions import apply, compile_rule, evaluate, validate_rule
 from engine.errors import ConditionError
+from tests.engine.conditions.suites import json_equal
 
 
 def _error(rule: Any, **limits: int) -> ConditionError:
@@ -31,8 +32,10 @@ def _error(rule: Any, **limits: int) -> ConditionError:
         "text",
     ],
 )
-def test_valid_rules_pass(rule: Any) -> None:
-    assert validate_rule(rule) is None
+def test_valid_rules_pass_and_compile(rule: Any) -> None:
+    validate_rule(rule)
+    data = {"a": 1, "x": 2, "prices": [3, 4]}
+    assert json_equal(compile_rule(rule)(data), evaluate(rule, data))
 
 
 def test_unknown_operator_is_reported_with_its_path_and_a_suggestion() -> None:

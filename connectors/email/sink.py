@@ -20,6 +20,7 @@ import base64
 import email
 import hmac
 import ssl
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -208,6 +209,7 @@ class SmtpSink:
         self.gate: asyncio.Event | None = None
         self.at_gate = asyncio.Event()
         self._server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._arrived: asyncio.Condition | None = None
 
     @property
@@ -230,7 +232,7 @@ class SmtpSink:
         handler = _Handler(self)
 
         def protocol() -> SMTP:
-            return SMTP(
+            session = SMTP(
                 handler,
                 hostname=self._hostname,
                 ident="Sous SMTP sink",
@@ -240,6 +242,8 @@ class SmtpSink:
                 authenticator=self._authenticate if self._login is not None else None,
                 loop=loop,
             )
+            self._sessions.add(session)
+            return session
 
         self._server = await loop.create_server(protocol, self.host, self._port)
 
@@ -247,6 +251,9 @@ class SmtpSink:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+            for session in list(self._sessions):  # a client still connected is cut off
+                if session.transport is not None:
+                    session.transport.close()
             await server.wait_closed()
 
     async def __aenter__(self) -> SmtpSink:

@@ -171,12 +171,13 @@ class OutboundPolicy:
     def check_url(self, url: httpx.URL) -> None:
         """What can be said before resolving: scheme, host present, metadata names."""
         if url.scheme not in SCHEMES:
+            shown = f"{url.scheme}://{url.host}"
             raise OutboundRefused(
-                str(url), f"only http and https URLs are allowed, not {url.scheme!r}"
+                shown, f"only http and https URLs are allowed, not {url.scheme!r}"
             )
         host = _normal(url.host)
         if not host:
-            raise OutboundRefused(str(url), "the URL has no host")
+            raise OutboundRefused(f"{url.scheme}://", "the URL has no host")
         if host in METADATA_HOSTS and not self.host_allowed(host):
             raise OutboundRefused(host, "a cloud metadata host")
 

@@ -179,8 +179,12 @@ async def http_request(ctx: ActionContext, params: RequestParams) -> RequestOutp
     except (TimeoutError, httpx.TimeoutException):
         message = f"{params.method} {params.url} timed out after {params.timeout:g}s"
         raise RetryableError(_mask(message, secrets)) from None
-    except httpx.TransportError as exc:
+    except httpx.TransportError as exc:  # connection refused or reset, DNS failure, bad framing
         raise RetryableError(
+            _mask(f"{params.method} {params.url} failed: {exc}", secrets)
+        ) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # an undecodable body, a bad Location
+        raise PermanentError(
             _mask(f"{params.method} {params.url} failed: {exc}", secrets)
         ) from None
     elapsed = (ctx.clock.monotonic() - started) * 1000
@@ -244,23 +248,24 @@ async def _exchange(
                     headers = _without_credentials(headers, secrets)
                 url = target
                 continue
-            return response, await _read(response, params.max_response_bytes), hop
+            shown = _mask(str(response.url), secrets)
+            return response, await _read(response, params.max_response_bytes, shown), hop
         finally:
             await response.aclose()
     message = f"{params.url} redirected more than {policy.max_redirects} times"
     raise PermanentError(_mask(message, secrets))
 
 
-async def _read(response: httpx.Response, limit: int) -> bytes:
+async def _read(response: httpx.Response, limit: int, shown: str) -> bytes:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ResponseTooLarge(str(response.url), limit)
+    if response.request.method != "HEAD" and declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(shown, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():  # decoded bytes: a compressed bomb counts in full
         size += len(chunk)
         if size > limit:
-            raise ResponseTooLarge(str(response.url), limit)
+            raise ResponseTooLarge(shown, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -298,7 +303,10 @@ def retry_after(value: str | None, ctx: ActionContext) -> float | None:
 
 
 def _decode(response: httpx.Response, body: bytes) -> str:
-    return body.decode(response.charset_encoding or "utf-8", errors="replace")
+    try:
+        return body.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
 
 
 def _json(response: httpx.Response, body: bytes) -> Any:

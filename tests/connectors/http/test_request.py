@@ -228,3 +228,14 @@ async def test_secrets_are_masked_in_error_messages(
         )
     assert secret not in str(failed.value)
     assert "bad token ***" in str(failed.value)
+
+
+async def test_head_is_not_held_to_the_declared_length(
+    server: LocalServer, make_ctx: MakeContext
+) -> None:
+    out = await http_request(
+        make_ctx(), req(method="HEAD", url=f"{server.base}/big?n=5000", max_response_bytes=1000)
+    )
+    assert out.status == 200
+    assert out.headers["content-length"] == "5000"
+    assert out.text == ""

@@ -46,17 +46,20 @@ class RateLimiter:
         self.window_ms = window_ms
         self._windows: dict[str, _Window] = {}
 
+    def _elapsed_ms(self, window: _Window) -> float:
+        # rounded to a microsecond so that float noise never keeps a window open
+        return round((self.clock.monotonic() - window.started) * 1000, 3)
+
     def _window(self, key: str) -> _Window:
         now = self.clock.monotonic()
         window = self._windows.get(key)
-        if window is None or (now - window.started) * 1000 >= self.window_ms:
+        if window is None or self._elapsed_ms(window) >= self.window_ms:
             window = _Window(started=now)
             self._windows[key] = window
         return window
 
     def _decision(self, window: _Window, allowed: bool) -> Decision:
-        elapsed_ms = (self.clock.monotonic() - window.started) * 1000
-        reset_ms = max(0, math.ceil(self.window_ms - elapsed_ms))
+        reset_ms = max(0, math.ceil(self.window_ms - self._elapsed_ms(window)))
         return Decision(
             allowed=allowed,
             quota=self.quota,

@@ -1,0 +1,363 @@
+"""Tables of the BigCommerce connector, and the two small stores built on them.
+
+* ``bc_hook``: the webhooks Sous registered on each store (one row per scope).
+* ``bc_snapshot``: the last stock level (products, variants) or status (orders) Sous saw, so a
+  transition such as *out of stock* fires once, on the change, not on every later update.
+* ``bc_write``: a short-lived log of Sous's own writes (which run changed which resource), so a
+  webhook caused by a recipe's write is attributed to that run and loops can be stopped.
+* ``bc_sync``: per store, the cursors of the catch-up poll and the time of the last reconcile.
+
+Schema changes go through Alembic like the engine's tables; tests call ``create_all`` after
+importing this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, delete, insert, select, update
+from sqlmodel import Field, SQLModel
+
+from engine.clock import Clock
+from engine.db import Database, Tx
+from engine.ids import new_id
+
+log = logging.getLogger("sous.bigcommerce")
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index)
+    )
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class BcHookRow(SQLModel, table=True):
+    """A webhook registered on a store for one scope (``hook_id`` is BigCommerce's id)."""
+
+    __tablename__ = "bc_hook"
+    store_id: str = Field(primary_key=True, max_length=40)
+    scope: str = Field(primary_key=True, max_length=120)
+    hook_id: int
+    destination: str = Field(max_length=500)
+    is_active: bool = True
+    updated_at: datetime = _ts()
+
+
+class BcSnapshotRow(SQLModel, table=True):
+    """The last known state of a product or variant (stock) or order (status)."""
+
+    __tablename__ = "bc_snapshot"
+    store_id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(primary_key=True, max_length=20)
+    ref: int = Field(primary_key=True)
+    parent: int | None = None
+    level: int | None = None
+    warning_level: int | None = None
+    tracked: bool = False
+    status_id: int | None = None
+    stamp: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = _ts()
+
+
+class BcWriteRow(SQLModel, table=True):
+    """One write Sous made to a store: which run, which resource, which fields."""
+
+    __tablename__ = "bc_write"
+    __table_args__ = (Index("ix_bc_write_resource", "store_id", "kind", "ref"),)
+    id: str = Field(primary_key=True, max_length=40)
+    store_id: str = Field(max_length=40)
+    kind: str = Field(max_length=20)
+    ref: int
+    fields: list[str] | None = _json()
+    run_id: str = Field(max_length=40)
+    recipe_uid: str = Field(max_length=40)
+    depth: int = 0
+    chain: list[str] | None = _json()
+    idempotency_key: str = Field(max_length=200, index=True)
+    status: str = Field(default="pending", max_length=20)
+    detail: dict[str, Any] | None = _json()
+    created_at: datetime = _ts(index=True)
+
+
+class BcSyncRow(SQLModel, table=True):
+    """Per store: catch-up cursors (BigCommerce's ``date_modified``) and reconcile status."""
+
+    __tablename__ = "bc_sync"
+    store_id: str = Field(primary_key=True, max_length=40)
+    products_since: datetime | None = _ts(nullable=True)
+    orders_since: datetime | None = _ts(nullable=True)
+    last_reconcile_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+TABLES = (BcHookRow, BcSnapshotRow, BcWriteRow, BcSyncRow)
+HOOKS = BcHookRow.__table__  # type: ignore[attr-defined]
+SNAPSHOTS = BcSnapshotRow.__table__  # type: ignore[attr-defined]
+WRITES = BcWriteRow.__table__  # type: ignore[attr-defined]
+SYNC = BcSyncRow.__table__  # type: ignore[attr-defined]
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    level: int | None = None
+    warning_level: int | None = None
+    tracked: bool = False
+    status_id: int | None = None
+    stamp: str | None = None
+    parent: int | None = None
+
+
+SnapKey = tuple[str, str, int]
+"""``(store_id, kind, ref)``."""
+
+
+class Snapshots:
+    """Snapshot rows with an in-memory cache. Reads hit the database once per key; writes are
+    made by the caller inside its own transaction (:meth:`save`), then :meth:`remember`ed."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._cache: dict[SnapKey, Snapshot | None] = {}
+
+    def get(self, key: SnapKey) -> Snapshot | None:
+        if key in self._cache:
+            return self._cache[key]
+        store_id, kind, ref = key
+
+        def read(tx: Tx) -> Any:
+            return tx.conn.execute(
+                select(SNAPSHOTS).where(
+                    SNAPSHOTS.c.store_id == store_id,
+                    SNAPSHOTS.c.kind == kind,
+                    SNAPSHOTS.c.ref == ref,
+                )
+            ).first()
+
+        row = self._db.run_sync(read)
+        found = None
+        if row is not None:
+            found = Snapshot(
+                row.level, row.warning_level, row.tracked, row.status_id, row.stamp, row.parent
+            )
+        self._cache[key] = found
+        return found
+
+    def remember(self, changes: dict[SnapKey, Snapshot | None]) -> None:
+        self._cache.update(changes)
+
+    def forget(self, keys: Iterable[SnapKey]) -> None:
+        for key in keys:
+            self._cache.pop(key, None)
+
+    def save(self, tx: Tx, changes: dict[SnapKey, Snapshot | None]) -> None:
+        """Upsert (or delete, for ``None``) snapshot rows inside ``tx``."""
+        now = self._clock.now()
+        for (store_id, kind, ref), snap in changes.items():
+            where = (
+                SNAPSHOTS.c.store_id == store_id,
+                SNAPSHOTS.c.kind == kind,
+                SNAPSHOTS.c.ref == ref,
+            )
+            if snap is None:
+                tx.conn.execute(delete(SNAPSHOTS).where(*where))
+                if kind == "product":
+                    tx.conn.execute(
+                        delete(SNAPSHOTS).where(
+                            SNAPSHOTS.c.store_id == store_id,
+                            SNAPSHOTS.c.kind == "variant",
+                            SNAPSHOTS.c.parent == ref,
+                        )
+                    )
+                continue
+            values = {
+                "level": snap.level,
+                "warning_level": snap.warning_level,
+                "tracked": snap.tracked,
+                "status_id": snap.status_id,
+                "stamp": snap.stamp,
+                "parent": snap.parent,
+                "updated_at": now,
+            }
+            done = tx.conn.execute(update(SNAPSHOTS).where(*where).values(**values))
+            if done.rowcount == 0:
+                row = {"store_id": store_id, "kind": kind, "ref": ref, **values}
+                tx.conn.execute(insert(SNAPSHOTS), [row])
+
+    def drop_store(self, tx: Tx, store_id: str) -> None:
+        tx.conn.execute(delete(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id))
+        for key in [k for k in self._cache if k[0] == store_id]:
+            del self._cache[key]
+
+
+# -- the write log ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """A write made by a run. ``depth`` and ``chain`` are those of the event the run started
+    from; an event the write causes is one deeper."""
+
+    id: str
+    store_id: str
+    kind: str
+    ref: int
+    fields: tuple[str, ...]
+    run_id: str
+    recipe_uid: str
+    depth: int
+    chain: tuple[str, ...]
+    idempotency_key: str
+    at: datetime
+    detail: dict[str, Any] | None = None
+
+
+class WriteLog:
+    """Sous's recent writes, in memory for the hot path and in ``bc_write`` for restarts and
+    for the idempotency of writes that cannot be checked against the store's state."""
+
+    def __init__(self, db: Database, clock: Clock, window: float = 120.0) -> None:
+        self._db = db
+        self._clock = clock
+        self.window = window
+        self._recent: dict[tuple[str, str, int], list[WriteRecord]] = {}
+
+    def load(self) -> int:
+        """Read back the writes still inside the window (at start-up)."""
+        since = self._clock.now() - timedelta(seconds=self.window)
+
+        def read(tx: Tx) -> list[Any]:
+            return list(tx.conn.execute(select(WRITES).where(WRITES.c.created_at >= since)).all())
+
+        rows = self._db.run_sync(read)
+        for row in rows:
+            at = (
+                row.created_at
+                if row.created_at.tzinfo
+                else row.created_at.replace(tzinfo=since.tzinfo)
+            )
+            self._add(
+                WriteRecord(
+                    row.id,
+                    row.store_id,
+                    row.kind,
+                    row.ref,
+                    tuple(row.fields or ()),
+                    row.run_id,
+                    row.recipe_uid,
+                    row.depth,
+                    tuple(row.chain or ()),
+                    row.idempotency_key,
+                    at,
+                    row.detail,
+                )
+            )
+        return len(rows)
+
+    def _add(self, record: WriteRecord) -> None:
+        self._recent.setdefault((record.store_id, record.kind, record.ref), []).append(record)
+
+    async def record(self, records: Sequence[WriteRecord]) -> None:
+        """Persist and remember writes about to be made (before the request is sent, so a
+        webhook that arrives before the response is still attributed)."""
+
+        def write(tx: Tx) -> None:
+            tx.conn.execute(insert(WRITES), [_row(r) for r in records])
+
+        await self._db.writer.write(write)
+        for record in records:
+            self._add(record)
+
+    def new(self, **fields: Any) -> WriteRecord:
+        return WriteRecord(id=new_id("bcw"), at=self._clock.now(), **fields)
+
+    async def mark(self, record_ids: Sequence[str], status: str, detail: dict[str, Any]) -> None:
+        def write(tx: Tx) -> None:
+            tx.conn.execute(
+                update(WRITES)
+                .where(WRITES.c.id.in_(record_ids))
+                .values(status=status, detail=detail)
+            )
+
+        await self._db.writer.write(write)
+
+    def find(self, store_id: str, kinds: Iterable[str], ref: int) -> WriteRecord | None:
+        """The newest write inside the window to this resource under any of ``kinds``."""
+        cutoff = self._clock.now() - timedelta(seconds=self.window)
+        best: WriteRecord | None = None
+        for kind in kinds:
+            key = (store_id, kind, ref)
+            records = [r for r in self._recent.get(key, ()) if r.at >= cutoff]
+            if records:
+                self._recent[key] = records
+            else:
+                self._recent.pop(key, None)
+            for record in records:
+                if best is None or record.at > best.at:
+                    best = record
+        return best
+
+    def by_key(
+        self, idempotency_key: str, kind: str, ref: int
+    ) -> tuple[str, dict[str, Any]] | None:
+        """``(status, detail)`` of a write made for this step to this resource, if any."""
+
+        def read(tx: Tx) -> Any:
+            return tx.conn.execute(
+                select(WRITES.c.status, WRITES.c.detail)
+                .where(
+                    WRITES.c.idempotency_key == idempotency_key,
+                    WRITES.c.kind == kind,
+                    WRITES.c.ref == ref,
+                )
+                .order_by(WRITES.c.created_at.desc())
+            ).first()
+
+        row = self._db.run_sync(read)
+        return None if row is None else (str(row.status), dict(row.detail or {}))
+
+    async def prune(self) -> None:
+        """Forget writes older than the window (keeping a day in the table for idempotency)."""
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=self.window)
+        for key in list(self._recent):
+            kept = [r for r in self._recent[key] if r.at >= cutoff]
+            if kept:
+                self._recent[key] = kept
+            else:
+                del self._recent[key]
+        keep_rows = now - timedelta(days=1)
+
+        def write(tx: Tx) -> None:
+            tx.conn.execute(delete(WRITES).where(WRITES.c.created_at < keep_rows))
+
+        await self._db.writer.write(write)
+
+
+def _row(record: WriteRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "store_id": record.store_id,
+        "kind": record.kind,
+        "ref": record.ref,
+        "fields": list(record.fields),
+        "run_id": record.run_id,
+        "recipe_uid": record.recipe_uid,
+        "depth": record.depth,
+        "chain": list(record.chain),
+        "idempotency_key": record.idempotency_key,
+        "status": "pending",
+        "detail": record.detail,
+        "created_at": record.at,
+    }

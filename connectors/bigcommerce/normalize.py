@@ -1,0 +1,397 @@
+"""Normalisation: a raw delivery (``bigcommerce.webhook``, or ``bigcommerce.poll`` from the
+catch-up poll) becomes typed events, in the ``bigcommerce.normalize`` job written with it.
+
+Webhooks carry ids, so the resource is fetched: products through the store's shared
+:class:`~connectors.bigcommerce.reader.ProductReader` (many deliveries, one ``id:in`` request),
+orders and customers through the store's client, all under the store's quota budget.
+
+Stock transitions come from a snapshot of the last level seen per product and variant: the
+change from the snapshot to the fetched level gives ``inventory_changed`` and, for tracked
+stock, ``out_of_stock`` (to zero), ``back_in_stock`` (from zero) and ``low_stock`` (crossing
+``inventory_warning_level`` downwards; a drop straight to zero fires both). The inventory
+webhook's ``value`` is a *delta*, not a level (webhooks.md §1), so it only supplies the
+previous level of a product seen for the first time.
+
+Dedup keys derive from the resource and its state (id, ``date_modified``, the levels), never
+from the delivery, so a re-run job, two deliveries that saw the same state, and a poll of a
+change a webhook already reported all collapse into one event. A change made by one of Sous's
+own writes (the write log, within its window) carries ``caused_by`` so loops can be stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from connectors.bigcommerce import normalize_orders as orders
+from connectors.bigcommerce.models import SnapKey, Snapshot, Snapshots, WriteLog
+from connectors.bigcommerce.payloads import as_int as _int
+from connectors.bigcommerce.payloads import digest, product_payload
+from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
+from engine.errors import NotFoundError, Retry, RetryableError
+from engine.events import CausedBy, Event, NewEvent
+from engine.models import EventRow
+from engine.queue.base import Job
+from engine.runner import event_from_row
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+log = logging.getLogger("sous.bigcommerce")
+
+NORMALIZE = "bigcommerce.normalize"
+RAW_TYPES = ("bigcommerce.webhook", "bigcommerce.poll")
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+
+
+def dedup_key(text: str) -> str:
+    """``text`` if it fits the inbox's key column, else a prefix and a digest of it."""
+    if len(text) <= 200:
+        return text
+    return text[:150] + "~" + hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a key
+
+
+@dataclass
+class Raw:
+    event: Event
+    scope: str
+    data: dict[str, Any]
+    store: StoreHandle
+
+
+class _Locks:
+    """One lock per resource, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self.locks: dict[Any, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        lock, users = self.locks.get(key, (asyncio.Lock(), 0))
+        self.locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self.locks[key]
+            if users <= 1:
+                del self.locks[key]
+            else:
+                self.locks[key] = (lock, users - 1)
+
+
+Route = Callable[["Normalizer", Raw, Job], Awaitable[None]]
+
+
+class Normalizer:
+    """The ``bigcommerce.normalize`` job handler."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        stores: BigCommerceStores,
+        snapshots: Snapshots,
+        writes: WriteLog,
+        *,
+        max_attempts: int = 8,
+    ) -> None:
+        self.engine = engine
+        self.stores = stores
+        self.snapshots = snapshots
+        self.writes = writes
+        self.max_attempts = max_attempts
+        self.counts: dict[str, int] = {}
+        self.locks = _Locks()
+        self._seq = 0
+        self._seen: dict[SnapKey, int] = {}
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    # -- the job ---------------------------------------------------------------------------------
+    async def handle(self, job: Job) -> None:
+        event = job.hint if isinstance(job.hint, Event) else self._load(job.ref)
+        job.hint = None
+        try:
+            raw = await self._raw(event) if event is not None else None
+            if raw is None:
+                await self.commit(job, [], {})
+                return
+            await ROUTES[raw.scope](self, raw, job)
+            self._count("jobs_done")
+        except asyncio.CancelledError:
+            raise
+        except RetryableError as exc:
+            if job.attempts + 1 >= self.max_attempts:
+                log.error(
+                    "normalising event %s failed %d times, giving up: %s",
+                    job.ref,
+                    job.attempts + 1,
+                    exc,
+                )
+                self._count("jobs_dropped")
+                await self.commit(job, [], {})
+                return
+            delay = exc.defer if isinstance(exc, Retry) else min(300.0, 2.0 * 2**job.attempts)
+            log.warning("normalising event %s: %s; retrying in %.0fs", job.ref, exc, delay)
+            self._count("jobs_retried")
+            due = self.engine.clock.now() + timedelta(seconds=delay)
+            await self.engine.db.writer.write(lambda tx: self.engine.queue.retry(tx, job, due))
+        except Exception as exc:
+            log.exception("normalising event %s failed: %s", job.ref, exc)
+            self._count("jobs_failed")
+            await self.commit(job, [], {})
+
+    def _load(self, event_id: str) -> Event | None:
+        def read(tx: Any) -> Any:
+            return tx.conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first()
+
+        row = self.engine.db.run_sync(read)
+        return None if row is None else event_from_row(row)
+
+    async def _raw(self, event: Event) -> Raw | None:
+        envelope = event.payload
+        scope = str(envelope.get("scope", ""))
+        data = envelope.get("data")
+        if event.type not in RAW_TYPES or scope not in ROUTES or not isinstance(data, dict):
+            return None
+        if event.store is None:
+            return None
+        try:
+            store = await self.stores.get(event.workspace, event.store)
+        except NotFoundError:
+            log.info(
+                "event %s is for store %s, which is no longer connected", event.id, event.store
+            )
+            return None
+        return Raw(event, scope, data, store)
+
+    async def commit(
+        self, job: Job, events: list[NewEvent], changes: dict[SnapKey, Snapshot | None]
+    ) -> None:
+        """Ingest the events (idempotent), then save the snapshots and complete the job together."""
+        if events:
+            await asyncio.gather(*(self.engine.ingest(e) for e in events))
+            for new in events:
+                self._count("events:" + new.type)
+
+        def write(tx: Any) -> None:
+            self.snapshots.save(tx, changes)
+            self.engine.queue.complete(tx, job)
+
+        try:
+            await self.engine.db.writer.write(write)
+        except BaseException:
+            self.snapshots.forget(changes)
+            raise
+        self.snapshots.remember(changes)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def new_event(
+        self, raw: Raw, name: str, payload: dict[str, Any], key: str, caused: CausedBy | None = None
+    ) -> NewEvent:
+        return NewEvent(
+            type=f"bigcommerce.{name}",
+            payload=payload,
+            workspace=raw.event.workspace,
+            store=raw.store.store_hash,
+            source=raw.event.source,
+            dedup_key=dedup_key(f"{raw.store.store_hash}:{key}"),
+            occurred_at=raw.event.occurred_at,
+            caused_by=caused,
+        )
+
+    def attribute(self, raw: Raw, kinds: tuple[str, ...], ref: int) -> CausedBy | None:
+        """``caused_by`` when one of Sous's recent writes touched this resource."""
+        record = self.writes.find(raw.store.id, kinds, ref)
+        if record is None:
+            return None
+        self._count("attributed")
+        compiled = self.engine.index.by_uid.get(record.recipe_uid)
+        name = compiled.recipe.id if compiled is not None else record.recipe_uid
+        return CausedBy(record.run_id, record.recipe_uid, record.depth + 1, (*record.chain, name))
+
+    def _stock(
+        self, raw: Raw, kind: str, ref: int, now: Snapshot, hint: int | None, base: dict[str, Any]
+    ) -> list[NewEvent]:
+        before_snap = self.snapshots.get((raw.store.id, kind, ref))
+        if before_snap is not None and before_snap.level is not None:
+            before = before_snap.level
+        elif hint is not None:
+            before = (now.level or 0) - hint
+        else:
+            return []
+        after = now.level or 0
+        if before == after:
+            return []
+        names = ["inventory_changed"]
+        warning = now.warning_level or 0
+        if now.tracked:
+            if before > 0 >= after:
+                names.append("out_of_stock")
+            if before <= 0 < after:
+                names.append("back_in_stock")
+            if warning > 0 and before > warning >= after:
+                names.append("low_stock")
+        kinds = ("product_stock",) if kind == "product" else ("variant_stock", "variant")
+        caused = self.attribute(raw, kinds, ref)
+        payload = {
+            **base,
+            "previous": before,
+            "current": after,
+            "delta": after - before,
+            "warning_level": warning,
+        }
+        return [
+            self.new_event(
+                raw,
+                f"{kind}.{name}",
+                payload,
+                f"{kind}:{ref}:{name}:{before}>{after}:{now.stamp}",
+                caused,
+            )
+            for name in names
+        ]
+
+    def _hints(self, raw: Raw) -> dict[tuple[str, int], int]:
+        inventory = raw.data.get("inventory")
+        if not isinstance(inventory, dict) or _int(inventory.get("value")) is None:
+            return {}
+        value = int(inventory["value"])
+        variant = _int(inventory.get("variant_id"))
+        if raw.scope.startswith("store/sku/") and variant is not None:
+            return {("variant", variant): value}
+        product = _int(inventory.get("product_id")) or _int(raw.data.get("id"))
+        return {("product", product): value} if product is not None else {}
+
+    # -- products and variants -------------------------------------------------------------------
+    async def product(self, raw: Raw, job: Job) -> None:
+        data = raw.data
+        nested = data.get("inventory") or data.get("sku") or {}
+        nested = nested if isinstance(nested, dict) else {}
+        pid = _int(nested.get("product_id"))
+        if pid is None and raw.scope.startswith("store/product/"):
+            pid = _int(data.get("id"))
+        if pid is None:
+            await self.commit(job, [], {})
+            return
+        if raw.scope == "store/product/deleted":
+            key = (raw.store.id, "product", pid)
+            async with self.locks.hold(key):
+                event = self.new_event(
+                    raw, "product.deleted", {"product": {"id": pid}}, f"product:{pid}:deleted"
+                )
+                await self.commit(job, [event], {key: None})
+            return
+        self._seq += 1
+        seq = self._seq
+        found = await raw.store.reader.get(pid)
+        key = (raw.store.id, "product", pid)
+        async with self.locks.hold(key):
+            events: list[NewEvent] = []
+            changes: dict[SnapKey, Snapshot | None] = {}
+            if found is not None and seq > self._seen.get(key, -1):
+                self._seen[key] = seq
+                events, changes = self._observe(raw, pid, found)
+            if raw.scope == "store/sku/deleted":
+                variant_id = _int(nested.get("variant_id"))
+                gone = {"id": variant_id, "sku_id": _int(data.get("id")), "product_id": pid}
+                events.append(
+                    self.new_event(
+                        raw, "variant.deleted", {"variant": gone}, f"variant:{variant_id}:deleted"
+                    )
+                )
+                if variant_id is not None:
+                    changes[(raw.store.id, "variant", variant_id)] = None
+            await self.commit(job, events, changes)
+
+    def _observe(
+        self, raw: Raw, pid: int, found: dict[str, Any]
+    ) -> tuple[list[NewEvent], dict[SnapKey, Snapshot | None]]:
+        product = product_payload(found)
+        stamp = str(found.get("date_modified") or "")
+        tracking = str(product.get("inventory_tracking") or "none")
+        hints = self._hints(raw)
+        sid = raw.store.id
+        now = Snapshot(
+            _int(product.get("inventory_level")) or 0,
+            _int(product.get("inventory_warning_level")) or 0,
+            tracking != "none",
+            stamp=stamp,
+        )
+        events = self._stock(
+            raw, "product", pid, now, hints.get(("product", pid)), {"product": product}
+        )
+        changes: dict[SnapKey, Snapshot | None] = {}
+        if self.snapshots.get((sid, "product", pid)) != now:
+            changes[(sid, "product", pid)] = now
+        variants = {
+            int(v["id"]): v for v in product["variants"] if isinstance(v, dict) and "id" in v
+        }
+        for vid, variant in variants.items():
+            if tracking != "variant" or not variant.get("option_values"):
+                continue
+            vnow = Snapshot(
+                _int(variant.get("inventory_level")) or 0,
+                _int(variant.get("inventory_warning_level")) or 0,
+                True,
+                stamp=stamp,
+                parent=pid,
+            )
+            base = {"product": product, "variant": variant}
+            events += self._stock(raw, "variant", vid, vnow, hints.get(("variant", vid)), base)
+            if self.snapshots.get((sid, "variant", vid)) != vnow:
+                changes[(sid, "variant", vid)] = vnow
+        scope = raw.scope
+        if scope == "store/product/created":
+            events.append(
+                self.new_event(
+                    raw, "product.created", {"product": product}, f"product:{pid}:created"
+                )
+            )
+        elif scope == "store/product/updated":
+            caused = self.attribute(raw, ("product", "product_stock"), pid)
+            key = f"product:{pid}:updated:{stamp}:{digest(found)}"
+            events.append(self.new_event(raw, "product.updated", {"product": product}, key, caused))
+        elif scope in ("store/sku/created", "store/sku/updated"):
+            sku = raw.data.get("sku")
+            vid_ = _int(sku.get("variant_id")) if isinstance(sku, dict) else None
+            changed = variants.get(vid_) if vid_ is not None else None
+            if changed is not None:
+                payload = {"product": product, "variant": changed}
+                if scope.endswith("created"):
+                    events.append(
+                        self.new_event(raw, "variant.created", payload, f"variant:{vid_}:created")
+                    )
+                else:
+                    caused = self.attribute(raw, ("variant", "variant_stock"), vid_ or 0)
+                    key = f"variant:{vid_}:updated:{stamp}:{digest(changed)}"
+                    events.append(self.new_event(raw, "variant.updated", payload, key, caused))
+        return events, changes
+
+
+ROUTES: dict[str, Route] = {
+    **{
+        f"store/product/{s}": Normalizer.product
+        for s in ("created", "updated", "deleted", "inventory/updated", "inventory/order/updated")
+    },
+    **{
+        f"store/sku/{s}": Normalizer.product
+        for s in ("created", "updated", "deleted", "inventory/updated", "inventory/order/updated")
+    },
+    **{
+        f"store/order/{s}": orders.order
+        for s in ("created", "updated", "statusUpdated", "refund/created")
+    },
+    "store/customer/created": orders.customer,
+    "store/customer/updated": orders.customer,
+    "store/shipment/created": orders.shipment,
+}

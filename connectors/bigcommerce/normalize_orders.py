@@ -1,0 +1,115 @@
+"""Normalisation of order, customer and shipment deliveries (products and variants are in
+``normalize.py``, which routes here).
+
+An order is fetched with its lines (``GET /v2/orders/{id}`` and ``/products``). Its status is
+kept in a snapshot: ``statusUpdated`` deliveries give the previous and new status ids (named from
+the cached ``/v2/order_statuses``); any other delivery or poll that finds the status changed
+since the snapshot reports the change too, with the same dedup key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connectors.bigcommerce.errors import NotFound
+from connectors.bigcommerce.models import Snapshot
+from connectors.bigcommerce.payloads import as_int as _int
+from connectors.bigcommerce.payloads import digest, order_payload, shipment_payload
+from engine.events import NewEvent
+from engine.queue.base import Job
+
+if TYPE_CHECKING:
+    from connectors.bigcommerce.normalize import Normalizer, Raw
+
+
+async def order(n: Normalizer, raw: Raw, job: Job) -> None:
+    oid = _int(raw.data.get("id"))
+    client = raw.store.client
+    try:
+        found = await client.get_order(oid) if oid is not None else None
+        lines = await client.get_order_products(oid) if found and oid is not None else []
+    except NotFound:
+        found = None
+    if not isinstance(found, dict) or oid is None:
+        await n.commit(job, [], {})
+        return
+    statuses = await raw.store.order_statuses()
+    key = (raw.store.id, "order", oid)
+    async with n.locks.hold(key):
+        snap = n.snapshots.get(key)
+        order = order_payload(found, lines)
+        stamp = str(found.get("date_modified") or "")
+        current = _int(found.get("status_id"))
+        caused = n.attribute(raw, ("order",), oid)
+        events: list[NewEvent] = []
+        if raw.scope == "store/order/created":
+            events.append(
+                n.new_event(raw, "order.created", {"order": order}, f"order:{oid}:created")
+            )
+        elif raw.scope == "store/order/updated":
+            key_ = f"order:{oid}:updated:{stamp}:{digest(found)}"
+            events.append(n.new_event(raw, "order.updated", {"order": order}, key_, caused))
+        elif raw.scope == "store/order/refund/created":
+            refund = raw.data.get("refund") if isinstance(raw.data.get("refund"), dict) else {}
+            refund_id = _int((refund or {}).get("refund_id"))
+            refunded = {"order": order, "refund_id": refund_id}
+            key_ = f"order:{oid}:refund:{refund_id}"
+            events.append(n.new_event(raw, "order.refunded", refunded, key_))
+        change = raw.data.get("status") if isinstance(raw.data.get("status"), dict) else None
+        before, after = None, current
+        if change is not None:
+            before, after = (
+                _int(change.get("previous_status_id")),
+                _int(change.get("new_status_id")),
+            )
+        elif snap is not None and snap.status_id is not None:
+            before = snap.status_id
+        if before is not None and after is not None and before != after:
+            payload: dict[str, Any] = {
+                "order": order,
+                "previous_status_id": before,
+                "previous_status": statuses.get(before, str(before)),
+                "status_id": after,
+                "status": statuses.get(after, str(after)),
+            }
+            key_ = f"order:{oid}:status:{before}>{after}:{stamp}"
+            events.append(n.new_event(raw, "order.status_changed", payload, key_, caused))
+        now = Snapshot(status_id=current, stamp=stamp)
+        await n.commit(job, events, {key: now} if now != snap else {})
+
+
+async def customer(n: Normalizer, raw: Raw, job: Job) -> None:
+    cid = _int(raw.data.get("id"))
+    found = await raw.store.client.get_customers([cid]) if cid is not None else []
+    events: list[NewEvent] = []
+    if found and cid is not None:
+        customer = found[0]
+        if raw.scope.endswith("created"):
+            events.append(
+                n.new_event(
+                    raw, "customer.created", {"customer": customer}, f"customer:{cid}:created"
+                )
+            )
+        else:
+            caused = n.attribute(raw, ("customer",), cid)
+            key = f"customer:{cid}:updated:{customer.get('date_modified')}:{digest(customer)}"
+            events.append(n.new_event(raw, "customer.updated", {"customer": customer}, key, caused))
+    await n.commit(job, events, {})
+
+
+async def shipment(n: Normalizer, raw: Raw, job: Job) -> None:
+    sid, oid = (
+        _int(raw.data.get("id")),
+        _int(raw.data.get("orderId") or raw.data.get("order_id")),
+    )
+    events: list[NewEvent] = []
+    if sid is not None and oid is not None:
+        try:
+            path = f"/orders/{oid}/shipments/{sid}"
+            found = await raw.store.client.request("GET", path, version="v2")
+        except NotFound:
+            found = None
+        if isinstance(found, dict):
+            payload = {"shipment": shipment_payload(found), "order_id": oid}
+            events.append(n.new_event(raw, "shipment.created", payload, f"shipment:{sid}:created"))
+    await n.commit(job, events, {})

@@ -1,0 +1,283 @@
+"""Putting the connector together in a running process, and keeping stores in sync.
+
+:func:`setup` (called by the composition root with the container and its exit stack) registers
+the services actions need, the ``bigcommerce.normalize`` job handler, the webhook router, and
+the hooks the API calls, and starts the periodic reconciliation.
+
+Reconciliation (:meth:`BigCommerceRuntime.reconcile_all`, every ``reconcile_interval`` seconds
+on the engine's clock, or whenever a scheduler calls it) re-creates or re-activates the hooks
+BigCommerce deactivated, then catches up on what webhooks missed: products modified since the
+last poll (``GET /v3/catalog/products?date_modified:min=``) and orders
+(``GET /v2/orders?min_date_modified=``) whose ``date_modified`` differs from the snapshot become
+``bigcommerce.poll`` events, normalised by the same job as webhooks (state-derived dedup keys
+keep a change reported by both from firing twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from connectors.bigcommerce.models import SYNC, Snapshots, WriteLog
+from connectors.bigcommerce.normalize import NORMALIZE, Normalizer, dedup_key
+from connectors.bigcommerce.stores import BigCommerceConfig, BigCommerceStores, StoreHandle
+from connectors.bigcommerce.webhooks import WebhookStats, build_router
+from engine.events import NewEvent
+from engine.models import StoreRow
+from engine.vault import Cipher
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+    from sous.container import Container
+
+log = logging.getLogger("sous.bigcommerce")
+STORES = StoreRow.__table__  # type: ignore[attr-defined]
+
+
+def _stamp(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BigCommerceRuntime:
+    """The connector's live parts: stores, normalisation, webhook counts, reconciliation."""
+
+    def __init__(
+        self, engine: Engine, stores: BigCommerceStores, *, config: BigCommerceConfig
+    ) -> None:
+        self.engine = engine
+        self.stores = stores
+        self.config = config
+        self.snapshots = Snapshots(engine.db, engine.clock)
+        self.writes = WriteLog(engine.db, engine.clock, config.attribution_window)
+        self.normalizer = Normalizer(engine, stores, self.snapshots, self.writes)
+        self.webhooks = WebhookStats()
+        self.reconciled: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def install(self) -> None:
+        """Register the services and the normalisation job with the engine."""
+        self.engine.services.add(self.stores)
+        self.engine.services.add(self.writes)
+        self.engine.services.add(self)
+        self.engine.handle(NORMALIZE, self.normalizer.handle, self.config.normalize_concurrency)
+        self.writes.load()
+
+    def router(self, max_body: int = 1_000_000) -> Any:
+        return build_router(self.stores, self.engine.ingest, self.webhooks, max_body=max_body)
+
+    # -- reconciliation --------------------------------------------------------------------------
+    async def reconcile_all(self) -> dict[str, dict[str, Any]]:
+        """Reconcile every connected store; a failing store does not stop the others."""
+        report = {}
+        for store_id in self.stores.store_ids():
+            report[store_id] = await self.reconcile(store_id)
+        await self.writes.prune()
+        return report
+
+    async def reconcile(self, store_id: str) -> dict[str, Any]:
+        started = self.engine.clock.now()
+        try:
+            handle = await self.stores.by_id(store_id)
+            hooks = await self.stores.ensure_hooks(handle)
+            caught = await self.catch_up(handle)
+        except Exception as exc:
+            log.warning("reconciling store %s failed: %s", store_id, exc)
+            report: dict[str, Any] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            await self._save_sync(
+                store_id, {"last_reconcile_at": started, "last_error": report["error"][:2000]}
+            )
+        else:
+            report = {
+                "ok": True,
+                "hooks": {k: v for k, v in hooks.items() if k != "hooks"},
+                **caught,
+            }
+            await self._save_sync(store_id, {"last_reconcile_at": started, "last_error": None})
+        self.reconciled[store_id] = {**report, "at": started.isoformat()}
+        return report
+
+    def _cursors(self, store_id: str) -> tuple[datetime, datetime]:
+        def read(tx: Any) -> Any:
+            return tx.conn.execute(select(SYNC).where(SYNC.c.store_id == store_id)).first()
+
+        row = self.engine.db.run_sync(read)
+        default = self.engine.clock.now() - timedelta(seconds=2 * self.config.reconcile_interval)
+
+        def aware(value: datetime | None) -> datetime:
+            if value is None:
+                return default
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+        return (aware(row.products_since), aware(row.orders_since)) if row else (default, default)
+
+    async def _save_sync(self, store_id: str, values: dict[str, Any]) -> None:
+        def write(tx: Any) -> None:
+            done = tx.conn.execute(update(SYNC).where(SYNC.c.store_id == store_id).values(**values))
+            if done.rowcount == 0:
+                tx.conn.execute(insert(SYNC), [{"store_id": store_id, **values}])
+
+        await self.engine.db.writer.write(write)
+
+    async def catch_up(self, handle: StoreHandle) -> dict[str, int]:
+        """Feed changes the webhooks missed through normalisation; return how many."""
+        products_since, orders_since = self._cursors(handle.id)
+        client, counts = handle.client, {"products": 0, "orders": 0}
+        newest_product, newest_order = products_since, orders_since
+        query = {"date_modified:min": _iso(products_since), "include_fields": "id,date_modified"}
+        async for item in client.paginate_v3("/catalog/products", query):
+            pid, stamp = int(item["id"]), str(item.get("date_modified") or "")
+            newest_product = max(newest_product, _stamp(stamp) or newest_product)
+            snap = self.snapshots.get((handle.id, "product", pid))
+            if snap is None or snap.stamp != stamp:
+                data = {"type": "product", "id": pid}
+                counts["products"] += await self._poll(
+                    handle, "store/product/updated", data, f"product:{pid}:{stamp}"
+                )
+        async for order in client.paginate_v2("/orders", {"min_date_modified": _iso(orders_since)}):
+            oid, stamp = int(order["id"]), str(order.get("date_modified") or "")
+            newest_order = max(newest_order, _stamp(stamp) or newest_order)
+            snap = self.snapshots.get((handle.id, "order", oid))
+            if snap is None or snap.stamp != stamp:
+                data = {"type": "order", "id": oid}
+                counts["orders"] += await self._poll(
+                    handle, "store/order/updated", data, f"order:{oid}:{stamp}"
+                )
+        await self._save_sync(
+            handle.id, {"products_since": newest_product, "orders_since": newest_order}
+        )
+        return counts
+
+    async def _poll(self, handle: StoreHandle, scope: str, data: dict[str, Any], key: str) -> int:
+        now = self.engine.clock.now()
+        envelope = {
+            "scope": scope,
+            "store_id": "",
+            "data": data,
+            "hash": "",
+            "created_at": int(now.timestamp()),
+            "producer": f"stores/{handle.store_hash}",
+        }
+        new = NewEvent(
+            type="bigcommerce.poll",
+            payload=envelope,
+            workspace=handle.workspace,
+            store=handle.store_hash,
+            source="poll",
+            dedup_key=dedup_key(f"poll:{handle.store_hash}:{key}"),
+            occurred_at=now,
+        )
+        result = await self.engine.ingest(new, follow_up=[NORMALIZE])
+        return 0 if result.duplicate else 1
+
+    async def run_periodic(self) -> None:
+        """Reconcile every ``reconcile_interval`` seconds of the engine's clock, forever."""
+        while True:
+            await self.engine.clock.sleep(self.config.reconcile_interval)
+            try:
+                await self.reconcile_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciliation failed")
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self.run_periodic(), name="bigcommerce-reconcile"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.stores.aclose()
+
+    # -- health and metrics ----------------------------------------------------------------------
+    def health(self, workspace: str, store_hash: str) -> dict[str, Any] | None:
+        handle = self.stores.handle_for(workspace, store_hash)
+        if handle is None:
+            return None
+        quota = self.stores.budget.snapshot(store_hash)
+        last = self.stores.last_webhook_at.get(handle.id)
+        return {
+            "hooks_active": self.stores.hooks_active.get(handle.id),
+            "quota": {
+                "limit": quota.quota,
+                "left": quota.left,
+                "in_flight": quota.in_flight,
+                "queued": quota.queued,
+                "paused_for": quota.paused_for,
+            },
+            "last_webhook_at": last.isoformat() if last else None,
+            "webhooks": self.webhooks.per_store.get(store_hash, 0),
+            "requests": handle.client.stats.requests,
+            "rate_limited": handle.client.stats.rate_limited,
+            "reconcile": self.reconciled.get(handle.id),
+        }
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Per store hash: requests to BigCommerce, 429s, webhooks received, read batches."""
+        out: dict[str, dict[str, float]] = {}
+        for handle in self.stores.handles():
+            stats = handle.client.stats
+            out[handle.store_hash] = {
+                "requests": stats.requests,
+                "rate_limited": stats.rate_limited,
+                "server_errors": stats.server_errors,
+                "retries": stats.retries,
+                "webhooks": self.webhooks.per_store.get(handle.store_hash, 0),
+                "read_batches": handle.reader.lookups,
+            }
+        return out
+
+    def counters(self) -> dict[str, int]:
+        """Connector-wide counts: webhooks by outcome, normalisation jobs, events by type."""
+        totals = {f"webhooks_{k}": v for k, v in self.webhooks.outcomes.items()}
+        totals.update({f"normalize_{k}": v for k, v in self.normalizer.counts.items()})
+        return totals
+
+
+async def setup(container: Container, stack: contextlib.AsyncExitStack) -> BigCommerceRuntime:
+    """Wire the connector into ``container`` (call it before the engine starts)."""
+    settings = container.settings
+    config = BigCommerceConfig()
+    stores = BigCommerceStores(
+        container.db,
+        Cipher(settings.secret_key.get_secret_value()),
+        container.clock,
+        config,
+        public_base_url=container.extras.get("bigcommerce.public_base_url")
+        or f"http://{settings.host}:{settings.port}",
+        transport=container.extras.get("bigcommerce.transport"),
+    )
+    runtime = BigCommerceRuntime(container.engine, stores, config=config)
+    runtime.install()
+    container.extras["bigcommerce.runtime"] = runtime
+    container.extras["bigcommerce.router"] = runtime.router(settings.max_body_bytes)
+    container.extras["bigcommerce.register_store"] = stores.register
+    container.extras["bigcommerce.unregister_store"] = stores.unregister
+    container.extras["bigcommerce.reconcile"] = runtime.reconcile_all
+    container.extras["bigcommerce.health"] = runtime.health
+    container.extras["bigcommerce.metrics"] = runtime.metrics
+    container.extras["bigcommerce.counters"] = runtime.counters
+    runtime.start()
+    stack.push_async_callback(runtime.stop)
+    return runtime

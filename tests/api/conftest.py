@@ -54,7 +54,7 @@ def product(level: int) -> dict[str, Any]:
 
 
 def fake_bigcommerce(request: httpx.Request) -> httpx.Response:
-    """``GET /stores/{hash}/v2/store``: 200 for the good token, 401 otherwise; hash ``down`` is 503."""
+    """``GET /stores/{hash}/v2/store``: 200 for the good token, else 401; store ``down`` is 503."""
     parts = request.url.path.strip("/").split("/")
     if parts[:1] != ["stores"] or parts[2:] != ["v2", "store"]:
         return httpx.Response(404, json={"title": "no such path"})

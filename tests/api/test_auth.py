@@ -76,8 +76,10 @@ async def test_keys_are_listed_without_the_key_and_stored_hashed(
     )
     assert made.status_code == 201
     body = made.json()
-    assert body["key"].startswith("sous_") and len(body["key"]) > 40
-    assert body["scopes"] == ["read", "write"] and body["key"].startswith(body["prefix"])
+    assert body["key"].startswith("sous_")
+    assert len(body["key"]) > 40
+    assert body["scopes"] == ["read", "write"]
+    assert body["key"].startswith(body["prefix"])
     listed = (await client.get("/v1/keys", headers=admin)).json()["data"]
     assert {k["name"] for k in listed} == {"front end", "test"}
     assert all("key" not in k for k in listed)
@@ -85,7 +87,8 @@ async def test_keys_are_listed_without_the_key_and_stored_hashed(
         stored = s.exec(select(ApiKeyRow).where(ApiKeyRow.id == body["id"])).one()
     assert body["key"] not in stored.model_dump_json()
     bad = await client.post("/v1/keys", json={"name": "x", "scopes": ["root"]}, headers=admin)
-    assert bad.status_code == 422 and error_of(bad)["details"][0]["path"].startswith("/scopes/0")
+    assert bad.status_code == 422
+    assert error_of(bad)["details"][0]["path"].startswith("/scopes/0")
 
 
 async def test_keys_cli_creates_a_workspace_and_a_working_key(
@@ -112,7 +115,8 @@ async def test_keys_cli_creates_a_workspace_and_a_working_key(
     assert args.handler(args) == 0
     key = capsys.readouterr().out.strip()
     workspace = await client.get("/v1/workspace", headers={"Authorization": f"Bearer {key}"})
-    assert workspace.json()["id"] == "acme-shop" and workspace.json()["name"] == "Acme Shop"
+    assert workspace.json()["id"] == "acme-shop"
+    assert workspace.json()["name"] == "Acme Shop"
     refused = await client.post(
         "/v1/events", json={"type": "custom.x"}, headers={"Authorization": f"Bearer {key}"}
     )
@@ -124,6 +128,8 @@ async def test_workspace_shows_counts_and_can_be_renamed(
 ) -> None:
     await client.post("/v1/recipes", json=RECIPE, headers=admin)
     shown = (await client.get("/v1/workspace", headers=admin)).json()
-    assert shown["id"] == "default" and shown["recipes"] == 1 and shown["stores"] == 0
+    assert shown["id"] == "default"
+    assert shown["recipes"] == 1
+    assert shown["stores"] == 0
     renamed = await client.patch("/v1/workspace", json={"name": "Acme"}, headers=admin)
     assert renamed.json()["name"] == "Acme"

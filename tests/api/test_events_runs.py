@@ -44,7 +44,8 @@ async def test_sent_event_is_stored_matched_and_run(
     )
     assert sent.status_code == 202, sent.text
     body = sent.json()
-    assert body["duplicate"] is False and len(body["runs"]) == 1
+    assert body["duplicate"] is False
+    assert len(body["runs"]) == 1
     again = (
         await send(client, admin, type="test.stock", payload=product(0), dedup_key="erp-1")
     ).json()
@@ -52,7 +53,8 @@ async def test_sent_event_is_stored_matched_and_run(
     await engine.drain()
     assert len(recorder.named("test.record")) == 2
     shown = (await client.get(f"/v1/events/{body['event_id']}", headers=admin)).json()
-    assert shown["payload"] == product(0) and shown["store"] == "abc123"
+    assert shown["payload"] == product(0)
+    assert shown["store"] == "abc123"
     assert shown["decisions"] == [
         {
             "recipe_uid": shown["decisions"][0]["recipe_uid"],
@@ -84,8 +86,10 @@ async def test_event_decisions_explain_a_failed_condition(client: Client, admin:
     decision = (await client.get(f"/v1/events/{sent['event_id']}", headers=admin)).json()[
         "decisions"
     ][0]
-    assert decision["matched"] is False and decision["stage"] == "conditions"
-    assert decision["reason"]["condition"] == 0 and "5" in str(decision["reason"])
+    assert decision["matched"] is False
+    assert decision["stage"] == "conditions"
+    assert decision["reason"]["condition"] == 0
+    assert "5" in str(decision["reason"])
 
 
 async def test_event_types_must_be_known(client: Client, admin: Headers) -> None:
@@ -99,7 +103,8 @@ async def test_event_types_must_be_known(client: Client, admin: Headers) -> None
     malformed = await client.post(
         "/v1/events", json={"type": "no dots", "payload": {}}, headers=admin
     )
-    assert malformed.status_code == 422 and error_of(malformed)["details"][0]["path"] == "/type"
+    assert malformed.status_code == 422
+    assert error_of(malformed)["details"][0]["path"] == "/type"
     registered = await client.post(
         "/v1/events", json={"type": "test.stock", "payload": product(1)}, headers=admin
     )
@@ -124,7 +129,8 @@ async def test_events_list_filters_and_pages(
     rest = (
         await client.get(f"/v1/events?limit=3&cursor={listed['next_cursor']}", headers=admin)
     ).json()
-    assert [e["id"] for e in rest["data"]] == [ids[0]] and rest["next_cursor"] is None
+    assert [e["id"] for e in rest["data"]] == [ids[0]]
+    assert rest["next_cursor"] is None
     typed = (await client.get("/v1/events?type=custom.a", headers=admin)).json()
     assert [e["id"] for e in typed["data"]] == [ids[3], ids[1]]
     stored = (await client.get("/v1/events?store=s1", headers=admin)).json()
@@ -147,7 +153,8 @@ async def test_run_trace_and_replay_from_the_failed_step(
     await engine.drain()
     run_id = result.runs[0]
     run = (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()
-    assert run["status"] == "failed" and run["recipe_id"] == "sold-out-alert"
+    assert run["status"] == "failed"
+    assert run["recipe_id"] == "sold-out-alert"
     assert [(s["id"], s["status"]) for s in run["steps"]] == [
         ("note", "succeeded"),
         ("second", "failed"),
@@ -157,7 +164,8 @@ async def test_run_trace_and_replay_from_the_failed_step(
         f"/v1/runs/{run_id}/replay", json={"from": "failed_step"}, headers=admin
     )
     assert replayed.status_code == 202, replayed.text
-    assert replayed.json()["from_step"] == 1 and replayed.json()["recipe_version"] == 1
+    assert replayed.json()["from_step"] == 1
+    assert replayed.json()["recipe_version"] == 1
     await engine.drain()
     again = (await client.get(f"/v1/runs/{replayed.json()['run_id']}", headers=admin)).json()
     assert again["status"] == "succeeded", again
@@ -167,7 +175,8 @@ async def test_run_trace_and_replay_from_the_failed_step(
         "after noted 77",
     ]
     event = (await client.get(f"/v1/events/{replayed.json()['event_id']}", headers=admin)).json()
-    assert event["source"] == "replay" and event["target_recipe"] == made["uid"]
+    assert event["source"] == "replay"
+    assert event["target_recipe"] == made["uid"]
     assert event["decisions"][0]["stage"] == "replay"
 
 
@@ -192,10 +201,12 @@ async def test_replay_from_start_with_the_current_version(
         f"/v1/runs/{run_id}/replay", json={"recipe_version": "current"}, headers=admin
     )
     original = await client.post(f"/v1/runs/{run_id}/replay", headers=admin)
-    assert current.json()["recipe_version"] == 2 and original.json()["recipe_version"] == 1
+    assert current.json()["recipe_version"] == 2
+    assert original.json()["recipe_version"] == 1
     await engine.drain()
     messages = [c[1]["message"] for c in recorder.calls]
-    assert messages.count("v2") == 1 and messages.count("Cat Eye Sunglasses sold out") == 2
+    assert messages.count("v2") == 1
+    assert messages.count("Cat Eye Sunglasses sold out") == 2
     runs = (
         await client.get("/v1/runs?recipe=sold-out-alert&status=succeeded", headers=admin)
     ).json()
@@ -248,12 +259,14 @@ async def test_release_a_held_run(
 ) -> None:
     run_id = await held_run(client, admin, engine)
     released = await client.post(f"/v1/runs/{run_id}/release", headers=admin)
-    assert released.status_code == 200 and released.json()["status"] == "queued"
+    assert released.status_code == 200
+    assert released.json()["status"] == "queued"
     await engine.drain()
     assert (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()["status"] == "succeeded"
     assert len(recorder.named("test.record")) == 2
     twice = await client.post(f"/v1/runs/{run_id}/release", headers=admin)
-    assert twice.status_code == 409 and "succeeded" in error_of(twice)["message"]
+    assert twice.status_code == 409
+    assert "succeeded" in error_of(twice)["message"]
 
 
 async def test_discard_a_held_run(
@@ -262,7 +275,8 @@ async def test_discard_a_held_run(
     run_id = await held_run(client, admin, engine)
     assert (await client.post(f"/v1/runs/{run_id}/cancel", headers=admin)).status_code == 409
     discarded = await client.post(f"/v1/runs/{run_id}/discard", headers=admin)
-    assert discarded.json()["status"] == "discarded" and discarded.json()["finished_at"] is not None
+    assert discarded.json()["status"] == "discarded"
+    assert discarded.json()["finished_at"] is not None
     await engine.drain()
     assert recorder.calls == []
 
@@ -278,7 +292,8 @@ async def test_cancel_a_retrying_run(
     run_id = result.runs[0]
     assert (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()["status"] == "retrying"
     cancelled = await client.post(f"/v1/runs/{run_id}/cancel", headers=admin)
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
     clock.advance(600)
     await engine.drain()
     assert (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()["status"] == "cancelled"

@@ -24,8 +24,11 @@ async def test_created_recipe_is_dispatched_and_readable(
     client: Client, admin: Headers, engine: Engine
 ) -> None:
     made = await create(client, admin)
-    assert made["id"] == "sold-out-alert" and made["version"] == 1 and made["enabled"] is True
-    assert made["uid"].startswith("rcp_") and made["trigger_type"] == "test.stock"
+    assert made["id"] == "sold-out-alert"
+    assert made["version"] == 1
+    assert made["enabled"] is True
+    assert made["uid"].startswith("rcp_")
+    assert made["trigger_type"] == "test.stock"
     assert made["created_at"].endswith("Z")
     assert made["uid"] in engine.index.by_uid
     shown = await client.get("/v1/recipes/sold-out-alert", headers=admin)
@@ -85,7 +88,8 @@ async def test_list_filters_and_pages(client: Client, admin: Headers) -> None:
     ).json()
     assert [r["id"] for r in second["data"]] == ["r1", "r2"]
     last = (await client.get("/v1/recipes?limit=10&cursor=r2", headers=admin)).json()
-    assert [r["id"] for r in last["data"]] == ["r3", "r4"] and last["next_cursor"] is None
+    assert [r["id"] for r in last["data"]] == ["r3", "r4"]
+    assert last["next_cursor"] is None
     enabled = (await client.get("/v1/recipes?enabled=false", headers=admin)).json()
     assert [r["id"] for r in enabled["data"]] == ["r1", "r3"]
     custom = (await client.get("/v1/recipes?trigger=custom.*", headers=admin)).json()
@@ -105,7 +109,8 @@ async def test_update_needs_the_current_version(
         "/v1/recipes/sold-out-alert", json=changed, headers={**admin, "If-Match": '"1"'}
     )
     assert ok.status_code == 200, ok.text
-    assert ok.json()["version"] == 2 and ok.headers["ETag"] == '"2"'
+    assert ok.json()["version"] == 2
+    assert ok.headers["ETag"] == '"2"'
     assert engine.index.by_uid[made["uid"]].version == 2
     stale = await client.put(
         "/v1/recipes/sold-out-alert", json={**changed, "version": 1}, headers=admin
@@ -114,13 +119,15 @@ async def test_update_needs_the_current_version(
     by_field = await client.put(
         "/v1/recipes/sold-out-alert", json={**changed, "version": 2}, headers=admin
     )
-    assert by_field.status_code == 200 and by_field.json()["version"] == 3
+    assert by_field.status_code == 200
+    assert by_field.json()["version"] == 3
     renamed = await client.put(
         "/v1/recipes/sold-out-alert",
         json={**changed, "id": "other"},
         headers={**admin, "If-Match": "*"},
     )
-    assert renamed.status_code == 422 and error_of(renamed)["details"][0]["path"] == "/id"
+    assert renamed.status_code == 422
+    assert error_of(renamed)["details"][0]["path"] == "/id"
 
 
 async def test_disable_enable_and_delete_update_the_dispatcher(
@@ -131,10 +138,12 @@ async def test_disable_enable_and_delete_update_the_dispatcher(
         "/v1/recipes/sold-out-alert/disable", json={"reason": "stock count"}, headers=admin
     )
     assert off.status_code == 200
-    assert off.json()["enabled"] is False and off.json()["disabled_reason"] == "stock count"
+    assert off.json()["enabled"] is False
+    assert off.json()["disabled_reason"] == "stock count"
     assert made["uid"] not in engine.index.by_uid
     on = await client.post("/v1/recipes/sold-out-alert/enable", headers=admin)
-    assert on.json()["enabled"] is True and made["uid"] in engine.index.by_uid
+    assert on.json()["enabled"] is True
+    assert made["uid"] in engine.index.by_uid
     gone = await client.delete("/v1/recipes/sold-out-alert", headers=admin)
     assert gone.status_code == 204
     assert made["uid"] not in engine.index.by_uid
@@ -155,13 +164,15 @@ async def test_versions_diff_and_rollback(client: Client, admin: Headers) -> Non
     missing = await client.get("/v1/recipes/sold-out-alert/versions/9", headers=admin)
     assert missing.status_code == 404
     diff = (await client.get("/v1/recipes/sold-out-alert/diff?from=1&to=2", headers=admin)).json()
-    assert diff["from"] == 1 and diff["to"] == 2
+    assert diff["from"] == 1
+    assert diff["to"] == 2
     assert '+  "name": "Second name"' in diff["diff"]
     back = await client.post(
         "/v1/recipes/sold-out-alert/rollback", json={"version": 1}, headers=admin
     )
     assert back.status_code == 200
-    assert back.json()["version"] == 3 and back.json()["name"] == RECIPE["name"]
+    assert back.json()["version"] == 3
+    assert back.json()["name"] == RECIPE["name"]
 
 
 async def test_dry_run_says_which_condition_failed_and_renders_steps(
@@ -173,8 +184,10 @@ async def test_dry_run_says_which_condition_failed_and_renders_steps(
     )
     assert no.status_code == 200, no.text
     body = no.json()
-    assert body["matched"] is False and body["stage"] == "conditions"
-    assert body["reason"]["condition"] == 0 and "5" in str(body["reason"])
+    assert body["matched"] is False
+    assert body["stage"] == "conditions"
+    assert body["reason"]["condition"] == 0
+    assert "5" in str(body["reason"])
     yes = (
         await client.post(
             "/v1/recipes/sold-out-alert/test",
@@ -192,7 +205,8 @@ async def test_dry_run_says_which_condition_failed_and_renders_steps(
             headers=admin,
         )
     ).json()
-    assert other["matched"] is False and other["stage"] == "trigger"
+    assert other["matched"] is False
+    assert other["stage"] == "trigger"
 
 
 async def test_dry_run_on_a_past_event_and_on_an_unsaved_document(

@@ -32,7 +32,8 @@ async def test_connect_verifies_and_keeps_the_token_encrypted(
     made = await connect(client, admin)
     assert made.status_code == 201, made.text
     body = made.json()
-    assert body["name"] == "Acme Outdoor" and body["status"] == "active"
+    assert body["name"] == "Acme Outdoor"
+    assert body["status"] == "active"
     assert body["api_base_url"] == "http://bc.test/stores/abc123"
     assert body["info"] == {
         "store": {"id": "abc123", "name": "Acme Outdoor", "domain": "acme.example"}
@@ -40,7 +41,8 @@ async def test_connect_verifies_and_keeps_the_token_encrypted(
     assert GOOD_TOKEN not in made.text
     with api_db.session() as s:
         row = s.exec(select(StoreRow)).one()
-    assert GOOD_TOKEN not in row.access_token_enc and row.webhook_secret_enc
+    assert GOOD_TOKEN not in row.access_token_enc
+    assert row.webhook_secret_enc
     again = await connect(client, admin)
     assert again.status_code == 409
 
@@ -92,15 +94,14 @@ async def test_webhook_registration_and_health_come_from_the_connector(
     made = (await connect(client, admin)).json()
     assert made["info"]["webhooks"] == {"created": ["store/product/inventory/updated"]}
     call = hooks[0]
-    assert (
-        call["store_hash"] == "abc123"
-        and call["access_token"] == GOOD_TOKEN
-        and len(call["webhook_secret"]) > 30
-    )
+    assert call["store_hash"] == "abc123"
+    assert call["access_token"] == GOOD_TOKEN
+    assert len(call["webhook_secret"]) > 30
     await engine.ingest(NewEvent(type="test.stock", payload={}, store="abc123"))
     shown = (await client.get("/v1/stores/abc123", headers=admin)).json()
     assert shown["id"] == made["id"]
-    assert shown["health"]["hooks_active"] is True and shown["health"]["quota"]["left"] == 140
+    assert shown["health"]["hooks_active"] is True
+    assert shown["health"]["quota"]["left"] == 140
     assert shown["health"]["details"] == {"plan": "standard"}
     assert shown["health"]["last_event_at"] == "2026-11-27T09:00:00Z"
     by_id = await client.get(f"/v1/stores/{made['id']}", headers=admin)
@@ -146,6 +147,7 @@ async def test_secrets_are_stored_encrypted_and_never_returned(
     with api_db.session() as s:
         assert "hunter2" not in s.exec(select(CredentialRow)).one().value_enc
     bad = await client.put("/v1/secrets/not-a-name", json={"value": "x"}, headers=admin)
-    assert bad.status_code == 422 and error_of(bad)["details"][0]["path"] == "path.name"
+    assert bad.status_code == 422
+    assert error_of(bad)["details"][0]["path"] == "path.name"
     assert (await client.delete("/v1/secrets/SMTP_PASSWORD", headers=admin)).status_code == 204
     assert (await client.delete("/v1/secrets/SMTP_PASSWORD", headers=admin)).status_code == 404

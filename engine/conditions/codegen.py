@@ -24,81 +24,30 @@ Everything else calls the helpers in :mod:`engine.conditions.runtime` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from engine.conditions import runtime as rt
 from engine.conditions import semantics as sem
-from engine.conditions.interpreter import COMPARISONS, EAGER, spread_checked
+from engine.conditions.generated import (
+    COMPARE_HELPERS,
+    EAGER_HELPERS,
+    HELPERS,
+    NOT_CONSTANT,
+    PY_OPERATOR,
+    Expr,
+    Function,
+)
+from engine.conditions.interpreter import COMPARISONS
 from engine.conditions.operators import OPERATORS
 from engine.conditions.validate import is_operation
 
-_NOT_CONSTANT: Final = object()
+__all__ = ["HELPERS", "generate", "needs_scope", "static_segments"]
 
-_EAGER_HELPERS: Final = {name: f"_op{i}" for i, name in enumerate(sorted(EAGER))}
-_COMPARE_HELPERS: Final = {name: f"_cmp{i}" for i, name in enumerate(sorted(COMPARISONS))}
-_PY_OPERATOR: Final = {
-    "==": "==",
-    "===": "==",
-    "!=": "!=",
-    "!==": "!=",
-    "<": "<",
-    "<=": "<=",
-    ">": ">",
-    ">=": ">=",
-}
 _SPLIT_DEPTH: Final = 16
 """Operations nested deeper than this inside one generated function move to a function of
 their own, keeping every expression far below the Python parser's nesting limits."""
 _ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%", "max", "min"})
 _STRING_RESULT: Final = frozenset({"cat", "substr"})
-
-HELPERS: Final[dict[str, Any]] = {
-    "__builtins__": {},
-    "_T": sem.truthy,
-    "_M": rt.MISSING,
-    "_E": (),
-    "_LOOKUP": rt.LOOKUP_ERRORS,
-    "_NUMS": frozenset({int, float}),
-    "_str": str,
-    "_list": list,
-    "_dict": dict,
-    "_ix": rt.child,
-    "_var": rt.var,
-    "_val": rt.val,
-    "_exists": rt.exists,
-    "_missing": rt.missing,
-    "_missing_some": rt.missing_some,
-    "_spread": spread_checked,
-    "_fresh": rt.fresh,
-    "_contains": rt.contains,
-    "_attempt": rt.attempt,
-    "_it_map": rt.iterate_map,
-    "_it_filter": rt.iterate_filter,
-    "_it_reduce": rt.iterate_reduce,
-    "_it_all": rt.iterate_all,
-    "_it_some": rt.iterate_some,
-    "_it_none": rt.iterate_none,
-    **{helper: EAGER[name] for name, helper in _EAGER_HELPERS.items()},
-    **{helper: COMPARISONS[name] for name, helper in _COMPARE_HELPERS.items()},
-}
-"""The fixed part of every generated function's namespace."""
-
-
-@dataclass(frozen=True)
-class _Expr:
-    code: str
-    kind: str = "any"  # bool | num | str | list | null | any
-    simple: bool = False  # a bare name: free to evaluate more than once
-    const: Any = _NOT_CONSTANT
-
-
-@dataclass
-class _Lookup:
-    local: str
-    parent: str
-    key: str
-    missing: str  # what the local holds when the key is absent: "None" or "_M"
 
 
 def static_segments(args: Any) -> tuple[str, ...] | None:
@@ -126,57 +75,6 @@ def needs_scope(node: Any) -> bool:
     return needs_scope(args)
 
 
-@dataclass
-class _Function:
-    name: str
-    generator: _Generator
-    temps: int = 0
-    depth: int = 0
-    lookups: dict[tuple[Any, ...], _Lookup] = field(default_factory=dict)
-
-    def temp(self) -> str:
-        self.temps += 1
-        return f"_t{self.temps}"
-
-    def lookup(self, segments: tuple[str, ...], *, sentinel: bool = False) -> str:
-        """The local holding the value at ``segments`` (hoisted, prefixes shared)."""
-        parent = "d"
-        for i in range(1, len(segments) + 1):
-            last = i == len(segments)
-            key: tuple[Any, ...] = (
-                (*segments[:i], _NOT_CONSTANT) if last and sentinel else segments[:i]
-            )
-            node = self.lookups.get(key)
-            if node is None:
-                node = _Lookup(f"_p{len(self.lookups)}", parent, segments[i - 1], "None")
-                if last and sentinel:
-                    node.missing = "_M"
-                self.lookups[key] = node
-            parent = node.local
-        return parent
-
-    def render(self, body: str) -> str:
-        const = self.generator.const
-        params = "d, s=_E" if self.generator.uses_scope else "d"
-        lines = [f"def {self.name}({params}):"]
-        for node in self.lookups.values():
-            index = rt.index_of(node.key)
-            if index is not None:
-                lines.append(
-                    f"    {node.local} = _ix({node.parent}, {const(node.key)}, "
-                    f"{const(index)}, {node.missing})"
-                )
-            else:
-                lines += [
-                    "    try:",
-                    f"        {node.local} = {node.parent}[{const(node.key)}]",
-                    "    except _LOOKUP:",
-                    f"        {node.local} = {node.missing}",
-                ]
-        lines.append(f"    return {body}")
-        return "\n".join(lines)
-
-
 class _Generator:
     def __init__(self, rule: Any) -> None:
         self.uses_scope = needs_scope(rule)
@@ -202,13 +100,13 @@ class _Generator:
 
     def function(self, node: Any, *, test: bool = False) -> str:
         """Generate a function evaluating ``node`` against its argument; return its name."""
-        fn = _Function(f"_f{self._functions}", self)
+        fn = Function(f"_f{self._functions}", self.const, self.uses_scope)
         self._functions += 1
         body = self.test(node, fn) if test else self.expr(node, fn).code
         self.definitions.append(fn.render(body))
         return fn.name
 
-    def call_args(self, name: str, args: Any, fn: _Function) -> str:
+    def call_args(self, name: str, args: Any, fn: Function) -> str:
         """Source for an operator's argument list (shorthand and chaining applied)."""
         if isinstance(args, list):
             return ", ".join(self.expr(arg, fn).code for arg in args)
@@ -223,34 +121,34 @@ class _Generator:
         name = self.function(node, test=test)
         return f"{name}(d, s)" if self.uses_scope else f"{name}(d)"
 
-    def expr(self, node: Any, fn: _Function) -> _Expr:
+    def expr(self, node: Any, fn: Function) -> Expr:
         """Source for the value of ``node``."""
         if not isinstance(node, dict | list) or not node:
             return self._expr(node, fn)
         if fn.depth >= _SPLIT_DEPTH:
-            return _Expr(self.call(node))
+            return Expr(self.call(node))
         fn.depth += 1
         try:
             return self._expr(node, fn)
         finally:
             fn.depth -= 1
 
-    def _expr(self, node: Any, fn: _Function) -> _Expr:
+    def _expr(self, node: Any, fn: Function) -> Expr:
         if isinstance(node, dict):
             if not node:
-                return _Expr("_dict()")
+                return Expr("_dict()")
             ((name, args),) = node.items()
             return getattr(self, _METHODS.get(name, "_eager"))(name, args, fn)  # type: ignore[no-any-return]
         if isinstance(node, list):
-            return _Expr("[" + ", ".join(self.expr(item, fn).code for item in node) + "]", "list")
+            return Expr("[" + ", ".join(self.expr(item, fn).code for item in node) + "]", "list")
         kind = "null" if node is None else "bool" if isinstance(node, bool) else "any"
         if sem.is_number(node):
             kind = "num"
         elif isinstance(node, str):
             kind = "str"
-        return _Expr(self.const(node), kind, simple=True, const=node)
+        return Expr(self.const(node), kind, simple=True, const=node)
 
-    def test(self, node: Any, fn: _Function) -> str:
+    def test(self, node: Any, fn: Function) -> str:
         """Source for a Python bool equal to the JavaScript truthiness of ``node``."""
         if not is_operation(node) or next(iter(node)) not in ("and", "or", "!", "!!"):
             return self._test_value(node, fn)
@@ -269,9 +167,9 @@ class _Generator:
         finally:
             fn.depth -= 1
 
-    def _test_value(self, node: Any, fn: _Function) -> str:
+    def _test_value(self, node: Any, fn: Function) -> str:
         e = self.expr(node, fn)
-        if e.const is not _NOT_CONSTANT:
+        if e.const is not NOT_CONSTANT:
             return "True" if sem.truthy(e.const) else "False"
         if e.kind == "bool":
             return e.code
@@ -279,13 +177,13 @@ class _Generator:
             return f"(not not {e.code})"
         return f"_T({e.code})"
 
-    def _eager(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _eager(self, name: str, args: Any, fn: Function) -> Expr:
         kind = "num" if name in _ARITHMETIC else "str" if name in _STRING_RESULT else "any"
         if name == "merge":
             kind = "list"
-        return _Expr(f"{_EAGER_HELPERS[name]}({self.call_args(name, args, fn)})", kind)
+        return Expr(f"{EAGER_HELPERS[name]}({self.call_args(name, args, fn)})", kind)
 
-    def _var(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _var(self, name: str, args: Any, fn: Function) -> Expr:
         nodes = args if isinstance(args, list) else [args]
         path = nodes[0] if nodes else None
         default = nodes[1] if len(nodes) > 1 else None
@@ -293,94 +191,94 @@ class _Generator:
             t = fn.temp()
             fallback = self.expr(default, fn).code if default is not None else "None"
             lookup = f"_var(d, {self.expr(path, fn).code})"
-            return _Expr(f"({t} if ({t} := {lookup}) is not _M else {fallback})")
+            return Expr(f"({t} if ({t} := {lookup}) is not _M else {fallback})")
         segments = rt.var_path(path)
         if not segments:
-            return _Expr("d", simple=True)
+            return Expr("d", simple=True)
         if default is None:
-            return _Expr(fn.lookup(segments), simple=True)
+            return Expr(fn.lookup(segments), simple=True)
         local = fn.lookup(segments, sentinel=True)
-        return _Expr(f"({local} if {local} is not _M else {self.expr(default, fn).code})")
+        return Expr(f"({local} if {local} is not _M else {self.expr(default, fn).code})")
 
-    def _val(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _val(self, name: str, args: Any, fn: Function) -> Expr:
         segments = static_segments(args)
         if segments is None:
-            return _Expr(f"_val(d, {self.scope_tuple}, [{self.call_args(name, args, fn)}])")
-        return _Expr(fn.lookup(segments), simple=True) if segments else _Expr("d", simple=True)
+            return Expr(f"_val(d, {self.scope_tuple}, [{self.call_args(name, args, fn)}])")
+        return Expr(fn.lookup(segments), simple=True) if segments else Expr("d", simple=True)
 
-    def _exists(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _exists(self, name: str, args: Any, fn: Function) -> Expr:
         call = f"_exists(d, {self.scope_tuple}, [{self.call_args(name, args, fn)}])"
-        return _Expr(call, "bool")
+        return Expr(call, "bool")
 
-    def _missing(self, name: str, args: Any, fn: _Function) -> _Expr:
-        return _Expr(f"_{name}(d, {self.call_args(name, args, fn)})", "list")
+    def _missing(self, name: str, args: Any, fn: Function) -> Expr:
+        return Expr(f"_{name}(d, {self.call_args(name, args, fn)})", "list")
 
-    def _if(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _if(self, name: str, args: Any, fn: Function) -> Expr:
         if not args:
-            return _Expr("None", "null")
+            return Expr("None", "null")
         pairs = [(args[i], args[i + 1]) for i in range(0, len(args) - 1, 2)]
         branches = [self.expr(then, fn) for _, then in pairs]
         tests = [self.test(condition, fn) for condition, _ in pairs]
-        last = self.expr(args[-1], fn) if len(args) % 2 else _Expr("None", "null")
+        last = self.expr(args[-1], fn) if len(args) % 2 else Expr("None", "null")
         code = " ".join(f"{b.code} if {t} else" for b, t in zip(branches, tests, strict=True))
         kinds = {b.kind for b in (*branches, last)}
-        return _Expr(
+        return Expr(
             f"({code} {last.code})" if pairs else last.code,
             kinds.pop() if len(kinds) == 1 else "any",
         )
 
-    def _and_or(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _and_or(self, name: str, args: Any, fn: Function) -> Expr:
         if not args:
-            return _Expr("False", "bool")
+            return Expr("False", "bool")
         exprs = [self.expr(arg, fn) for arg in args]
         if len(exprs) == 1:
             return exprs[0]
         if all(e.kind == "bool" for e in exprs):
-            return _Expr("(" + f" {name} ".join(e.code for e in exprs) + ")", "bool")
+            return Expr("(" + f" {name} ".join(e.code for e in exprs) + ")", "bool")
         t = fn.temp()
         tests = [
             f"({t} := {e.code})" if e.kind == "bool" else f"_T({t} := {e.code})" for e in exprs[:-1]
         ]
         negate = "not " if name == "and" else ""
-        return _Expr(f"({t} if {negate}({f' {name} '.join(tests)}) else {exprs[-1].code})")
+        return Expr(f"({t} if {negate}({f' {name} '.join(tests)}) else {exprs[-1].code})")
 
-    def _coalesce(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _coalesce(self, name: str, args: Any, fn: Function) -> Expr:
         exprs = [self.expr(arg, fn) for arg in (args if isinstance(args, list) else [args])]
         if len(exprs) <= 1:
-            return exprs[0] if exprs else _Expr("None", "null")
+            return exprs[0] if exprs else Expr("None", "null")
         t = fn.temp()
         tests = " or ".join(f"({t} := {e.code}) is not None" for e in exprs[:-1])
-        return _Expr(f"({t} if ({tests}) else {exprs[-1].code})")
+        return Expr(f"({t} if ({tests}) else {exprs[-1].code})")
 
-    def _not(self, name: str, args: Any, fn: _Function) -> _Expr:
-        return _Expr(self.test({name: args}, fn), "bool")
+    def _not(self, name: str, args: Any, fn: Function) -> Expr:
+        return Expr(self.test({name: args}, fn), "bool")
 
-    def _compare(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _compare(self, name: str, args: Any, fn: Function) -> Expr:
         exprs = [self.expr(arg, fn) for arg in args]
-        operands: list[tuple[_Expr, _Expr]] = []  # (first use, later uses)
+        operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
         for i, e in enumerate(exprs):
             if e.simple or i in (0, len(exprs) - 1):
                 operands.append((e, e))
             else:
                 t = fn.temp()
-                operands.append((_Expr(f"({t} := {e.code})", e.kind), _Expr(t, e.kind, True)))
+                operands.append((Expr(f"({t} := {e.code})", e.kind), Expr(t, e.kind, True)))
         pairs = [
             self._pair(name, operands[i][0] if i == 0 else operands[i][1], operands[i + 1][0], fn)
             for i in range(len(operands) - 1)
         ]
-        return _Expr(pairs[0] if len(pairs) == 1 else "(" + " and ".join(pairs) + ")", "bool")
+        return Expr(pairs[0] if len(pairs) == 1 else "(" + " and ".join(pairs) + ")", "bool")
 
-    def _pair(self, name: str, left: _Expr, right: _Expr, fn: _Function) -> str:
-        helper = _COMPARE_HELPERS[name]
-        left_const = left.const is not _NOT_CONSTANT
-        if left_const != (right.const is not _NOT_CONSTANT):
+    def _pair(self, name: str, left: Expr, right: Expr, fn: Function) -> str:
+        helper = COMPARE_HELPERS[name]
+        left_const = left.const is not NOT_CONSTANT
+        if left_const != (right.const is not NOT_CONSTANT):
             k, x = (left, right) if left_const else (right, left)
             fast = self._guarded(name, k, x, left_const, fn)
             if fast is not None:
                 return fast
         return f"{helper}({left.code}, {right.code})"
 
-    def _guarded(self, name: str, k: _Expr, x: _Expr, k_on_left: bool, fn: _Function) -> str | None:
+    def _guarded(self, name: str, k: Expr, x: Expr, k_on_left: bool, fn: Function) -> str | None:
         """A comparison with a constant that skips coercion when the types allow it."""
         value = k.const
         negated = "not " if name in ("!=", "!==") else ""
@@ -398,40 +296,40 @@ class _Generator:
         if not x.simple:
             t = fn.temp()
             first, later = f"({t} := {x.code})", t
-        op, helper = _PY_OPERATOR[name], _COMPARE_HELPERS[name]
+        op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
         lhs, rhs = (k.code, later) if k_on_left else (later, k.code)
         return f"({lhs} {op} {rhs} if {guard.format(first)} else {helper}({lhs}, {rhs}))"
 
-    def _in(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _in(self, name: str, args: Any, fn: Function) -> Expr:
         if not isinstance(args, list):
             return self._eager(name, args, fn)
         needle, haystack = (self.expr(arg, fn) for arg in args)
         if not isinstance(needle.const, str) or haystack.kind == "str":
-            return _Expr(f"_contains({needle.code}, {haystack.code})", "bool")
+            return Expr(f"_contains({needle.code}, {haystack.code})", "bool")
         first = later = haystack.code
         if not haystack.simple:
             t = fn.temp()
             first, later = f"({t} := {haystack.code})", t
         fast = f"{needle.code} in {later}"
         slow = f"_contains({needle.code}, {later})"
-        return _Expr(f"({fast} if {first}.__class__ is _list else {slow})", "bool")
+        return Expr(f"({fast} if {first}.__class__ is _list else {slow})", "bool")
 
-    def _iterate(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _iterate(self, name: str, args: Any, fn: Function) -> Expr:
         items = self.expr(args[0], fn).code
         body = self.function(args[1], test=name in ("filter", "all", "some", "none"))
         if name == "reduce":
             initial = self.expr(args[2], fn).code if len(args) > 2 else "None"
-            return _Expr(f"_it_reduce({items}, {body}, {initial}, d, {self.scope_arg})")
+            return Expr(f"_it_reduce({items}, {body}, {initial}, d, {self.scope_arg})")
         kind = "list" if name in ("map", "filter") else "bool"
-        return _Expr(f"_it_{name}({items}, {body}, d, {self.scope_arg})", kind)
+        return Expr(f"_it_{name}({items}, {body}, d, {self.scope_arg})", kind)
 
-    def _try(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _try(self, name: str, args: Any, fn: Function) -> Expr:
         bodies = [self.function(node) for node in (args if isinstance(args, list) else [args])]
-        return _Expr(f"_attempt(({', '.join(bodies)},), d, {self.scope_arg})")
+        return Expr(f"_attempt(({', '.join(bodies)},), d, {self.scope_arg})")
 
-    def _preserve(self, name: str, args: Any, fn: _Function) -> _Expr:
+    def _preserve(self, name: str, args: Any, fn: Function) -> Expr:
         if isinstance(args, list | dict):
-            return _Expr(f"_fresh({self.const(args)})", "list" if isinstance(args, list) else "any")
+            return Expr(f"_fresh({self.const(args)})", "list" if isinstance(args, list) else "any")
         return self.expr(args, fn)
 
 

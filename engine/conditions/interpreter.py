@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from engine.conditions import arithmetic
 from engine.conditions import runtime as rt
 from engine.conditions import semantics as sem
 from engine.conditions.operators import OPERATORS
@@ -20,13 +21,13 @@ Scope = tuple[Any, ...]
 _Handler = Callable[[str, Any, Any, Scope], Any]
 
 EAGER: Final[dict[str, Callable[..., Any]]] = {
-    "+": sem.add,
-    "-": sem.subtract,
-    "*": sem.multiply,
-    "/": sem.divide,
-    "%": sem.remainder,
-    "max": sem.maximum,
-    "min": sem.minimum,
+    "+": arithmetic.add,
+    "-": arithmetic.subtract,
+    "*": arithmetic.multiply,
+    "/": arithmetic.divide,
+    "%": arithmetic.remainder,
+    "max": arithmetic.maximum,
+    "min": arithmetic.minimum,
     "cat": rt.cat,
     "substr": rt.substr,
     "merge": rt.merge,

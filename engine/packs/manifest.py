@@ -153,9 +153,13 @@ class PackManifest(BaseModel):
     )
     connectors: list[str] = Field(default_factory=list, description="Connectors its recipes use")
 
-    @field_validator("version")
+    @field_validator("version", mode="before")
     @classmethod
-    def _semver(cls, value: str) -> str:
+    def _semver(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # YAML reads `version: 1.0` as a number
+        if not isinstance(value, str):
+            return value
         Version.parse(value)
         return value
 

@@ -66,8 +66,13 @@ def _inside_blocks(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _BLOCK.finditer(text)]
 
 
-def scan(body: dict[str, Any], specs: dict[str, InputSpec]) -> tuple[list[Use], list[Problem]]:
-    """Every placeholder in a template body, and every problem with one."""
+def scan(
+    body: dict[str, Any],
+    specs: dict[str, InputSpec],
+    failed: frozenset[str] | set[str] = frozenset(),
+) -> tuple[list[Use], list[Problem]]:
+    """Every placeholder in a template body, and every problem with one (``failed`` names
+    inputs declared badly: already reported, so placeholders reading them are let be)."""
     uses: list[Use] = []
     problems: list[Problem] = []
     for loc, text, is_key in _strings(body, ()):
@@ -82,23 +87,28 @@ def scan(body: dict[str, Any], specs: dict[str, InputSpec]) -> tuple[list[Use], 
             continue
         blocks = _inside_blocks(text)
         for match in matches:
-            problem = _check(match, text, blocks, specs)
+            problem = _check(match, text, blocks, specs, failed)
             if problem:
                 problems.append(Problem(loc, problem))
-                continue
             ref = _REFERENCE.match(match[1])
-            assert ref is not None
-            uses.append(Use(loc, ref[1], ref[2]))
+            if ref is not None:
+                uses.append(Use(loc, ref[1], ref[2]))
     return uses, problems
 
 
 def _check(
-    match: re.Match[str], text: str, blocks: list[tuple[int, int]], specs: dict[str, InputSpec]
+    match: re.Match[str],
+    text: str,
+    blocks: list[tuple[int, int]],
+    specs: dict[str, InputSpec],
+    failed: frozenset[str] | set[str],
 ) -> str | None:
     ref = _REFERENCE.match(match[1])
     if ref is None:
         return f"unknown placeholder {match[0]!r}: placeholders read inputs, as [[ inputs.NAME ]]"
     name, part = ref[1], ref[2]
+    if name in failed:
+        return None
     if name not in specs:
         known = ", ".join(specs) or "none are declared"
         return f"{match[0]!r} reads an input that is not declared (inputs: {known})"
@@ -178,20 +188,27 @@ class Filler:
             self.origins.setdefault(loc, set()).add(name)
             return value
         blocks = _inside_blocks(text)
-        used: set[str] = set()
-
-        def replace(match: re.Match[str]) -> str:
+        pieces: list[tuple[str, str]] = []  # (input name, what replaces its placeholder)
+        for match in PLACEHOLDER.finditer(text):
             name, value = self._value(match[1])
-            used.add(name)
             inside = any(a <= match.start() and match.end() <= b for a, b in blocks)
-            return literal(value) if inside else as_text(value)
-
-        result = PLACEHOLDER.sub(replace, text)
-        self.origins.setdefault(loc, set()).update(used)
-        if _delimiters(result) != _delimiters(PLACEHOLDER.sub("", text)):
-            for name in sorted(used):
-                self.problems.append((name, "the value would change the template around it"))
+            pieces.append((name, literal(value) if inside else as_text(value)))
+        self.origins.setdefault(loc, set()).update(name for name, _ in pieces)
+        result = _replace(text, [piece for _, piece in pieces])
+        neutral = _delimiters(_replace(text, ["x"] * len(pieces)))
+        if _delimiters(result) != neutral:
+            for index, (name, piece) in enumerate(pieces):
+                alone = ["x"] * len(pieces)
+                alone[index] = piece
+                if _delimiters(_replace(text, alone)) != neutral:
+                    self.problems.append((name, "the value would change the template around it"))
         return result
+
+
+def _replace(text: str, pieces: list[str]) -> str:
+    """``text`` with its placeholders replaced, in order, by ``pieces``."""
+    replacements = iter(pieces)
+    return PLACEHOLDER.sub(lambda _: next(replacements), text)
 
 
 def origin(origins: dict[Loc, set[str]], loc: Loc) -> str | None:

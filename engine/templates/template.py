@@ -118,16 +118,25 @@ def _problem(file: str, lines: dict[Loc, int], loc: Loc, message: str) -> ErrorD
 
 def _inputs(
     raw: Any, file: str, lines: dict[Loc, int]
-) -> tuple[dict[str, InputSpec], list[ErrorDetail]]:
+) -> tuple[dict[str, InputSpec], set[str], list[ErrorDetail]]:
+    """The inputs declared well, the names of those declared badly, and the problems."""
     if raw is None:
-        return {}, []
+        return {}, set(), []
     if not isinstance(raw, dict):
-        return {}, [
-            _problem(
-                file, lines, ("inputs",), "inputs must be a mapping of input name to its settings"
-            )
-        ]
+        return (
+            {},
+            set(),
+            [
+                _problem(
+                    file,
+                    lines,
+                    ("inputs",),
+                    "inputs must be a mapping of input name to its settings",
+                )
+            ],
+        )
     specs: dict[str, InputSpec] = {}
+    failed: set[str] = set()
     errors: list[ErrorDetail] = []
     for name, settings in raw.items():
         loc: Loc = ("inputs", str(name))
@@ -141,11 +150,12 @@ def _inputs(
                 where = loc + tuple(error["loc"])
                 message = str(error["msg"])
                 errors.append(_problem(file, lines, where, message[0].lower() + message[1:]))
+            failed.add(str(name))
             continue
         for field_name, message in spec.check_defaults():
             errors.append(_problem(file, lines, (*loc, field_name), message))
         specs[str(name)] = spec
-    return specs, errors
+    return specs, failed, errors
 
 
 def parse_template(
@@ -168,10 +178,10 @@ def parse_template(
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         errors.append(_problem(file, lines, ("tags",), "tags must be a list of words"))
         tags = []
-    specs, input_errors = _inputs(document.get("inputs"), file, lines)
+    specs, failed, input_errors = _inputs(document.get("inputs"), file, lines)
     errors += input_errors
     body = {k: v for k, v in document.items() if k not in TEMPLATE_KEYS}
-    uses, problems = scan(body, specs)
+    uses, problems = scan(body, specs, failed)
     errors += [_problem(file, lines, p.loc, p.message) for p in problems]
     used = {u.name for u in uses}
     for name in specs:

@@ -1,0 +1,127 @@
+"""Tenant isolation: a key of workspace A gets 404 for every resource of workspace B, by every
+method, and nothing of B changes; lists never show B's items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.engine import Engine
+from engine.events import NewEvent
+from tests.api.conftest import GOOD_TOKEN, KeyFactory, recipe
+
+Client = httpx.AsyncClient
+
+
+@pytest.fixture
+async def other(client: Client, make_key: KeyFactory, engine: Engine) -> dict[str, Any]:
+    """Workspace B, with one of everything."""
+    headers = make_key("bee", "admin")
+    made = await client.post(
+        "/v1/recipes", json=recipe(id="b-only", conditions=[]), headers=headers
+    )
+    store = await client.post(
+        "/v1/stores", json={"store_hash": "bbb", "access_token": GOOD_TOKEN}, headers=headers
+    )
+    await client.put("/v1/secrets/B_SECRET", json={"value": "b"}, headers=headers)
+    key = await client.post("/v1/keys", json={"name": "b", "scopes": ["read"]}, headers=headers)
+    result = await engine.ingest(
+        NewEvent(type="test.stock", payload={"product": {"id": 1}}, workspace="bee")
+    )
+    await engine.drain()
+    assert made.status_code == 201
+    assert store.status_code == 201
+    assert key.status_code == 201
+    assert len(result.runs) == 1
+    return {
+        "headers": headers,
+        "uid": made.json()["uid"],
+        "store": store.json()["id"],
+        "key": key.json()["id"],
+        "event": result.event_id,
+        "run": result.runs[0],
+    }
+
+
+def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    recipe_path = "/v1/recipes/b-only"
+    run = f"/v1/runs/{b['run']}"
+    return [
+        ("GET", recipe_path, None),
+        ("PUT", recipe_path, recipe(id="b-only", name="taken over", version=1)),
+        ("POST", f"{recipe_path}/enable", None),
+        ("POST", f"{recipe_path}/disable", None),
+        ("POST", f"{recipe_path}/rollback", {"version": 1}),
+        ("POST", f"{recipe_path}/test", None),
+        ("GET", f"{recipe_path}/versions", None),
+        ("GET", f"{recipe_path}/versions/1", None),
+        ("GET", f"{recipe_path}/diff?from=1&to=1", None),
+        ("DELETE", recipe_path, None),
+        ("POST", "/v1/recipes/test", {"recipe": recipe(id="mine"), "event_id": b["event"]}),
+        ("GET", f"/v1/events/{b['event']}", None),
+        ("GET", run, None),
+        ("POST", f"{run}/replay", {}),
+        ("POST", f"{run}/release", None),
+        ("POST", f"{run}/discard", None),
+        ("POST", f"{run}/cancel", None),
+        ("GET", f"/v1/stores/{b['store']}", None),
+        ("GET", "/v1/stores/bbb", None),
+        ("DELETE", f"/v1/stores/{b['store']}", None),
+        ("DELETE", "/v1/stores/bbb", None),
+        ("DELETE", "/v1/secrets/B_SECRET", None),
+        ("DELETE", f"/v1/keys/{b['key']}", None),
+    ]
+
+
+async def snapshot(client: Client, b: dict[str, Any]) -> dict[str, Any]:
+    headers = b["headers"]
+    paths = [
+        "/v1/recipes/b-only",
+        "/v1/recipes/b-only/versions",
+        f"/v1/runs/{b['run']}",
+        "/v1/runs",
+        f"/v1/events/{b['event']}",
+        "/v1/events",
+        "/v1/stores",
+        "/v1/secrets",
+        "/v1/keys",
+    ]
+    return {path: (await client.get(path, headers=headers)).json() for path in paths}
+
+
+async def test_another_workspace_answers_404_and_nothing_changes(
+    client: Client, make_key: KeyFactory, other: dict[str, Any]
+) -> None:
+    a = make_key("ay", "admin")
+    before = await snapshot(client, other)
+    for method, path, body in matrix(other):
+        response = await client.request(method, path, json=body, headers=a)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    assert await snapshot(client, other) == before
+
+
+async def test_lists_show_only_the_callers_workspace(
+    client: Client, make_key: KeyFactory, other: dict[str, Any]
+) -> None:
+    a = make_key("ay", "admin")
+    for path in ("/v1/recipes", "/v1/events", "/v1/runs", "/v1/stores", "/v1/secrets"):
+        assert (await client.get(path, headers=a)).json()["data"] == [], path
+    keys = (await client.get("/v1/keys", headers=a)).json()["data"]
+    assert [k["name"] for k in keys] == ["test"]
+    workspace = (await client.get("/v1/workspace", headers=a)).json()
+    assert workspace["recipes"] == 0
+    assert workspace["stores"] == 0
+    filtered = await client.get(f"/v1/runs?event_id={other['event']}", headers=a)
+    assert filtered.json()["data"] == []
+
+
+async def test_events_sent_by_a_never_reach_bs_recipes(
+    client: Client, make_key: KeyFactory, other: dict[str, Any]
+) -> None:
+    a = make_key("ay", "write")
+    sent = await client.post("/v1/events", json={"type": "test.stock", "payload": {}}, headers=a)
+    assert sent.status_code == 202
+    assert sent.json()["runs"] == []

@@ -131,7 +131,8 @@ def parse_error_body(body: Any) -> tuple[str, dict[str, Any]]:
 
 
 def _scope_hint(path: str) -> str:
-    segment = path.strip("/").split("/", 1)[0].split("?", 1)[0]
+    parts = [p for p in path.split("?", 1)[0].split("/") if p and p not in ("v2", "v3")]
+    segment = parts[0] if parts else ""
     scope = _SCOPES.get(segment)
     return f" (this API needs the {scope!r} scope or its read-only variant)" if scope else ""
 

@@ -23,7 +23,9 @@ FAST_RETRY = RetryPolicy(
 )
 
 
-def rl_headers(left: int, reset_ms: int, quota: int = 150, window_ms: int = 30_000) -> dict:
+def rl_headers(
+    left: int, reset_ms: int, quota: int = 150, window_ms: int = 30_000
+) -> dict[str, str]:
     return {
         "X-Rate-Limit-Requests-Left": str(left),
         "X-Rate-Limit-Time-Reset-Ms": str(reset_ms),

@@ -121,7 +121,9 @@ async def test_retry_after_seconds_used_when_reset_ms_is_missing(budget, clock: 
     assert waiter.done()
 
 
-async def pause_after_429(budget: MemoryQuotaBudget, clock: ManualClock, headers: dict) -> float:
+async def pause_after_429(
+    budget: MemoryQuotaBudget, clock: ManualClock, headers: dict[str, str]
+) -> float:
     """Send one request that gets a 429; return how long the next acquire had to wait."""
     await budget.acquire(STORE)
     budget.observe(STORE, headers, 429)

@@ -1,0 +1,353 @@
+"""Reactions that are not recipe steps: orders feed the ledger, stock ends or starts
+backorders, and back-in-stock dates switch them off.
+
+* :func:`on_order` — an order (the ``order`` object of ``bigcommerce.order.created``,
+  ``.updated``, ``.status_changed`` or ``.refunded``) is booked, shipped or given back; a limit
+  used up switches the backorder off (``backorder.limit_reached``), units given back may switch
+  it on again (``backorder.updated``, reason ``reopened``); an order with backordered units
+  sends ``backorder.ordered``.
+* :func:`on_stock` — products whose stock may have changed are read from the store: an
+  ``armed`` assignment whose stock reached zero switches on; stock back above zero ends the
+  backorder (``backorder.restocked`` with the waiting orders oldest first, then
+  ``backorder.unassigned``) and, unless disabled, takes the waiting units off the new level.
+* :func:`check_dates` — assignments whose back-in-stock date has come are switched off
+  (``backorder.back_in_stock_date_reached``), on the service's clock.
+* :func:`poll_stock` — every product with a live assignment is read in batches (``id:in``)
+  and those whose stock crossed zero go through :func:`on_stock`. Variants of an untracked
+  product fire no stock webhooks, so this is how their restock is noticed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from connectors.bigcommerce.client import BigCommerceClient
+from engine.events import CausedBy
+
+from . import events as ev
+from . import ledger, storefront
+from .ledger import Booking, LineIn, OrderIn
+from .models import ACTIVE, ARMED, CLOSED, BackorderAssignmentRow, BackorderLineRow
+from .service import Backorders, Emit
+from .storefront import Deduction
+
+
+def _when(value: Any, default: datetime) -> datetime:
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, str) and value:
+        try:
+            found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                found = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return default
+    else:
+        return default
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def order_in(order: dict[str, Any], lines: list[dict[str, Any]], now: datetime) -> OrderIn:
+    """An :class:`OrderIn` from a v2 order and its order products (raw or normalised)."""
+    parsed = tuple(
+        LineIn(
+            int(li.get("product_id") or 0),
+            int(li.get("variant_id") or 0),
+            int(li.get("quantity") or 0),
+            int(li.get("quantity_refunded") or 0),
+        )
+        for li in lines
+        if li.get("product_id")
+    )
+    created = _when(order.get("date_created"), now)
+    return OrderIn(int(order["id"]), int(order.get("status_id") or 0), created, parsed)
+
+
+async def on_order(
+    service: Backorders,
+    workspace: str,
+    store: str,
+    order: dict[str, Any],
+    *,
+    emit: Emit,
+    caused_by: CausedBy | None = None,
+) -> Booking:
+    """Apply one order to the ledger and react; ``order["products"]`` is fetched when absent."""
+    order_id = int(order["id"])
+
+    def relevant(s: Session) -> bool:
+        return bool(ledger.live(s, workspace, store)) or bool(
+            ledger._lines(s, workspace, store, order_id)
+        )
+
+    if not ledger.read(service.db, relevant):
+        return Booking()
+    lines = order.get("products")
+    if not isinstance(lines, list):
+        client = await service.client(workspace, store)
+        lines = await client.get_order_products(order_id)
+    found = order_in(order, lines, service.clock.now())
+    booking = await ledger.write(
+        service.db, lambda s: ledger.book_order(s, workspace, store, found, service.clock.now())
+    )
+    for product_id in sorted(booking.products):
+        async with service.lock(workspace, store, product_id):
+            await service.sync(await service.client(workspace, store), workspace, store, product_id)
+    if booking.booked:
+        await _send_ordered(service, workspace, store, found, booking, emit, caused_by)
+    for row in booking.reached:
+        await service.send_limit(row, workspace, store, order_id, emit)
+    for row in booking.reopened:
+        body = {**ev.base(row, service.settings), "changes": ["status"], "reason": "reopened"}
+        dedup = ev.key(workspace, store, row.id, "reopened", row.closures)
+        await service.send(emit, ev.UPDATED, workspace, store, body, dedup, caused_by)
+    return booking
+
+
+async def _send_ordered(
+    service: Backorders,
+    workspace: str,
+    store: str,
+    order: OrderIn,
+    booking: Booking,
+    emit: Emit,
+    caused_by: CausedBy | None,
+) -> None:
+    lines = [
+        ev.ordered_line(li, booking.assignments[li.assignment_id], service.settings)
+        for li in booking.booked
+    ]
+    etas = [li.eta for li in lines if li.eta is not None]
+    body = {
+        "order": {
+            "id": order.id,
+            "status_id": order.status_id,
+            "date_created": order.created_at.isoformat(),
+        },
+        "lines": [li.model_dump(mode="json") for li in lines],
+        "units_backordered": sum(li.backordered for li in lines),
+        "eta": max(etas).isoformat() if etas else None,
+    }
+    dedup = ev.key(workspace, store, "order", order.id, "ordered")
+    await service.send(emit, ev.ORDERED, workspace, store, body, dedup, caused_by)
+
+
+async def on_stock(
+    service: Backorders, workspace: str, store: str, product_ids: list[int], *, emit: Emit
+) -> dict[int, str]:
+    """Read each product (under its lock) and switch on or end its assignments; returns what
+    happened per product (``activated``, ``restocked`` or ``unchanged``)."""
+    client = await service.client(workspace, store)
+    outcome: dict[int, str] = {}
+    for product_id in product_ids:
+        async with service.lock(workspace, store, product_id):
+            outcome[product_id] = await _stock_one(
+                service, client, workspace, store, product_id, emit
+            )
+    return outcome
+
+
+async def _stock_one(
+    service: Backorders,
+    client: BigCommerceClient,
+    workspace: str,
+    store: str,
+    product_id: int,
+    emit: Emit,
+) -> str:
+    rows = ledger.read(service.db, lambda s: ledger.live(s, workspace, store, [product_id]))
+    managed = ledger.read(service.db, lambda s: ledger.product_row(s, workspace, store, product_id))
+    if not rows or managed is None:
+        return "unchanged"
+    product = await storefront.fetch(client, product_id)
+    previous = managed.previous
+    tracked = storefront.tracking(previous) != "none"
+    now = service.clock.now()
+    levels = {row.id: storefront.stock_level(product, previous, row.variant_id) for row in rows}
+    wake = [r.id for r in rows if r.status == ARMED and (not tracked or levels[r.id] <= 0)]
+    done = [r.id for r in rows if r.status in (ACTIVE, CLOSED) and tracked and levels[r.id] > 0]
+    if not wake and not done:
+        return "unchanged"
+
+    def txn(s: Session) -> tuple[list[BackorderAssignmentRow], dict[str, list[BackorderLineRow]]]:
+        woke, waiting = [], {}
+        for row in ledger.live(s, workspace, store, [product_id]):
+            if row.id in wake and row.status == ARMED:
+                row.status, row.updated_at, row.version = ACTIVE, now, row.version + 1
+                s.add(row)
+                woke.append(row)
+            elif row.id in done:
+                waiting[row.id] = ledger.restock(s, row, now)
+        cuts = _deductions(product, previous, s, waiting)
+        if cuts:
+            held = ledger.product_row(s, workspace, store, product_id)
+            if held is not None:
+                held.deduction = {"cuts": [c.to_dict() for c in cuts]}
+                s.add(held)
+        return woke, waiting
+
+    woke, waiting = await ledger.write(service.db, txn)
+    applied = await service.sync(client, workspace, store, product_id, product)
+    for row in woke:
+        body = {**ev.base(row, service.settings), "changes": ["status"], "reason": "activated"}
+        await service.send(
+            emit, ev.UPDATED, workspace, store, body, ev.key(workspace, store, row.id, "activated")
+        )
+    for aid, lines in waiting.items():
+        row = ledger.read(service.db, lambda s, aid=aid: s.get(BackorderAssignmentRow, aid))  # type: ignore[misc]
+        if row is None:
+            continue
+        await _send_restocked(
+            service, workspace, store, row, lines, levels[aid], product, previous, emit
+        )
+        await service.send_unassigned(row, workspace, store, applied, emit)
+    return "restocked" if waiting else "activated"
+
+
+def _deductions(
+    product: dict[str, Any],
+    previous: dict[str, Any],
+    s: Session,
+    waiting: dict[str, list[BackorderLineRow]],
+) -> list[Deduction]:
+    by_variant = storefront.tracking(previous) == "variant"
+    units: dict[int | None, int] = {}
+    for aid, lines in waiting.items():
+        row = s.get(BackorderAssignmentRow, aid)
+        if row is None or not row.reserve_on_restock:
+            continue
+        for line in lines:
+            target = line.variant_id if by_variant else None
+            units[target] = units.get(target, 0) + line.open_units
+    cuts = []
+    for target, count in units.items():
+        if count <= 0:
+            continue
+        seen = storefront.stock_level(product, previous, target)
+        cuts.append(Deduction(target, seen, count))
+    return cuts
+
+
+async def _send_restocked(
+    service: Backorders,
+    workspace: str,
+    store: str,
+    row: BackorderAssignmentRow,
+    lines: list[BackorderLineRow],
+    level: int,
+    product: dict[str, Any],
+    previous: dict[str, Any],
+    emit: Emit,
+) -> None:
+    units = sum(li.open_units for li in lines)
+    after = max(0, level - units) if row.reserve_on_restock else level
+    body = {
+        **ev.base(row, service.settings),
+        "level_before": level,
+        "level_after": after,
+        "units_waiting": units,
+        "orders": [
+            ev.WaitingOrder(
+                order_id=li.order_id,
+                variant_id=li.variant_id,
+                quantity=li.open_units,
+                ordered_at=li.ordered_at,
+            ).model_dump(mode="json")
+            for li in lines
+            if li.open_units > 0
+        ],
+    }
+    await service.send(
+        emit, ev.RESTOCKED, workspace, store, body, ev.key(workspace, store, row.id, "restocked")
+    )
+
+
+async def check_dates(service: Backorders, *, emit_for: Any) -> list[str]:
+    """Switch off every assignment whose back-in-stock date has come; returns their ids.
+    ``emit_for(workspace)`` gives the emit function for a workspace."""
+    today = service.today()
+    due = ledger.read(service.db, lambda s: ledger.due_dates(s, today))
+    closed: list[str] = []
+    for workspace, store, product_id in sorted(
+        {(r.workspace_id, r.store, r.product_id) for r in due}
+    ):
+        rows = await _close_due(service, workspace, store, product_id)
+        emit: Emit = emit_for(workspace)
+        for row in rows:
+            body = {
+                **ev.base(row, service.settings),
+                "date": (row.back_in_stock_date or today).isoformat(),
+            }
+            dedup = ev.key(workspace, store, row.id, "date_reached", row.closures)
+            await service.send(emit, ev.DATE_REACHED, workspace, store, body, dedup)
+            closed.append(row.id)
+    return closed
+
+
+async def _close_due(
+    service: Backorders, workspace: str, store: str, product_id: int
+) -> list[BackorderAssignmentRow]:
+    client = await service.client(workspace, store)
+    async with service.lock(workspace, store, product_id):
+        now = service.clock.now()
+
+        def txn(s: Session) -> list[BackorderAssignmentRow]:
+            rows = [
+                r
+                for r in ledger.due_dates(s, now.date())
+                if (r.workspace_id, r.store, r.product_id) == (workspace, store, product_id)
+            ]
+            for row in rows:
+                ledger.close(row, ledger.DATE_REACHED, now)
+                s.add(row)
+            return rows
+
+        rows = await ledger.write(service.db, txn)
+        if rows:
+            await service.sync(client, workspace, store, product_id)
+    return rows
+
+
+async def poll_stock(service: Backorders, *, emit_for: Any) -> dict[str, dict[int, str]]:
+    """Read every watched product in batches and react to those whose stock crossed zero."""
+    watched = ledger.read(service.db, ledger.watched)
+    report: dict[str, dict[int, str]] = {}
+    for (workspace, store), product_ids in sorted(watched.items()):
+        client = await service.client(workspace, store)
+        found = await client.get_products(product_ids, include="variants")
+
+        def states(
+            s: Session, workspace: str = workspace, store: str = store, ids: list[int] = product_ids
+        ) -> dict[int, Any]:
+            return {
+                pid: (
+                    ledger.product_row(s, workspace, store, pid),
+                    ledger.live(s, workspace, store, [pid]),
+                )
+                for pid in ids
+            }
+
+        known = ledger.read(service.db, states)
+        candidates = []
+        for product in found:
+            managed, rows = known.get(int(product["id"]), (None, []))
+            if managed is None:
+                continue
+            tracked = storefront.tracking(managed.previous) != "none"
+            for row in rows:
+                level = storefront.stock_level(product, managed.previous, row.variant_id)
+                if (row.status == ARMED and (not tracked or level <= 0)) or (
+                    row.status in (ACTIVE, CLOSED) and tracked and level > 0
+                ):
+                    candidates.append(int(product["id"]))
+                    break
+        if candidates:
+            report[store] = await on_stock(
+                service, workspace, store, candidates, emit=emit_for(workspace)
+            )
+    return report

@@ -145,7 +145,7 @@ def _carry(
         except InputError as exc:
             plan.problems.append(_problem(plan.recipe, path, f"{exc} (the {how} value {value!r})"))
             continue
-        if how != "kept" or out[name] != carried.get(name):
+        if how != "kept" or (name not in mapped and out[name] != carried.get(name)):
             plan.changes.append(f"input {name!r} = {out[name]!r} ({how})")
     return out
 

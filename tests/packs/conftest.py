@@ -1,0 +1,72 @@
+"""Packs built from the recording connector's trigger and action, in temporary folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlmodel import SQLModel
+
+from engine.clock import ManualClock
+from engine.db import Database
+from engine.packs import models  # noqa: F401  (registers the pack tables)
+from engine.packs.install import PackService
+from engine.registry import Registry
+from tests.templates.conftest import STOCK_TEMPLATE
+
+RECIPE = """\
+id: log-every-stock-change
+name: Log every stock change
+trigger: {type: test.stock}
+actions:
+  - use: test.record
+    with: {message: "{{ product.name }} changed"}
+"""
+
+PackWriter = Callable[..., Path]
+
+
+def write_pack(
+    folder: Path,
+    *,
+    name: str = "demo",
+    version: str = "1.0.0",
+    templates: dict[str, str] | None = None,
+    recipes: dict[str, str] | None = None,
+    readme: str | None = "# demo\n",
+    extra: dict[str, str] | None = None,
+    **manifest: Any,
+) -> Path:
+    """A pack folder; by default one template (``stock-alert``) and one ready-made recipe."""
+    root = folder / f"{name}-{version}"
+    root.mkdir(parents=True)
+    data = {"name": name, "version": version, "description": "Demo pack", "sous": ">=0.1,<1", "connectors": ["test"], **manifest}
+    (root / "pack.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    if readme is not None:
+        (root / "README.md").write_text(readme)
+    for sub, files in (("templates", templates if templates is not None else {"stock-alert.yaml": STOCK_TEMPLATE}), ("recipes", recipes if recipes is not None else {"log.yaml": RECIPE})):
+        (root / sub).mkdir()
+        for file, text in files.items():
+            (root / sub / file).write_text(text)
+    for path, text in (extra or {}).items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
+@pytest.fixture
+def make_pack(tmp_path: Path) -> PackWriter:
+    def make(**settings: Any) -> Path:
+        return write_pack(tmp_path / "src", **settings)
+
+    return make
+
+
+@pytest.fixture
+def service(db: Database, registry: Registry, clock: ManualClock, tmp_path: Path) -> PackService:
+    db.create_all()
+    SQLModel.metadata.create_all(db.engine)
+    return PackService(db, registry, clock, library=tmp_path / "library")

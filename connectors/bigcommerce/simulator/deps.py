@@ -20,7 +20,12 @@ def sim_of(request: Request) -> Simulator:
     return cast(Simulator, request.app.state.simulator)
 
 
-def _store(request: Request, store_hash: str) -> Store:
+# Dependencies are coroutines: FastAPI would run plain functions in a worker thread.
+async def _sim(request: Request) -> Simulator:
+    return sim_of(request)
+
+
+async def _store(request: Request, store_hash: str) -> Store:
     store = sim_of(request).state.stores.get(store_hash)
     if store is None:  # the gateway answers first; this guards direct mounting
         raise ApiError(404, "Store not found.")
@@ -28,7 +33,7 @@ def _store(request: Request, store_hash: str) -> Store:
 
 
 StoreDep = Annotated[Store, Depends(_store)]
-SimDep = Annotated[Simulator, Depends(sim_of)]
+SimDep = Annotated[Simulator, Depends(_sim)]
 
 
 async def read_json(request: Request) -> Any:

@@ -139,6 +139,7 @@ class Deliveries:
         self._client: httpx.AsyncClient | None = None
         self._outstanding = 0  # jobs not finished (queued, sending or waiting to retry)
         self._active = 0  # jobs queued or sending
+        self._retry_due: dict[int, float] = {}  # id(job) -> clock.monotonic() of its retry
         self._waiters: list[_Waiter] = []
 
     # -- intake ------------------------------------------------------------------------------
@@ -190,8 +191,16 @@ class Deliveries:
         await self._wait(lambda: self._outstanding == 0)
 
     async def settle(self) -> None:
-        """Wait until nothing is queued or being sent (retries may be waiting on the clock)."""
-        await self._wait(lambda: self._active == 0)
+        """Wait until nothing is queued or being sent and no retry is due on the clock.
+
+        Retries whose time has not come yet may still be waiting: with a ``ManualClock``, advance
+        it and settle again.
+        """
+        await self._wait(self._settled)
+
+    def _settled(self) -> bool:
+        now = self.clock.monotonic()
+        return self._active == 0 and all(due > now for due in self._retry_due.values())
 
     async def _wait(self, ready: Callable[[], bool]) -> None:
         if self._backlog:
@@ -275,6 +284,7 @@ class Deliveries:
         elif job.failures < len(RETRY_SCHEDULE_S):
             delay = RETRY_SCHEDULE_S[job.failures] * self.time_scale
             job.failures += 1
+            self._retry_due[id(job)] = self.clock.monotonic() + delay
             task = asyncio.get_running_loop().create_task(self._retry_later(job, delay))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -286,7 +296,9 @@ class Deliveries:
 
     async def _retry_later(self, job: _Job, delay: float) -> None:
         await self.clock.sleep(delay)
+        self._retry_due.pop(id(job), None)
         self._enqueue(job)
+        self._notify()
 
     def _finish(self) -> None:
         self._outstanding -= 1

@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -129,7 +129,7 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, lifespan: str = "auto") -> AsyncIterator[str]:
+async def serve(app: Any, lifespan: Literal["auto", "on", "off"] = "auto") -> AsyncIterator[str]:
     """Run ``app`` with uvicorn on a free loopback port; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(

@@ -23,6 +23,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.validation.response.exceptions import MissingData
+from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "bigcommerce" / "specs"
@@ -145,9 +146,7 @@ class SpecLog:
 
 
 def _schema_check(schema: dict[str, Any], data: Any, what: str) -> None:
-    from jsonschema import Draft4Validator
-
-    errors = sorted(Draft4Validator(schema).iter_errors(data), key=str)
+    errors = sorted(OAS30Validator(schema).iter_errors(data), key=str)
     if errors:
         raise AssertionError(f"{what}: {errors[0].message} in {json.dumps(data)[:300]}")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from engine.clock import ManualClock
 
 
-def names(body: dict) -> list[str]:
+def names(body: dict[str, Any]) -> list[str]:
     return [p["name"] for p in body["data"]]
 
 
@@ -49,17 +51,21 @@ async def test_limit_above_250_is_413(api):
         ({"availability": "disabled"}, ["Ceramic Pour-Over Set"]),
         ({"out_of_stock": 1, "sku:in": "ACC-CARD,SUN-CATEYE"}, ["Leather Card Holder"]),
         ({"inventory_low": 1}, ["Leather Card Holder", "Bamboo Sunglasses Case"]),
-        ({"inventory_level:min": 20},
-         ["Merino Wool Beanie", "Limited Edition Print", "Silk Scarf"]),
+        (
+            {"inventory_level:min": 20},
+            ["Merino Wool Beanie", "Limited Edition Print", "Silk Scarf"],
+        ),
         ({"inventory_level:greater": 20}, ["Merino Wool Beanie", "Silk Scarf"]),
-        ({"inventory_level:less": 1},
-         ["Classic Canvas Tote", "Leather Card Holder", "Retro Film Camera", "Gift Card"]),
+        (
+            {"inventory_level:less": 1},
+            ["Classic Canvas Tote", "Leather Card Holder", "Retro Film Camera", "Gift Card"],
+        ),
         ({"inventory_level:max": 0, "keyword": "holder"}, ["Leather Card Holder"]),
         ({"inventory_level": 3}, ["Bamboo Sunglasses Case"]),
         ({"id:in": "113,111"}, ["Cat Eye Sunglasses", "Classic Canvas Tote"]),
         ({"name": "Silk Scarf"}, ["Silk Scarf"]),
     ],
-)  # fmt: skip
+)
 async def test_filters(api, params, expected):
     r = await api.get("/v3/catalog/products", params=params)
     assert names(r.json()) == expected
@@ -87,7 +93,8 @@ async def test_date_modified_filter_follows_the_clock(api, clock: ManualClock):
 
 async def test_include_variants_and_custom_fields(api):
     plain = (await api.get("/v3/catalog/products/111")).json()["data"]
-    assert "custom_fields" not in plain and "variants" not in plain
+    assert "custom_fields" not in plain
+    assert "variants" not in plain
     r = await api.get("/v3/catalog/products/111", params={"include": "variants,custom_fields"})
     data = r.json()["data"]
     assert [cf["name"] for cf in data["custom_fields"]] == ["Lens", "UV protection"]
@@ -105,13 +112,22 @@ async def test_include_fields_keeps_only_those(api):
 
 
 async def test_create_get_update_delete(api, sim):
-    body = {"name": "Round Sunglasses", "type": "physical", "weight": 0.2, "price": 70,
-            "sku": "SUN-ROUND", "inventory_tracking": "product", "inventory_level": 9,
-            "categories": [19], "custom_fields": [{"name": "Lens", "value": "Gradient"}]}  # fmt: skip
+    body = {
+        "name": "Round Sunglasses",
+        "type": "physical",
+        "weight": 0.2,
+        "price": 70,
+        "sku": "SUN-ROUND",
+        "inventory_tracking": "product",
+        "inventory_level": 9,
+        "categories": [19],
+        "custom_fields": [{"name": "Lens", "value": "Gradient"}],
+    }
     created = await api.post("/v3/catalog/products", json=body)
     assert created.status_code == 200
     product = created.json()["data"]
-    assert product["inventory_level"] == 9 and product["availability"] == "available"
+    assert product["inventory_level"] == 9
+    assert product["availability"] == "available"
     pid = product["id"]
     got = await api.get(f"/v3/catalog/products/{pid}", params={"include": "custom_fields"})
     assert got.json()["data"]["custom_fields"][0]["value"] == "Gradient"
@@ -123,8 +139,10 @@ async def test_create_get_update_delete(api, sim):
     assert updated.status_code == 200
     data = updated.json()["data"]
     assert (data["availability"], data["preorder_message"], data["inventory_level"]) == (
-        "preorder", "Soon", 4
-    )  # fmt: skip
+        "preorder",
+        "Soon",
+        4,
+    )
     store = sim.demo_store
     scopes = [e.scope for e in store.events]
     assert scopes == [
@@ -132,7 +150,11 @@ async def test_create_get_update_delete(api, sim):
         "store/product/inventory/updated",
         "store/product/updated",
     ]
-    assert store.events[1].data["inventory"] == {"product_id": pid, "method": "absolute", "value": -5}
+    assert store.events[1].data["inventory"] == {
+        "product_id": pid,
+        "method": "absolute",
+        "value": -5,
+    }
 
     assert (await api.delete(f"/v3/catalog/products/{pid}")).status_code == 204
     assert (await api.get(f"/v3/catalog/products/{pid}")).status_code == 404
@@ -189,8 +211,11 @@ async def test_batch_update_is_all_or_nothing(api, sim):
 
 async def test_delete_with_id_in_filter(api, sim):
     assert (await api.delete("/v3/catalog/products")).status_code == 422
-    assert (await api.delete("/v3/catalog/products", params={"id:in": "113,122"})).status_code == 204
-    assert 113 not in sim.demo_store.products and 122 not in sim.demo_store.products
+    assert (
+        await api.delete("/v3/catalog/products", params={"id:in": "113,122"})
+    ).status_code == 204
+    assert 113 not in sim.demo_store.products
+    assert 122 not in sim.demo_store.products
 
 
 async def test_custom_fields_crud(api):

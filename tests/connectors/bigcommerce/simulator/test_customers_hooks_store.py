@@ -26,12 +26,19 @@ async def test_customers_list_with_id_in_and_group_filter(api):
 async def test_create_customers_fires_created(api, sim):
     r = await api.post(
         "/v3/customers",
-        json=[{"email": "new@example.com", "first_name": "New", "last_name": "Person",
-               "customer_group_id": 3}],
-    )  # fmt: skip
+        json=[
+            {
+                "email": "new@example.com",
+                "first_name": "New",
+                "last_name": "Person",
+                "customer_group_id": 3,
+            }
+        ],
+    )
     assert r.status_code == 200
     customer = r.json()["data"][0]
-    assert customer["id"] == 6 and customer["customer_group_id"] == 3
+    assert customer["id"] == 6
+    assert customer["customer_group_id"] == 3
     assert scopes(sim) == ["store/customer/created"]
     assert sim.demo_store.events[0].data == {"type": "customer", "id": 6}
 
@@ -41,8 +48,9 @@ async def test_create_customers_rejects_duplicates_missing_fields_and_big_batche
     assert (await api.post("/v3/customers", json=dup)).status_code == 422
     missing = [{"email": "x@example.com"}]
     assert (await api.post("/v3/customers", json=missing)).status_code == 422
-    bad_group = [{"email": "y@example.com", "first_name": "Y", "last_name": "Z",
-                  "customer_group_id": 77}]  # fmt: skip
+    bad_group = [
+        {"email": "y@example.com", "first_name": "Y", "last_name": "Z", "customer_group_id": 77}
+    ]
     assert (await api.post("/v3/customers", json=bad_group)).status_code == 422
     many = [{"email": f"p{i}@example.com", "first_name": "P", "last_name": "Q"} for i in range(11)]
     assert (await api.post("/v3/customers", json=many)).status_code == 413
@@ -68,7 +76,8 @@ async def test_v2_customer_get_and_group_change(api, sim, clock: ManualClock):
     assert moved.json()["date_modified"] != got.json()["date_modified"]
     assert scopes(sim) == ["store/customer/updated"]
     same = await api.put("/v2/customers/4", json={"customer_group_id": 3})
-    assert same.status_code == 200 and len(sim.demo_store.events) == 1
+    assert same.status_code == 200
+    assert len(sim.demo_store.events) == 1
     assert (await api.put("/v2/customers/4", json={"customer_group_id": 55})).status_code == 400
     assert (await api.get("/v2/customers/99")).status_code == 404
 
@@ -88,8 +97,12 @@ async def test_customer_groups(api):
     assert (await api.get("/v2/customer_groups/99")).status_code == 404
 
 
-HOOK = {"scope": "store/order/*", "destination": "https://hooks.example.com/bc",
-        "is_active": True, "headers": {"X-Api-Key": "s3cret"}}  # fmt: skip
+HOOK = {
+    "scope": "store/order/*",
+    "destination": "https://hooks.example.com/bc",
+    "is_active": True,
+    "headers": {"X-Api-Key": "s3cret"},
+}
 
 
 async def test_hooks_crud(api):
@@ -97,15 +110,19 @@ async def test_hooks_crud(api):
     assert created.status_code == 200
     hook = created.json()["data"]
     assert (hook["scope"], hook["headers"], hook["is_active"]) == (
-        "store/order/*", {"X-Api-Key": "s3cret"}, True
-    )  # fmt: skip
-    assert hook["store_hash"] == "sousdemo" and isinstance(hook["created_at"], int)
+        "store/order/*",
+        {"X-Api-Key": "s3cret"},
+        True,
+    )
+    assert hook["store_hash"] == "sousdemo"
+    assert isinstance(hook["created_at"], int)
     listed = await api.get("/v3/hooks")
     assert [h["id"] for h in listed.json()["data"]] == [hook["id"]]
     got = await api.get(f"/v3/hooks/{hook['id']}")
     assert got.json()["data"]["destination"] == HOOK["destination"]
     off = await api.put(f"/v3/hooks/{hook['id']}", json={"is_active": False, "headers": None})
-    assert off.json()["data"]["is_active"] is False and off.json()["data"]["headers"] is None
+    assert off.json()["data"]["is_active"] is False
+    assert off.json()["data"]["headers"] is None
     inactive = await api.get("/v3/hooks", params={"is_active": "false"})
     assert len(inactive.json()["data"]) == 1
     admin = await api.get("/v3/hooks/admin")
@@ -144,7 +161,8 @@ async def test_https_only_when_configured(make_harness):
 
 async def test_store_information_and_time(api, sim, clock: ManualClock):
     info = (await api.get("/v2/store")).json()
-    assert info["id"] == "sousdemo" and info["store_id"] == sim.demo_store.store_id
+    assert info["id"] == "sousdemo"
+    assert info["store_id"] == sim.demo_store.store_id
     assert info["name"] == "Sous Demo Store"
     first = (await api.get("/v2/time")).json()["time"]
     clock.advance(90)

@@ -61,7 +61,8 @@ async def test_quota_exhausted_then_refreshed_by_moving_the_clock(make_harness, 
     assert refused.headers["X-Rate-Limit-Requests-Left"] == "0"
     assert refused.json()["status"] == 429
     v2_refused = await api.get("/v2/orders")
-    assert v2_refused.status_code == 429 and v2_refused.json()[0]["status"] == 429
+    assert v2_refused.status_code == 429
+    assert v2_refused.json()[0]["status"] == 429
     clock.advance(5.999)
     assert (await api.get("/v2/time")).status_code == 429
     clock.advance(0.001)
@@ -85,7 +86,8 @@ async def test_latency_waits_on_the_simulator_clock(make_harness, clock: ManualC
     task = asyncio.ensure_future(harness.api().get("/v2/time"))
     for _ in range(20):
         await asyncio.sleep(0)
-    assert not task.done() and clock.sleepers == 1
+    assert not task.done()
+    assert clock.sleepers == 1
     clock.advance(2)
     assert (await task).status_code == 200
 
@@ -104,7 +106,9 @@ async def test_injected_errors_before_the_handler_change_nothing(make_harness):
 
 
 async def test_errors_after_commit_apply_the_write(make_harness):
-    harness = make_harness(faults={"error_rate": 1.0, "error_status": 500, "error_after_commit": True})
+    harness = make_harness(
+        faults={"error_rate": 1.0, "error_status": 500, "error_after_commit": True}
+    )
     r = await harness.api().put("/v3/catalog/products/111", json={"price": 95})
     assert r.status_code == 500
     assert harness.sim.demo_store.products[111].price == 95
@@ -141,12 +145,18 @@ async def test_request_log_and_counters(harness, clock: ManualClock):
     assert log[0]["query"] == "id%3Ain=111"
     assert log[1]["time"] == clock.now().isoformat().replace(".000000", "")
     puts = await control.get(
-        "/_sim/stores/sousdemo/requests", params={"method": "put", "path": "/v3/catalog/products/111"}
+        "/_sim/stores/sousdemo/requests",
+        params={"method": "put", "path": "/v3/catalog/products/111"},
     )
     assert [e["committed"] for e in puts.json()["data"]] == [True, False]
     counters = (await control.get("/_sim/stores/sousdemo/counters")).json()
-    assert counters == {"requests": 3, "rate_limited": 0, "faults": 0, "writes": 1,
-                        "unauthorized": 0}  # fmt: skip
+    assert counters == {
+        "requests": 3,
+        "rate_limited": 0,
+        "faults": 0,
+        "writes": 1,
+        "unauthorized": 0,
+    }
     assert (await control.delete("/_sim/stores/sousdemo/requests")).status_code == 204
     assert (await control.get("/_sim/stores/sousdemo/counters")).json()["requests"] == 0
 

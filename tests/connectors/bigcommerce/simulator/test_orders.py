@@ -8,9 +8,17 @@ from email.utils import parsedate_to_datetime
 from engine.clock import ManualClock
 
 MONEY = re.compile(r"^-?\d+\.\d{4}$")
-ADDRESS = {"first_name": "Jane", "last_name": "Doe", "street_1": "123 Main Street",
-           "city": "Austin", "state": "Texas", "zip": "78751", "country": "United States",
-           "country_iso2": "US", "email": "janedoe@example.com"}  # fmt: skip
+ADDRESS = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "street_1": "123 Main Street",
+    "city": "Austin",
+    "state": "Texas",
+    "zip": "78751",
+    "country": "United States",
+    "country_iso2": "US",
+    "email": "janedoe@example.com",
+}
 
 
 def scopes(sim) -> list[str]:
@@ -21,7 +29,8 @@ async def test_list_is_a_bare_array_in_v2_formats(api):
     r = await api.get("/v2/orders")
     assert r.status_code == 200
     orders = r.json()
-    assert isinstance(orders, list) and len(orders) == 7
+    assert isinstance(orders, list)
+    assert len(orders) == 7
     assert [o["id"] for o in orders] == sorted(o["id"] for o in orders)
     first = orders[0]
     assert parsedate_to_datetime(first["date_created"]).tzinfo is not None
@@ -46,7 +55,8 @@ async def test_filters_and_sort(api, sim):
 async def test_empty_result_and_page_past_the_end_are_204(api):
     assert (await api.get("/v2/orders", params={"status_id": 13})).status_code == 204
     past = await api.get("/v2/orders", params={"page": 3, "limit": 5})
-    assert past.status_code == 204 and past.content == b""
+    assert past.status_code == 204
+    assert past.content == b""
     assert (await api.get("/v2/orders", params={"page": 2, "limit": 5})).status_code == 200
 
 
@@ -67,7 +77,10 @@ async def test_count_by_status(api, sim):
     assert body["count"] == 7
     counts = {s["id"]: s["count"] for s in body["statuses"]}
     assert set(counts) == set(range(15))
-    assert counts[11] == 1 and counts[2] == 1 and counts[4] == 1 and counts[5] == 1
+    assert counts[11] == 1
+    assert counts[2] == 1
+    assert counts[4] == 1
+    assert counts[5] == 1
     assert [s["sort_order"] for s in body["statuses"]] == list(range(15))
 
 
@@ -75,11 +88,22 @@ async def test_order_statuses_0_to_14(api):
     r = await api.get("/v2/order_statuses")
     names = {s["id"]: s["name"] for s in r.json()}
     assert names == {
-        0: "Incomplete", 1: "Pending", 2: "Shipped", 3: "Partially Shipped", 4: "Refunded",
-        5: "Cancelled", 6: "Declined", 7: "Awaiting Payment", 8: "Awaiting Pickup",
-        9: "Awaiting Shipment", 10: "Completed", 11: "Awaiting Fulfillment",
-        12: "Manual Verification Required", 13: "Disputed", 14: "Partially Refunded",
-    }  # fmt: skip
+        0: "Incomplete",
+        1: "Pending",
+        2: "Shipped",
+        3: "Partially Shipped",
+        4: "Refunded",
+        5: "Cancelled",
+        6: "Declined",
+        7: "Awaiting Payment",
+        8: "Awaiting Pickup",
+        9: "Awaiting Shipment",
+        10: "Completed",
+        11: "Awaiting Fulfillment",
+        12: "Manual Verification Required",
+        13: "Disputed",
+        14: "Partially Refunded",
+    }
     one = await api.get("/v2/order_statuses/11")
     assert one.json()["system_description"].startswith("Customer has completed")
     assert (await api.get("/v2/order_statuses/15")).status_code == 404
@@ -92,12 +116,20 @@ async def test_get_missing_order_is_a_v2_error_array(api):
 
 
 async def test_create_order_takes_stock_and_fires_webhooks(api, sim):
-    body = {"customer_id": 2, "billing_address": ADDRESS, "status_id": 11,
-            "products": [{"product_id": 111, "quantity": 2},
-                         {"product_id": 112, "variant_id": sim.demo_store.option_variants(112)[0].id,
-                          "quantity": 1},
-                         {"name": "Engraving", "quantity": 1, "price_inc_tax": 5,
-                          "price_ex_tax": 5}]}  # fmt: skip
+    body = {
+        "customer_id": 2,
+        "billing_address": ADDRESS,
+        "status_id": 11,
+        "products": [
+            {"product_id": 111, "quantity": 2},
+            {
+                "product_id": 112,
+                "variant_id": sim.demo_store.option_variants(112)[0].id,
+                "quantity": 1,
+            },
+            {"name": "Engraving", "quantity": 1, "price_inc_tax": 5, "price_ex_tax": 5},
+        ],
+    }
     r = await api.post("/v2/orders", json=body)
     assert r.status_code == 200
     order = r.json()
@@ -113,30 +145,41 @@ async def test_create_order_takes_stock_and_fires_webhooks(api, sim):
         "store/product/updated",
         "store/product/updated",
     ]
-    assert store.events[1].data["inventory"] == {"product_id": 111, "method": "relative",
-                                                 "value": -2}  # fmt: skip
+    assert store.events[1].data["inventory"] == {
+        "product_id": 111,
+        "method": "relative",
+        "value": -2,
+    }
     lines = await api.get(f"/v2/orders/{order['id']}/products")
     assert [(p["sku"], p["quantity"]) for p in lines.json()] == [
-        ("SUN-CATEYE", 2), ("SUN-AVI-GLD", 1), ("", 1)
-    ]  # fmt: skip
+        ("SUN-CATEYE", 2),
+        ("SUN-AVI-GLD", 1),
+        ("", 1),
+    ]
     assert lines.json()[1]["product_options"][0]["display_value"] == "Gold"
     one = await api.get(f"/v2/orders/{order['id']}/products/{lines.json()[0]['id']}")
     assert one.json()["price_ex_tax"] == "89.0000"
 
 
 async def test_create_defaults_to_pending_and_checks_input(api):
-    r = await api.post("/v2/orders", json={"billing_address": ADDRESS,
-                                            "products": [{"product_id": 113, "quantity": 1}]})  # fmt: skip
-    assert r.json()["status_id"] == 1 and r.json()["status"] == "Pending"
+    r = await api.post(
+        "/v2/orders",
+        json={"billing_address": ADDRESS, "products": [{"product_id": 113, "quantity": 1}]},
+    )
+    assert r.json()["status_id"] == 1
+    assert r.json()["status"] == "Pending"
     bad = [
         {"products": [{"product_id": 113, "quantity": 1}]},
         {"billing_address": ADDRESS, "products": []},
         {"billing_address": ADDRESS, "products": [{"product_id": 9999, "quantity": 1}]},
         {"billing_address": ADDRESS, "products": [{"product_id": 112, "quantity": 1}]},
         {"billing_address": ADDRESS, "products": [{"product_id": 113, "quantity": 0}]},
-        {"billing_address": ADDRESS, "status_id": 99, "products": [{"product_id": 113,
-                                                                     "quantity": 1}]},
-    ]  # fmt: skip
+        {
+            "billing_address": ADDRESS,
+            "status_id": 99,
+            "products": [{"product_id": 113, "quantity": 1}],
+        },
+    ]
     for body in bad:
         response = await api.post("/v2/orders", json=body)
         assert response.status_code == 400, body
@@ -165,11 +208,11 @@ async def test_status_update_fires_status_and_update_and_restocks_on_cancel(api,
         "store/product/inventory/order/updated",
         "store/order/updated",
     ]
-    assert sim.demo_store.events[0].data["status"] == {"previous_status_id": 11,
-                                                       "new_status_id": 5}  # fmt: skip
+    assert sim.demo_store.events[0].data["status"] == {"previous_status_id": 11, "new_status_id": 5}
     assert sim.demo_store.products[111].inventory_level == before + 1
     again = await api.put(f"/v2/orders/{order_id}", json={"status_id": 5})
-    assert again.status_code == 200 and len(sim.demo_store.events) == 3  # no change, no event
+    assert again.status_code == 200
+    assert len(sim.demo_store.events) == 3
     assert (await api.put(f"/v2/orders/{order_id}", json={"status_id": 42})).status_code == 400
 
 
@@ -194,10 +237,14 @@ async def test_shipments(api, sim):
     line = (await api.get(f"/v2/orders/{order_id}/products")).json()[0]
     created = await api.post(
         f"/v2/orders/{order_id}/shipments",
-        json={"tracking_number": "EJ958083578UK", "shipping_provider": "", "comments": "Jane",
-              "order_address_id": line["order_address_id"],
-              "items": [{"order_product_id": line["id"], "quantity": 1}]},
-    )  # fmt: skip
+        json={
+            "tracking_number": "EJ958083578UK",
+            "shipping_provider": "",
+            "comments": "Jane",
+            "order_address_id": line["order_address_id"],
+            "items": [{"order_product_id": line["id"], "quantity": 1}],
+        },
+    )
     assert created.status_code == 201
     shipment = created.json()
     assert shipment["items"] == [{"order_product_id": line["id"], "product_id": 111, "quantity": 1}]
@@ -207,21 +254,34 @@ async def test_shipments(api, sim):
     assert got.json()["tracking_number"] == "EJ958083578UK"
     order = (await api.get(f"/v2/orders/{order_id}")).json()
     assert (order["status_id"], order["items_shipped"]) == (2, 1)
-    assert scopes(sim) == ["store/shipment/created", "store/order/statusUpdated",
-                           "store/order/updated"]  # fmt: skip
-    assert sim.demo_store.events[0].data == {"type": "shipment", "id": shipment["id"],
-                                             "orderId": order_id}  # fmt: skip
-    over = await api.post(f"/v2/orders/{order_id}/shipments",
-                          json={"items": [{"order_product_id": line["id"], "quantity": 1}]})  # fmt: skip
+    assert scopes(sim) == [
+        "store/shipment/created",
+        "store/order/statusUpdated",
+        "store/order/updated",
+    ]
+    assert sim.demo_store.events[0].data == {
+        "type": "shipment",
+        "id": shipment["id"],
+        "orderId": order_id,
+    }
+    over = await api.post(
+        f"/v2/orders/{order_id}/shipments",
+        json={"items": [{"order_product_id": line["id"], "quantity": 1}]},
+    )
     assert over.status_code == 400
 
 
 async def test_partial_shipment_sets_partially_shipped(api, sim):
-    order_id = next(o.id for o in sim.demo_store.orders.values() if len(o.lines) == 1
-                    and o.lines[0].quantity == 3)  # fmt: skip
+    order_id = next(
+        o.id
+        for o in sim.demo_store.orders.values()
+        if len(o.lines) == 1 and o.lines[0].quantity == 3
+    )
     line = sim.demo_store.orders[order_id].lines[0]
-    r = await api.post(f"/v2/orders/{order_id}/shipments",
-                       json={"items": [{"order_product_id": line.id, "quantity": 2}]})  # fmt: skip
+    r = await api.post(
+        f"/v2/orders/{order_id}/shipments",
+        json={"items": [{"order_product_id": line.id, "quantity": 2}]},
+    )
     assert r.status_code == 201
     assert sim.demo_store.orders[order_id].status_id == 3
 

@@ -16,13 +16,19 @@ async def test_product_variants_list_get(api):
     assert data[0]["price"] == 119  # inherited from the product, shown resolved
     one = await api.get(f"/v3/catalog/products/112/variants/{data[1]['id']}")
     assert one.json()["data"]["inventory_level"] == 0
-    assert (await api.get("/v3/catalog/products/111/variants/" + str(data[0]["id"]))).status_code == 404
+    assert (
+        await api.get("/v3/catalog/products/111/variants/" + str(data[0]["id"]))
+    ).status_code == 404
     assert (await api.get("/v3/catalog/products/9999/variants")).status_code == 404
 
 
 async def test_create_update_delete_variant_fire_sku_events(api, sim):
-    body = {"sku": "SUN-AVI-RSE", "price": 129, "inventory_level": 4,
-            "option_values": [{"option_display_name": "Frame", "label": "Rose"}]}  # fmt: skip
+    body = {
+        "sku": "SUN-AVI-RSE",
+        "price": 129,
+        "inventory_level": 4,
+        "option_values": [{"option_display_name": "Frame", "label": "Rose"}],
+    }
     created = await api.post("/v3/catalog/products/112/variants", json=body)
     assert created.status_code == 200
     variant = created.json()["data"]
@@ -48,13 +54,18 @@ async def test_create_update_delete_variant_fire_sku_events(api, sim):
         "id": sku_id,
         "inventory": {"product_id": 112, "method": "absolute", "value": -3, "variant_id": vid},
     }
-    assert events[0].data == {"type": "sku", "id": sku_id, "sku": {"product_id": 112,
-                                                                    "variant_id": vid}}  # fmt: skip
+    assert events[0].data == {
+        "type": "sku",
+        "id": sku_id,
+        "sku": {"product_id": 112, "variant_id": vid},
+    }
 
 
 async def test_duplicate_variant_sku_is_409(api):
-    body = {"sku": "SUN-AVI-GLD", "option_values": [{"option_display_name": "Frame",
-                                                      "label": "Again"}]}  # fmt: skip
+    body = {
+        "sku": "SUN-AVI-GLD",
+        "option_values": [{"option_display_name": "Frame", "label": "Again"}],
+    }
     assert (await api.post("/v3/catalog/products/112/variants", json=body)).status_code == 409
 
 
@@ -66,19 +77,26 @@ async def test_catalog_variants_filters_and_batch(api, sim):
     assert navy["purchasing_disabled"] is True
     batch = await api.put(
         "/v3/catalog/variants",
-        json=[{"id": navy["id"], "purchasing_disabled": False}, {"id": navy["id"] - 1,
-                                                                  "inventory_level": 2}],
-    )  # fmt: skip
+        json=[
+            {"id": navy["id"], "purchasing_disabled": False},
+            {"id": navy["id"] - 1, "inventory_level": 2},
+        ],
+    )
     assert batch.status_code == 200
     assert [v["inventory_level"] for v in batch.json()["data"]] == [6, 2]
-    assert (await api.put("/v3/catalog/variants", json=[{"id": navy["id"]}] * 51)).status_code == 413
+    assert (
+        await api.put("/v3/catalog/variants", json=[{"id": navy["id"]}] * 51)
+    ).status_code == 413
     assert (await api.put("/v3/catalog/variants", json=[{"id": 1}])).status_code == 422
 
 
 async def test_simple_product_base_variant_carries_product_stock(api, sim):
     base = (await api.get("/v3/catalog/products/111/variants")).json()["data"][0]
-    assert base["option_values"] == [] and base["inventory_level"] == 11
-    r = await api.put(f"/v3/catalog/products/111/variants/{base['id']}", json={"inventory_level": 3})
+    assert base["option_values"] == []
+    assert base["inventory_level"] == 11
+    r = await api.put(
+        f"/v3/catalog/products/111/variants/{base['id']}", json={"inventory_level": 3}
+    )
     assert r.json()["data"]["inventory_level"] == 3
     assert sim.demo_store.products[111].inventory_level == 3
     assert scopes(sim) == ["store/product/inventory/updated", "store/product/updated"]
@@ -87,11 +105,14 @@ async def test_simple_product_base_variant_carries_product_stock(api, sim):
 async def test_absolute_adjustment_by_sku_variant_and_product(api, sim):
     r = await api.put(
         "/v3/inventory/adjustments/absolute",
-        json={"reason": "count", "items": [
-            {"location_id": 1, "sku": "SUN-AVI-SLV", "quantity": 7},
-            {"location_id": 1, "product_id": 111, "quantity": 0},
-        ]},
-    )  # fmt: skip
+        json={
+            "reason": "count",
+            "items": [
+                {"location_id": 1, "sku": "SUN-AVI-SLV", "quantity": 7},
+                {"location_id": 1, "product_id": 111, "quantity": 0},
+            ],
+        },
+    )
     assert r.status_code == 200
     assert r.json()["transaction_id"]
     store = sim.demo_store
@@ -108,16 +129,22 @@ async def test_absolute_adjustment_by_sku_variant_and_product(api, sim):
 async def test_relative_adjustment_and_insufficient_stock(api, sim):
     ok = await api.post(
         "/v3/inventory/adjustments/relative",
-        json={"reason": "sold offline", "items": [{"location_id": 1, "product_id": 120,
-                                                     "quantity": -2}]},
-    )  # fmt: skip
+        json={
+            "reason": "sold offline",
+            "items": [{"location_id": 1, "product_id": 120, "quantity": -2}],
+        },
+    )
     assert ok.status_code == 200
     assert sim.demo_store.products[120].inventory_level == 1
     too_much = await api.post(
         "/v3/inventory/adjustments/relative",
-        json={"items": [{"location_id": 1, "product_id": 121, "quantity": -1},
-                        {"location_id": 1, "product_id": 120, "quantity": -2}]},
-    )  # fmt: skip
+        json={
+            "items": [
+                {"location_id": 1, "product_id": 121, "quantity": -1},
+                {"location_id": 1, "product_id": 120, "quantity": -2},
+            ]
+        },
+    )
     assert too_much.status_code == 422
     assert too_much.headers["content-type"].startswith("application/problem+json")
     assert sim.demo_store.products[121].inventory_level == 38  # all or nothing

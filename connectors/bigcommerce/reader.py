@@ -5,9 +5,9 @@ Webhooks carry only ids [webhooks.md §1], so a burst of 500 product events woul
 :class:`ProductReader` instead collects the ids asked for during ``window`` seconds and fetches
 them with ``GET /v3/catalog/products?id:in=...`` (up to 250 per request).
 
-Only lookups that have not been sent yet are shared. A ``get`` that arrives while a request
-for the same id is already on the wire starts a new lookup, because that request may predate
-the change the caller was told about.
+Only lookups that have not started yet are shared. A ``get`` that arrives once the lookup for
+the same id has begun (it may already be on the wire) starts a new one, because that request
+may predate the change the caller was told about.
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ class BatchReader(Generic[T]):
         self.lookups = 0
         """How many batches were sent (each may take more than one request if paginated)."""
         self._pending: dict[int, asyncio.Future[T | None]] = {}
+        self._queued: dict[int, asyncio.Future[T | None]] = {}  # flushed, not started
         self._timer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, key: int) -> T | None:
         """The resource for ``key``, or ``None`` if the store has none."""
         key = int(key)
-        fut = self._pending.get(key)
+        fut = self._pending.get(key) or self._queued.get(key)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             fut.add_done_callback(_consume)
@@ -99,9 +100,13 @@ class BatchReader(Generic[T]):
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
+        self._queued.update(batch)
         self._spawn(self._resolve(batch))
 
     async def _resolve(self, batch: dict[int, asyncio.Future[T | None]]) -> None:
+        for key, fut in batch.items():
+            if self._queued.get(key) is fut:
+                del self._queued[key]
         self.lookups += 1
         try:
             found = await self._lookup(list(batch))

@@ -1,0 +1,155 @@
+"""ProductReader / VariantsReader: coalescing, batching, windows, misses, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+
+from connectors.bigcommerce.errors import ServerError
+from connectors.bigcommerce.reader import ProductReader, VariantsReader
+from tests.connectors.bigcommerce.conftest import FakeStore, Script, drive, query, settle
+
+
+def ids_asked(store: FakeStore) -> list[list[int]]:
+    return [[int(i) for i in query(r)["id:in"].split(",")] for r in store.requests]
+
+
+@pytest.fixture
+def store(clock) -> FakeStore:
+    s = FakeStore(clock)
+    s.products = {i: {"id": i, "name": f"P{i}"} for i in range(1, 501)}
+    return s
+
+
+async def test_a_thousand_gets_over_500_ids_take_two_requests(make_client, clock, store):
+    reader = ProductReader(make_client(store), clock=clock)
+    rng = random.Random(7)
+    keys = [rng.randint(1, 500) for _ in range(500)] + list(range(1, 501))
+    rng.shuffle(keys)
+    results = await drive(clock, asyncio.gather(*(reader.get(k) for k in keys)))
+    assert [r["id"] for r in results] == keys
+    assert len(store.requests) == 2
+    assert sorted(i for batch in ids_asked(store) for i in batch) == list(range(1, 501))
+    assert all(query(r)["limit"] == "250" for r in store.requests)
+    assert query(store.requests[0])["include"] == "variants,custom_fields"
+
+
+async def test_repeated_gets_for_one_id_share_one_lookup(make_client, clock, store):
+    reader = ProductReader(make_client(store), clock=clock, include=None)
+    results = await drive(clock, asyncio.gather(*(reader.get(7) for _ in range(10))))
+    assert results == [{"id": 7, "name": "P7"}] * 10
+    assert ids_asked(store) == [[7]]
+    assert "include" not in query(store.requests[0])
+
+
+async def test_missing_ids_resolve_to_none(make_client, clock, store):
+    reader = ProductReader(make_client(store), clock=clock)
+    got = await drive(clock, reader.get_many([3, 9999, 4]))
+    assert got == {3: store.products[3], 9999: None, 4: store.products[4]}
+    assert len(store.requests) == 1
+
+
+async def test_lookup_waits_for_the_window_then_sends_once(make_client, clock, store):
+    reader = ProductReader(make_client(store), clock=clock, window=0.5)
+    first = asyncio.ensure_future(reader.get(1))
+    await settle()
+    clock.advance(0.3)
+    second = asyncio.ensure_future(reader.get(2))
+    await settle()
+    assert store.requests == []
+    clock.advance(0.2)
+    await settle()
+    assert ids_asked(store) == [[1, 2]]
+    assert await first == store.products[1]
+    assert await second == store.products[2]
+    later = await drive(clock, reader.get(1))  # a new window: a new lookup
+    assert later["id"] == 1
+    assert ids_asked(store) == [[1, 2], [1]]
+
+
+async def test_a_full_batch_goes_without_waiting_for_the_window(make_client, clock, store):
+    reader = ProductReader(make_client(store), clock=clock, window=10.0, max_batch=3)
+    tasks = [asyncio.ensure_future(reader.get(i)) for i in (1, 2, 3, 4)]
+    await settle()
+    assert ids_asked(store) == [[1, 2, 3]]
+    assert [t.done() for t in tasks] == [True, True, True, False]
+    clock.advance(10.0)
+    await settle()
+    assert ids_asked(store) == [[1, 2, 3], [4]]
+    assert reader.lookups == 2
+
+
+async def test_a_lookup_already_sent_is_not_shared(make_client, clock, store: FakeStore):
+    gate = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return store(request)
+
+    reader = ProductReader(make_client(slow), clock=clock, window=0.05)
+    first = asyncio.ensure_future(reader.get(5))
+    await settle()
+    clock.advance(0.05)
+    await settle()
+    assert len(store.requests) == 0  # held at the gate, but sent
+    second = asyncio.ensure_future(reader.get(5))
+    await settle()
+    clock.advance(0.05)
+    await settle()
+    gate.set()
+    await settle()
+    assert await first == await second == store.products[5]
+    assert ids_asked(store) == [[5], [5]]
+
+
+async def test_a_failed_lookup_fails_every_waiter_and_the_next_one_retries(make_client, clock):
+    products = {"data": [{"id": 1}], "meta": {"pagination": {"current_page": 1, "total_pages": 1}}}
+    script = Script(httpx.Response(400, json={"title": "bad"}), httpx.Response(200, json=products))
+    reader = ProductReader(make_client(script), clock=clock)
+    results = await drive(
+        clock, asyncio.gather(reader.get(1), reader.get(1), reader.get(2), return_exceptions=True)
+    )
+    assert len(results) == 3
+    assert all(isinstance(r, Exception) and not isinstance(r, ServerError) for r in results)
+    assert await drive(clock, reader.get(1)) == {"id": 1}
+
+
+async def test_aclose_sends_what_is_pending(make_client, clock, store):
+    reader = ProductReader(make_client(store), clock=clock, window=60.0)
+    task = asyncio.ensure_future(reader.get(8))
+    await settle()
+    await reader.aclose()
+    assert await task == store.products[8]
+
+
+async def test_reader_under_a_burst_stays_inside_the_quota(make_client, clock):
+    # 10,000 ids in bursts of 250 against a 20-request window: 40 requests over 3 windows.
+    store = FakeStore(clock, quota=20)
+    store.products = {i: {"id": i} for i in range(1, 10_001)}
+    reader = ProductReader(make_client(store), clock=clock)
+
+    async def burst(start: int) -> int:
+        found = await asyncio.gather(*(reader.get(start + i) for i in range(250)))
+        return sum(1 for p in found if p is not None)
+
+    counts = await drive(clock, asyncio.gather(*(burst(b * 250 + 1) for b in range(40))), step=0.5)
+    assert sum(counts) == 10_000
+    assert store.statuses == [200] * 40
+    assert 60.0 <= clock.monotonic() < 90.0  # 17 per window (3 kept in reserve)
+
+
+async def test_variants_reader_groups_by_product(make_client, clock, store):
+    store.variants = {1: [{"id": 10, "product_id": 1}, {"id": 11, "product_id": 1}]}
+    reader = VariantsReader(make_client(store), clock=clock)
+    one, two = await drive(clock, asyncio.gather(reader.get(1), reader.get(2)))
+    assert [v["id"] for v in one] == [10, 11]
+    assert two is None
+    assert [query(r)["product_id:in"] for r in store.requests] == ["1,2"]
+
+
+def test_max_batch_must_fit_a_page(make_client):
+    with pytest.raises(ValueError, match="max_batch"):
+        ProductReader(make_client(Script(httpx.Response(200))), max_batch=251)

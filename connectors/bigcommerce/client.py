@@ -16,20 +16,15 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from connectors.bigcommerce.errors import (
-    BigCommerceError,
-    ServerError,
-    TransportFailed,
-    error_for_status,
-)
+from connectors.bigcommerce.errors import ServerError, TransportFailed, error_for_response
 from connectors.bigcommerce.ratelimit import (
     H_LEFT,
     H_QUOTA,
-    H_RESET_MS,
-    H_RETRY_AFTER,
     MemoryQuotaBudget,
     QuotaBudget,
 )
+from connectors.bigcommerce.ratelimit import ClientStats as ClientStats
+from connectors.bigcommerce.ratelimit import RetryPolicy as RetryPolicy
 from engine.clock import Clock, SystemClock
 
 DEFAULT_BASE_URL = "https://api.bigcommerce.com/stores/{store_hash}"
@@ -50,34 +45,6 @@ def _version() -> str:
         return importlib.metadata.version("sous")
     except importlib.metadata.PackageNotFoundError:
         return "dev"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How the client retries. Delays are seconds on the client's clock, one per retry.
-
-    BigCommerce asks for 3-5 retries of 5xx with increasing delays of at least a minute, longer
-    for writes [conventions.md §2]; tests and sandboxes pass shorter delays.
-    """
-
-    read_delays: tuple[float, ...] = (60.0, 120.0, 240.0)
-    write_delays: tuple[float, ...] = (120.0, 300.0, 600.0)
-    network_delays: tuple[float, ...] = (2.0, 8.0, 30.0)
-    max_rate_limited: int = 8
-    """429s one call accepts (each after the budget's pause) before raising ``RateLimited``."""
-
-
-@dataclass
-class ClientStats:
-    """Counters for metrics. ``requests`` counts HTTP attempts, retries included."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    server_errors: int = 0
-    network_errors: int = 0
-    last_quota: int | None = None
-    last_left: int | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +209,7 @@ class BigCommerceClient:
                 if limited <= self.retry.max_rate_limited:
                     self.stats.retries += 1  # the budget has paused the store; acquire waits
                     continue
-            error = self._error(response, method, url)
+            error = error_for_response(response, method=method, path=url)
             if isinstance(error, ServerError):
                 self.stats.server_errors += 1
                 if server_tries < len(delays):
@@ -260,24 +227,6 @@ class BigCommerceClient:
             raw = headers.get(name)
             if raw is not None and raw.strip().isdigit():
                 setattr(self.stats, attr, int(raw))
-
-    def _error(self, response: httpx.Response, method: str, url: str) -> BigCommerceError:
-        retry_after: float | None = None
-        reset_ms, after = response.headers.get(H_RESET_MS), response.headers.get(H_RETRY_AFTER)
-        try:
-            if reset_ms is not None:
-                retry_after = float(reset_ms) / 1000
-            elif after is not None:
-                retry_after = float(after)
-        except ValueError:
-            retry_after = None
-        return error_for_status(
-            response.status_code,
-            _body(response),
-            method=method,
-            path=url,
-            retry_after=retry_after,
-        )
 
     # -- pagination -----------------------------------------------------------------------
 
@@ -322,9 +271,20 @@ class BigCommerceClient:
                 return
             page += 1
 
-    async def _data(self, method: str, path: str, **kwargs: Any) -> Any:
-        body = await self.request(method, path, **kwargs)
-        return body.get("data") if isinstance(body, dict) else body
+    async def _one(
+        self,
+        method: str,
+        path: str,
+        *,
+        version: Version = "v3",
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> JSONDict:
+        """One resource: the ``data`` of a v3 envelope, or a bare v2 object."""
+        body = await self.request(method, path, version=version, params=params, json=json)
+        if version == "v3" and isinstance(body, dict):
+            body = body.get("data")
+        return body if isinstance(body, dict) else {}
 
     # -- catalog --------------------------------------------------------------------------
 
@@ -340,13 +300,10 @@ class BigCommerceClient:
 
     async def get_product(self, product_id: int, *, include: str | None = None) -> JSONDict:
         path = f"/catalog/products/{int(product_id)}"
-        data: JSONDict = await self._data("GET", path, params={"include": include})
-        return data
+        return await self._one("GET", path, params={"include": include})
 
     async def update_product(self, product_id: int, body: Mapping[str, Any]) -> JSONDict:
-        path = f"/catalog/products/{int(product_id)}"
-        data: JSONDict = await self._data("PUT", path, json=dict(body))
-        return data
+        return await self._one("PUT", f"/catalog/products/{int(product_id)}", json=dict(body))
 
     async def update_products(self, items: Sequence[Mapping[str, Any]]) -> BatchResult:
         """Batch update (each item needs ``id``), sent ten products per call."""
@@ -371,8 +328,7 @@ class BigCommerceClient:
         self, product_id: int, variant_id: int, body: Mapping[str, Any]
     ) -> JSONDict:
         path = f"/catalog/products/{int(product_id)}/variants/{int(variant_id)}"
-        data: JSONDict = await self._data("PUT", path, json=dict(body))
-        return data
+        return await self._one("PUT", path, json=dict(body))
 
     # -- inventory ------------------------------------------------------------------------
 
@@ -404,16 +360,13 @@ class BigCommerceClient:
     # -- orders (v2) ----------------------------------------------------------------------
 
     async def get_order(self, order_id: int) -> JSONDict:
-        body: JSONDict = await self.request("GET", f"/orders/{int(order_id)}", version="v2")
-        return body
+        return await self._one("GET", f"/orders/{int(order_id)}", version="v2")
 
     async def get_order_products(self, order_id: int) -> list[JSONDict]:
         return [p async for p in self.paginate_v2(f"/orders/{int(order_id)}/products")]
 
     async def update_order(self, order_id: int, body: Mapping[str, Any]) -> JSONDict:
-        path = f"/orders/{int(order_id)}"
-        data: JSONDict = await self.request("PUT", path, version="v2", json=dict(body))
-        return data
+        return await self._one("PUT", f"/orders/{int(order_id)}", version="v2", json=dict(body))
 
     async def list_orders(self, **filters: Any) -> list[JSONDict]:
         """Every order matching the v2 filters (``status_id``, ``min_date_modified``, ...)."""
@@ -434,8 +387,7 @@ class BigCommerceClient:
 
     async def update_customer_v2(self, customer_id: int, body: Mapping[str, Any]) -> JSONDict:
         path = f"/customers/{int(customer_id)}"
-        data: JSONDict = await self.request("PUT", path, version="v2", json=dict(body))
-        return data
+        return await self._one("PUT", path, version="v2", json=dict(body))
 
     async def customer_groups(self) -> list[JSONDict]:
         return [g async for g in self.paginate_v2("/customer_groups")]
@@ -456,16 +408,13 @@ class BigCommerceClient:
         body: JSONDict = {"scope": scope, "destination": destination, "is_active": is_active}
         if headers is not None:
             body["headers"] = dict(headers)
-        data: JSONDict = await self._data("POST", "/hooks", json=body)
-        return data
+        return await self._one("POST", "/hooks", json=body)
 
     async def update_hook(self, hook_id: int, body: Mapping[str, Any]) -> JSONDict:
-        data: JSONDict = await self._data("PUT", f"/hooks/{int(hook_id)}", json=dict(body))
-        return data
+        return await self._one("PUT", f"/hooks/{int(hook_id)}", json=dict(body))
 
     async def delete_hook(self, hook_id: int) -> None:
         await self.request("DELETE", f"/hooks/{int(hook_id)}")
 
     async def store_info(self) -> JSONDict:
-        body: JSONDict = await self.request("GET", "/store", version="v2")
-        return body
+        return await self._one("GET", "/store", version="v2")

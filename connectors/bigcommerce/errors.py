@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from engine.errors import ActionError, PermanentError, Retry, RetryableError
 
 # OAuth scopes needed per API, by the first path segment [conventions.md §1].
@@ -183,3 +185,24 @@ def error_for_status(
         hint = "; the store may be in maintenance or suspended" if status == 503 else ""
         return ServerError(f"{status} server error{detail}{hint}", **common)
     return RequestRejected(f"{status}{detail}", **common)
+
+
+def error_for_response(response: httpx.Response, *, method: str, path: str) -> BigCommerceError:
+    """The typed error for an error ``response``; a 429's ``defer`` comes from its headers."""
+    retry_after: float | None = None
+    reset_ms = response.headers.get("x-rate-limit-time-reset-ms")
+    after = response.headers.get("x-retry-after")
+    try:
+        if reset_ms is not None:
+            retry_after = float(reset_ms) / 1000
+        elif after is not None:
+            retry_after = float(after)
+    except ValueError:
+        retry_after = None
+    try:
+        body: Any = response.json() if response.content else None
+    except ValueError:
+        body = {"title": response.text[:200]}
+    return error_for_status(
+        response.status_code, body, method=method, path=path, retry_after=retry_after
+    )

@@ -7,7 +7,8 @@ request to a store may be sent; :class:`MemoryQuotaBudget` keeps that state in t
 
 The process creates **one** :class:`MemoryQuotaBudget` and hands it to every
 :class:`~connectors.bigcommerce.client.BigCommerceClient` it builds; the budget keeps one state
-per store hash, so all clients talking to a store share it.
+per store hash, so all clients talking to a store share it. :class:`RetryPolicy` and
+:class:`ClientStats` (re-exported by the client module) describe a client's own retries.
 """
 
 from __future__ import annotations
@@ -78,6 +79,34 @@ class BudgetConfig:
     """First wait after a 429 without rate-limit headers; doubles on each consecutive 429."""
     backoff_cap: float = 60.0
     """Longest progressive back-off step."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the client retries. Delays are seconds on the client's clock, one per retry.
+
+    BigCommerce asks for 3-5 retries of 5xx with increasing delays of at least a minute, longer
+    for writes [conventions.md §2]; tests and sandboxes pass shorter delays.
+    """
+
+    read_delays: tuple[float, ...] = (60.0, 120.0, 240.0)
+    write_delays: tuple[float, ...] = (120.0, 300.0, 600.0)
+    network_delays: tuple[float, ...] = (2.0, 8.0, 30.0)
+    max_rate_limited: int = 8
+    """429s one call accepts (each after the budget's pause) before raising ``RateLimited``."""
+
+
+@dataclass
+class ClientStats:
+    """Counters for metrics. ``requests`` counts HTTP attempts, retries included."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    network_errors: int = 0
+    last_quota: int | None = None
+    last_left: int | None = None
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlmodel import col, select
 
 from engine.clock import Clock
 from engine.db import Database
-from engine.errors import ConflictError, ErrorDetail, NotFoundError, RecipeError
+from engine.errors import ConflictError, ErrorDetail, NotFoundError
 from engine.packs.archive import (
     PackError,
     PackFiles,
@@ -34,7 +33,6 @@ from engine.packs.models import InstalledPackRow, TemplateInstanceRow
 from engine.packs.pack import Pack, load_pack
 from engine.registry import Registry
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
-from engine.templates.instantiate import Instance, instantiate
 from engine.templates.template import Template
 
 _REF = re.compile(
@@ -62,34 +60,12 @@ class TemplateEntry:
 
 
 @dataclass
-class Made:
-    """A recipe made from a template (``stored`` is ``None`` on a dry run)."""
-
-    instance: Instance
-    pack: Pack
-    stored: StoredRecipe | None = None
-
-
-@dataclass
 class Installed:
     pack: Pack
     sha256: str
     new: bool
     recipes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-def split_inputs(given: dict[str, Any], template: Template) -> dict[str, Any]:
-    """The values meant for ``template``: ``name=value`` for every template with that input,
-    ``template.name=value`` for one template only."""
-    out: dict[str, Any] = {}
-    for key, value in given.items():
-        owner, _, name = key.rpartition(".")
-        if owner and owner != template.id:
-            continue
-        if name in template.inputs or owner == template.id:
-            out[name] = value
-    return out
 
 
 class PackService:
@@ -295,98 +271,6 @@ class PackService:
         return TemplateEntry(pack, pack.templates[template_id], installed)
 
     # -- instances ------------------------------------------------------------------------
-    def instantiate(
-        self,
-        workspace: str,
-        ref: str,
-        inputs: dict[str, Any],
-        *,
-        recipe_id: str | None = None,
-        name: str | None = None,
-        store: str | None = None,
-        save: bool = True,
-    ) -> Made:
-        entry = self.find(workspace, ref)
-        instance = instantiate(
-            entry.template, inputs, self.registry, recipe_id=recipe_id, name=name, store=store
-        )
-        made = Made(instance, entry.pack)
-        if save:
-            self.ensure_installed(workspace, entry)
-            made.stored = self._save(workspace, made, store=store, name=name)
-        return made
-
-    def install_into_stores(
-        self,
-        workspace: str,
-        pack_ref: str,
-        stores: list[str],
-        inputs: dict[str, Any],
-        templates: list[str] | None = None,
-    ) -> list[Made]:
-        """Make a pack's templates (all, or the ones named) into recipes for each store; nothing
-        is saved unless every one of them is valid."""
-        name, _, version = pack_ref.partition("@")
-        entries = [
-            e
-            for e in self.templates(workspace, every_version=True)
-            if e.pack.name == name and (not version or e.pack.version == version)
-        ]
-        if not entries:
-            raise NotFoundError("pack", pack_ref)
-        newest = max(e.pack.manifest.semver for e in entries)
-        entries = [
-            e
-            for e in entries
-            if e.pack.manifest.semver == newest
-            and (templates is None or e.template.id in templates)
-        ]
-        unknown = sorted(set(templates or ()) - {e.template.id for e in entries})
-        if unknown:
-            raise NotFoundError("template", ", ".join(unknown))
-        made: list[Made] = []
-        errors: list[ErrorDetail] = []
-        for store in stores:
-            for entry in entries:
-                where = f"{entry.template.id}@{store}"
-                try:
-                    instance = instantiate(
-                        entry.template,
-                        split_inputs(inputs, entry.template),
-                        self.registry,
-                        store=store,
-                    )
-                except RecipeError as exc:
-                    errors += [
-                        ErrorDetail(
-                            f"{where}.{d.path}", d.message, loc=(entry.template.id, store, *d.loc)
-                        )
-                        for d in exc.details
-                    ]
-                    continue
-                if self.recipes.find(workspace, instance.recipe.id) is not None:
-                    errors.append(
-                        ErrorDetail(
-                            where,
-                            f"a recipe with id {instance.recipe.id!r} already exists",
-                            loc=(entry.template.id, store),
-                        )
-                    )
-                made.append(Made(instance, entry.pack))
-        if errors:
-            raise RecipeError(errors)
-        for entry in {e.pack.ref: e for e in entries}.values():
-            self.ensure_installed(workspace, entry)
-        for item in made:
-            recipe_store = item.instance.recipe.store
-            item.stored = self._save(
-                workspace,
-                item,
-                store=recipe_store if isinstance(recipe_store, str) else None,
-                name=None,
-            )
-        return made
-
     def instances(self, workspace: str, pack: str | None = None) -> list[TemplateInstanceRow]:
         with self.db.session() as s:
             query = select(TemplateInstanceRow).where(TemplateInstanceRow.workspace_id == workspace)
@@ -400,52 +284,6 @@ class PackService:
                 build_archive(entry.pack.files, f"{entry.pack.name}-{entry.pack.version}")
             )
             self.install_pack(workspace, entry.pack, digest, f"library:{entry.pack.ref}")
-
-    def _save(
-        self, workspace: str, made: Made, *, store: str | None, name: str | None
-    ) -> StoredRecipe:
-        template, pack = made.instance.template, made.pack
-        stored = self.recipes.create(
-            workspace, made.instance.document(), source=f"template:{pack.ref}/{template.id}"
-        )
-        now = self.clock.now()
-        try:
-            with self.db.session() as s:
-                s.merge(  # a row left by a recipe deleted since is replaced
-                    TemplateInstanceRow(
-                        workspace_id=workspace,
-                        recipe_slug=stored.recipe.id,
-                        recipe_uid=stored.uid,
-                        pack_name=pack.name,
-                        pack_version=pack.version,
-                        template_id=template.id,
-                        inputs=made.instance.values,
-                        store=store if store != "*" else None,
-                        name=name,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                s.commit()
-        except Exception:
-            self.recipes.delete(workspace, stored.recipe.id)
-            raise
-        self.notify(stored)
-        return stored
-
-    def record_upgrade(
-        self, workspace: str, slug: str, version: str, inputs: dict[str, Any]
-    ) -> None:
-        """Note that a recipe was remade from another version of its pack, with these inputs."""
-        with self.db.session() as s:
-            row = s.get(TemplateInstanceRow, (workspace, slug))
-            if row is None:
-                raise NotFoundError("template instance", slug)
-            row.pack_version = version
-            row.inputs = inputs
-            row.updated_at = self.clock.now()
-            s.add(row)
-            s.commit()
 
     def notify(self, stored: StoredRecipe) -> None:
         if self.on_change is not None:

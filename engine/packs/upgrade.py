@@ -18,7 +18,8 @@ import yaml
 
 from engine.errors import ConflictError, ErrorDetail, NotFoundError, RecipeError
 from engine.packs.archive import PackError
-from engine.packs.install import PackService, TemplateEntry, split_inputs
+from engine.packs.install import PackService, TemplateEntry
+from engine.packs.instances import record_upgrade, split_inputs
 from engine.packs.models import TemplateInstanceRow
 from engine.packs.pack import Pack
 from engine.store.recipes import StoredRecipe
@@ -275,7 +276,7 @@ def apply_upgrade(service: PackService, workspace: str, plan: UpgradePlan) -> li
             raise ConflictError(
                 f"{exc} (nothing after {item.recipe} was upgraded; plan again)"
             ) from None
-        service.record_upgrade(workspace, item.recipe, target.version, item.inputs)
+        record_upgrade(service, workspace, item.recipe, target.version, item.inputs)
         service.notify(stored)
         done.append(stored)
     return done

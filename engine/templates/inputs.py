@@ -24,9 +24,9 @@ from engine.rendering import parse_duration
 
 INPUT_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"']+$")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-_DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*)+$"
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*)+$"
 _DELIMITERS = ("{{", "{%", "{#", "[[", "]]")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -63,8 +63,8 @@ PICKERS = frozenset(
 )
 """Store-aware inputs: the value is a BigCommerce id, chosen from the store in a form."""
 
-_PICKER_MIN = {InputType.CUSTOMER_GROUP: 0, InputType.ORDER_STATUS: 0}
-_PICKER_MAX = {InputType.ORDER_STATUS: 14}
+PICKER_MIN = {InputType.CUSTOMER_GROUP: 0, InputType.ORDER_STATUS: 0}
+PICKER_MAX = {InputType.ORDER_STATUS: 14}
 
 ATTRIBUTES: dict[InputType, frozenset[str]] = {
     InputType.TIME_OF_DAY: frozenset({"hour", "minute"}),
@@ -158,19 +158,6 @@ class InputSpec(BaseModel):
                 return coerce(self, value)
         return coerce(self, _stand_in(self))
 
-    def json_schema(self) -> dict[str, Any]:
-        """This input as a JSON Schema (draft 2020-12) property."""
-        schema = _type_schema(self)
-        schema["title"] = self.label
-        if self.description:
-            schema["description"] = self.description
-        if self.default is not None:
-            schema["default"] = coerce(self, self.default)
-        if self.example is not None:
-            schema["examples"] = [coerce(self, self.example)]
-        schema["x-sous-type"] = self.type.value
-        return schema
-
 
 def _stand_in(spec: InputSpec) -> Any:
     if spec.type in (InputType.NUMBER, InputType.INTEGER):
@@ -248,7 +235,7 @@ def _email(value: Any) -> str:
 
 
 def _id(spec: InputSpec, value: Any) -> int:
-    low, high = _PICKER_MIN.get(spec.type, 1), _PICKER_MAX.get(spec.type)
+    low, high = PICKER_MIN.get(spec.type, 1), PICKER_MAX.get(spec.type)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InputError(f"must be a {spec.type.value.replace('_', ' ')} id")
     try:
@@ -335,7 +322,7 @@ def _single(spec: InputSpec, value: Any) -> Any:
         return text.strip()
     if kind == InputType.TIME_OF_DAY:
         text = _text(value, "a time of day").strip()
-        if not _TIME.match(text):
+        if not TIME_PATTERN.match(text):
             raise InputError(f"{text!r} is not a time of day (HH:MM, 24-hour)")
         return text
     if kind == InputType.CHOICE:
@@ -368,81 +355,6 @@ def attribute(spec: InputSpec, value: Any, name: str) -> int:
     seconds = parse_duration(str(value)).total_seconds()
     divisor = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}[name]
     return int(seconds // divisor)
-
-
-def _type_schema(spec: InputSpec) -> dict[str, Any]:
-    kind = spec.type
-    if kind == InputType.EMAILS:
-        item = {"type": "string", "format": "email"}
-        return {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_ITEMS}
-    single = _single_schema(spec)
-    if spec.multiple:
-        schema: dict[str, Any] = {
-            "type": "array",
-            "items": single,
-            "minItems": 1,
-            "maxItems": MAX_ITEMS,
-        }
-        if kind in PICKERS:
-            schema["x-sous-picker"] = kind.value
-        return schema
-    return single
-
-
-def _single_schema(spec: InputSpec) -> dict[str, Any]:
-    kind = spec.type
-    if kind in (InputType.NUMBER, InputType.INTEGER):
-        schema: dict[str, Any] = {"type": kind.value}
-        if spec.min is not None:
-            schema["minimum"] = int(spec.min) if kind == InputType.INTEGER else spec.min
-        if spec.max is not None:
-            schema["maximum"] = int(spec.max) if kind == InputType.INTEGER else spec.max
-        return schema
-    if kind == InputType.STRING:
-        schema = {"type": "string", "maxLength": spec.max_length or MAX_TEXT}
-        if spec.min_length is not None:
-            schema["minLength"] = spec.min_length
-        return schema
-    if kind == InputType.CHOICE:
-        assert spec.options is not None
-        return {
-            "oneOf": [{"const": o.value, "title": o.label or str(o.value)} for o in spec.options]
-        }
-    if kind in PICKERS:
-        schema = {
-            "type": "integer",
-            "minimum": _PICKER_MIN.get(kind, 1),
-            "x-sous-picker": kind.value,
-        }
-        if kind in _PICKER_MAX:
-            schema["maximum"] = _PICKER_MAX[kind]
-        return schema
-    simple: dict[InputType, dict[str, Any]] = {
-        InputType.BOOLEAN: {"type": "boolean"},
-        InputType.EMAIL: {"type": "string", "format": "email"},
-        InputType.URL: {"type": "string", "format": "uri", "pattern": "^https?://"},
-        InputType.DURATION: {"type": "string", "pattern": _DURATION_PATTERN},
-        InputType.TIME_OF_DAY: {"type": "string", "pattern": _TIME.pattern},
-    }
-    return dict(simple[kind])
-
-
-def inputs_schema(
-    specs: dict[str, InputSpec], title: str = "", description: str = ""
-) -> dict[str, Any]:
-    """Every input of a template as one JSON Schema object (draft 2020-12)."""
-    schema: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {name: spec.json_schema() for name, spec in specs.items()},
-        "required": [name for name, spec in specs.items() if spec.required],
-        "additionalProperties": False,
-    }
-    if title:
-        schema["title"] = title
-    if description:
-        schema["description"] = description
-    return schema
 
 
 def resolve(

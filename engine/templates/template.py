@@ -45,8 +45,9 @@ from engine.loader import MAX_FILE_BYTES, parse_yaml
 from engine.packs.manifest import check_manifest_file
 from engine.recipe import SLUG
 from engine.registry import Registry
-from engine.templates.inputs import InputSpec, inputs_schema
+from engine.templates.inputs import InputSpec
 from engine.templates.placeholders import scan
+from engine.templates.schema import inputs_schema
 from engine.validation import Loc, format_loc
 
 TEMPLATE_KEYS = ("inputs", "tags")

@@ -43,11 +43,21 @@ def write_pack(
     """A pack folder; by default one template (``stock-alert``) and one ready-made recipe."""
     root = folder / f"{name}-{version}"
     root.mkdir(parents=True)
-    data = {"name": name, "version": version, "description": "Demo pack", "sous": ">=0.1,<1", "connectors": ["test"], **manifest}
+    data = {
+        "name": name,
+        "version": version,
+        "description": "Demo pack",
+        "sous": ">=0.1,<1",
+        "connectors": ["test"],
+        **manifest,
+    }
     (root / "pack.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     if readme is not None:
         (root / "README.md").write_text(readme)
-    for sub, files in (("templates", templates if templates is not None else {"stock-alert.yaml": STOCK_TEMPLATE}), ("recipes", recipes if recipes is not None else {"log.yaml": RECIPE})):
+    for sub, files in (
+        ("templates", templates if templates is not None else {"stock-alert.yaml": STOCK_TEMPLATE}),
+        ("recipes", recipes if recipes is not None else {"log.yaml": RECIPE}),
+    ):
         (root / sub).mkdir()
         for file, text in files.items():
             (root / sub / file).write_text(text)

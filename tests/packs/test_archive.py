@@ -63,8 +63,16 @@ def zipped(*entries: tuple[str, bytes] | zipfile.ZipInfo, data: bytes = b"x") ->
 
 def test_build_is_reproducible_and_reads_back(make_pack: PackWriter) -> None:
     files = read_folder(make_pack())
-    assert sorted(files.files) == ["README.md", "pack.yaml", "recipes/log.yaml", "templates/stock-alert.yaml"]
-    first, second = build_archive(files, "demo-1.0.0"), build_archive(PackFiles(dict(reversed(files.files.items()))), "demo-1.0.0")
+    assert sorted(files.files) == [
+        "README.md",
+        "pack.yaml",
+        "recipes/log.yaml",
+        "templates/stock-alert.yaml",
+    ]
+    first, second = (
+        build_archive(files, "demo-1.0.0"),
+        build_archive(PackFiles(dict(reversed(files.files.items()))), "demo-1.0.0"),
+    )
     assert first == second and sha256(first) == sha256(second)
     assert read_archive(first) == files  # the one top folder is taken off
     with tarfile.open(fileobj=io.BytesIO(first)) as archive:
@@ -82,20 +90,47 @@ def test_zip_packs_read_like_tar_packs(make_pack: PackWriter) -> None:
     ("data", "message"),
     [
         (tar_gz(("pack.yaml", MANIFEST), ("../evil.yaml", b"x")), "'..' leaves the pack folder"),
-        (tar_gz(("pack.yaml", MANIFEST), ("/etc/evil.yaml", b"x")), "absolute paths leave the pack folder"),
-        (tar_gz(("pack.yaml", MANIFEST), ("C:/evil.yaml", b"x")), "absolute paths leave the pack folder"),
+        (
+            tar_gz(("pack.yaml", MANIFEST), ("/etc/evil.yaml", b"x")),
+            "absolute paths leave the pack folder",
+        ),
+        (
+            tar_gz(("pack.yaml", MANIFEST), ("C:/evil.yaml", b"x")),
+            "absolute paths leave the pack folder",
+        ),
         (tar_gz(("pack.yaml", MANIFEST), ("a\\b.yaml", b"x")), "backslashes"),
-        (tar_gz(("pack.yaml", MANIFEST), special("link.yaml", tarfile.SYMTYPE, "/etc/passwd")), "links are not allowed"),
-        (tar_gz(("pack.yaml", MANIFEST), special("hard.yaml", tarfile.LNKTYPE, "pack.yaml")), "links are not allowed"),
+        (
+            tar_gz(("pack.yaml", MANIFEST), special("link.yaml", tarfile.SYMTYPE, "/etc/passwd")),
+            "links are not allowed",
+        ),
+        (
+            tar_gz(("pack.yaml", MANIFEST), special("hard.yaml", tarfile.LNKTYPE, "pack.yaml")),
+            "links are not allowed",
+        ),
         (tar_gz(("pack.yaml", MANIFEST), special("dev.yaml", tarfile.CHRTYPE)), "not a plain file"),
-        (tar_gz(("pack.yaml", MANIFEST), special("fifo.yaml", tarfile.FIFOTYPE)), "not a plain file"),
-        (tar_gz(("pack.yaml", MANIFEST), ("hook.py", b"import os")), "only .yaml, .yml, .json and .md"),
-        (tar_gz(("pack.yaml", MANIFEST), ("big.yaml", b"x" * (MAX_FILE_BYTES + 1))), "larger than 1 MB"),
+        (
+            tar_gz(("pack.yaml", MANIFEST), special("fifo.yaml", tarfile.FIFOTYPE)),
+            "not a plain file",
+        ),
+        (
+            tar_gz(("pack.yaml", MANIFEST), ("hook.py", b"import os")),
+            "only .yaml, .yml, .json and .md",
+        ),
+        (
+            tar_gz(("pack.yaml", MANIFEST), ("big.yaml", b"x" * (MAX_FILE_BYTES + 1))),
+            "larger than 1 MB",
+        ),
         (tar_gz(("README.md", b"# no manifest")), "no pack.yaml"),
         (tar_gz(("a/pack.yaml", MANIFEST), ("b/x.yaml", b"x")), "no pack.yaml"),
-        (tar_gz(*((f"f{i}.yaml", b"x") for i in range(MAX_FILES + 1))), f"at most {MAX_FILES} files"),
+        (
+            tar_gz(*((f"f{i}.yaml", b"x") for i in range(MAX_FILES + 1))),
+            f"at most {MAX_FILES} files",
+        ),
         (zipped(("pack.yaml", MANIFEST), ("../../evil.yaml", b"x")), "'..' leaves the pack folder"),
-        (zipped(("pack.yaml", MANIFEST), ("run.sh", b"rm -rf /")), "only .yaml, .yml, .json and .md"),
+        (
+            zipped(("pack.yaml", MANIFEST), ("run.sh", b"rm -rf /")),
+            "only .yaml, .yml, .json and .md",
+        ),
         (b"not an archive", "expected a .tar.gz or a .zip"),
         (b"\x1f\x8b broken", "not a readable .tar.gz"),
     ],
@@ -135,7 +170,9 @@ def test_sha256_pinning(make_pack: PackWriter, tmp_path: Path) -> None:
     archive.write_bytes(build_archive(read_folder(root), "demo-1.0.0"))
     digest = sha256(archive.read_bytes())
     assert read_source(archive, pin=digest).sha256 == digest
-    assert read_source(root, pin=f"sha256:{digest.upper()}").sha256 == digest  # a folder hashes as its build
+    assert (
+        read_source(root, pin=f"sha256:{digest.upper()}").sha256 == digest
+    )  # a folder hashes as its build
     with pytest.raises(PackError, match="SHA-256 mismatch"):
         read_source(archive, pin="0" * 64)
     with pytest.raises(PackError, match="is not a SHA-256"):
@@ -158,7 +195,9 @@ def test_download_over_https_with_redirects(make_pack: PackWriter) -> None:
     data = build_archive(read_folder(make_pack()), "demo-1.0.0")
     transport = serve(
         {
-            "https://packs.example/demo": httpx.Response(302, headers={"Location": "/files/demo.tar.gz"}),
+            "https://packs.example/demo": httpx.Response(
+                302, headers={"Location": "/files/demo.tar.gz"}
+            ),
             "https://packs.example/files/demo.tar.gz": httpx.Response(200, content=data),
         }
     )
@@ -171,13 +210,35 @@ def test_download_over_https_with_redirects(make_pack: PackWriter) -> None:
     [
         ("http://packs.example/demo.tar.gz", {}, "https only"),
         ("file:///etc/passwd", {}, "https only"),
-        ("https://packs.example/a", {"https://packs.example/a": httpx.Response(301, headers={"Location": "http://packs.example/b"})}, "https only"),
-        ("https://packs.example/a", {"https://packs.example/a": httpx.Response(302, headers={"Location": "/a"})}, "more than 5 redirects"),
+        (
+            "https://packs.example/a",
+            {
+                "https://packs.example/a": httpx.Response(
+                    301, headers={"Location": "http://packs.example/b"}
+                )
+            },
+            "https only",
+        ),
+        (
+            "https://packs.example/a",
+            {"https://packs.example/a": httpx.Response(302, headers={"Location": "/a"})},
+            "more than 5 redirects",
+        ),
         ("https://packs.example/a", {}, "answered 404"),
-        ("https://packs.example/a", {"https://packs.example/a": httpx.Response(200, headers={"Content-Length": "99999999"}, content=b"")}, "larger than"),
+        (
+            "https://packs.example/a",
+            {
+                "https://packs.example/a": httpx.Response(
+                    200, headers={"Content-Length": "99999999"}, content=b""
+                )
+            },
+            "larger than",
+        ),
     ],
 )
-def test_downloads_that_are_refused(url: str, routes: dict[str, httpx.Response], message: str) -> None:
+def test_downloads_that_are_refused(
+    url: str, routes: dict[str, httpx.Response], message: str
+) -> None:
     with pytest.raises(PackError, match=message):
         read_source(url, transport=serve(routes))
 

@@ -8,7 +8,18 @@ from engine.packs.manifest import PackManifest, Version, VersionRange, parse_man
 
 
 def test_versions_order_as_semver_says() -> None:
-    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0", "2.0.0"]
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.10.0",
+        "2.0.0",
+    ]
     parsed = [Version.parse(v) for v in order]
     assert sorted(reversed(parsed)) == parsed
     assert [str(v) for v in parsed] == order
@@ -48,7 +59,10 @@ def test_bad_ranges_are_refused(text: str) -> None:
 
 def test_incompatibility_names_both_versions() -> None:
     manifest = PackManifest(name="demo", version="1.0.0", sous=">=2,<3")
-    assert manifest.incompatibility(Version.parse("0.1.0")) == "demo@1.0.0 needs Sous >=2,<3; this is Sous 0.1.0"
+    assert (
+        manifest.incompatibility(Version.parse("0.1.0"))
+        == "demo@1.0.0 needs Sous >=2,<3; this is Sous 0.1.0"
+    )
     assert manifest.incompatibility(Version.parse("2.4.0")) is None
     assert sous_version() >= Version.parse("0.1.0")
 

@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from engine.templates.inputs import InputError, InputSpec, coerce, inputs_schema, resolve
+from engine.templates.inputs import InputError, InputSpec, coerce, resolve
+from engine.templates.schema import inputs_schema
 
 
 def spec(type_: str, **settings: Any) -> InputSpec:

@@ -77,6 +77,7 @@ def create_simulator(config: SimulatorConfig | None = None) -> FastAPI:
         openapi_url="/_sim/openapi.json",
         docs_url="/_sim/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.simulator = sim
     for module in (

@@ -1,4 +1,5 @@
-"""Inventory v3: absolute and relative adjustments and ``GET /inventory/items``.
+"""Inventory v3: absolute and relative adjustments, ``GET /inventory/items`` and
+``GET /inventory/locations``.
 
 One location exists (id 1, "Default location"). Adjustments are applied at once (the real API is
 asynchronous; here the change is visible to the next request) and all-or-nothing: a relative
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from .catalog import MAX_STOCK, Holder, holder_for_variant, holder_level, resolve_item, set_level
 from .deps import V3, StoreDep, ok, read_object
-from .formats import ApiError, page_args, paginate_v3, q_int_list, q_list
+from .formats import ApiError, iso, page_args, paginate_v3, q_int_list, q_list
 from .records import Variant
 from .state import Store
 
@@ -142,3 +143,29 @@ async def items(request: Request, store: StoreDep) -> JSONResponse:
         found = []
     chunk, meta = paginate_v3(found, page, limit)
     return ok([_item(store, v) for v in chunk], meta)
+
+
+@router.get(V3 + "/inventory/locations")
+async def locations(request: Request, store: StoreDep) -> JSONResponse:
+    params = request.query_params
+    page, limit = page_args(params)
+    stamp = iso(store.now().replace(hour=0, minute=0, second=0))
+    location = {
+        "id": LOCATION_ID,
+        "code": LOCATION["location_code"],
+        "label": LOCATION["location_name"],
+        "managed_by_external_source": False,
+        "type_id": "PHYSICAL",
+        "enabled": True,
+        "time_zone": "Etc/UTC",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "address": {"address1": "455 Main Street", "address2": "", "city": "Austin",
+                    "state": "Texas", "zip": "78751", "email": "owner@example.com",
+                    "phone": "", "country_code": "US"},
+        "storefront_visibility": True,
+    }  # fmt: skip
+    wanted = q_int_list(params, "location_id:in")
+    found = [location] if wanted is None or LOCATION_ID in wanted else []
+    chunk, meta = paginate_v3(found, page, limit)
+    return ok(chunk, meta)

@@ -149,12 +149,24 @@ def _lines(store: Store, body: dict[str, Any]) -> tuple[list[Any], list[dict[str
     return wanted, custom
 
 
+ADDRESS_FIELDS = ("first_name", "last_name", "company", "street_1", "street_2", "city", "state",
+                  "zip", "country", "country_iso2", "phone", "email")  # fmt: skip
+
+
+def _address(raw: Any) -> dict[str, str]:
+    """The billing address: the spec's string fields (``zip`` required), others dropped."""
+    if not isinstance(raw, dict) or not raw.get("zip"):
+        raise ApiError(400, "The field 'billing_address' is invalid: zip is required.")
+    for key in ADDRESS_FIELDS:
+        if key in raw and not isinstance(raw[key], str):
+            raise ApiError(400, f"The field 'billing_address.{key}' must be a string.")
+    return {key: raw.get(key, "") for key in ADDRESS_FIELDS}
+
+
 @router.post(V2 + "/orders")
 async def create(request: Request, store: StoreDep) -> Response:
     body = await read_object(request)
-    address = body.get("billing_address")
-    if not isinstance(address, dict) or not address.get("zip"):
-        raise ApiError(400, "The field 'billing_address' is invalid: zip is required.")
+    address = _address(body.get("billing_address"))
     wanted, custom = _lines(store, body)
     extra = {
         k: str(body[k])

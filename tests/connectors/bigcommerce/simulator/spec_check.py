@@ -67,6 +67,10 @@ class _Spec:
     version: str
     templates: list[tuple[re.Pattern[str], str, int]]
 
+    @property
+    def api_path(self) -> Path:
+        return SPECS / self.name
+
     @functools.cached_property
     def api(self) -> OpenAPI:
         data = load_yaml(SPECS / self.name)

@@ -170,6 +170,10 @@ async def test_create_defaults_to_pending_and_checks_input(api):
     assert r.json()["status"] == "Pending"
     bad = [
         {"products": [{"product_id": 113, "quantity": 1}]},
+        {
+            "billing_address": {**ADDRESS, "zip": 78751},
+            "products": [{"product_id": 113, "quantity": 1}],
+        },
         {"billing_address": ADDRESS, "products": []},
         {"billing_address": ADDRESS, "products": [{"product_id": 9999, "quantity": 1}]},
         {"billing_address": ADDRESS, "products": [{"product_id": 112, "quantity": 1}]},

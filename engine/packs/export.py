@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
+from engine.errors import ErrorDetail
 from engine.packs.archive import PackError, PackFiles
 from engine.packs.manifest import PackManifest, sous_version
 from engine.packs.pack import Pack, connectors_used, load_pack
@@ -63,15 +65,22 @@ def export_workspace(
             update["store"] = "*"
         documents.append(stored.recipe.model_copy(update=update).document())
     running = sous_version()
-    manifest = PackManifest(
-        name=name,
-        version=version,
-        description=description,
-        author=author,
-        license=license,
-        sous=f">={running.major}.{running.minor},<{running.major + 1}",
-        connectors=sorted(connectors_used(documents, registry) - {"core"}),
-    )
+    try:
+        manifest = PackManifest(
+            name=name,
+            version=version,
+            description=description,
+            author=author,
+            license=license,
+            sous=f">={running.major}.{running.minor},<{running.major + 1}",
+            connectors=sorted(connectors_used(documents, registry) - {"core"}),
+        )
+    except ValidationError as exc:
+        details = [
+            ErrorDetail(str(e["loc"][0]), str(e["msg"]).removeprefix("Value error, "), loc=e["loc"])
+            for e in exc.errors()
+        ]
+        raise PackError("cannot make a pack with these details", details) from None
     texts = {
         "pack.yaml": yaml.safe_dump(manifest.model_dump(exclude_none=True), sort_keys=False),
         "README.md": _readme(

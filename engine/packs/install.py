@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
@@ -24,6 +25,7 @@ from engine.packs.archive import (
     PackError,
     PackFiles,
     build_archive,
+    check_sha256,
     read_folder,
     read_source,
     sha256,
@@ -46,6 +48,11 @@ def default_library() -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def library_digest(pack: Pack) -> str:
+    """A library pack's SHA-256: that of the archive ``sous packs build`` makes of it."""
+    return sha256(build_archive(pack.files, f"{pack.name}-{pack.version}"))
+
+
 @dataclass(frozen=True)
 class TemplateEntry:
     """A template offered to a workspace, with the pack version it comes from."""
@@ -57,6 +64,18 @@ class TemplateEntry:
     @property
     def ref(self) -> str:
         return f"{self.pack.name}/{self.template.id}"
+
+    def summary(self) -> dict[str, Any]:
+        template = self.template
+        return {"ref": self.ref, "pack": self.pack.name, "version": self.pack.version} | {
+            "installed": self.installed,
+            "id": template.id,
+            "name": template.name,
+            "description": template.description,
+            "tags": template.tags,
+            "trigger": template.trigger,
+            "actions": template.actions,
+        }
 
 
 @dataclass
@@ -116,10 +135,31 @@ class PackService:
                 self._library[(pack.name, pack.version)] = pack
         return self._library
 
+    def library_pack(self, ref: str) -> Pack:
+        """A shipped pack by ``name`` (its newest version) or ``name@version``."""
+        name, _, version = ref.partition("@")
+        found = [p for (n, v), p in self.library().items() if n == name and version in ("", v)]
+        if not found:
+            raise NotFoundError("pack in the library", ref)
+        return max(found, key=lambda p: p.manifest.semver)
+
     # -- installed packs ------------------------------------------------------------------
     def install(
         self, workspace: str, source: str | Path, *, pin: str | None = None, recipes: bool = False
     ) -> Installed:
+        """Install from a folder, an archive file, an https URL, or the library (by name)."""
+        text = str(source)
+        if (
+            "://" not in text
+            and not Path(text).exists()
+            and re.match(r"^[a-z0-9][a-z0-9_@.+-]*$", text)
+        ):
+            pack = self.library_pack(text)
+            if pin:
+                check_sha256(build_archive(pack.files, f"{pack.name}-{pack.version}"), pin)
+            return self.install_pack(
+                workspace, pack, library_digest(pack), f"library:{pack.ref}", recipes=recipes
+            )
         pack, digest, origin = self.read(source, pin)
         return self.install_pack(workspace, pack, digest, origin, recipes=recipes)
 
@@ -168,6 +208,29 @@ class PackService:
                 select(InstalledPackRow).where(InstalledPackRow.workspace_id == workspace)
             ).all()
         return sorted(rows, key=lambda r: (r.name, Version.parse(r.version)))
+
+    def listing(self, workspace: str) -> list[dict[str, Any]]:
+        """Installed pack versions (with how many recipes were made from each), then library
+        packs not installed, as JSON."""
+        rows = self.installed(workspace)
+        made: dict[tuple[str, str], int] = {}
+        for instance in self.instances(workspace):
+            key = (instance.pack_name, instance.pack_version)
+            made[key] = made.get(key, 0) + 1
+        listing = [
+            {"name": r.name, "version": r.version, "installed": True}
+            | {"recipes": made.get((r.name, r.version), 0), "description": r.description}
+            | {"sha256": r.sha256, "source": r.source, "installed_at": r.installed_at.isoformat()}
+            for r in rows
+        ]
+        have = {(r.name, r.version) for r in rows}
+        listing += [
+            {"name": p.name, "version": p.version, "installed": False, "recipes": 0}
+            | {"description": p.manifest.description}
+            for key, p in sorted(self.library().items())
+            if key not in have
+        ]
+        return listing
 
     def get(self, workspace: str, name: str, version: str | None = None) -> Pack:
         """An installed pack version (the newest when ``version`` is ``None``)."""
@@ -280,10 +343,8 @@ class PackService:
 
     def ensure_installed(self, workspace: str, entry: TemplateEntry) -> None:
         if not entry.installed:
-            digest = sha256(
-                build_archive(entry.pack.files, f"{entry.pack.name}-{entry.pack.version}")
-            )
-            self.install_pack(workspace, entry.pack, digest, f"library:{entry.pack.ref}")
+            pack = entry.pack
+            self.install_pack(workspace, pack, library_digest(pack), f"library:{pack.ref}")
 
     def notify(self, stored: StoredRecipe) -> None:
         if self.on_change is not None:

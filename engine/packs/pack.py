@@ -16,6 +16,7 @@ needs is here, and every template and recipe in it passes validation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.errors import ErrorDetail
 from engine.loader import parse_yaml
@@ -48,6 +49,22 @@ class Pack:
     @property
     def ref(self) -> str:
         return self.manifest.ref
+
+    def summary(self, digest: str | None = None) -> dict[str, Any]:
+        """What the pack holds, as JSON: manifest, templates, ready-made recipes, files."""
+        templates = [
+            {"id": t.id, "name": t.name, "description": t.description, "tags": t.tags}
+            | {"trigger": t.trigger, "actions": t.actions, "inputs": list(t.inputs)}
+            for t in self.templates.values()
+        ]
+        recipes = [{"id": r.id, "name": r.name, "trigger": r.trigger.type} for r in self.recipes]
+        manifest = self.manifest.model_dump(mode="json", exclude_none=True)
+        return manifest | {
+            "sha256": digest,
+            "templates": templates,
+            "recipes": recipes,
+            "files": sorted(self.files.files),
+        }
 
     def template(self, template_id: str) -> Template:
         try:

@@ -58,6 +58,31 @@ class UpgradePlan:
     def ok(self) -> bool:
         return not self.problems
 
+    def report(self) -> str:
+        """The plan as text: per recipe its input changes, its problems, then its diff."""
+        if not self.recipes:
+            return f"nothing to upgrade: every recipe made from {self.pack} is on {self.to_version}"
+        lines: list[str] = []
+        for item in self.recipes:
+            lines.append(f"{item.recipe}: {item.template} {item.from_version} → {item.to_version}")
+            lines += [f"  {change}" for change in item.changes]
+            lines += [
+                f"  problem: {p.path.partition(': ')[2] or p.path}: {p.message}"
+                for p in item.problems
+            ]
+            lines += [item.diff] if item.diff else []
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        recipes = [
+            {"recipe": r.recipe, "template": r.template, "from": r.from_version, "to": r.to_version}
+            | {"inputs": r.inputs, "changes": r.changes, "diff": r.diff}
+            | {"problems": [{"path": p.path, "message": p.message} for p in r.problems]}
+            for r in self.recipes
+        ]
+        summary = {"pack": self.pack, "to_version": self.to_version, "ok": self.ok}
+        return summary | {"recipes": recipes, "report": self.report()}
+
 
 def _yaml(document: dict[str, Any]) -> list[str]:
     clean = {k: v for k, v in document.items() if k != "version"}

@@ -4,16 +4,27 @@ and a driver that moves a ManualClock forward while coroutines wait on it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import uvicorn
 
 from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.ratelimit import BudgetConfig, MemoryQuotaBudget
+from connectors.bigcommerce.simulator import (
+    Simulator,
+    SimulatorConfig,
+    Store,
+    create_simulator,
+    simulator_of,
+)
+from connectors.bigcommerce.simulator.products import create_product
 from engine.clock import ManualClock
 
 STORE = "abc123"
@@ -150,6 +161,114 @@ async def drive(
             task.cancel()
             raise AssertionError(f"still waiting after {limit}s of clock time")
         clock.advance(step)
+
+
+async def drive_io(
+    clock: ManualClock,
+    budget: MemoryQuotaBudget,
+    store_hash: str,
+    awaitable: Awaitable[Any],
+    *,
+    step: float = 0.05,
+    limit: float = 600.0,
+) -> Any:
+    """Like :func:`drive` for real sockets: move ``clock`` only while no request is in flight,
+    so a response on the wire is never overtaken by clock time."""
+    task = asyncio.ensure_future(awaitable)
+    start = clock.monotonic()
+    while not task.done():
+        await settle()
+        if task.done():
+            break
+        if budget.snapshot(store_hash).in_flight:
+            await asyncio.sleep(0)  # let the loop poll the sockets
+            continue
+        if clock.monotonic() - start > limit:
+            task.cancel()
+            raise AssertionError(f"still waiting after {limit}s of clock time")
+        clock.advance(step)
+    return task.result()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on a free loopback port, in this event loop."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.ensure_future(server.serve())
+    for _ in range(10_000):  # start-up is I/O: poll it
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.001)
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+class Live:
+    """The store simulator served over loopback HTTP, on the test's clock and budget."""
+
+    def __init__(self, sim: Simulator, url: str, clock: ManualClock, budget: MemoryQuotaBudget):
+        self.sim, self.url, self.clock, self.budget = sim, url, clock, budget
+        self.store: Store = sim.demo_store
+        self.clients: list[BigCommerceClient] = []
+
+    def client(self, token: str | None = None, **kwargs: Any) -> BigCommerceClient:
+        kwargs.setdefault("retry", FAST_RETRY)
+        client = BigCommerceClient(
+            self.store.store_hash,
+            token or self.store.access_token,
+            base_url=self.url + "/stores/{store_hash}",
+            clock=self.clock,
+            budget=self.budget,
+            **kwargs,
+        )
+        self.clients.append(client)
+        return client
+
+    def add_products(self, n: int) -> list[int]:
+        body = {"type": "physical", "weight": 1, "price": 10}
+        return [
+            create_product(self.store, {**body, "name": f"Bulk {i}"}, announce=False).id
+            for i in range(n)
+        ]
+
+    def calls(self, path: str) -> int:
+        """Requests the simulator logged for ``path`` (``/v3/...``), rate-limited ones included."""
+        return sum(1 for r in self.store.requests if r.path == path)
+
+    async def run(self, awaitable: Awaitable[Any], *, step: float = 0.05) -> Any:
+        return await drive_io(self.clock, self.budget, self.store.store_hash, awaitable, step=step)
+
+
+@contextlib.asynccontextmanager
+async def live_simulator(
+    clock: ManualClock, budget: MemoryQuotaBudget, **config: Any
+) -> AsyncIterator[Live]:
+    app = create_simulator(SimulatorConfig(clock=clock, **config))
+    sim = simulator_of(app)
+    try:
+        async with serve(app) as url:
+            live = Live(sim, url, clock, budget)
+            try:
+                yield live
+            finally:
+                for client in live.clients:
+                    await client.aclose()
+    finally:
+        await sim.aclose()
 
 
 def body_json(request: httpx.Request) -> Any:

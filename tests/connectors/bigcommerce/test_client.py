@@ -23,12 +23,14 @@ from connectors.bigcommerce.errors import (
 )
 from engine.errors import PermanentError, Retry, RetryableError
 from tests.connectors.bigcommerce.conftest import (
+    FAST_RETRY,
     STORE,
     TOKEN,
     FakeStore,
     Script,
     body_json,
     drive,
+    live_simulator,
     query,
     rl_headers,
     settle,
@@ -420,3 +422,49 @@ async def test_orders_customers_hooks_and_variants_hit_the_documented_paths(make
         "headers": {"A": "b"},
     }
     assert query(script.requests[2])["min_date_modified"] == "2026-01-01"
+
+
+# -- against the store simulator, over HTTP on loopback ---------------------------------------
+
+
+async def test_simulator_errors_are_typed(clock, budget):
+    async with live_simulator(clock, budget) as live:
+        with pytest.raises(Unauthorized, match="access token"):
+            await live.run(live.client("wrong-token").store_info())
+        client = live.client()
+        with pytest.raises(NotFound) as v3:
+            await live.run(client.get_product(999_999))
+        assert v3.value.title
+        with pytest.raises(NotFound) as v2:
+            await live.run(client.get_order(999_999))
+        assert v2.value.title == "The requested resource was not found."
+        with pytest.raises(ValidationFailed) as invalid:
+            await live.run(client.request("POST", "/catalog/products", json={"name": "x"}))
+        assert set(invalid.value.errors) >= {"type", "weight", "price"}
+
+
+async def test_simulator_pagination_and_batches(clock, budget):
+    async with live_simulator(clock, budget) as live:
+        client = live.client()
+        orders = await live.run(client.list_orders(limit=2))
+        assert sorted(o["id"] for o in orders) == sorted(live.store.orders)
+        # Full pages of 2, then a short page or a 204 past the end.
+        assert live.calls("/v2/orders") == len(live.store.orders) // 2 + 1
+        ids = live.add_products(12)
+        result = await live.run(client.update_products([{"id": i, "price": 7} for i in ids]))
+        assert len(result.data) == 12
+        assert result.errors == []
+        assert live.calls("/v3/catalog/products") == 2
+        assert {live.store.products[i].price for i in ids} == {7}
+        listed = [p async for p in client.paginate_v3("/catalog/products", {"limit": 5})]
+        assert len(listed) == len(live.store.products)
+
+
+async def test_simulator_5xx_is_retried_then_raised(clock, budget):
+    async with live_simulator(clock, budget) as live:
+        live.sim.faults.error_rate = 1.0
+        live.sim.faults.error_status = 503
+        client = live.client()
+        with pytest.raises(ServerError, match="maintenance"):
+            await live.run(client.get_product(111), step=0.5)
+        assert live.store.counters.faults == 1 + len(FAST_RETRY.read_delays)

@@ -12,6 +12,7 @@ from tests.connectors.bigcommerce.conftest import (
     STORE,
     FakeStore,
     drive,
+    live_simulator,
     rl_headers,
     settle,
 )
@@ -244,3 +245,34 @@ def _request():
     import httpx
 
     return httpx.Request("GET", f"https://api.bigcommerce.com/stores/{STORE}/v3/catalog/products")
+
+
+# -- against the store simulator, over HTTP on loopback ---------------------------------------
+
+
+async def test_simulator_quota_is_shared_with_another_app_without_a_429(clock, budget):
+    async with live_simulator(clock, budget, quota=20, window_ms=30_000) as live:
+        for _ in range(15):  # another app on the store spends most of the first window
+            live.sim.limiter.take(live.store.store_hash)
+        client = live.client()
+        calls = [client.get_product(111) for _ in range(60)]
+        products = await live.run(asyncio.gather(*calls), step=1.0)
+        assert {p["id"] for p in products} == {111}
+        assert live.store.counters.rate_limited == 0
+        assert live.calls("/v3/catalog/products/111") == 60
+        # 2 in the first window (5 left, 3 kept in reserve), then 17 per window: 2+17*3 = 53
+        # by the fourth window, the last 7 in the fifth.
+        assert 120.0 <= clock.monotonic() < 121.0
+        assert client.stats.last_quota == 20
+
+
+async def test_simulator_429_is_waited_out_once(clock, budget):
+    async with live_simulator(clock, budget, quota=10, window_ms=10_000) as live:
+        for _ in range(10):
+            live.sim.limiter.take(live.store.store_hash)
+        client = live.client()
+        info = await live.run(client.store_info(), step=0.1)
+        assert info["id"] == live.store.store_hash
+        assert live.store.counters.rate_limited == 1
+        assert (client.stats.rate_limited, client.stats.requests) == (1, 2)
+        assert 10.0 <= clock.monotonic() < 10.5

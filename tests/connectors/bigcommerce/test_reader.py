@@ -10,7 +10,14 @@ import pytest
 
 from connectors.bigcommerce.errors import ServerError
 from connectors.bigcommerce.reader import ProductReader, VariantsReader
-from tests.connectors.bigcommerce.conftest import FakeStore, Script, drive, query, settle
+from tests.connectors.bigcommerce.conftest import (
+    FakeStore,
+    Script,
+    drive,
+    live_simulator,
+    query,
+    settle,
+)
 
 
 def ids_asked(store: FakeStore) -> list[list[int]]:
@@ -126,19 +133,20 @@ async def test_aclose_sends_what_is_pending(make_client, clock, store):
 
 
 async def test_reader_under_a_burst_stays_inside_the_quota(make_client, clock):
-    # 10,000 ids in bursts of 250 against a 20-request window: 40 requests over 3 windows.
-    store = FakeStore(clock, quota=20)
-    store.products = {i: {"id": i} for i in range(1, 10_001)}
+    # 6,000 ids in bursts of 250 against a 10-request window: 24 requests, 7 per window
+    # (3 kept in reserve), so the last 3 go in the fourth window.
+    store = FakeStore(clock, quota=10)
+    store.products = {i: {"id": i} for i in range(1, 6_001)}
     reader = ProductReader(make_client(store), clock=clock)
 
     async def burst(start: int) -> int:
         found = await asyncio.gather(*(reader.get(start + i) for i in range(250)))
         return sum(1 for p in found if p is not None)
 
-    counts = await drive(clock, asyncio.gather(*(burst(b * 250 + 1) for b in range(40))), step=0.5)
-    assert sum(counts) == 10_000
-    assert store.statuses == [200] * 40
-    assert 60.0 <= clock.monotonic() < 90.0  # 17 per window (3 kept in reserve)
+    counts = await drive(clock, asyncio.gather(*(burst(b * 250 + 1) for b in range(24))), step=1.0)
+    assert sum(counts) == 6_000
+    assert store.statuses == [200] * 24
+    assert 90.0 <= clock.monotonic() < 91.0
 
 
 async def test_variants_reader_groups_by_product(make_client, clock, store):
@@ -153,3 +161,21 @@ async def test_variants_reader_groups_by_product(make_client, clock, store):
 def test_max_batch_must_fit_a_page(make_client):
     with pytest.raises(ValueError, match="max_batch"):
         ProductReader(make_client(Script(httpx.Response(200))), max_batch=251)
+
+
+# -- against the store simulator, over HTTP on loopback ---------------------------------------
+
+
+async def test_reader_over_http_answers_a_thousand_gets_with_two_requests(clock, budget):
+    async with live_simulator(clock, budget) as live:
+        ids = live.add_products(500)
+        reader = ProductReader(live.client(), clock=clock)
+        keys = ids + ids[::-1]
+        got = await live.run(asyncio.gather(*(reader.get(k) for k in keys)))
+        assert [p["id"] for p in got] == keys
+        assert got[0]["name"] == "Bulk 0"
+        assert isinstance(got[0]["variants"], list)
+        assert isinstance(got[0]["custom_fields"], list)
+        assert live.calls("/v3/catalog/products") == 2
+        assert live.store.counters.rate_limited == 0
+        assert await live.run(reader.get(10**6)) is None

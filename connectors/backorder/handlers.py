@@ -178,7 +178,8 @@ async def _stock_one(
         woke, waiting = [], {}
         for row in ledger.live(s, workspace, store, [product_id]):
             if row.id in wake and row.status == ARMED:
-                row.status, row.updated_at, row.version = ACTIVE, now, row.version + 1
+                ledger.activate(row, now)
+                row.version += 1
                 s.add(row)
                 woke.append(row)
             elif row.id in done:

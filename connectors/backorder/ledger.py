@@ -41,6 +41,7 @@ from .models import (
     BackorderAssignmentRow,
     BackorderLineRow,
     BackorderProductRow,
+    aware,
 )
 
 T = TypeVar("T")
@@ -57,10 +58,11 @@ async def write(db: Database, fn: Callable[[Session], T]) -> T:
     """Run ``fn`` with a session inside the writer's transaction; return once committed."""
 
     def run(tx: Tx) -> T:
+        # Inside the writer's SAVEPOINT the session makes its own; commit() releases it.
         session = Session(bind=tx.conn, expire_on_commit=False)
         try:
             result = fn(session)
-            session.flush()
+            session.commit()
             return result
         finally:
             session.close()
@@ -179,7 +181,7 @@ def book_order(
         )
     for (product_id, variant_id), quantity in merged.items():
         row = _match(rows, LineIn(product_id, variant_id, quantity))
-        if row is None or quantity <= 0:
+        if row is None or quantity <= 0 or not _after_activation(row, order.created_at):
             continue
         room = row.limit_left if row.status == ACTIVE else 0
         row.units += quantity
@@ -208,6 +210,21 @@ def book_order(
         outcome.booked.append(line)
         outcome.assignments[row.id] = row
     return outcome
+
+
+def _after_activation(row: BackorderAssignmentRow, created_at: datetime) -> bool:
+    """Whether an order placed at ``created_at`` came while backorder was on (to the second:
+    BigCommerce's order dates have no fractions, and a tie counts as backordered)."""
+    if row.active_since is None:
+        return False
+    since = aware(row.active_since).replace(microsecond=0)
+    return aware(created_at) >= since
+
+
+def activate(row: BackorderAssignmentRow, now: datetime) -> None:
+    row.status = ACTIVE
+    row.active_since = row.active_since or now
+    row.updated_at = now
 
 
 def _lines(session: Session, workspace: str, store: str, order_id: int) -> list[BackorderLineRow]:

@@ -95,6 +95,8 @@ class BackorderAssignmentRow(SQLModel, table=True):
     created_key: str = Field(default="", max_length=200)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    active_since: datetime | None = _ts(nullable=True)
+    """When it first switched on: orders placed before then took stock, not backorder."""
     closed_at: datetime | None = _ts(nullable=True)
     ended_at: datetime | None = _ts(nullable=True)
 

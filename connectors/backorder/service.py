@@ -173,13 +173,15 @@ class Backorders:
                     variant_id=variant_id,
                     product_name=str(product.get("name") or "")[:250],
                     sku=str((variant or product).get("sku") or "")[:255],
-                    status=ACTIVE if untracked or level <= 0 else ARMED,
+                    status=ARMED,
                     created_key=key,
                     created_at=now,
                     updated_at=now,
                     **config,
                 )
                 self._set_eta(row, now.date())
+                if untracked or level <= 0:
+                    ledger.activate(row, now)
                 s.add(row)
                 return Change(row, created=True)
 

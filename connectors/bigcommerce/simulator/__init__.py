@@ -2,7 +2,7 @@
 
 Stores live under ``/stores/{store_hash}/v2/...`` and ``/v3/...``, so
 ``http://127.0.0.1:PORT/stores/{hash}`` stands in for ``https://api.bigcommerce.com/stores/{hash}``.
-Control endpoints for tests and benchmarks are under ``/_sim`` (see ``routes_control``).
+Control endpoints for tests and benchmarks are under ``/_sim``; README.md documents them.
 
     app = create_simulator(SimulatorConfig(clock=ManualClock()))
     sim = simulator_of(app)

@@ -35,7 +35,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import holder_for_variant, set_level
+from .catalog import holder_for_variant, release_preorders, set_level
 from .formats import ApiError
 from .orders import check_stock, create_order
 from .records import Order, Product, Variant
@@ -123,6 +123,7 @@ def checkout(store: Store, lines: list[Line], *, customer_id: int = 0) -> Order:
         raise PurchaseRefused(
             422, "not_found", [{"reason": "not_found", "message": "unknown customer"}]
         )
+    release_preorders(store)
     wanted = purchasable(store, lines)
     try:
         order = create_order(

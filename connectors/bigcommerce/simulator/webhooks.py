@@ -232,7 +232,11 @@ class Deliveries:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(transport=self.transport, timeout=self.timeout_s)
+            # trust_env=False: deliveries go straight to the destination, not through a proxy
+            # configured for this machine's own outgoing traffic.
+            self._client = httpx.AsyncClient(
+                transport=self.transport, timeout=self.timeout_s, trust_env=False
+            )
         return self._client
 
     def _headers(self, job: _Job, custom: dict[str, str] | None) -> dict[str, str]:

@@ -314,10 +314,9 @@ class BigCommerceClient:
             body = await self.request("PUT", "/catalog/products", json=[dict(i) for i in chunk])
             if isinstance(body, dict):
                 result.data.extend(body.get("data") or [])
-                if body.get("errors"):
-                    result.errors.append(
-                        {k: body[k] for k in ("status", "title", "errors") if k in body}
-                    )
+                errors = body.get("errors")  # a 207's `errorMultiStatus`
+                if errors:
+                    result.errors.append(errors if isinstance(errors, dict) else {"errors": errors})
         return result
 
     async def get_variants(self, product_id: int) -> list[JSONDict]:

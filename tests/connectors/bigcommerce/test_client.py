@@ -336,12 +336,13 @@ async def test_get_products_batches_ids_in_chunks_of_250(make_client, clock):
 
 
 async def test_update_products_sends_batches_of_ten_and_collects_partial_failures(make_client):
-    partial = {"data": [{"id": 21}], "errors": {"title": "inventory failed"}, "status": 207}
+    failure = {"status": 422, "title": "inventory failed", "errors": {"inventory_level": "< 0"}}
+    partial = {"data": [{"id": 21}], "errors": failure, "meta": {}}
 
     def reply(request: httpx.Request) -> httpx.Response:
         items = body_json(request)
         if items[0]["id"] == 21:
-            return httpx.Response(207, json={**partial, "title": "partial"})
+            return httpx.Response(207, json=partial)
         return httpx.Response(200, json={"data": items, "meta": {}})
 
     script = Script(reply)
@@ -349,9 +350,7 @@ async def test_update_products_sends_batches_of_ten_and_collects_partial_failure
     result = await client.update_products([{"id": i, "price": 1} for i in range(1, 26)])
     assert [len(body_json(r)) for r in script.requests] == [10, 10, 5]
     assert len(result.data) == 21
-    assert result.errors == [
-        {"status": 207, "title": "partial", "errors": {"title": "inventory failed"}}
-    ]
+    assert result.errors == [failure]
     with pytest.raises(ValueError, match="id"):
         await client.update_products([{"price": 1}])
 

@@ -26,6 +26,7 @@ from engine.packs.archive import (
     PackFiles,
     build_archive,
     check_sha256,
+    read_archive,
     read_folder,
     read_source,
     sha256,
@@ -161,6 +162,20 @@ class PackService:
                 workspace, pack, library_digest(pack), f"library:{pack.ref}", recipes=recipes
             )
         pack, digest, origin = self.read(source, pin)
+        return self.install_pack(workspace, pack, digest, origin, recipes=recipes)
+
+    def install_archive(
+        self,
+        workspace: str,
+        data: bytes,
+        *,
+        pin: str | None = None,
+        recipes: bool = False,
+        origin: str = "upload",
+    ) -> Installed:
+        """Install from the bytes of a ``.tar.gz`` or ``.zip`` (an upload)."""
+        digest = check_sha256(data, pin) if pin else sha256(data)
+        pack = load_pack(read_archive(data), self.registry)
         return self.install_pack(workspace, pack, digest, origin, recipes=recipes)
 
     def install_pack(

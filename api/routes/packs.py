@@ -1,0 +1,352 @@
+"""Packs: install (from an https URL, an uploaded archive, or the library), list, show,
+uninstall, upgrade the recipes made from them (a plan first; ``apply`` to do it), make their
+templates into recipes for many stores at once, and export a workspace's recipes as a pack.
+
+Mounted with :func:`routers` (this router and the templates router)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ContainerDep, RequireAdmin, RequireWrite, WorkspaceDep
+from api.errors import ApiError, ErrorItem, responses
+from api.models import RecipePublic
+from api.recipes_query import public_stored
+from engine.packs.archive import PackError, build_archive, sha256
+from engine.packs.install import PackService, default_library
+from engine.store.recipes import StoredRecipe
+from sous.container import Container
+
+T = TypeVar("T")
+ARCHIVE_TYPES = (
+    "application/gzip",
+    "application/x-gzip",
+    "application/zip",
+    "application/octet-stream",
+)
+
+
+def pack_service(container: ContainerDep) -> PackService:
+    """One service per app (it keeps the parsed library): ``extras["packs.library"]`` and
+    ``extras["packs.transport"]`` (an httpx transport for downloads) configure it."""
+    service = container.extras.get("packs.service")
+    if not isinstance(service, PackService):
+        library = container.extras.get("packs.library", default_library())
+        transport = container.extras.get("packs.transport")
+        service = PackService(
+            container.db, container.registry, container.clock, library=library, transport=transport
+        )
+        container.extras["packs.service"] = service
+    return service
+
+
+PacksDep = Annotated[PackService, Depends(pack_service)]
+
+
+async def run(
+    container: Container, work: Callable[[], T], changed: Callable[[T], list[StoredRecipe]]
+) -> T:
+    """Do ``work`` in the threadpool, refresh the dispatcher for every recipe it changed, and
+    answer a refused pack with 422 and every problem."""
+    try:
+        result = await run_in_threadpool(work)
+    except PackError as exc:
+        details = [ErrorItem(path=d.pointer, message=str(d)) for d in exc.details]
+        raise ApiError(422, exc.message, code="invalid_pack", details=details) from None
+    for stored in changed(result):
+        container.engine.refresh(stored)
+    return result
+
+
+def nothing(_: object) -> list[StoredRecipe]:
+    return []
+
+
+class PackInstall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="An https URL of a .tar.gz or .zip pack")
+    library: str | None = Field(default=None, description="A shipped pack: NAME or NAME@VERSION")
+    sha256: str | None = Field(
+        default=None, description="Refuse the pack unless its archive has this SHA-256"
+    )
+    recipes: bool = Field(default=False, description="Also create the pack's ready-made recipes")
+
+
+class PackInstalled(BaseModel):
+    pack: dict[str, Any] = Field(
+        description="The pack: manifest, templates, recipes, files, sha256"
+    )
+    new: bool = Field(description="False when this version was installed already (same contents)")
+    recipes: list[RecipePublic] = Field(
+        default_factory=list, description="Ready-made recipes created"
+    )
+    skipped: list[str] = Field(
+        default_factory=list, description="Ready-made recipes whose id was taken"
+    )
+
+
+class PacksPublic(BaseModel):
+    data: list[dict[str, Any]]
+
+
+class PackUpgrade(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    to: str | None = Field(default=None, description="The version to move to (default: the newest)")
+    map: dict[str, str | None] = Field(
+        default_factory=dict, description="old input → new input (null drops it)"
+    )
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="input values; TEMPLATE.NAME for one template"
+    )
+    recipes: list[str] | None = Field(default=None, description="Only these recipes")
+    force: bool = Field(default=False, description="Replace recipes edited by hand")
+    apply: bool = Field(default=False, description="Do it; without, only the plan is returned")
+
+
+class PackForStores(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stores: list[str] = Field(min_length=1, max_length=200, description="Store hashes")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="NAME or TEMPLATE.NAME → value"
+    )
+    templates: list[str] | None = Field(default=None, description="Only these templates")
+
+
+class PackExport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str = Field(description="Semantic version, e.g. 1.0.0")
+    description: str = ""
+    author: str = ""
+    license: str = ""
+    recipes: list[str] | None = Field(default=None, description="Only these recipes")
+    keep_stores: bool = Field(default=False, description="Keep store hashes (default: every store)")
+
+
+router = APIRouter(prefix="/v1/packs", tags=["packs"], responses=responses(401, 403, 404, 422))
+
+
+def _installed(service: PackService, workspace: str, result: Any) -> PackInstalled:
+    made = [public_stored(service.recipes.get(workspace, slug)) for slug in result.recipes]
+    return PackInstalled(
+        pack=result.pack.summary(result.sha256),
+        new=result.new,
+        recipes=made,
+        skipped=result.skipped,
+    )
+
+
+@router.get("", summary="Installed packs, and library packs not installed")
+def list_packs(workspace: WorkspaceDep, service: PacksDep) -> PacksPublic:
+    return PacksPublic(data=service.listing(workspace))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Install a pack from an https URL or the library",
+)
+async def install(
+    body: PackInstall, key: RequireAdmin, service: PacksDep, container: ContainerDep
+) -> PackInstalled:
+    if (body.url is None) == (body.library is None):
+        raise ApiError(
+            422,
+            "give either url or library",
+            details=[ErrorItem(path="/url", message="url or library")],
+        )
+    source = body.url or body.library or ""
+    if body.url is not None and not body.url.startswith("https://"):
+        raise ApiError(
+            422,
+            "packs are downloaded over https only",
+            details=[ErrorItem(path="/url", message="https only")],
+        )
+    result = await run(
+        container,
+        lambda: service.install(key.workspace, source, pin=body.sha256, recipes=body.recipes),
+        nothing,
+    )
+    return await _respond(service, container, key.workspace, result)
+
+
+@router.post(
+    "/archive",
+    status_code=status.HTTP_201_CREATED,
+    summary="Install an uploaded pack archive (.tar.gz or .zip as the request body)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in ARCHIVE_TYPES[::2]
+            }
+        }
+    },
+)
+async def upload(
+    request: Request,
+    key: RequireAdmin,
+    service: PacksDep,
+    container: ContainerDep,
+    sha256_: Annotated[str | None, Query(alias="sha256")] = None,
+    recipes: bool = False,
+) -> PackInstalled:
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind not in ARCHIVE_TYPES:
+        raise ApiError(415, f"send the archive as {', '.join(ARCHIVE_TYPES[::2])}")
+    data = await request.body()
+    result = await run(
+        container,
+        lambda: service.install_archive(key.workspace, data, pin=sha256_, recipes=recipes),
+        nothing,
+    )
+    return await _respond(service, container, key.workspace, result)
+
+
+async def _respond(
+    service: PackService, container: Container, workspace: str, result: Any
+) -> PackInstalled:
+    answer = await run_in_threadpool(lambda: _installed(service, workspace, result))
+    for slug in result.recipes:
+        container.engine.refresh(service.recipes.get(workspace, slug))
+    return answer
+
+
+@router.post(
+    "/export", summary="The workspace's recipes as a pack (.tar.gz)", response_class=Response
+)
+async def export(
+    body: PackExport, workspace: WorkspaceDep, service: PacksDep, container: ContainerDep
+) -> Response:
+    from engine.packs.export import export_workspace
+
+    about = body.model_dump(include={"name", "version", "description", "author", "license"})
+
+    def work() -> tuple[str, bytes]:
+        pack = export_workspace(
+            service.recipes,
+            service.registry,
+            workspace,
+            **about,
+            recipes=body.recipes,
+            keep_stores=body.keep_stores,
+        )
+        folder = f"{pack.name}-{pack.version}"
+        return folder, build_archive(pack.files, folder)
+
+    folder, data = await run(container, work, nothing)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{folder}.tar.gz"',
+        "X-Pack-SHA256": sha256(data),
+    }
+    return Response(data, media_type="application/gzip", headers=headers)
+
+
+@router.get(
+    "/{name}/{version}", summary="An installed pack: contents, README and the recipes made from it"
+)
+def show(name: str, version: str, workspace: WorkspaceDep, service: PacksDep) -> dict[str, Any]:
+    pack = service.get(workspace, name, version)
+    row = next(r for r in service.installed(workspace) if r.name == name and r.version == version)
+    made = [i.recipe_slug for i in service.instances(workspace, name) if i.pack_version == version]
+    return pack.summary(row.sha256) | {
+        "readme": pack.readme,
+        "made_recipes": made,
+        "source": row.source,
+    }
+
+
+@router.delete("/{name}/{version}", summary="Uninstall a pack version")
+async def uninstall(
+    name: str,
+    version: str,
+    key: RequireAdmin,
+    service: PacksDep,
+    container: ContainerDep,
+    delete_recipes: bool = False,
+    force: bool = False,
+) -> dict[str, list[str]]:
+    def work() -> tuple[list[str], dict[str, str]]:
+        uids = {i.recipe_slug: i.recipe_uid for i in service.instances(key.workspace, name)}
+        return service.uninstall(
+            key.workspace, name, version, delete_recipes=delete_recipes, force=force
+        ), uids
+
+    deleted, uids = await run(container, work, nothing)
+    for slug in deleted:
+        container.engine.index.remove(uids[slug])
+    return {"deleted_recipes": deleted}
+
+
+@router.post(
+    "/{name}/upgrade",
+    summary="Plan (and with apply, do) an upgrade of the recipes made from a pack",
+)
+async def upgrade(
+    name: str, body: PackUpgrade, key: RequireWrite, service: PacksDep, container: ContainerDep
+) -> dict[str, Any]:
+    from engine.packs.upgrade import apply_upgrade, plan_upgrade
+
+    def work() -> tuple[Any, list[StoredRecipe]]:
+        plan = plan_upgrade(
+            service,
+            key.workspace,
+            name,
+            to=body.to,
+            maps=body.map,
+            sets=body.set,
+            recipes=body.recipes,
+            force=body.force,
+        )
+        return plan, (apply_upgrade(service, key.workspace, plan) if body.apply and plan.ok else [])
+
+    plan, applied = await run(container, work, lambda done: done[1])
+    if body.apply and not plan.ok:
+        details = [ErrorItem(path=p.pointer, message=str(p)) for p in plan.problems]
+        raise ApiError(
+            422,
+            "the upgrade has problems; nothing was changed",
+            code="upgrade_refused",
+            details=details,
+        )
+    result: dict[str, Any] = plan.to_dict() | {"applied": bool(applied)}
+    return result
+
+
+@router.post(
+    "/{name}/stores",
+    status_code=status.HTTP_201_CREATED,
+    summary="Make a pack's templates into recipes for many stores",
+)
+async def for_stores(
+    name: str,
+    key: RequireWrite,
+    service: PacksDep,
+    container: ContainerDep,
+    body: Annotated[PackForStores, Body()],
+) -> dict[str, list[RecipePublic]]:
+    from engine.packs.instances import make_for_stores
+
+    made = await run(
+        container,
+        lambda: make_for_stores(
+            service, key.workspace, name, body.stores, body.inputs, body.templates
+        ),
+        lambda items: [m.stored for m in items if m.stored is not None],
+    )
+    return {"recipes": [public_stored(m.stored) for m in made if m.stored is not None]}
+
+
+def routers() -> list[APIRouter]:
+    """The templates and packs routers, for ``container.extras["api.routers"]``."""
+    from api.routes import templates
+
+    return [templates.router, router]

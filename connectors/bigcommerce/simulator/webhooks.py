@@ -132,6 +132,7 @@ class Deliveries:
         self.signing = signing
         self.transport = transport
         self.log: list[DeliveryRecord] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Job] | None = None
         self._backlog: list[_Job] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -169,12 +170,16 @@ class Deliveries:
         self._queue.put_nowait(job)
 
     def _start(self) -> None:
-        if self._queue is None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # first use, or the app outlived the loop it ran on before: start over on this one
+            self._loop = loop
             self._queue = asyncio.Queue()
+            self._workers = []
+            self._client = None
+        assert self._queue is not None
         if not self._workers:
-            self._workers = [
-                asyncio.get_running_loop().create_task(self._work()) for _ in range(self.workers)
-            ]
+            self._workers = [loop.create_task(self._work()) for _ in range(self.workers)]
         for job in self._backlog:
             self._queue.put_nowait(job)
         self._backlog.clear()

@@ -136,7 +136,7 @@ async def serve(app: Any, lifespan: Literal["auto", "on", "off"] = "auto") -> As
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan)
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(500):
+    for _ in range(2000):  # up to 20 s on a busy machine
         if server.started or task.done():
             break
         await asyncio.sleep(0.01)

@@ -70,7 +70,9 @@ async def test_python_dash_m_serves_on_its_own():
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        banner = [(await process.stdout.readline()).decode() for _ in range(4)]
+        banner = [
+            (await asyncio.wait_for(process.stdout.readline(), 30)).decode() for _ in range(4)
+        ]
         assert f"http://127.0.0.1:{port}/stores/sousdemo" in "".join(banner)
         r: httpx.Response | None = None
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:

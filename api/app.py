@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.deps import SandboxLike
+from api.deps import SandboxLike, known_query_only
 from api.middleware import Guard
 from api.routes import (
     catalog,
@@ -68,7 +68,13 @@ def _version() -> str:
 
 def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> FastAPI:
     """The API for ``container``; ``sandbox`` points store connections at a simulator."""
-    app = FastAPI(title="Sous", version=_version(), description=DESCRIPTION, redoc_url=None)
+    app = FastAPI(
+        title="Sous",
+        version=_version(),
+        description=DESCRIPTION,
+        redoc_url=None,
+        dependencies=[Depends(known_query_only)],
+    )
     app.state.container = container
     app.state.sandbox = sandbox
     errors.install(app)

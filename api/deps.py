@@ -9,10 +9,12 @@ from typing import Annotated, Protocol
 
 import httpx
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from api.errors import ApiError
+from api.errors import ApiError, ErrorItem
 from api.keys import Caller, Scope, authenticate
 from engine.vault import Cipher, Vault
 from sous.container import Container
@@ -116,3 +118,29 @@ def _require(scope: Scope) -> object:
 
 RequireWrite = Annotated[Caller, _require("write")]
 RequireAdmin = Annotated[Caller, _require("admin")]
+
+
+_KNOWN: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not take (a typo would otherwise filter nothing)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _KNOWN.get(id(route))
+    if known is None:
+        known = _KNOWN[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        details = [
+            ErrorItem(path=f"query.{name}", message="unknown query parameter") for name in unknown
+        ]
+        raise ApiError(422, "the request is invalid", details=details)

@@ -192,6 +192,14 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc.__cause__, BodyTooLarge):
             return error_response(413, str(exc.__cause__), request_id=request_id_of(request))
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            unreadable = ErrorItem(path="", message="the body is not UTF-8 JSON")
+            return error_response(
+                422,
+                "the request is invalid",
+                details=[unreadable],
+                request_id=request_id_of(request),
+            )
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such resource"

@@ -6,10 +6,11 @@ Times are ISO 8601 in UTC. Lists are ``{data, next_cursor}``: pass ``next_cursor
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.errors import ErrorItem
 from engine.recipe import Recipe
@@ -19,7 +20,15 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+def _iso_only(value: object) -> object:
+    """Times are ISO 8601 text; numbers (which pydantic would read as Unix time) are refused."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("expected an ISO 8601 time, such as 2026-11-27T09:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 ScopeName = Literal["read", "write", "admin"]
 JSONObject = dict[str, Any]
 
@@ -87,7 +96,9 @@ class StoreCreate(BaseModel):
         {"store_hash": "abc123", "access_token": "x1y2z3", "name": "Acme Outdoor"}
     )
     store_hash: str = Field(pattern=r"^[a-z0-9]{1,64}$")
-    access_token: str = Field(min_length=1, max_length=500)
+    access_token: str = Field(
+        pattern=r"^[\x21-\x7e]{1,500}$", description="The API account's token"
+    )
     api_base_url: str | None = Field(
         default=None,
         max_length=500,

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import select
 
 from engine.clock import ManualClock
@@ -68,15 +67,16 @@ async def test_sent_event_is_stored_matched_and_run(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: RecipeIndex keys recipes by the registry's trigger type (custom.*), "
-    "not the recipe's (custom.sync), so custom events never reach their recipes",
-)
-async def test_custom_event_fires_its_recipe(client: Client, admin: Headers) -> None:
+async def test_custom_event_fires_its_recipe(
+    client: Client, admin: Headers, engine: Engine, recorder: Recorder
+) -> None:
     await add(client, admin, trigger={"type": "custom.sync"})
     sent = (await send(client, admin, payload=product(0))).json()
     assert len(sent["runs"]) == 1
+    other = (await send(client, admin, type="custom.other", payload=product(0))).json()
+    assert other["runs"] == []
+    await engine.drain()
+    assert len(recorder.named("test.record")) == 2
 
 
 async def test_event_decisions_explain_a_failed_condition(client: Client, admin: Headers) -> None:

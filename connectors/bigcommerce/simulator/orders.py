@@ -1,5 +1,5 @@
 """Order rules: creating orders (from the v2 API or a shopper), stock taken and given back,
-status changes, refunds, archiving, shipments, and the v2 JSON of orders and their lines.
+status changes, refunds and shipments (their v2 JSON is in ``orders_json.py``).
 
 Stock follows ``update_stock_behavior: order_placed``: an order takes stock of tracked products when
 it is created in a status other than Incomplete (0), Cancelled (5), Refunded (4) or Declined (6),
@@ -21,7 +21,7 @@ from .records import Order, OrderLine, Product, Shipment, Variant
 from .state import Store
 
 
-def OutOfStock(errors: list[dict[str, Any]]) -> ApiError:
+def out_of_stock(errors: list[dict[str, Any]]) -> ApiError:
     """BigCommerce's 409 for order lines that exceed the available stock (backorder.md §C)."""
     message = (
         "Quantities of one or more products are out of stock or did not meet quantity requirements."
@@ -38,7 +38,7 @@ def line_price(product: Product, variant: Variant | None) -> Decimal:
 
 
 def check_stock(store: Store, wanted: list[tuple[Product, Variant | None, int]]) -> None:
-    """Raise :func:`OutOfStock` when tracked stock cannot cover every line (all lines together)."""
+    """Raise :func:`out_of_stock` when tracked stock cannot cover all the lines together."""
     needs: dict[tuple[int, int | None], tuple[Holder, int]] = {}
     for product, variant, quantity in wanted:
         holder = order_holder(store, product, variant)
@@ -63,7 +63,7 @@ def check_stock(store: Store, wanted: list[tuple[Product, Variant | None, int]])
                 }
             )
     if errors:
-        raise OutOfStock(errors)
+        raise out_of_stock(errors)
 
 
 def create_order(

@@ -6,12 +6,16 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import select
 
+from api.app import create_app
+from api.keys import create_key
 from engine.clock import ManualClock
 from engine.engine import Engine
 from engine.events import NewEvent
 from engine.models import JobRow, RunRow
+from sous.container import Container
 from tests.api.conftest import error_of, product, recipe
 from tests.fakes import Recorder
 
@@ -300,3 +304,32 @@ async def test_cancel_a_retrying_run(
     assert len(recorder.named("test.flaky")) == 1
     with engine.db.session() as s:
         assert s.exec(select(JobRow)).all() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: Runner.execute trusts the job's in-memory RunState hint without reading the "
+    "run's status, so a queued run cancelled before a worker takes it still runs",
+)
+async def test_cancel_a_queued_run_before_it_starts(
+    api_db, registry, clock: ManualClock, recorder: Recorder, settings
+) -> None:
+    idle = Engine(api_db, registry, clock=clock)
+    app = create_app(Container(settings, api_db, registry, idle, idle.services, clock))
+    headers = {"Authorization": f"Bearer {create_key(api_db, 'default', ['write'], 't')}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://sous.test"
+    ) as client:
+        await add(client, headers, conditions=[])
+        sent = (await send(client, headers, type="test.stock", payload=product(0))).json()
+        cancelled = await client.post(f"/v1/runs/{sent['runs'][0]}/cancel", headers=headers)
+        assert cancelled.json()["status"] == "cancelled"
+        await idle.start(workers=1)
+        try:
+            await idle.drain()
+        finally:
+            await idle.stop()
+        assert (await client.get(f"/v1/runs/{sent['runs'][0]}", headers=headers)).json()[
+            "status"
+        ] == "cancelled"
+    assert recorder.calls == []

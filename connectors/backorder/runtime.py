@@ -72,6 +72,7 @@ class BackorderRuntime:
         self.counts: dict[str, int] = {}
         self._unsubscribe: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._enqueuing: set[asyncio.Task[None]] = set()
 
     def install(self, *, listen: bool = True, concurrency: int = 32) -> None:
         self.engine.services.add(self.service)
@@ -90,8 +91,25 @@ class BackorderRuntime:
     def _heard(self, kind: str, data: dict[str, Any]) -> None:
         if kind != "event" or not follow_ups(str(data.get("type"))):
             return
-        job = NewJob(JOB, str(data["id"]))
-        self.engine.db.run_sync(lambda tx: self.engine.queue.enqueue(tx, [job]))
+        # Through the engine's writer, the only one: a second writer would invalidate its
+        # transaction's snapshot on SQLite.
+        task = asyncio.get_running_loop().create_task(self._enqueue(str(data["id"])))
+        self._enqueuing.add(task)
+        task.add_done_callback(self._enqueuing.discard)
+
+    async def _enqueue(self, event_id: str) -> None:
+        job = NewJob(JOB, event_id)
+        await self.engine.db.writer.write(lambda tx: self.engine.queue.enqueue(tx, [job]))
+
+    @property
+    def enqueuing(self) -> int:
+        """Reaction jobs heard of but not yet in the queue (``engine.drain`` does not see them)."""
+        return len(self._enqueuing)
+
+    async def settle(self) -> None:
+        """Wait until every reaction heard of is in the queue (tests, shutdown)."""
+        while self._enqueuing:
+            await asyncio.gather(*list(self._enqueuing), return_exceptions=True)
 
     async def handle(self, job: Job) -> None:
         event = self._load(job.ref)
@@ -171,6 +189,7 @@ class BackorderRuntime:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        await self.settle()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -22,12 +22,14 @@ def build(n: int, stores: int = 1000) -> Dispatcher:
     registry = build_registry()
     index = RecipeIndex()
     for i in range(n):
+        # Exactly one recipe subscribes to the measured (store, type); the rest are elsewhere.
+        type_ = TYPES[0] if i == 0 else TYPES[1 + i % (len(TYPES) - 1)]
         recipe = Recipe.model_validate(
             {
                 "id": f"r{i}",
                 "name": f"recipe {i}",
-                "store": f"store{i % stores}",
-                "trigger": {"type": TYPES[i % len(TYPES)]},
+                "store": "store5" if i == 0 else f"store{i % stores}",
+                "trigger": {"type": type_},
                 "conditions": [{"<=": [{"var": "product.inventory_level"}, 0]}],
                 "actions": [{"use": "core.log", "with": {"message": "x"}}],
             }
@@ -49,6 +51,8 @@ def time_per_event(dispatcher: Dispatcher, events: int = 200_000) -> float:
         occurred_at=now,
         received_at=now,
     )
+    for _ in range(events // 10):
+        dispatcher.decide(event)  # warm up
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()

@@ -30,13 +30,13 @@ async def run(events: int, concurrency: int) -> None:
     engine, folder = temp_engine()
     engine.refresh(engine.recipes.create("default", RECIPE))
     started: dict[str, float] = {}
-    latencies: list[float] = []
+    ended: dict[str, float] = {}
     done = asyncio.Event()
 
     def on_change(kind: str, data: dict) -> None:
         if kind == "run" and data["status"] in ("succeeded", "failed"):
-            latencies.append((time.perf_counter() - started.pop(data["id"])) * 1000)
-            if len(latencies) == events:
+            ended[data["id"]] = time.perf_counter()
+            if len(ended) == events:
                 done.set()
 
     engine.subscribe(on_change)
@@ -55,6 +55,7 @@ async def run(events: int, concurrency: int) -> None:
     await asyncio.gather(*(one(i) for i in range(events)))
     await asyncio.wait_for(done.wait(), 300)
     elapsed = time.perf_counter() - t_start
+    latencies = [(ended[r] - started[r]) * 1000 for r in started]
     await engine.stop()
     engine.db.dispose()
     shutil.rmtree(folder, ignore_errors=True)

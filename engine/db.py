@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
+
+from engine.bulk import Ops
 
 T = TypeVar("T")
 
@@ -44,20 +46,37 @@ def make_engine(url: str) -> Engine:
             poolclass=StaticPool if memory else None,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # IMMEDIATE: take the write lock up front, so two connections never deadlock upgrading
+        # a read transaction to a write one (SQLite would answer "database is locked" at once).
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 class Tx:
-    """The transaction a write function runs in, and what to do once it has committed."""
+    """The transaction a write function runs in, and what to do once it has committed.
+
+    ``conn`` executes statements at once. :meth:`insert`, :meth:`update` and :meth:`delete`
+    are buffered and sent with the rest of the batch as one ``executemany`` per statement shape
+    (see :mod:`engine.bulk`): use them for rows nothing else in the batch reads or changes.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._after: list[Callable[[], None]] = []
+        self._ops: list[Callable[[Ops], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after.append(callback)
+
+    def insert(self, table: Table, rows: list[dict[str, Any]], *, upsert: bool = False) -> None:
+        self._ops.append(lambda ops: ops.insert(table, rows, upsert=upsert))
+
+    def update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> None:
+        self._ops.append(lambda ops: ops.update(table, where, values))
+
+    def delete(self, table: Table, where: dict[str, Any]) -> None:
+        self._ops.append(lambda ops: ops.delete(table, where))
 
 
 class Database:
@@ -65,7 +84,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
-        self.writer = Writer(self)
+        self.writer: Writer = Writer(self)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -81,6 +100,10 @@ class Database:
         with self.engine.begin() as conn:
             tx = Tx(conn)
             result = fn(tx)
+            ops = Ops()
+            for op in tx._ops:
+                op(ops)
+            ops.flush(conn)
         for callback in tx._after:
             callback()
         return result
@@ -88,6 +111,10 @@ class Database:
     def dispose(self) -> None:
         self.writer.close()
         self.engine.dispose()
+
+
+class _BatchFailed(Exception):
+    """One function of an unisolated batch failed: run the batch again, isolated."""
 
 
 class Writer:
@@ -99,6 +126,7 @@ class Writer:
         self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sous-writer")
+        self._inline = db.is_sqlite
         self.commits = 0
         self.writes = 0
 
@@ -113,11 +141,17 @@ class Writer:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)  # let the writes of this loop iteration gather
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             try:
-                results, after = await loop.run_in_executor(self._executor, self._commit, batch)
+                if self._inline:
+                    # SQLite commits take microseconds: a thread hop would cost more, and a
+                    # writer thread would wait on the GIL behind the event loop at every call.
+                    results, after = self._commit(batch)
+                else:
+                    results, after = await loop.run_in_executor(self._executor, self._commit, batch)
             except Exception as exc:  # the commit itself failed: every caller hears of it
                 for _, future in batch:
                     if not future.done():
@@ -136,23 +170,45 @@ class Writer:
     def _commit(
         self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]]
     ) -> tuple[list[tuple[bool, Any]], list[Callable[[], None]]]:
+        """Commit the batch in one transaction. The fast path runs every function directly;
+        if any of them fails, the transaction is rolled back and the batch is run again with
+        a SAVEPOINT around each function, so only the failing ones lose their work."""
+        try:
+            results, after = self._run_batch(batch, isolate=False)
+        except _BatchFailed:
+            results, after = self._run_batch(batch, isolate=True)
+        self.commits += 1
+        self.writes += len(batch)
+        return results, after
+
+    def _run_batch(
+        self, batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]], isolate: bool
+    ) -> tuple[list[tuple[bool, Any]], list[Callable[[], None]]]:
         results: list[tuple[bool, Any]] = []
         after: list[Callable[[], None]] = []
+        ops = Ops()
         with self._db.engine.begin() as conn:
             for fn, _ in batch:
                 tx = Tx(conn)
-                savepoint = conn.begin_nested()
-                try:
-                    value = fn(tx)
-                    savepoint.commit()
-                except Exception as exc:
-                    savepoint.rollback()
-                    results.append((False, exc))
+                if not isolate:
+                    try:
+                        results.append((True, fn(tx)))
+                    except Exception as exc:
+                        raise _BatchFailed from exc
                 else:
+                    savepoint = conn.begin_nested()
+                    try:
+                        value = fn(tx)
+                        savepoint.commit()
+                    except Exception as exc:
+                        savepoint.rollback()
+                        results.append((False, exc))
+                        continue
                     results.append((True, value))
-                    after += tx._after
-        self.commits += 1
-        self.writes += len(batch)
+                after += tx._after
+                for op in tx._ops:
+                    op(ops)
+            ops.flush(conn)
         return results, after
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ class RecipeIndex:
     def add(self, compiled: CompiledRecipe) -> None:
         self.remove(compiled.uid)
         self.by_uid[compiled.uid] = compiled
-        type_ = compiled.trigger.type
+        type_ = compiled.recipe.trigger.type
         stores = compiled.recipe.stores()
         if stores is None:
             self._by_workspace[(compiled.workspace, type_)].append(compiled)
@@ -80,7 +80,7 @@ class RecipeIndex:
         old = self.by_uid.pop(uid, None)
         if old is None:
             return
-        type_ = old.trigger.type
+        type_ = old.recipe.trigger.type
         stores = old.recipe.stores()
         keys = [(old.workspace, type_)] if stores is None else [(s, type_) for s in stores]
         table = self._by_workspace if stores is None else self._by_store

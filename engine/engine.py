@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.clock import Clock, SystemClock
 from engine.context import Services
@@ -81,6 +82,8 @@ class Engine:
         self.recipes = SqlRecipeStore(db, registry, self.clock)
         self.runner = Runner(db, self.queue, registry, self.clock, self.services, self)
         self._renderer = Renderer(self.clock.now)
+        dialect = sqlite_insert if db.is_sqlite else postgresql_insert
+        self._insert_event = dialect(EVENTS).on_conflict_do_nothing()
         self._workers: list[asyncio.Task[None]] = []
         self._handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -139,10 +142,8 @@ class Engine:
         plan = self._plan(event, decisions)
 
         def write(tx: Tx) -> IngestResult:
-            try:
-                with tx.conn.begin_nested():
-                    tx.conn.execute(insert(EVENTS), [_event_row(event)])
-            except IntegrityError:
+            inserted = tx.conn.execute(self._insert_event, [_event_row(event)]).rowcount
+            if not inserted:
                 existing = tx.conn.execute(
                     select(EVENTS.c.id).where(
                         EVENTS.c.workspace_id == event.workspace, EVENTS.c.dedup_key == event.dedup_key
@@ -213,9 +214,9 @@ class Engine:
 
     def _write_plan(self, tx: Tx, plan: _Plan) -> None:
         if plan.matches:
-            tx.conn.execute(insert(MATCHES), plan.matches)
+            tx.insert(MATCHES, plan.matches)
         if plan.runs:
-            tx.conn.execute(insert(RUNS), plan.runs)
+            tx.insert(RUNS, plan.runs)
         if plan.jobs:
             self.queue.enqueue(tx, plan.jobs)
 

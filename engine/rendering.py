@@ -14,13 +14,14 @@ Helpers available in every template: ``now()`` (the engine clock, UTC), ``days(n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from itertools import chain, islice
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
-from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
+from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from engine.errors import RenderError
@@ -61,11 +62,23 @@ def _iso(value: Any) -> str:
     raise TypeError(f"iso filter expects a date or datetime, got {type(value).__name__}")
 
 
+def _concat(values: Iterable[Any]) -> Any:
+    """A template that is one expression gives that expression's value, whatever its type;
+    anything else gives a string. (Jinja's own native mode would also re-parse strings as
+    Python literals, turning a product named "123" into a number.)"""
+    head = list(islice(values, 2))
+    if not head:
+        return None
+    if len(head) == 1:
+        return head[0]
+    return "".join(str(v) for v in chain(head, values))
+
+
 class _NativeSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with Jinja's native-types code generation."""
 
     code_generator_class = NativeCodeGenerator
-    concat = staticmethod(native_concat)  # type: ignore[assignment]
+    concat = staticmethod(_concat)  # type: ignore[assignment]
     template_class = NativeTemplate
 
 

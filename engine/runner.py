@@ -66,6 +66,8 @@ class RunState:
     outputs: dict[str, Any] = field(default_factory=dict)
     failures: int = 0
     attempts: int = 0
+    resumed: bool = False
+    """Loaded from the database: a step row may exist from before a crash."""
 
 
 class SecretsView:
@@ -144,6 +146,7 @@ class Runner:
                 recipe=recipe,
                 event=event_from_row(ev),
                 next_step=run.next_step,
+                resumed=True,
             )
             for step in steps:
                 if step.status in ("succeeded", "skipped") and step.output is not None:
@@ -324,6 +327,7 @@ class Runner:
             "duration_ms": record.get("duration_ms"),
         }
         final = run_status in FINAL
+        resumed = state.resumed
         values: dict[str, Any] = {"status": run_status, "next_step": state.next_step}
         if index == 0 and record["attempts"] == 1:
             values["started_at"] = record.get("started_at")
@@ -334,9 +338,8 @@ class Runner:
             values["due_at"] = retry_at
 
         def write(tx: Tx) -> None:
-            tx.conn.execute(delete(STEPS).where(STEPS.c.run_id == state.run_id, STEPS.c.index == index))
-            tx.conn.execute(insert(STEPS), [row])
-            tx.conn.execute(update(RUNS).where(RUNS.c.id == state.run_id).values(**values))
+            tx.insert(STEPS, [row], upsert=row["attempts"] > 1 or resumed)
+            tx.update(RUNS, {"id": state.run_id}, values)
             if job is not None:
                 if retry_at is not None:
                     self._queue.retry(tx, job, retry_at)

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select
 
 from engine.clock import Clock
 from engine.db import Database, Tx
@@ -47,8 +47,8 @@ class SqlJobQueue:
             Job(new_id("job"), j.kind, j.ref, j.due_at or now, j.lock_key, 0, j.hint) for j in jobs
         ]
         if made:
-            tx.conn.execute(
-                insert(_T),
+            tx.insert(
+                _T,
                 [
                     {
                         "id": j.id,
@@ -87,15 +87,13 @@ class SqlJobQueue:
                     waiter.cancel()
 
     def complete(self, tx: Tx, job: Job) -> None:
-        tx.conn.execute(delete(_T).where(_T.c.id == job.id))
+        tx.delete(_T, {"id": job.id})
         tx.after_commit(lambda: self._release(job))
 
     def retry(self, tx: Tx, job: Job, due_at: datetime) -> None:
         job.attempts += 1
         job.due_at = due_at
-        tx.conn.execute(
-            update(_T).where(_T.c.id == job.id).values(due_at=due_at, attempts=job.attempts)
-        )
+        tx.update(_T, {"id": job.id}, {"due_at": due_at, "attempts": job.attempts})
 
         def back() -> None:
             self._release(job)

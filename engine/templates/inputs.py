@@ -331,17 +331,20 @@ def _single(spec: InputSpec, value: Any) -> Any:
 
 
 def coerce(spec: InputSpec, value: Any) -> Any:
-    """``value`` checked against ``spec`` and normalised; raises :class:`InputError`."""
+    """``value`` checked against ``spec`` and normalised; raises :class:`InputError`.
+
+    A list input (``emails``, ``multiple``) must not be empty, unless its default is ``[]``
+    (an optional list, such as categories to leave out)."""
     if value is None:
         raise InputError("a value is required")
     if spec.type == InputType.EMAILS:
         emails = [_email(v) for v in _list(value)]
-        if not emails:
+        if not emails and spec.default != []:
             raise InputError("must list at least one e-mail address")
         return emails
     if spec.multiple:
         items = [_single(spec, v) for v in _list(value)]
-        if not items:
+        if not items and spec.default != []:
             raise InputError("must list at least one value")
         return items
     return _single(spec, value)

@@ -40,15 +40,16 @@ def input_schema(spec: InputSpec) -> dict[str, Any]:
 
 def _type_schema(spec: InputSpec) -> dict[str, Any]:
     kind = spec.type
+    least = 0 if spec.default == [] else 1
     if kind == InputType.EMAILS:
         item = {"type": "string", "format": "email"}
-        return {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_ITEMS}
+        return {"type": "array", "items": item, "minItems": least, "maxItems": MAX_ITEMS}
     single = _single_schema(spec)
     if spec.multiple:
         schema: dict[str, Any] = {
             "type": "array",
             "items": single,
-            "minItems": 1,
+            "minItems": least,
             "maxItems": MAX_ITEMS,
         }
         if kind in PICKERS:

@@ -52,9 +52,11 @@ async def run(events: int, concurrency: int) -> None:
                 started[run_id] = t0
 
     t_start = time.perf_counter()
+    cpu_start = time.process_time()
     await asyncio.gather(*(one(i) for i in range(events)))
     await asyncio.wait_for(done.wait(), 300)
     elapsed = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu_start
     latencies = [(ended[r] - started[r]) * 1000 for r in started]
     await engine.stop()
     engine.db.dispose()
@@ -63,6 +65,8 @@ async def run(events: int, concurrency: int) -> None:
     print(f"in-process pipeline, embedded SQLite: {events} events, {concurrency} concurrent producers")
     print(f"  completed runs/s  {rate:,.0f}   (target ≥ 1,000: {'met' if rate >= 1000 else 'NOT met'})")
     print(f"  ingest → run end  {summary(latencies)}")
+    print(f"  CPU per run       {cpu / events * 1e6:,.0f} µs  ({events / cpu:,.0f} runs per CPU-second; the")
+    print("                    difference from runs/s is time this process did not get the CPU)")
     print(f"  commits           {engine.db.writer.commits} for {engine.db.writer.writes} writes")
 
 

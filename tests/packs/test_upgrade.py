@@ -40,7 +40,8 @@ def test_plan_shows_the_diff_and_changes_nothing(made: PackService, tmp_path: Pa
     made.recipes.set_enabled("acme", "stock-alert-s1", False)
     before = made.recipes.get("acme", "stock-alert-s1")
     plan = plan_upgrade(made, "acme", "demo")
-    assert plan.ok and plan.to_version == "2.0.0"
+    assert plan.ok
+    assert plan.to_version == "2.0.0"
     [item] = plan.recipes
     assert (item.recipe, item.from_version, item.to_version) == ("stock-alert-s1", "1.0.0", "2.0.0")
     assert item.changes == ["input 'level' = 'warning' (new, default)"]
@@ -49,15 +50,15 @@ def test_plan_shows_the_diff_and_changes_nothing(made: PackService, tmp_path: Pa
     assert item.diff.startswith("--- stock-alert-s1 (1.0.0)\n+++ stock-alert-s1 (2.0.0)")
     assert made.recipes.get("acme", "stock-alert-s1") == before  # a plan changes nothing
     [stored] = apply_upgrade(made, "acme", plan)
-    assert stored.version == before.version + 1 and stored.enabled is False
+    assert stored.version == before.version + 1
+    assert stored.enabled is False
     assert stored.source == "template:demo@2.0.0/stock-alert"
-    assert stored.recipe.actions[0].with_["count"] == 7 and stored.recipe.store == "s1"
+    assert stored.recipe.actions[0].with_["count"] == 7
+    assert stored.recipe.store == "s1"
     [instance] = made.instances("acme")
-    assert (
-        instance.pack_version == "2.0.0"
-        and instance.inputs["level"] == "warning"
-        and instance.inputs["threshold"] == 7
-    )
+    assert instance.pack_version == "2.0.0"
+    assert instance.inputs["level"] == "warning"
+    assert instance.inputs["threshold"] == 7
     assert plan_upgrade(made, "acme", "demo").recipes == []  # nothing left to do
 
 
@@ -68,18 +69,19 @@ def test_removed_input_is_refused_until_mapped(made: PackService, tmp_path: Path
     install_v2(made, tmp_path, renamed)
     plan = plan_upgrade(made, "acme", "demo")
     assert [str(p) for p in plan.problems] == [
-        "stock-alert-s1: inputs.prefix: removed in 2.0.0: move its value with --map prefix=NEW_INPUT, or drop it with --map prefix="
+        "stock-alert-s1: inputs.prefix: removed in 2.0.0: move its value with --map "
+        "prefix=NEW_INPUT, or drop it with --map prefix="
     ]
     with pytest.raises(RecipeError):
         apply_upgrade(made, "acme", plan)
     made.instances("acme")[0]  # untouched
     assert made.instances("acme")[0].pack_version == "1.0.0"
     mapped = plan_upgrade(made, "acme", "demo", maps={"prefix": "intro"})
-    assert mapped.ok and mapped.recipes[0].changes == ["input 'prefix' → 'intro'"]
+    assert mapped.ok
+    assert mapped.recipes[0].changes == ["input 'prefix' → 'intro'"]
     dropped = plan_upgrade(made, "acme", "demo", maps={"prefix": None})
-    assert (
-        dropped.ok and dropped.recipes[0].inputs["intro"] == "Heads up"
-    )  # the new input's default
+    assert dropped.ok
+    assert dropped.recipes[0].inputs["intro"] == "Heads up"
     apply_upgrade(made, "acme", mapped)
     assert made.instances("acme")[0].inputs["intro"] == "Heads up"
 
@@ -94,14 +96,16 @@ def test_new_required_input_needs_a_value(made: PackService, tmp_path: Path) -> 
     install_v2(made, tmp_path, required)
     plan = plan_upgrade(made, "acme", "demo")
     assert [str(p) for p in plan.problems] == [
-        "stock-alert-s1: inputs.owner: new in 2.0.0, with no default: give it with --set owner=VALUE"
+        "stock-alert-s1: inputs.owner: new in 2.0.0, with no default: give it with --set "
+        "owner=VALUE"
     ]
     bad = plan_upgrade(made, "acme", "demo", sets={"owner": "nobody"})
     assert [str(p) for p in bad.problems] == [
         "stock-alert-s1: inputs.owner: 'nobody' is not an e-mail address (the set value 'nobody')"
     ]
     good = plan_upgrade(made, "acme", "demo", sets={"stock-alert.owner": "boss@example.com"})
-    assert good.ok and good.recipes[0].inputs["owner"] == "boss@example.com"
+    assert good.ok
+    assert good.recipes[0].inputs["owner"] == "boss@example.com"
 
 
 def test_type_change_needs_a_value(made: PackService, tmp_path: Path) -> None:
@@ -112,7 +116,8 @@ def test_type_change_needs_a_value(made: PackService, tmp_path: Path) -> None:
     install_v2(made, tmp_path, retyped)
     plan = plan_upgrade(made, "acme", "demo")
     assert [str(p) for p in plan.problems] == [
-        "stock-alert-s1: inputs.prefix: type changed from string to choice: give a value with --set prefix=VALUE"
+        "stock-alert-s1: inputs.prefix: type changed from string to choice: give a value with "
+        "--set prefix=VALUE"
     ]
     assert plan_upgrade(made, "acme", "demo", sets={"prefix": "Note"}).ok
 
@@ -132,10 +137,12 @@ def test_hand_edits_are_not_overwritten_without_force(made: PackService, tmp_pat
     made.recipes.update("acme", "stock-alert-s1", edited, expected_version=current.version)
     plan = plan_upgrade(made, "acme", "demo")
     assert [str(p) for p in plan.problems] == [
-        "stock-alert-s1: edited by hand since it was made from the template: --force replaces those edits"
+        "stock-alert-s1: edited by hand since it was made from the template: --force replaces "
+        "those edits"
     ]
     forced = plan_upgrade(made, "acme", "demo", force=True)
-    assert forced.ok and "-name: My own name" in forced.recipes[0].diff
+    assert forced.ok
+    assert "-name: My own name" in forced.recipes[0].diff
 
 
 def test_a_recipe_changed_after_planning_is_a_conflict(made: PackService, tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ actions:
   - id: note
     use: test.record
     with:
-      message: "[[ inputs.prefix ]]: {{ product.name }} back by {{ (now() + days([[ inputs.eta.days ]])) | date }}"
+      message: "[[ inputs.prefix ]]: {{ product.name }} back by \\
+        {{ (now() + days([[ inputs.eta.days ]])) | date }}"
       count: "[[ inputs.threshold ]]"
       data:
         to: "[[ inputs.staff ]]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from pydantic import ValidationError
 
@@ -43,7 +43,8 @@ def test_values_are_checked_and_normalised(
     settings: dict[str, Any], given: Any, expected: Any
 ) -> None:
     value = coerce(spec(settings.pop("type"), **settings), given)
-    assert value == expected and type(value) is type(expected)
+    assert value == expected
+    assert type(value) is type(expected)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,16 @@ def test_inconsistent_declarations_are_refused(settings: dict[str, Any], message
         spec(settings.pop("type"), **settings)
 
 
+def test_a_list_may_be_empty_only_when_its_default_is_empty() -> None:
+    optional = spec("category", multiple=True, default=[])
+    assert coerce(optional, []) == []
+    assert coerce(optional, "") == []
+    assert inputs_schema({"skip": optional})["properties"]["skip"]["minItems"] == 0
+    with pytest.raises(InputError, match="at least one"):
+        coerce(spec("category", multiple=True), [])
+    assert inputs_schema({"cc": spec("emails")})["properties"]["cc"]["minItems"] == 1
+
+
 def test_label_defaults_to_the_name_and_defaults_are_checked() -> None:
     declared = InputSpec.model_validate({"name": "staff_email", "type": "email", "default": "nope"})
     assert declared.label == "Staff email"
@@ -135,10 +146,10 @@ def test_schema_is_draft_2020_12_with_picker_annotations() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     props = schema["properties"]
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert props["product"]["x-sous-picker"] == "product" and props["product"]["type"] == "integer"
-    assert (
-        props["groups"]["type"] == "array" and props["groups"]["x-sous-picker"] == "customer_group"
-    )
+    assert props["product"]["x-sous-picker"] == "product"
+    assert props["product"]["type"] == "integer"
+    assert props["groups"]["type"] == "array"
+    assert props["groups"]["x-sous-picker"] == "customer_group"
     assert props["limit"] == {
         "type": "integer",
         "minimum": 1,

@@ -31,7 +31,8 @@ def test_whole_value_placeholders_keep_their_type_and_runtime_templates_stay(
         template, {"threshold": "3", "staff": "a@example.com,b@example.com"}, registry
     )
     doc = made.document()
-    assert doc["id"] == "stock-alert" and doc["store"] == "*"
+    assert doc["id"] == "stock-alert"
+    assert doc["store"] == "*"
     assert doc["conditions"] == [{"<=": [{"var": "product.inventory_level"}, 3]}]
     step = doc["actions"][0]["with"]
     assert step["count"] == 3
@@ -64,7 +65,8 @@ def test_text_inside_an_expression_is_a_literal_that_cannot_break_out(registry: 
 def test_store_and_id_and_name(registry: Registry) -> None:
     template = load(STOCK_TEMPLATE, registry)
     made = instantiate(template, {}, registry, store="abc123", name="Low stock at the outlet")
-    assert made.recipe.id == "stock-alert-abc123" and made.recipe.store == "abc123"
+    assert made.recipe.id == "stock-alert-abc123"
+    assert made.recipe.store == "abc123"
     assert made.recipe.name == "Low stock at the outlet"
     assert instantiate(template, {}, registry, recipe_id="mine").recipe.id == "mine"
     assert recipe_id_for("x" * 79, "Store_9") == ("x" * 79 + "-store_9")[:80]
@@ -123,7 +125,8 @@ async def test_an_instantiated_recipe_runs_through_the_engine(
         )
     )
     await engine.drain()
-    assert len(low.runs) == 1 and high.runs == []
+    assert len(low.runs) == 1
+    assert high.runs == []
     with engine.db.session() as s:
         assert s.exec(select(RunRow.status)).all() == ["succeeded"]
     call = recorder.named("test.record")[0]

@@ -12,9 +12,11 @@ from tests.templates.conftest import STOCK_TEMPLATE, errors_of, load
 
 def test_a_good_template_loads_with_its_inputs_and_schema(registry: Registry) -> None:
     template = load(STOCK_TEMPLATE, registry)
-    assert template.id == "stock-alert" and template.tags == ["catalog"]
+    assert template.id == "stock-alert"
+    assert template.tags == ["catalog"]
     assert list(template.inputs) == ["threshold", "eta", "staff", "prefix"]
-    assert template.trigger == "test.stock" and template.actions == ["test.record"]
+    assert template.trigger == "test.stock"
+    assert template.actions == ["test.record"]
     assert template.schema()["properties"]["threshold"]["title"] == "Warn at or below"
     assert template.samples() == {
         "threshold": 5,
@@ -36,9 +38,11 @@ def test_unknown_and_undeclared_placeholders_are_placed(registry: Registry) -> N
         '"[[ inputs.prefix ]]: ', '"[[ inputs.prefx ]] [[ input.prefix ]] [[ inputs.prefix ]]: '
     )
     assert errors_of(text, registry) == [
-        "t.yaml:29 actions[0].with.message: '[[ inputs.prefx ]]' reads an input that is not declared "
+        "t.yaml:29 actions[0].with.message: '[[ inputs.prefx ]]' reads an input that is not "
+        "declared "
         "(inputs: threshold, eta, staff, prefix)",
-        "t.yaml:29 actions[0].with.message: unknown placeholder '[[ input.prefix ]]': placeholders read inputs, as [[ inputs.NAME ]]",
+        "t.yaml:29 actions[0].with.message: unknown placeholder '[[ input.prefix ]]': "
+        "placeholders read inputs, as [[ inputs.NAME ]]",
     ]
 
 
@@ -52,12 +56,12 @@ def test_unused_inputs_bad_parts_keys_and_ids_are_refused(registry: Registry) ->
     errors = errors_of(text, registry)
     assert "t.yaml:1 id: 'id' cannot hold a placeholder" in errors
     assert any(
-        "t.yaml:32 actions[0].with.message: a duration input has no part 'weeks'; it has days, hours, minutes, seconds"
-        == e
+        e == "t.yaml:32 actions[0].with.message: a duration input has no part 'weeks'; it has "
+        "days, hours, minutes, seconds"
         for e in errors
     )
     assert (
-        "t.yaml:35 actions[0].with.data.[[ inputs.prefix ]]: a placeholder cannot stand in a key"
+        "t.yaml:36 actions[0].with.data.[[ inputs.prefix ]]: a placeholder cannot stand in a key"
         in errors
     )
     assert "t.yaml:18 inputs.unused: input 'unused' is declared but never used" in errors
@@ -66,7 +70,8 @@ def test_unused_inputs_bad_parts_keys_and_ids_are_refused(registry: Registry) ->
 def test_quoted_placeholder_inside_an_expression_is_refused(registry: Registry) -> None:
     text = STOCK_TEMPLATE.replace("days([[ inputs.eta.days ]])", "days('[[ inputs.eta.days ]]')")
     assert errors_of(text, registry) == [
-        "t.yaml:29 actions[0].with.message: inside {{ }} or {% %} a placeholder is a literal already: remove its quotes"
+        "t.yaml:29 actions[0].with.message: inside {{ }} or {% %} a placeholder is a literal "
+        "already: remove its quotes"
     ]
 
 
@@ -116,8 +121,8 @@ def test_validate_templates_checks_template_folders_and_manifests(
     )
     assert any("template id 'stock-alert' is also used in" in m for m in messages)
     assert (
-        f"{pack}/pack.yaml:2 version: '1.0' is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.4.0)"
-        in messages
+        f"{pack}/pack.yaml:2 version: '1.0' is not a semantic version (MAJOR.MINOR.PATCH, e.g. "
+        f"1.4.0)" in messages
     )
     assert len(messages) == 3, messages
     assert load_paths([tmp_path], registry).errors[0].file == str(

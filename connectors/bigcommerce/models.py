@@ -154,6 +154,24 @@ class Snapshots:
         self._cache[key] = found
         return found
 
+    def load_store(self, store_id: str) -> int:
+        """Read every snapshot of a store into the cache at once; return how many."""
+
+        def read(tx: Tx) -> list[Any]:
+            query = select(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id)
+            return list(tx.conn.execute(query).all())
+
+        rows = self._db.run_sync(read)
+        for r in rows:
+            self._cache[(store_id, r.kind, r.ref)] = Snapshot(
+                r.level, r.warning_level, r.tracked, r.status_id, r.stamp, r.parent
+            )
+        return len(rows)
+
+    def known(self, key: SnapKey) -> bool:
+        """Whether ``key`` is in the cache (present or known to be absent)."""
+        return key in self._cache
+
     def remember(self, changes: dict[SnapKey, Snapshot | None]) -> None:
         self._cache.update(changes)
 
@@ -231,7 +249,8 @@ class WriteLog:
         self._db = db
         self._clock = clock
         self.window = window
-        self._recent: dict[tuple[str, str, int], list[WriteRecord]] = {}
+        self._recent: dict[tuple[str, str, int], list[tuple[int, WriteRecord]]] = {}
+        self._seq = 0
 
     def load(self) -> int:
         """Read back the writes still inside the window (at start-up)."""
@@ -240,7 +259,7 @@ class WriteLog:
         def read(tx: Tx) -> list[Any]:
             return list(tx.conn.execute(select(WRITES).where(WRITES.c.created_at >= since)).all())
 
-        rows = self._db.run_sync(read)
+        rows = sorted(self._db.run_sync(read), key=lambda r: (r.created_at, r.id))
         for row in rows:
             at = (
                 row.created_at
@@ -266,7 +285,9 @@ class WriteLog:
         return len(rows)
 
     def _add(self, record: WriteRecord) -> None:
-        self._recent.setdefault((record.store_id, record.kind, record.ref), []).append(record)
+        self._seq += 1  # the order writes were made in (times can tie)
+        key = (record.store_id, record.kind, record.ref)
+        self._recent.setdefault(key, []).append((self._seq, record))
 
     async def record(self, records: Sequence[WriteRecord]) -> None:
         """Persist and remember writes about to be made (before the request is sent, so a
@@ -295,18 +316,17 @@ class WriteLog:
     def find(self, store_id: str, kinds: Iterable[str], ref: int) -> WriteRecord | None:
         """The newest write inside the window to this resource under any of ``kinds``."""
         cutoff = self._clock.now() - timedelta(seconds=self.window)
-        best: WriteRecord | None = None
+        best: tuple[int, WriteRecord] | None = None
         for kind in kinds:
             key = (store_id, kind, ref)
-            records = [r for r in self._recent.get(key, ()) if r.at >= cutoff]
+            records = [(n, r) for n, r in self._recent.get(key, ()) if r.at >= cutoff]
             if records:
                 self._recent[key] = records
+                if best is None or records[-1][0] > best[0]:
+                    best = records[-1]
             else:
                 self._recent.pop(key, None)
-            for record in records:
-                if best is None or record.at > best.at:
-                    best = record
-        return best
+        return best[1] if best else None
 
     def by_key(
         self, idempotency_key: str, kind: str, ref: int
@@ -332,7 +352,7 @@ class WriteLog:
         now = self._clock.now()
         cutoff = now - timedelta(seconds=self.window)
         for key in list(self._recent):
-            kept = [r for r in self._recent[key] if r.at >= cutoff]
+            kept = [(n, r) for n, r in self._recent[key] if r.at >= cutoff]
             if kept:
                 self._recent[key] = kept
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -305,14 +306,15 @@ class BigCommerceStores:
             by_scope.setdefault(str(listed["scope"]), []).append(listed)
         counts = {"created": 0, "updated": 0, "reactivated": 0, "deleted": 0}
         kept: dict[str, dict[str, Any]] = {}
+        doomed = [
+            h for scope, found in by_scope.items() for h in found[1 if scope in SCOPES else 0 :]
+        ]
+        changes: dict[str, Awaitable[dict[str, Any]]] = {}
         for scope in SCOPES:
-            found = by_scope.pop(scope, [])
-            for extra in found[1:]:
-                await client.delete_hook(int(extra["id"]))
-                counts["deleted"] += 1
+            found = by_scope.get(scope, [])
             hook: dict[str, Any] | None = found[0] if found else None
             if hook is None:
-                kept[scope] = await client.create_hook(scope, dest, headers)
+                changes[scope] = client.create_hook(scope, dest, headers)
                 counts["created"] += 1
                 continue
             same = hook.get("destination") == dest and (hook.get("headers") or {}) == headers
@@ -325,11 +327,11 @@ class BigCommerceStores:
             else:
                 counts["updated"] += 1
             body = {"destination": dest, "headers": headers, "is_active": True}
-            kept[scope] = await client.update_hook(int(hook["id"]), body)
-        for leftovers in by_scope.values():
-            for hook in leftovers:
-                await client.delete_hook(int(hook["id"]))
-                counts["deleted"] += 1
+            changes[scope] = client.update_hook(int(hook["id"]), body)
+        await asyncio.gather(*(client.delete_hook(int(h["id"])) for h in doomed))
+        counts["deleted"] = len(doomed)
+        done = await asyncio.gather(*changes.values())  # the budget paces them
+        kept.update(zip(changes, done, strict=True))
         await self._save_hooks(handle.id, kept, dest)
         self.hooks_active[handle.id] = sum(1 for h in kept.values() if h.get("is_active", True))
         listing = [{"scope": s, "id": h.get("id")} for s, h in kept.items()]

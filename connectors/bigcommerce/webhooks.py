@@ -86,7 +86,8 @@ def _problem(
 def _reason(exc: ValidationError) -> tuple[str, list[dict[str, str]]]:
     details = []
     for err in exc.errors()[:10]:
-        pointer = "".join(f"/{part}" for part in err["loc"])
+        parts = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]  # union tags
+        pointer = "".join(f"/{part}" for part in parts)
         details.append({"path": pointer or "/", "message": str(err["msg"])})
     first = details[0] if details else {"path": "/", "message": "invalid"}
     return f"not a BigCommerce webhook envelope: {first['path']}: {first['message']}", details

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
-from connectors.bigcommerce.models import SYNC, Snapshots, WriteLog
+from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.normalize import NORMALIZE, Normalizer, dedup_key
 from connectors.bigcommerce.stores import BigCommerceConfig, BigCommerceStores, StoreHandle
 from connectors.bigcommerce.webhooks import WebhookStats, build_router
@@ -81,6 +81,48 @@ class BigCommerceRuntime:
 
     def router(self, max_body: int = 1_000_000) -> Any:
         return build_router(self.stores, self.engine.ingest, self.webhooks, max_body=max_body)
+
+    # -- registration ----------------------------------------------------------------------------
+    async def register(self, **store: Any) -> dict[str, Any]:
+        """``bigcommerce.register_store``: register the hooks (see
+        :meth:`BigCommerceStores.register`), then take the stock baseline."""
+        report = await self.stores.register(**store)
+        handle = await self.stores.by_id(str(store["store_id"]))
+        report["baseline"] = await self.baseline(handle)
+        return report
+
+    async def baseline(self, handle: StoreHandle) -> int:
+        """Snapshot the stock of every product (and variant) not seen yet, so the first change
+        after connecting already has a level to compare with. Returns how many were taken."""
+        fields = "inventory_level,inventory_warning_level,inventory_tracking,date_modified"
+        query = {"include": "variants", "include_fields": fields}
+        changes: dict[SnapKey, Snapshot | None] = {}
+        self.snapshots.load_store(handle.id)
+        seen = self.snapshots.known
+        async for product in handle.client.paginate_v3("/catalog/products", query):
+            pid, tracking = int(product["id"]), str(product.get("inventory_tracking") or "none")
+            stamp = str(product.get("date_modified") or "")
+            key = (handle.id, "product", pid)
+            if not seen(key):
+                changes[key] = Snapshot(
+                    int(product.get("inventory_level") or 0),
+                    int(product.get("inventory_warning_level") or 0),
+                    tracking != "none",
+                    stamp=stamp,
+                )
+            for variant in product.get("variants") or [] if tracking == "variant" else []:
+                vkey = (handle.id, "variant", int(variant["id"]))
+                if variant.get("option_values") and not seen(vkey):
+                    changes[vkey] = Snapshot(
+                        int(variant.get("inventory_level") or 0),
+                        int(variant.get("inventory_warning_level") or 0),
+                        True,
+                        stamp=stamp,
+                        parent=pid,
+                    )
+        await self.engine.db.writer.write(lambda tx: self.snapshots.save(tx, changes))
+        self.snapshots.remember(changes)
+        return len(changes)
 
     # -- reconciliation --------------------------------------------------------------------------
     async def reconcile_all(self) -> dict[str, dict[str, Any]]:
@@ -140,14 +182,14 @@ class BigCommerceRuntime:
         products_since, orders_since = self._cursors(handle.id)
         client, counts = handle.client, {"products": 0, "orders": 0}
         newest_product, newest_order = products_since, orders_since
-        query = {"date_modified:min": _iso(products_since), "include_fields": "id,date_modified"}
+        query = {"date_modified:min": _iso(products_since), "include_fields": "date_modified"}
         async for item in client.paginate_v3("/catalog/products", query):
             pid, stamp = int(item["id"]), str(item.get("date_modified") or "")
             newest_product = max(newest_product, _stamp(stamp) or newest_product)
             snap = self.snapshots.get((handle.id, "product", pid))
             if snap is None or snap.stamp != stamp:
                 data = {"type": "product", "id": pid}
-                counts["products"] += await self._poll(
+                counts["products"] += await self.poll(
                     handle, "store/product/updated", data, f"product:{pid}:{stamp}"
                 )
         async for order in client.paginate_v2("/orders", {"min_date_modified": _iso(orders_since)}):
@@ -156,7 +198,7 @@ class BigCommerceRuntime:
             snap = self.snapshots.get((handle.id, "order", oid))
             if snap is None or snap.stamp != stamp:
                 data = {"type": "order", "id": oid}
-                counts["orders"] += await self._poll(
+                counts["orders"] += await self.poll(
                     handle, "store/order/updated", data, f"order:{oid}:{stamp}"
                 )
         await self._save_sync(
@@ -164,7 +206,8 @@ class BigCommerceRuntime:
         )
         return counts
 
-    async def _poll(self, handle: StoreHandle, scope: str, data: dict[str, Any], key: str) -> int:
+    async def poll(self, handle: StoreHandle, scope: str, data: dict[str, Any], key: str) -> int:
+        """Feed one change found by polling into normalisation; 0 if it was fed before."""
         now = self.engine.clock.now()
         envelope = {
             "scope": scope,
@@ -258,7 +301,7 @@ class BigCommerceRuntime:
 async def setup(container: Container, stack: contextlib.AsyncExitStack) -> BigCommerceRuntime:
     """Wire the connector into ``container`` (call it before the engine starts)."""
     settings = container.settings
-    config = BigCommerceConfig()
+    config = container.extras.get("bigcommerce.config") or BigCommerceConfig()
     stores = BigCommerceStores(
         container.db,
         Cipher(settings.secret_key.get_secret_value()),
@@ -272,7 +315,7 @@ async def setup(container: Container, stack: contextlib.AsyncExitStack) -> BigCo
     runtime.install()
     container.extras["bigcommerce.runtime"] = runtime
     container.extras["bigcommerce.router"] = runtime.router(settings.max_body_bytes)
-    container.extras["bigcommerce.register_store"] = stores.register
+    container.extras["bigcommerce.register_store"] = runtime.register
     container.extras["bigcommerce.unregister_store"] = stores.unregister
     container.extras["bigcommerce.reconcile"] = runtime.reconcile_all
     container.extras["bigcommerce.health"] = runtime.health

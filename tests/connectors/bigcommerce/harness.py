@@ -1,0 +1,437 @@
+"""A live rig for the connector tests: the store simulator and Sous's webhook endpoint, each
+served by uvicorn on a loopback port, one ManualClock for both, and every request the connector
+sends to the store recorded and checked against BigCommerce's OpenAPI documents."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlmodel import col, select
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from connectors.bigcommerce import models as _tables  # noqa: F401  (registers the tables)
+from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
+from connectors.bigcommerce.simulator.state import Store
+from connectors.bigcommerce.stores import SECRET_HEADER, BigCommerceConfig
+from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
+from engine.clock import ManualClock
+from engine.context import ActionContext, Services
+from engine.db import Database
+from engine.engine import Engine, EngineSettings
+from engine.events import CausedBy, Event
+from engine.ids import new_id
+from engine.loader import load_file
+from engine.models import EventRow, MatchRow, RunRow, StoreRow
+from engine.registry import Registry
+from engine.vault import Cipher
+from sous.container import Container, connectors
+from sous.settings import Settings
+from tests.fakes import Recorder, recording_connector
+
+SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "bigcommerce" / "specs"
+SERVER = "https://api.bigcommerce.com"
+STORE_PATH = re.compile(r"^/stores/(?P<hash>[^/]+)/(?P<version>v2|v3)(?P<rest>/.*)$")
+SECRET_KEY = "tests-only-secret-key"
+_DIGITS = re.compile(r"\d+")
+_BDIGITS = re.compile(rb"\d+")
+_STORE_ID = re.compile(rb"sto_[0-9a-z]+")
+SSL = ssl.create_default_context()  # one context for every client: building one is slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a (free) loopback port in this event loop."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+# -- OpenAPI validation of what the connector sends ---------------------------------------------
+
+
+@dataclass
+class _Spec:
+    path: Path
+    version: str
+    doc: dict[str, Any]
+    templates: list[tuple[re.Pattern[str], int]]
+
+    @functools.cached_property
+    def api(self) -> OpenAPI:
+        # BigCommerce's documents are not meta-validated (customers.v2.yml would fail it).
+        return OpenAPI.from_dict(self.doc, config=Config(spec_validator_cls=None))
+
+
+@functools.cache
+def _specs() -> list[_Spec]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out = []
+    for path in sorted(SPECS.glob("*.yml")):
+        doc = yaml.load(path.read_text(), Loader=loader)
+        version = doc["servers"][0]["url"].rsplit("/", 1)[-1]
+        templates = []
+        for template in doc.get("paths", {}):
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            templates.append((re.compile(f"^{pattern}$"), template.count("{")))
+        out.append(_Spec(path, version, doc, templates))
+    return out
+
+
+class _Request:
+    def __init__(self, request: httpx.Request, path: str) -> None:
+        self.method = request.method.lower()
+        self.host_url = SERVER
+        self.path = path
+        self.full_url_pattern = SERVER + path
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(list(request.url.params.multi_items())),
+            header=Headers(dict(request.headers)),
+            cookie=ImmutableMultiDict(),
+        )
+        self.content_type = request.headers.get("content-type", "application/json")
+        self.body = request.content or None
+
+
+def check_request(request: httpx.Request) -> None:
+    """Raise AssertionError unless a BigCommerce document accepts ``request``."""
+    match = STORE_PATH.match(request.url.path)
+    assert match is not None, f"not a store API URL: {request.url}"
+    version, rest = match["version"], match["rest"]
+    candidates = [
+        (params, spec)
+        for spec in _specs()
+        if spec.version == version
+        for pattern, params in spec.templates
+        if pattern.match(rest)
+    ]
+    assert candidates, f"no {version} document has {request.method} {rest}"
+    spec = min(candidates, key=lambda c: c[0])[1]
+    path = f"/stores/{match['hash']}/{version}{rest}"
+    try:
+        spec.api.validate_request(_Request(request, path))
+    except Exception as exc:
+        detail = getattr(exc, "__cause__", None) or exc
+        raise AssertionError(f"{request.method} {path} breaks {spec.path.name}: {detail}") from exc
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Sends over real HTTP and keeps every request (checked against the specs at the end)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport(verify=SSL)
+        self.requests: list[httpx.Request] = []
+        self._failures: list[tuple[str, str, bool]] = []
+
+    def fail_next(self, method: str, fragment: str, *, after_commit: bool = True) -> None:
+        """Answer the next matching request with a 503: after the store applied it (the
+        answer is lost), or without sending it."""
+        self._failures.append((method, fragment, after_commit))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.requests.append(request)
+        for rule in self._failures:
+            method, fragment, after_commit = rule
+            if request.method == method and fragment in request.url.path:
+                self._failures.remove(rule)
+                if after_commit:
+                    sent = await self.inner.handle_async_request(request)
+                    await sent.aread()
+                body = {"status": 503, "title": "Service Unavailable", "type": "about:blank"}
+                return httpx.Response(503, json=body, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def check_all(self) -> int:
+        """Check every request against the documents; return how many were sent."""
+        for request in self.requests:
+            key = _shape(request)
+            if key not in _CHECKED:
+                check_request(request)
+                _CHECKED.add(key)
+        return len(self.requests)
+
+
+_CHECKED: set[tuple[str, str, bytes]] = set()
+
+
+def _shape(request: httpx.Request) -> tuple[str, str, bytes]:
+    """A request with its store, ids and numbers blanked: one check per shape is enough."""
+    url = STORE_PATH.sub(r"/stores/H/\g<version>\g<rest>", request.url.path)
+    url = _DIGITS.sub("N", f"{url}?{request.url.query.decode()}")
+    body = _BDIGITS.sub(b"N", _STORE_ID.sub(b"sto_X", request.content))
+    return request.method, url, body
+
+
+# -- the rig -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Live:
+    clock: ManualClock
+    sim_url: str
+    sous_url: str
+    sim_store: Store
+    store_id: str
+    engine: Engine
+    runtime: BigCommerceRuntime
+    recorder: Recorder
+    transport: RecordingTransport
+    http: httpx.AsyncClient
+    app: Any
+    secret: str = "whsec-test-0123456789"
+    recipes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sim(self) -> Any:
+        return simulator_of(self.app)
+
+    @property
+    def store_hash(self) -> str:
+        return self.sim_store.store_hash
+
+    async def settle(self, limit: float = 10.0) -> None:
+        """Wait until the simulator has delivered everything and Sous has processed it."""
+        deadline = time.monotonic() + limit
+        quiet = 0
+        while quiet < 3:
+            if time.monotonic() > deadline:
+                raise AssertionError("the simulator and Sous did not settle in time")
+            await asyncio.wait_for(self.sim.deliveries.settle(), limit)
+            await self.engine.drain(limit)
+            busy = self.sim.deliveries._active or self.engine.queue.depth() or self.engine._busy
+            quiet = 0 if busy else quiet + 1
+            await asyncio.sleep(0.005)
+
+    async def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self.http.request(
+            method, f"{self.sim_url}/_sim/stores/{self.store_hash}{path}", **kwargs
+        )
+        assert response.status_code < 400, response.text
+        return response
+
+    async def set_stock(self, product_id: int, level: int, variant_id: int | None = None) -> None:
+        body = {"product_id": product_id, "level": level, "variant_id": variant_id}
+        await self.control("PUT", "/stock", json=body)
+
+    async def store_api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The store's own API as another app would call it (not through Sous)."""
+        headers = {"X-Auth-Token": self.sim_store.access_token}
+        url = f"{self.sim_url}/stores/{self.store_hash}{path}"
+        return await self.http.request(method, url, headers=headers, **kwargs)
+
+    def product(self, name: str) -> Any:
+        return next(p for p in self.sim_store.products.values() if p.name == name)
+
+    def events(self, type_: str) -> list[EventRow]:
+        """Events of a type, oldest first."""
+        with self.engine.db.session() as s:
+            query = (
+                select(EventRow)
+                .where(EventRow.type == type_)
+                .order_by(col(EventRow.received_at), text("rowid"))  # clock times can tie
+            )
+            return list(s.exec(query).all())
+
+    def runs(self, recipe_uid: str | None = None) -> list[RunRow]:
+        with self.engine.db.session() as s:
+            query = select(RunRow)
+            if recipe_uid:
+                query = query.where(RunRow.recipe_uid == recipe_uid)
+            return list(s.exec(query).all())
+
+    def matches(self, event_id: str) -> list[MatchRow]:
+        with self.engine.db.session() as s:
+            return list(s.exec(select(MatchRow).where(MatchRow.event_id == event_id)).all())
+
+    def load(self, tmp: Path, text: str) -> str:
+        path = tmp / f"recipe{len(self.recipes)}.yaml"
+        path.write_text(text)
+        result = load_file(path, self.engine.registry)
+        assert result.errors == [], result.errors
+        stored = self.engine.recipes.create(
+            "default", result.recipes[0][1].document(), source=str(path)
+        )
+        self.engine.refresh(stored)
+        self.recipes[stored.recipe.id] = stored.uid
+        return stored.uid
+
+    def context(
+        self, step: str = "s1", run: str = "run_test", store: str | None = None
+    ) -> ActionContext:
+        event = Event(
+            id="evt_test", type="bigcommerce.product.updated", payload={}, workspace="default",
+            store=self.store_hash, source="webhook", dedup_key="k", occurred_at=self.clock.now(),
+            received_at=self.clock.now(), caused_by=None,
+        )  # fmt: skip
+        return ActionContext(
+            run_id=run, step_id=step, recipe_uid="rcp_test", workspace="default",
+            store=store or self.store_hash, event=event, clock=self.clock,
+            services=self.engine.services, emit=_no_emit,
+        )  # fmt: skip
+
+    def writes(self, method: str | None = None, prefix: str = "") -> list[Any]:
+        return [
+            r for r in self.sim_store.requests
+            if r.write and (method is None or r.method == method) and r.path.startswith(prefix)
+        ]  # fmt: skip
+
+    async def post_webhook(
+        self, payload: Any, secret: str | None = None, store: str | None = None
+    ) -> httpx.Response:
+        headers = {SECRET_HEADER: self.secret if secret is None else secret}
+        url = f"{self.sous_url}/v1/webhooks/bigcommerce/{store or self.store_id}"
+        return await self.http.post(url, json=payload, headers=headers)
+
+
+async def _no_emit(_: Any) -> None:
+    return None
+
+
+def caused(row: EventRow) -> CausedBy | None:
+    return CausedBy.from_dict(row.caused_by)
+
+
+def insert_store(
+    db: Database, *, store_hash: str, token: str, base_url: str, secret: str,
+    workspace: str = "default",
+) -> str:  # fmt: skip
+    cipher = Cipher(SECRET_KEY)
+    row = StoreRow(
+        id=new_id("sto"), workspace_id=workspace, store_hash=store_hash, name="Test store",
+        api_base_url=base_url, access_token_enc=cipher.encrypt(token),
+        webhook_secret_enc=cipher.encrypt(secret), created_at=ManualClock().now(),
+    )  # fmt: skip
+    with db.session() as s:
+        s.add(row)
+        s.commit()
+    return row.id
+
+
+def container_for(db: Database, clock: ManualClock, registry: Registry, **extras: Any) -> Container:
+    settings = Settings(database_url=db.url, secret_key=SecretStr(SECRET_KEY))
+    services = Services()
+    engine = Engine(
+        db, registry, clock=clock, services=services, settings=EngineSettings(workers=4)
+    )
+    config = BigCommerceConfig(read_window=0.0, reconcile_interval=3600.0)
+    return Container(
+        settings, db, registry, engine, services, clock, {"bigcommerce.config": config, **extras}
+    )
+
+
+class Switch:
+    """An ASGI app that forwards to whichever app the current test installed."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Servers:
+    """A simulator and a Sous endpoint on loopback ports, shared by the tests of a module."""
+
+    clock: ManualClock
+    sim_app: Any
+    sim_url: str
+    switch: Switch
+    sous_url: str
+    http: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def servers_up() -> AsyncIterator[Servers]:
+    clock = ManualClock()
+    hooks = httpx.AsyncHTTPTransport(verify=SSL)
+    config = SimulatorConfig(
+        clock=clock, seed=False, webhook_workers=4, webhook_timeout_s=5, webhook_transport=hooks
+    )
+    sim_app = create_simulator(config)
+    switch = Switch()
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, verify=SSL))
+        sim_url = await stack.enter_async_context(serve(sim_app))
+        sous_url = await stack.enter_async_context(serve(switch))
+        stack.push_async_callback(simulator_of(sim_app).aclose)
+        yield Servers(clock, sim_app, sim_url, switch, sous_url, http)
+
+
+@contextlib.asynccontextmanager
+async def live_rig(servers: Servers, tmp_path: Path, recorder: Recorder) -> AsyncIterator[Live]:
+    """A fresh simulated store, database, engine and connector, wired to ``servers``."""
+    clock = servers.clock
+    db = Database(f"sqlite:///{tmp_path / 'sous.db'}")
+    db.create_all()
+    registry = Registry([*connectors(), recording_connector(recorder)])
+    transport = RecordingTransport()
+    store = simulator_of(servers.sim_app).add_store(seed=True, name="Test store")
+    async with contextlib.AsyncExitStack() as stack:
+        container = container_for(db, clock, registry, **{"bigcommerce.transport": transport})
+        container.extras["bigcommerce.public_base_url"] = servers.sous_url
+        runtime = await setup(container, stack)
+        sous_app = FastAPI()
+        sous_app.include_router(container.extras["bigcommerce.router"])
+        servers.switch.app = sous_app
+        rig = Live(
+            clock, servers.sim_url, servers.sous_url, store, "", container.engine, runtime,
+            recorder, transport, servers.http, servers.sim_app,
+        )  # fmt: skip
+        base = f"{servers.sim_url}/stores/{store.store_hash}"
+        rig.store_id = insert_store(
+            db, store_hash=store.store_hash, token=store.access_token, base_url=base,
+            secret=rig.secret,
+        )  # fmt: skip
+        await container.engine.start(workers=4)
+        stack.push_async_callback(container.engine.stop)
+        stack.push_async_callback(transport.aclose)
+        await container.extras["bigcommerce.register_store"](
+            workspace="default", store_id=rig.store_id, store_hash=store.store_hash,
+            api_base_url=base, access_token=store.access_token, webhook_secret=rig.secret,
+        )  # fmt: skip
+        yield rig
+        await rig.settle()
+        for hook in list(store.hooks.values()):  # nothing more for this test's endpoint
+            hook.is_active = False
+    db.dispose()

@@ -1,0 +1,282 @@
+"""The connector against the store simulator over real HTTP: hooks registered, stock changed in
+the simulator, webhooks delivered to Sous's endpoint, typed events and runs asserted. Every
+request the connector sends is checked against BigCommerce's OpenAPI documents at the end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from connectors.bigcommerce.stores import SCOPES
+from tests.connectors.bigcommerce.harness import (
+    Live,
+    Servers,
+    caused,
+    live_rig,
+    servers_up,
+)
+from tests.fakes import Recorder
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SOLD_OUT = """\
+id: sold-out
+name: Tell staff when a product sells out
+trigger: {type: bigcommerce.product.out_of_stock}
+actions:
+  - use: test.record
+    with: {message: "{{ product.name }} sold out ({{ previous }} -> {{ current }})"}
+"""
+SHIPPED = """\
+id: shipped
+name: Note shipped orders
+trigger:
+  type: bigcommerce.order.status_changed
+  with: {to: [shipped]}
+actions:
+  - use: test.record
+    with: {message: "order {{ order.id }}: {{ previous_status }} -> {{ status }}"}
+"""
+TOUCH = """\
+id: touch-{name}
+name: On product updated, update the product
+trigger: {{type: bigcommerce.product.updated}}
+actions:
+  - use: bigcommerce.product.update
+    with:
+      product_id: "{{{{ product.id }}}}"
+      {field}: "{name} {{{{ event.id }}}}"
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def servers() -> AsyncIterator[Servers]:
+    async with servers_up() as up:
+        yield up
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def live(servers: Servers, tmp_path: Path, recorder: Recorder) -> AsyncIterator[Live]:
+    async with live_rig(servers, tmp_path, recorder) as rig:
+        yield rig
+        assert rig.transport.check_all() > 0  # every request matches BigCommerce's documents
+
+
+def levels(live: Live, type_: str) -> list[tuple[int, int]]:
+    return [(e.payload["previous"], e.payload["current"]) for e in live.events(type_)]
+
+
+async def test_hooks_are_registered_once_with_the_secret(live: Live) -> None:
+    hooks = list(live.sim_store.hooks.values())
+    assert sorted(h.scope for h in hooks) == sorted(SCOPES)
+    assert {h.destination for h in hooks} == {
+        f"{live.sous_url}/v1/webhooks/bigcommerce/{live.store_id}"
+    }
+    assert all(h.headers == {"X-Sous-Webhook-Secret": live.secret} and h.is_active for h in hooks)
+    again = await live.runtime.register(
+        workspace="default", store_id=live.store_id, store_hash=live.store_hash,
+        api_base_url=f"{live.sim_url}/stores/{live.store_hash}",
+        access_token=live.sim_store.access_token, webhook_secret=live.secret,
+    )  # fmt: skip
+    assert (again["created"], again["updated"], again["deleted"]) == (0, 0, 0)
+    assert again["baseline"] == 0  # the snapshots were taken the first time
+    assert sorted(h.id for h in live.sim_store.hooks.values()) == sorted(h.id for h in hooks)
+
+
+async def test_stock_transitions_fire_once_on_the_change(live: Live, tmp_path: Path) -> None:
+    live.load(tmp_path, SOLD_OUT)
+    cat = live.product("Cat Eye Sunglasses")  # tracked by product, warning level 5
+    start = cat.inventory_level
+    live.clock.advance(1)
+    await live.set_stock(cat.id, 3)  # crosses the warning level
+    await live.settle()
+    await live.set_stock(cat.id, 0)
+    await live.settle()
+    live.clock.advance(1)
+    featured = await live.store_api(
+        "PUT", f"/v3/catalog/products/{cat.id}", json={"is_featured": False}
+    )
+    assert featured.status_code == 200
+    await live.set_stock(cat.id, 0)  # no change, no webhook
+    await live.settle()
+    assert len(live.events("bigcommerce.product.updated")) >= 2  # seen while at zero
+    await live.set_stock(cat.id, 8)
+    await live.settle()
+    assert levels(live, "bigcommerce.product.inventory_changed") == [(start, 3), (3, 0), (0, 8)]
+    assert levels(live, "bigcommerce.product.low_stock") == [(start, 3)]
+    assert levels(live, "bigcommerce.product.out_of_stock") == [(3, 0)]
+    assert levels(live, "bigcommerce.product.back_in_stock") == [(0, 8)]
+    [out] = live.events("bigcommerce.product.out_of_stock")
+    product = out.payload["product"]
+    assert product["name"] == "Cat Eye Sunglasses"
+    assert product["inventory_level"] == 0
+    assert product["custom_fields"] == {"Lens": "Polarized", "UV protection": "UV400"}
+    assert [p["message"] for p in live.recorder.named("test.record")] == [
+        "Cat Eye Sunglasses sold out (3 -> 0)"
+    ]
+
+
+async def test_variant_transitions(live: Live) -> None:
+    aviator = live.product("Aviator Sunglasses")  # tracked by variant; Silver is out of stock
+    silver = next(v for v in live.sim_store.option_variants(aviator.id) if v.sku == "SUN-AVI-SLV")
+    live.clock.advance(1)
+    await live.set_stock(aviator.id, 4, variant_id=silver.id)
+    await live.settle()
+    await live.set_stock(aviator.id, 0, variant_id=silver.id)
+    await live.settle()
+    assert levels(live, "bigcommerce.variant.back_in_stock") == [(0, 4)]
+    assert levels(live, "bigcommerce.variant.low_stock") == [(4, 0)]  # warning level 2
+    [out] = live.events("bigcommerce.variant.out_of_stock")
+    assert out.payload["variant"]["sku"] == "SUN-AVI-SLV"
+    assert out.payload["product"]["id"] == aviator.id
+    assert live.events("bigcommerce.product.out_of_stock") == []  # the product still has stock
+
+
+async def test_order_status_changes_carry_names(live: Live, tmp_path: Path) -> None:
+    live.load(tmp_path, SHIPPED)
+    scarf = live.product("Silk Scarf")
+    placed = await live.control(
+        "POST",
+        "/orders",
+        json={"customer_id": 1, "lines": [{"product_id": scarf.id, "quantity": 2}]},
+    )
+    order_id = placed.json()["order"]["id"]
+    await live.settle()
+    live.clock.advance(1)
+    shipped = await live.store_api("PUT", f"/v2/orders/{order_id}", json={"status_id": 2})
+    assert shipped.status_code == 200
+    await live.settle()
+    [created] = live.events("bigcommerce.order.created")
+    order = created.payload["order"]
+    assert order["id"] == order_id
+    assert order["status"] == "Awaiting Fulfillment"
+    assert [(line["product_id"], line["quantity"]) for line in order["products"]] == [(scarf.id, 2)]
+    assert order["total_inc_tax"] == 118.0
+    assert order["date_created"].endswith("+00:00")
+    changes = [
+        (
+            e.payload["previous_status_id"],
+            e.payload["previous_status"],
+            e.payload["status_id"],
+            e.payload["status"],
+        )
+        for e in live.events("bigcommerce.order.status_changed")
+    ]
+    assert changes == [
+        (0, "Incomplete", 11, "Awaiting Fulfillment"),
+        (11, "Awaiting Fulfillment", 2, "Shipped"),
+    ]
+    assert [p["message"] for p in live.recorder.named("test.record")] == [
+        f"order {order_id}: Awaiting Fulfillment -> Shipped"
+    ]
+    statuses = [r for r in live.transport.requests if r.url.path.endswith("/v2/order_statuses")]
+    assert len(statuses) == 1  # cached
+
+
+async def test_a_redelivered_webhook_is_dropped(live: Live) -> None:
+    cat = live.product("Cat Eye Sunglasses")
+    live.clock.advance(1)
+    await live.set_stock(cat.id, 2)
+    await live.settle()
+    before = len(live.events("bigcommerce.webhook"))
+    delivered = next(
+        r for r in live.sim.deliveries.log
+        if r.store_hash == live.store_hash and r.scope == "store/product/inventory/updated"
+    )  # fmt: skip
+    again = await live.post_webhook(delivered.payload)
+    assert again.status_code == 200
+    assert again.json() == {"status": "duplicate"}
+    wrong = await live.post_webhook(delivered.payload, secret="nope")
+    assert wrong.status_code == 401
+    await live.settle()
+    assert len(live.events("bigcommerce.webhook")) == before
+    assert len(live.events("bigcommerce.product.inventory_changed")) == 1
+
+
+async def test_updating_the_product_on_product_updated_does_not_loop(
+    live: Live, tmp_path: Path
+) -> None:
+    uid = live.load(tmp_path, TOUCH.format(name="a", field="preorder_message"))
+    cat = live.product("Cat Eye Sunglasses")
+    live.clock.advance(1)
+    await live.store_api("PUT", f"/v3/catalog/products/{cat.id}", json={"is_featured": False})
+    await live.settle()
+    runs = live.runs(uid)
+    assert [r.status for r in runs] == ["succeeded"]
+    first, second = live.events("bigcommerce.product.updated")
+    assert caused(first) is None
+    own = caused(second)
+    assert own is not None
+    assert own.recipe_uid == uid
+    assert own.run_id == runs[0].id
+    assert own.depth == 1
+    [match] = live.matches(second.id)
+    assert match.stage == "loop"
+    assert not match.matched
+    assert cat.preorder_message.startswith("a evt_")
+    puts = [r for r in live.transport.requests if r.method == "PUT"]
+    assert len(puts) == 1
+
+
+async def test_two_recipes_updating_each_other_stop_at_the_depth_limit(
+    live: Live, tmp_path: Path
+) -> None:
+    a = live.load(tmp_path, TOUCH.format(name="a", field="preorder_message"))
+    b = live.load(tmp_path, TOUCH.format(name="b", field="availability_description"))
+    cat = live.product("Cat Eye Sunglasses")
+    live.clock.advance(1)
+    await live.store_api("PUT", f"/v3/catalog/products/{cat.id}", json={"is_featured": False})
+    await live.settle(limit=20)
+    runs = live.runs(a) + live.runs(b)
+    stopped = [r for r in runs if r.status == "loop_stopped"]
+    assert stopped
+    assert len(runs) <= 2 * (live.engine.settings.max_depth + 2)
+    assert "chain deeper than" in (stopped[0].status_reason or "")
+    chains = [caused(e) for e in live.events("bigcommerce.product.updated")]
+    depths = sorted({c.depth for c in chains if c is not None})
+    assert depths == list(range(1, depths[-1] + 1))
+    assert depths[-1] > live.engine.settings.max_depth
+
+
+async def test_reconcile_reactivates_hooks_and_catches_up(live: Live) -> None:
+    for hook in live.sim_store.hooks.values():  # what BigCommerce does after 48 h of failures
+        hook.is_active, hook.status = False, "deactivated"
+    cat = live.product("Cat Eye Sunglasses")
+    live.clock.advance(1)
+    await live.set_stock(cat.id, 0)
+    await live.settle()
+    assert live.events("bigcommerce.product.out_of_stock") == []  # nothing was delivered
+    report = await live.runtime.reconcile_all()
+    await live.settle()
+    assert report[live.store_id]["hooks"]["reactivated"] == len(SCOPES)
+    assert all(h.is_active for h in live.sim_store.hooks.values())
+    [out] = live.events("bigcommerce.product.out_of_stock")
+    assert out.source == "poll"
+    assert out.payload["current"] == 0
+    assert report[live.store_id]["products"] >= 1
+    again = await live.runtime.reconcile_all()
+    await live.settle()
+    assert again[live.store_id]["products"] == 0
+    assert again[live.store_id]["orders"] == 0
+    assert len(live.events("bigcommerce.product.out_of_stock")) == 1
+    health = live.runtime.health("default", live.store_hash)
+    assert health is not None
+    assert health["hooks_active"] == len(SCOPES)
+    assert live.runtime.metrics()[live.store_hash]["requests"] == len(live.transport.requests)
+
+
+async def test_a_webhook_and_a_poll_of_the_same_change_fire_once(live: Live) -> None:
+    cat = live.product("Cat Eye Sunglasses")
+    live.clock.advance(1)
+    await live.set_stock(cat.id, 0)
+    await live.settle()
+    handle = await live.runtime.stores.by_id(live.store_id)
+    data = {"type": "product", "id": cat.id}  # the poll reports the same change again
+    assert await live.runtime.poll(handle, "store/product/updated", data, "forced") == 1
+    await live.settle()
+    assert len(live.events("bigcommerce.product.out_of_stock")) == 1
+    assert len(live.events("bigcommerce.product.updated")) == 1
+    assert len(live.events("bigcommerce.poll")) == 1

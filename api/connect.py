@@ -13,6 +13,7 @@ Hooks other packages may put in ``container.extras`` (each may be sync or async)
 from __future__ import annotations
 
 import inspect
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +24,10 @@ from api.errors import ApiError, ErrorItem
 from connectors.bigcommerce.client import DEFAULT_BASE_URL, BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.errors import BigCommerceError, Unauthorized
 from engine.clock import Clock
+from engine.models import StoreRow
 from sous.settings import Settings
 
+log = logging.getLogger("sous.api")
 _NO_RETRIES = RetryPolicy(read_delays=(), write_delays=(), network_delays=(), max_rate_limited=0)
 _BIGCOMMERCE_HOST = "api.bigcommerce.com"
 
@@ -89,3 +92,27 @@ async def call_hook(hook: Callable[..., Any] | None, *args: Any, **kwargs: Any) 
         return None
     result = hook(*args, **kwargs)
     return await result if inspect.isawaitable(result) else result
+
+
+async def register_webhooks(
+    hook: Callable[..., Any] | None, row: StoreRow, token: str, secret: str
+) -> bool:
+    """Hand a new store to the connector's hook, if there is one, and note the outcome in the
+    row (``info["webhooks"]``; status ``webhooks_failed`` if it raised). True if it ran."""
+    if hook is None:
+        return False
+    try:
+        hooks = await call_hook(
+            hook,
+            workspace=row.workspace_id,
+            store_id=row.id,
+            store_hash=row.store_hash,
+            api_base_url=row.api_base_url,
+            access_token=token,
+            webhook_secret=secret,
+        )
+    except Exception as exc:
+        log.exception("registering webhooks for store %s failed", row.store_hash)
+        row.status, hooks = "webhooks_failed", {"error": f"{type(exc).__name__}: {exc}"}
+    row.info = {**(row.info or {}), "webhooks": hooks}
+    return True

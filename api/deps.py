@@ -120,9 +120,6 @@ RequireWrite = Annotated[Caller, _require("write")]
 RequireAdmin = Annotated[Caller, _require("admin")]
 
 
-_KNOWN: dict[int, frozenset[str]] = {}
-
-
 def _query_names(dependant: Dependant) -> set[str]:
     names = {param.alias for param in dependant.query_params}
     for sub in dependant.dependencies:
@@ -135,10 +132,7 @@ def known_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = _KNOWN.get(id(route))
-    if known is None:
-        known = _KNOWN[id(route)] = frozenset(_query_names(route.dependant))
-    unknown = sorted(set(request.query_params) - known)
+    unknown = sorted(set(request.query_params) - _query_names(route.dependant))
     if unknown:
         details = [
             ErrorItem(path=f"query.{name}", message="unknown query parameter") for name in unknown

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
@@ -33,7 +33,7 @@ from engine.validation import validate_document
 from sous.container import Container
 
 router = APIRouter(prefix="/v1/recipes", tags=["recipes"], responses=responses(401, 403, 422))
-RecipeId = Annotated[str, "the recipe's id (slug)"]
+RecipeId = Annotated[str, Path(max_length=80, description="The recipe's id (slug)")]
 
 
 async def _change(container: Container, change: Callable[[], StoredRecipe]) -> StoredRecipe:

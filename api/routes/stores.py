@@ -3,7 +3,6 @@ disconnect."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -12,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.connect import base_url_for, call_hook, new_webhook_secret, verify
+from api.connect import base_url_for, call_hook, new_webhook_secret, register_webhooks, verify
 from api.deps import CipherDep, ContainerDep, RequireAdmin, SandboxDep, SessionDep, WorkspaceDep
 from api.errors import ApiError, not_found, responses
 from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
@@ -20,7 +19,6 @@ from api.pagination import Cursor, Limit, page
 from engine.ids import new_id
 from engine.models import EventRow, StoreRow
 
-log = logging.getLogger("sous.api")
 router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=responses(401, 403, 422))
 _KEPT = ("id", "name", "domain", "secure_url", "plan_name", "plan_level", "currency", "timezone")
 
@@ -55,6 +53,7 @@ async def connect_store(
     cipher: CipherDep,
 ) -> StorePublic:
     base = base_url_for(body.store_hash, body.api_base_url, container.settings, sandbox)
+    await run_in_threadpool(_refuse_taken, container.db.session, caller.workspace, body.store_hash)
     info = await verify(body.store_hash, body.access_token, base, container.clock, sandbox)
     secret = new_webhook_secret()
     row = StoreRow(
@@ -70,34 +69,24 @@ async def connect_store(
     )
     await run_in_threadpool(_insert, container.db.session, row)
     hook = container.extras.get("bigcommerce.register_store")
-    try:
-        hooks = await call_hook(
-            hook,
-            workspace=caller.workspace,
-            store_id=row.id,
-            store_hash=row.store_hash,
-            api_base_url=base,
-            access_token=body.access_token,
-            webhook_secret=secret,
-        )
-    except Exception as exc:
-        log.exception("registering webhooks for store %s failed", row.store_hash)
-        row.status, hooks = "webhooks_failed", {"error": f"{type(exc).__name__}: {exc}"}
-    if hook is not None:
-        row.info = {**(row.info or {}), "webhooks": hooks}
+    if await register_webhooks(hook, row, body.access_token, secret):
         await run_in_threadpool(_save, container.db.session, row)
     return _public(row)
 
 
-def _insert(session_factory: Any, row: StoreRow) -> None:
+def _refuse_taken(session_factory: Any, workspace: str, store_hash: str) -> None:
     with session_factory() as s:
         taken = s.exec(
-            select(StoreRow).where(
-                StoreRow.workspace_id == row.workspace_id, StoreRow.store_hash == row.store_hash
+            select(StoreRow.id).where(
+                StoreRow.workspace_id == workspace, StoreRow.store_hash == store_hash
             )
         ).first()
-        if taken is not None:
-            raise ApiError(409, f"store {row.store_hash!r} is already connected")
+    if taken is not None:
+        raise ApiError(409, f"store {store_hash!r} is already connected")
+
+
+def _insert(session_factory: Any, row: StoreRow) -> None:
+    with session_factory() as s:
         s.add(row)
         try:
             s.commit()

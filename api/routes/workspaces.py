@@ -14,7 +14,7 @@ from engine.models import RecipeRow, StoreRow, Workspace
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"], responses=responses(401, 403, 422))
 
 
-def _public(session: Session, workspace: str, container: ContainerDep) -> WorkspacePublic:
+def _public(session: Session, workspace: str) -> WorkspacePublic:
     row = session.get(Workspace, workspace)
     stores = session.exec(
         select(func.count()).select_from(StoreRow).where(StoreRow.workspace_id == workspace)
@@ -32,10 +32,8 @@ def _public(session: Session, workspace: str, container: ContainerDep) -> Worksp
 
 
 @router.get("", summary="The caller's workspace")
-def show_workspace(
-    workspace: WorkspaceDep, session: SessionDep, container: ContainerDep
-) -> WorkspacePublic:
-    return _public(session, workspace, container)
+def show_workspace(workspace: WorkspaceDep, session: SessionDep) -> WorkspacePublic:
+    return _public(session, workspace)
 
 
 @router.patch("", summary="Rename the caller's workspace")
@@ -48,4 +46,4 @@ def rename_workspace(
     row.name = body.name
     session.add(row)
     session.commit()
-    return _public(session, caller.workspace, container)
+    return _public(session, caller.workspace)

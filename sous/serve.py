@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import uvicorn
@@ -17,33 +19,33 @@ from sous.settings import Settings, load_settings
 log = logging.getLogger("sous")
 
 
-def load_recipe_folder(container: Container, folder: Path, workspace: str = "default") -> int:
-    """Create or update every valid recipe of a folder; report the invalid ones and go on."""
+def load_recipe_folder(
+    container: Container, folder: Path, workspace: str = "default", store: str | None = None
+) -> int:
+    """Create or update every valid recipe of a folder (limited to ``store`` if given); report
+    the invalid ones and go on."""
     result = load_paths([folder], container.registry)
     for error in result.errors:
         log.warning("recipe skipped: %s", error)
     for source, recipe in result.recipes:
-        stored = container.engine.recipes.upsert(workspace, recipe.document(), source=str(source))
+        document = recipe.document()
+        if store is not None:
+            document["store"] = store
+        stored = container.engine.recipes.upsert(workspace, document, source=str(source))
         container.engine.refresh(stored)
     return len(result.recipes)
 
 
-async def serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(
-        host=args.host,
-        port=args.port,
-        database_url=args.database_url,
-        workers=args.workers,
-        recipes_dir=args.recipes,
-    )
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, sandbox: bool = False, shopper: bool = True) -> AsyncIterator[tuple[Container, uvicorn.Server]]:
+    """Everything ``sous serve`` runs, started; stopped in reverse order on exit."""
     async with contextlib.AsyncExitStack() as stack:
-        sandbox = None
-        if args.sandbox:
+        box = None
+        if sandbox:
             from sous.sandbox import Sandbox
 
-            sandbox = await stack.enter_async_context(Sandbox(settings))
-            settings = sandbox.settings
+            box = await stack.enter_async_context(Sandbox(settings, shopper=shopper))
+            settings = box.settings
         container = build(settings)
         stack.callback(container.db.dispose)
         from sous.wiring import wire
@@ -53,18 +55,46 @@ async def serve(args: argparse.Namespace) -> int:
         stack.push_async_callback(container.engine.stop)
         if settings.recipes_dir:
             load_recipe_folder(container, settings.recipes_dir)
-        if sandbox is not None:
-            await sandbox.attach(container)
-        await _serve_http(container, settings, sandbox)
-    return 0
+        if box is not None:
+            await box.attach(container)
+        server = await _start_http(container, settings, box, stack)
+        yield container, server
 
 
-async def _serve_http(container: Container, settings: Settings, sandbox: object | None) -> None:
+async def _start_http(container: Container, settings: Settings, sandbox: object | None, stack: contextlib.AsyncExitStack) -> uvicorn.Server:
     from api.app import create_app
 
-    app = create_app(container, sandbox=sandbox)
+    app = create_app(container, sandbox=sandbox)  # type: ignore[arg-type]
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    base = f"http://{settings.host}:{settings.port}"
-    print(paint(f"Sous is serving on {base}  (API docs: {base}/docs)", "green"), flush=True)
-    await server.serve()
+    task = asyncio.create_task(server.serve())
+
+    async def stop() -> None:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+    while not server.started:
+        if task.done():
+            task.result()
+            raise SystemExit(f"sous: could not serve on {settings.host}:{settings.port}")
+        await asyncio.sleep(0.02)
+    return server
+
+
+async def serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(
+        host=args.host,
+        port=args.port,
+        database_url=args.database_url,
+        workers=args.workers,
+        recipes_dir=args.recipes,
+    )
+    async with running(settings, sandbox=args.sandbox) as (_, server):
+        base = f"http://{settings.host}:{settings.port}"
+        print(paint(f"Sous is serving on {base}  (API docs: {base}/docs; Ctrl-C stops it)", "green"), flush=True)
+        while not server.should_exit:
+            await asyncio.sleep(0.25)
+    return 0

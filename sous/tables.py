@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-TABLE_MODULES = ("engine.models",)
+TABLE_MODULES = (
+    "engine.models",
+    "engine.packs.models",
+    "api.tables",
+    "connectors.email.models",
+    "connectors.bigcommerce.models",
+    "connectors.backorder.models",
+)
 
 
 def import_all_tables() -> None:

@@ -1,4 +1,4 @@
-"""Register the services connectors need (store clients, SMTP, outbound policy, ledger)."""
+"""Register what each connector needs in a running process (services, job kinds, routers)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,24 @@ from sous.container import Container
 
 
 async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
-    services = container.services
-    settings = container.settings
-    services.add(container.db, Database)
-    services.add(Vault(container.db, Cipher(settings.secret_key.get_secret_value()), container.clock))
+    """Call before the engine starts."""
+    from connectors.backorder.config import StoresClientProvider
+    from connectors.backorder.runtime import BackorderRuntime
+    from connectors.backorder.service import Backorders
+    from connectors.bigcommerce.wiring import setup as bigcommerce_setup
+    from connectors.email import services_from_settings as email_services
+    from connectors.http import services_from_settings as http_services
+
+    services, settings, db = container.services, container.settings, container.db
+    services.add(db, Database)
+    services.add(Vault(db, Cipher(settings.secret_key.get_secret_value()), container.clock))
+    email_services(settings, services, db)
+    http_services(settings, services, db)
+    runtime = await bigcommerce_setup(container, stack)
+    backorders = BackorderRuntime(
+        container.engine,
+        Backorders(db, StoresClientProvider(runtime.stores), container.clock),
+    )
+    backorders.install()
+    backorders.start()
+    stack.push_async_callback(backorders.stop)

@@ -12,6 +12,7 @@ from engine.db import Database
 from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
 from sous.container import connectors
+from sous.tables import import_all_tables
 from tests.fakes import Recorder, recording_connector
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
+    import_all_tables()
     database = Database(f"sqlite:///{tmp_path / 'sous.db'}")
     database.create_all()
     yield database

@@ -18,7 +18,7 @@ import uvicorn
 from sqlmodel import SQLModel
 
 import connectors.backorder.models  # noqa: F401  (registers the tables)
-from connectors.backorder.config import BackorderSettings
+from connectors.backorder.config import BackorderSettings, ClientProvider
 from connectors.backorder.service import Backorders
 from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
@@ -189,4 +189,5 @@ async def shop(
         services = Services()
         services.add(db, Database)
         services.add(service)
+        services.add(clients, ClientProvider)
         yield Shop(clock, url, store, http, clients, service, services)

@@ -1,0 +1,200 @@
+"""The report as people read it: a plain-text table for an e-mail body, and CSV files."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from .backlog import BacklogReport
+
+
+def _money(value: float, currency: str = "") -> str:
+    text = f"{value:,.2f}"
+    return f"{text} {currency}".strip()
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]], right: set[int]) -> list[str]:
+    cells = [list(header), *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
+
+
+def text(report: BacklogReport, *, max_orders: int = 20) -> str:
+    """A summary with tables: status, age, backordered products, demand, the oldest orders."""
+    cur = report.currency
+    out = [f"Backlog of store {report.store} at {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
+    if report.oldest is None:
+        out.append("No unfulfilled orders.")
+    else:
+        oldest = report.oldest
+        out.append(
+            f"Unfulfilled orders: {report.count}, worth {_money(report.value, cur)}; oldest "
+            f"#{oldest.id} ({oldest.age_days:g} days, {oldest.status})."
+        )
+        out += [
+            "",
+            *_table(
+                ("Status", "Orders", "Value"),
+                ((s.status, s.count, _money(s.value)) for s in report.by_status),
+                {1, 2},
+            ),
+        ]
+        out += [
+            "",
+            *_table(
+                ("Age", "Orders", "Value"),
+                ((a.label, a.count, _money(a.value)) for a in report.by_age),
+                {1, 2},
+            ),
+        ]
+    out += ["", f"Backordered units waiting: {report.units_backordered}"]
+    if report.backorders:
+        out += [
+            "",
+            *_table(
+                ("Product", "Waiting", "Allocated", "Orders", "Limit left", "Oldest order", "ETA"),
+                (
+                    (
+                        b.name or f"#{b.product_id}",
+                        b.units_waiting,
+                        b.units_allocated,
+                        b.orders,
+                        "-" if b.limit_left is None else b.limit_left,
+                        f"#{b.oldest_order_id} ({b.oldest_age_days:g} d)",
+                        b.eta or "-",
+                    )
+                    for b in report.backorders
+                ),
+                {1, 2, 3, 4},
+            ),
+        ]
+    if report.demand:
+        out += [
+            "",
+            f"Most ordered while sold out (last {report.demand_window_days} days)",
+            *_table(
+                ("Product", "Units", "Orders", "Given back"),
+                (
+                    (d.name or f"#{d.product_id}", d.units, d.orders, d.units_released)
+                    for d in report.demand
+                ),
+                {1, 2, 3},
+            ),
+        ]
+    if report.orders:
+        shown = report.orders[:max_orders]
+        title = (
+            f"Oldest {len(shown)} of {report.count} orders"
+            if report.count > len(shown)
+            else "Orders"
+        )
+        out += [
+            "",
+            title,
+            *_table(
+                ("Order", "Status", "Created", "Age (d)", "Total", "Backordered"),
+                (
+                    (
+                        f"#{o.id}",
+                        o.status,
+                        f"{o.date_created:%Y-%m-%d}",
+                        f"{o.age_days:g}",
+                        _money(o.total),
+                        o.backordered_units or "",
+                    )
+                    for o in shown
+                ),
+                {3, 4, 5},
+            ),
+        ]
+    return "\n".join(out) + "\n"
+
+
+ORDER_COLUMNS = (
+    "order_id",
+    "status_id",
+    "status",
+    "date_created",
+    "age_days",
+    "total",
+    "currency",
+    "items_total",
+    "items_shipped",
+    "backordered_units",
+)
+BACKORDER_COLUMNS = (
+    "product_id",
+    "variant_id",
+    "product",
+    "sku",
+    "status",
+    "units_waiting",
+    "units_allocated",
+    "orders",
+    "limit",
+    "limit_left",
+    "oldest_order_id",
+    "oldest_ordered_at",
+    "eta",
+)
+
+
+def orders_csv(report: BacklogReport, *, max_rows: int | None = None) -> str:
+    """One row per backlog order, oldest first (RFC 4180, CRLF line ends)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(ORDER_COLUMNS)
+    for o in report.orders[:max_rows]:
+        writer.writerow(
+            [
+                o.id,
+                o.status_id,
+                o.status,
+                o.date_created.isoformat(),
+                f"{o.age_days:g}",
+                f"{o.total:.2f}",
+                o.currency,
+                o.items_total,
+                o.items_shipped,
+                o.backordered_units,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def backorders_csv(report: BacklogReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(BACKORDER_COLUMNS)
+    for b in report.backorders:
+        writer.writerow(
+            [
+                b.product_id,
+                b.variant_id or "",
+                b.name,
+                b.sku,
+                b.status,
+                b.units_waiting,
+                b.units_allocated,
+                b.orders,
+                "" if b.limit is None else b.limit,
+                "" if b.limit_left is None else b.limit_left,
+                b.oldest_order_id,
+                b.oldest_ordered_at.isoformat(),
+                b.eta or "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+def filename(report: BacklogReport) -> str:
+    return f"backlog-{report.store}-{report.generated_at:%Y-%m-%d}.csv"

@@ -1,0 +1,96 @@
+"""``GET /v1/stores/{store}/backlog``: the backlog report as JSON, or CSV with ``?format=csv``
+or ``Accept: text/csv``.
+
+The router is built by :func:`backlog_router` from what it needs, so this package does not
+depend on the API package; the API mounts it (``container.extras["api.routers"]``) and passes
+its own authentication dependency as ``workspace``.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must see the dependencies declared inside
+# backlog_router as objects, not as names it cannot resolve from this module's globals.
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from connectors.backorder.config import ClientProvider
+from engine.clock import Clock
+from engine.db import Database
+from engine.errors import NotFoundError, PermanentError, Retry, RetryableError
+
+from . import render
+from .backlog import BacklogReport, build_report
+
+CSV = "text/csv"
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("accept", "")
+    return CSV in accept and "application/json" not in accept
+
+
+def backlog_router(
+    *,
+    db: Database,
+    clients: ClientProvider,
+    clock: Clock,
+    workspace: Callable[..., Any],
+    prefix: str = "/v1/stores",
+) -> APIRouter:
+    """The backlog route. ``workspace`` is a FastAPI dependency that authenticates the caller
+    and returns its workspace id (or an object with a ``workspace`` attribute)."""
+    router = APIRouter(prefix=prefix, tags=["reports"])
+
+    def caller_workspace(found: Annotated[Any, Depends(workspace)]) -> str:
+        return found if isinstance(found, str) else str(found.workspace)
+
+    @router.get(
+        "/{store}/backlog",
+        summary="The backlog and backorder report of a store",
+        response_model=BacklogReport,
+        responses={200: {"content": {CSV: {}}, "description": "JSON, or CSV of the orders"}},
+    )
+    async def backlog(
+        store: str,
+        request: Request,
+        ws: Annotated[str, Depends(caller_workspace)],
+        format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+        status_id: Annotated[list[int] | None, Query(description="backlog statuses")] = None,
+        window_days: Annotated[int, Query(ge=1, le=365)] = 30,
+        top: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> Any:
+        try:
+            client = await clients.client(ws, store)
+        except NotFoundError:
+            raise HTTPException(404, f"store {store!r} not found") from None
+        try:
+            report = await build_report(
+                client,
+                db,
+                ws,
+                store,
+                clock.now(),
+                statuses=tuple(status_id) if status_id else None,
+                window_days=window_days,
+                top=top,
+            )
+        except Retry as exc:
+            headers = {"Retry-After": str(max(1, round(exc.defer)))}
+            raise HTTPException(503, f"the store is busy: {exc}", headers=headers) from None
+        except RetryableError as exc:
+            raise HTTPException(503, f"the store did not answer: {exc}") from None
+        except PermanentError as exc:
+            raise HTTPException(502, f"the store refused: {exc}") from None
+        if _wants_csv(request, format):
+            disposition = f'attachment; filename="{render.filename(report)}"'
+            return Response(
+                render.orders_csv(report),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": disposition},
+            )
+        return report
+
+    return router

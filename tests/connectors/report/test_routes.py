@@ -1,0 +1,91 @@
+"""GET /v1/stores/{store}/backlog: JSON, CSV by query or Accept header, auth and errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI, Header, HTTPException
+
+from connectors.backorder.actions import AssignParams, assign
+from connectors.report.routes import backlog_router
+from tests.connectors.backorder.conftest import Shop
+from tests.connectors.backorder.test_ledger import sell
+
+
+def caller(authorization: str | None = Header(default=None)) -> str:
+    if authorization != "Bearer sous_test":
+        raise HTTPException(401, "send an API key")
+    return "default"
+
+
+@pytest.fixture
+async def api(shop: Shop) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    app.include_router(
+        backlog_router(db=shop.service.db, clients=shop.clients, clock=shop.clock, workspace=caller)
+    )
+    transport = httpx.ASGITransport(app)
+    headers = {"Authorization": "Bearer sous_test"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sous.test", headers=headers
+    ) as client:
+        yield client
+
+
+async def test_json(shop: Shop, api: httpx.AsyncClient) -> None:
+    pid = shop.product_id("Leather Card Holder")
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10))
+    await sell(shop, pid, 2)
+    response = await api.get(f"/v1/stores/{shop.hash}/backlog")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    assert body["units_backordered"] == 2
+    assert body["backorders"][0]["limit_left"] == 8
+    assert [b["label"] for b in body["by_age"]] == ["<1d", "1-3d", "3-7d", "7-14d", ">14d"]
+    assert body["requests"] == 3
+
+
+async def test_csv_by_query_or_accept(shop: Shop, api: httpx.AsyncClient) -> None:
+    by_query = await api.get(f"/v1/stores/{shop.hash}/backlog", params={"format": "csv"})
+    assert by_query.status_code == 200
+    assert by_query.headers["content-type"].startswith("text/csv")
+    assert (
+        by_query.headers["content-disposition"]
+        == f'attachment; filename="backlog-{shop.hash}-2026-11-27.csv"'
+    )
+    assert by_query.text.splitlines()[0].startswith("order_id,status_id,status,date_created")
+    assert len(by_query.text.splitlines()) == 3
+    by_accept = await api.get(f"/v1/stores/{shop.hash}/backlog", headers={"Accept": "text/csv"})
+    assert by_accept.headers["content-type"].startswith("text/csv")
+    assert by_accept.text == by_query.text
+    as_json = await api.get(
+        f"/v1/stores/{shop.hash}/backlog", params={"format": "json"}, headers={"Accept": "text/csv"}
+    )
+    assert as_json.headers["content-type"].startswith("application/json")
+
+
+async def test_statuses_can_be_chosen(shop: Shop, api: httpx.AsyncClient) -> None:
+    response = await api.get(f"/v1/stores/{shop.hash}/backlog", params={"status_id": [1, 11]})
+    body = response.json()
+    assert body["statuses"] == [1, 11]
+    assert sorted(o["status_id"] for o in body["orders"]) == [1, 11]
+
+
+async def test_unknown_store_and_missing_key(shop: Shop, api: httpx.AsyncClient) -> None:
+    assert (await api.get("/v1/stores/nosuchstore/backlog")).status_code == 404
+    anonymous = await api.get(f"/v1/stores/{shop.hash}/backlog", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    bad = await api.get(f"/v1/stores/{shop.hash}/backlog", params={"window_days": 0})
+    assert bad.status_code == 422
+
+
+async def test_a_busy_store_answers_503(shop: Shop, api: httpx.AsyncClient) -> None:
+    faults = await shop.http.put(
+        f"{shop.url}/_sim/faults", json={"error_rate": 1.0, "error_status": 503}
+    )
+    assert faults.status_code == 200
+    response = await api.get(f"/v1/stores/{shop.hash}/backlog")
+    assert response.status_code == 503

@@ -26,7 +26,7 @@ def _compile(dialect: Dialect, key: tuple[Any, ...], stmt: Any, types: dict[str,
     if found is None:
         compiled = stmt.compile(dialect=dialect)
         order = list(compiled.positiontup) if compiled.positional else None
-        processors = {name: type_.bind_processor(dialect) for name, type_ in types.items()}
+        processors = {name: type_.dialect_impl(dialect).bind_processor(dialect) for name, type_ in types.items()}
         found = (str(compiled), order, processors)
         _COMPILED[key] = found
     return found

@@ -68,19 +68,15 @@ def _version() -> str:
 
 def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> FastAPI:
     """The API for ``container``; ``sandbox`` points store connections at a simulator."""
-    app = FastAPI(
-        title="Sous",
-        version=_version(),
-        description=DESCRIPTION,
-        redoc_url=None,
-        dependencies=[Depends(known_query_only)],
-    )
+    app = FastAPI(title="Sous", version=_version(), description=DESCRIPTION, redoc_url=None)
     app.state.container = container
     app.state.sandbox = sandbox
     errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router, dependencies=[Depends(known_query_only)])
     extra: list[APIRouter] = list(container.extras.get("api.routers", []))
     webhooks = container.extras.get("bigcommerce.router")
-    for router in (*ROUTERS, *extra, *([webhooks] if webhooks is not None else [])):
+    for router in (*extra, *([webhooks] if webhooks is not None else [])):
         app.include_router(router)
     app.add_middleware(Guard, max_body_bytes=container.settings.max_body_bytes)
     if container.settings.cors_origins:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Protocol
@@ -128,13 +129,20 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 
 def known_query_only(request: Request) -> None:
-    """Refuse query parameters the route does not take (a typo would otherwise filter nothing)."""
+    """Refuse query parameters the route does not take (a typo would otherwise filter nothing),
+    and any given twice (none of these routes takes a list)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    unknown = sorted(set(request.query_params) - _query_names(route.dependant))
-    if unknown:
-        details = [
-            ErrorItem(path=f"query.{name}", message="unknown query parameter") for name in unknown
-        ]
+    given = Counter(name for name, _ in request.query_params.multi_items())
+    known = _query_names(route.dependant)
+    details = [
+        ErrorItem(path=f"query.{name}", message=_QUERY_PROBLEM[name in known])
+        for name, times in sorted(given.items())
+        if name not in known or times > 1
+    ]
+    if details:
         raise ApiError(422, "the request is invalid", details=details)
+
+
+_QUERY_PROBLEM = {False: "unknown query parameter", True: "given more than once"}

@@ -1,19 +1,16 @@
-"""The outermost layer of every request: a request id, a body size limit, a refusal of repeated
-query parameters (none is a list), and a last-resort handler so that no failure ever reaches a
-client as a stack trace."""
+"""The outermost layer of every request: a request id, a body size limit, and a last-resort
+handler so that no failure ever reaches a client as a stack trace."""
 
 from __future__ import annotations
 
 import logging
 import re
 import secrets
-from collections import Counter
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import BodyTooLarge, ErrorItem, error_response
+from api.errors import BodyTooLarge, error_response
 
 log = logging.getLogger("sous.api")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -46,14 +43,6 @@ class Guard:
                 ]
             await send(message)
 
-        repeated = _repeated(scope.get("query_string", b""))
-        if repeated:
-            item = ErrorItem(path=f"query.{repeated}", message="given more than once")
-            response = error_response(
-                422, "the request is invalid", details=[item], request_id=request_id
-            )
-            await response(scope, receive, send_with_id)
-            return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(scope, receive, send_with_id, request_id)
@@ -93,9 +82,3 @@ class Guard:
         message = str(BodyTooLarge(self.max_body_bytes))
         response = error_response(413, message, request_id=request_id)
         await response(scope, receive, send)
-
-
-def _repeated(query: bytes) -> str | None:
-    """The first query parameter given more than once (no endpoint takes a list)."""
-    counts = Counter(name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
-    return next((name for name, n in counts.items() if n > 1), None)

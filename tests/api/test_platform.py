@@ -256,3 +256,18 @@ async def test_stream_sends_heartbeats_and_ends_on_time(
     assert engine._listeners == []
     refused = await client.get("/v1/stream")
     assert refused.status_code == 401
+
+
+async def test_unknown_and_repeated_query_parameters_are_refused(
+    client: Client, admin: Headers
+) -> None:
+    typo = await client.get("/v1/recipes?enable=false", headers=admin)
+    assert typo.status_code == 422
+    assert error_of(typo)["details"] == [
+        {"path": "query.enable", "message": "unknown query parameter"}
+    ]
+    twice = await client.get("/v1/events?type=a.b&type=c.d", headers=admin)
+    assert twice.status_code == 422
+    assert error_of(twice)["details"] == [{"path": "query.type", "message": "given more than once"}]
+    known = await client.get("/v1/recipes/x/diff?from=1&to=2", headers=admin)
+    assert known.status_code == 404

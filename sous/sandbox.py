@@ -24,6 +24,7 @@ import httpx
 import uvicorn
 from fastapi import APIRouter
 
+from api.deps import CurrentKey
 from connectors.email.sink import SmtpSink
 from sous.container import Container
 from sous.output import paint
@@ -43,9 +44,10 @@ def free_port() -> int:
 
 
 class Sandbox:
-    def __init__(self, settings: Settings, *, shopper: bool = True) -> None:
+    def __init__(self, settings: Settings, *, shopper: bool = True, announce: bool = True) -> None:
         self.settings = settings
         self._shopper = shopper
+        self._announce = announce
         self.sink = SmtpSink(port=0)
         self._sim_server: uvicorn.Server | None = None
         self._sim_task: asyncio.Task[None] | None = None
@@ -134,8 +136,9 @@ class Sandbox:
                 print(paint(f"sandbox: connecting the demo store failed: {answer.text}", "red"), flush=True)
                 return
             loaded = load_recipe_folder(container, EXAMPLES, workspace="sandbox", store=DEMO_STORE)
-            self._watch(container)
-            self._print_welcome(api, loaded)
+            if self._announce:
+                self._watch(container)
+                self._print_welcome(api, loaded)
             if self._shopper:
                 await asyncio.sleep(1.0)
                 await self.sell_out(DEMO_PRODUCT)
@@ -148,7 +151,8 @@ class Sandbox:
                 return
             product = found[0]
             left = int(product.get("inventory_level") or 0)
-            print(paint(f"\nA shopper buys the last {left} × {name} …", "bold"), flush=True)
+            if self._announce:
+                print(paint(f"\nA shopper buys the last {left} × {name} …", "bold"), flush=True)
             async with httpx.AsyncClient(base_url=self.simulator_url) as control:
                 await control.post(
                     f"/_sim/stores/{DEMO_STORE}/orders",
@@ -157,8 +161,6 @@ class Sandbox:
 
     def router(self) -> APIRouter:
         """``GET /v1/sandbox/messages``: the e-mails the SMTP sink has captured."""
-        from api.deps import CurrentKey
-
         router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
         sink = self.sink
 

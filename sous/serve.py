@@ -37,14 +37,16 @@ def load_recipe_folder(
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, sandbox: bool = False, shopper: bool = True) -> AsyncIterator[tuple[Container, uvicorn.Server]]:
+async def running(
+    settings: Settings, *, sandbox: bool = False, shopper: bool = True, announce: bool = True
+) -> AsyncIterator[tuple[Container, uvicorn.Server]]:
     """Everything ``sous serve`` runs, started; stopped in reverse order on exit."""
     async with contextlib.AsyncExitStack() as stack:
         box = None
         if sandbox:
             from sous.sandbox import Sandbox
 
-            box = await stack.enter_async_context(Sandbox(settings, shopper=shopper))
+            box = await stack.enter_async_context(Sandbox(settings, shopper=shopper, announce=announce))
             settings = box.settings
         container = build(settings)
         stack.callback(container.db.dispose)

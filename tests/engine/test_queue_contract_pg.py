@@ -1,0 +1,61 @@
+"""The JobQueue contract suite (test_queue_contract.py), unchanged, against the procrastinate
+queue on PostgreSQL. Only the fixtures differ: ``db`` is a PostgreSQL database (one per module,
+emptied before each test) and ``clock`` a manual clock that also moves the queue's due times.
+The crash-recovery test of the suite builds ``SqlJobQueue`` itself; its distributed counterpart
+(a worker whose heartbeat stopped) is in tests/distributed/test_queue_pg.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from engine.db import Database
+from engine.queue import JobQueue
+from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning
+from tests.distributed.pg import PgManualClock, fresh_database, truncate
+from tests.engine.test_queue_contract import (
+    test_close_wakes_waiters,
+    test_delayed_job_waits_for_the_clock,
+    test_enqueued_jobs_come_out_in_order,
+    test_retry_comes_back_later_with_attempts,
+    test_rolled_back_enqueue_is_invisible,
+    test_same_lock_key_never_runs_together,
+)
+
+pytestmark = pytest.mark.postgres
+
+__all__ = [
+    "test_close_wakes_waiters",
+    "test_delayed_job_waits_for_the_clock",
+    "test_enqueued_jobs_come_out_in_order",
+    "test_retry_comes_back_later_with_attempts",
+    "test_rolled_back_enqueue_is_invisible",
+    "test_same_lock_key_never_runs_together",
+]
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Database]:
+    database = Database(pg_url)
+    truncate(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock(db: Database) -> PgManualClock:
+    return PgManualClock(db)
+
+
+@pytest.fixture(params=["procrastinate"])
+async def queue(db: Database, clock: PgManualClock) -> AsyncIterator[JobQueue]:
+    q = ProcrastinateJobQueue(db, clock, QueueTuning(heartbeat=0.2, stalled_after=1.0, poll=0.2))
+    yield q
+    await q.close()

@@ -16,6 +16,7 @@ from engine.context import ActionContext
 from engine.registry import ActionSpec, Params
 from engine.retry import RetryPolicy
 
+from . import stock
 from .config import BackorderSettings
 from .events import info
 from .service import Backorders, Change
@@ -187,7 +188,8 @@ async def update(ctx: ActionContext, params: UpdateParams) -> AssignmentOutput:
 
 async def unassign(ctx: ActionContext, params: Target) -> UnassignOutput:
     service = ctx.services.get(Backorders)
-    change = await service.unassign(
+    change = await stock.unassign(
+        service,
         ctx.workspace,
         params.store or ctx.store,
         params.product_id,

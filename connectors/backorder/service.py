@@ -1,4 +1,5 @@
-"""The :class:`Backorders` service: assign, update and unassign, and keep the store in step.
+"""The :class:`Backorders` service: assign and update, and keep the store in step (unassigning
+is in :mod:`connectors.backorder.stock`, next to the restock it may turn into).
 
 One instance per process (``services.add(Backorders(...))``). Everything that changes a
 product's assignments or writes the product holds that product's lock, so two steps or jobs
@@ -223,36 +224,6 @@ class Backorders:
                 change.applied = await self.sync(client, workspace, store, product_id)
         await self._announce(change, workspace, store, emit)
         return change
-
-    async def unassign(
-        self,
-        workspace: str,
-        store: str | None,
-        product_id: int,
-        variant_id: int | None,
-        *,
-        emit: Emit,
-        reason: str = "unassigned",
-    ) -> Change | None:
-        """End the assignment and restore the product; None when nothing was assigned."""
-        client = await self.client(workspace, store)
-        assert store is not None
-        async with self.lock(workspace, store, product_id):
-            now = self.clock.now()
-
-            def txn(s: Session) -> BackorderAssignmentRow | None:
-                row = ledger.find_live(s, workspace, store, product_id, variant_id)
-                if row is not None:
-                    ledger.end(row, reason, now)
-                    s.add(row)
-                return row
-
-            row = await ledger.write(self.db, txn)
-            applied = await self.sync(client, workspace, store, product_id)
-        if row is None:
-            return None
-        await self.send_unassigned(row, workspace, store, applied, emit)
-        return Change(row, changes=["status"], applied=applied)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _check(self, config: dict[str, Any], today: date) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.backorder.actions import AssignParams, assign
+from connectors.backorder.actions import AssignParams, Target, assign, unassign
 from connectors.backorder.handlers import check_dates, on_stock, poll_stock
 from tests.connectors.backorder.conftest import Shop
 from tests.connectors.backorder.test_ledger import sell
@@ -105,3 +105,22 @@ async def test_poll_notices_restock_of_a_variant(shop: Shop) -> None:
     product = await shop.product(pid)
     assert product["inventory_tracking"] == "variant"
     assert {v["id"]: v["inventory_level"] for v in product["variants"]}[silver] == 4
+
+
+async def test_unassigning_once_stock_is_back_is_a_restock(shop: Shop) -> None:
+    # as a recipe that unassigns on bigcommerce.product.back_in_stock would
+    pid = shop.product_id(CARD)
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10))
+    orders = [await sell(shop, pid, 1) for _ in range(3)]
+    await shop.set_stock(pid, 10)
+    out = await unassign(shop.ctx(step="end"), Target(product_id=pid))
+    assert out.unassigned
+    [restocked] = shop.sent("backorder.restocked")
+    assert [o["order_id"] for o in restocked["orders"]] == orders
+    [gone] = shop.sent("backorder.unassigned")
+    assert gone["reason"] == "restocked"
+    assert (await shop.product(pid))["inventory_level"] == 7
+    assert await on_stock(shop.service, "default", shop.hash, [pid], emit=shop.emit) == {
+        pid: "unchanged"
+    }
+    assert len(shop.sent("backorder.restocked")) == 1

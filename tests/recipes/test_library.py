@@ -57,6 +57,10 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
     "orders/large-quantity-review": {"quantity": 2},
     "customers/vip-after-n-orders": {"orders": 2},
     "catalog/untracked-product-alert": {"track": True},
+    # a schedule has no store of its own: the report is about the simulator's store
+    "reports/daily-backlog-digest": {"store": "{store}"},
+    "reports/weekly-backlog-digest": {"store": "{store}"},
+    "reports/unfulfilled-for-days": {"store": "{store}", "days": 1},
 }
 
 SAMPLE_CHANGES: dict[str, dict[str, Any]] = {
@@ -143,6 +147,13 @@ async def slack(shop: Shop, steps: list[StepRow]) -> None:
     )
 
 
+async def waited_too_long(shop: Shop, steps: list[StepRow]) -> None:
+    assert [st.status for st in steps] == ["succeeded", "succeeded"]
+    mail = shop.sink.messages[-1]
+    assert mail.subject.startswith("Order #")
+    assert "days" in mail.subject
+
+
 EFFECTS: dict[str, Any] = {
     # a few effects checked beyond the run's own record
     "backorders/sold-out-backorder": sold_out_backorder,
@@ -151,6 +162,7 @@ EFFECTS: dict[str, Any] = {
     "integrations/order-to-erp": erp_order,
     "integrations/slack-stock-out": slack,
     "orders/first-order-review": held,
+    "reports/unfulfilled-for-days": waited_too_long,
 }
 
 
@@ -289,7 +301,7 @@ async def test_template_runs_on_its_sample(shop: Shop, case: Case) -> None:
     pack = packs(shop)[case.pack]
     template = pack.templates[case.template]
     given = {
-        k: v.format(endpoint=shop.endpoint) if isinstance(v, str) else v
+        k: v.format(endpoint=shop.endpoint, store=shop.rig.hash) if isinstance(v, str) else v
         for k, v in SAMPLE_INPUTS.get(case.key, {}).items()
     }
     made = instantiate(template, {**template.samples(), **given}, shop.rig.engine.registry)

@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from connectors import schedule
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
-from connectors import schedule
 from connectors.http import OutboundPolicy
 from engine.registry import Registry
 from engine.vault import Cipher, Vault

@@ -69,7 +69,9 @@ def main() -> None:
     print("dispatch cost per event (1,000 stores)")
     print(f"  10 recipes      {small * 1e6:8.2f} µs/event")
     print(f"  10,000 recipes  {large * 1e6:8.2f} µs/event")
-    print(f"  ratio           {ratio:8.2f}   (target ≤ 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+    print(
+        f"  ratio           {ratio:8.2f}   (target ≤ 1.2: {'met' if ratio <= 1.2 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

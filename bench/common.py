@@ -21,12 +21,15 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return f"p50 {percentile(values, 50):.2f} ms  p99 {percentile(values, 99):.2f} ms  mean {statistics.fmean(values):.2f} ms"
+    p50, p99 = percentile(values, 50), percentile(values, 99)
+    return f"p50 {p50:.2f} ms  p99 {p99:.2f} ms  mean {statistics.fmean(values):.2f} ms"
 
 
 def temp_engine(workers: int = 32) -> tuple[Engine, Path]:
     folder = Path(tempfile.mkdtemp(prefix="sous-bench-"))
     db = Database(f"sqlite:///{folder / 'bench.db'}")
     db.create_all()
-    engine = Engine(db, build_registry(), services=Services(), settings=EngineSettings(workers=workers))
+    engine = Engine(
+        db, build_registry(), services=Services(), settings=EngineSettings(workers=workers)
+    )
     return engine, folder

@@ -21,12 +21,17 @@ Processor = Callable[[Any], Any] | None
 _COMPILED: dict[tuple[Any, ...], tuple[str, list[str] | None, dict[str, Processor]]] = {}
 
 
-def _compile(dialect: Dialect, key: tuple[Any, ...], stmt: Any, types: dict[str, Any]) -> tuple[str, list[str] | None, dict[str, Processor]]:
+def _compile(
+    dialect: Dialect, key: tuple[Any, ...], stmt: Any, types: dict[str, Any]
+) -> tuple[str, list[str] | None, dict[str, Processor]]:
     found = _COMPILED.get(key)
     if found is None:
         compiled = stmt.compile(dialect=dialect)
         order = list(compiled.positiontup) if compiled.positional else None
-        processors = {name: type_.dialect_impl(dialect).bind_processor(dialect) for name, type_ in types.items()}
+        processors = {
+            name: type_.dialect_impl(dialect).bind_processor(dialect)
+            for name, type_ in types.items()
+        }
         found = (str(compiled), order, processors)
         _COMPILED[key] = found
     return found
@@ -36,9 +41,17 @@ class Ops:
     """Statements waiting for the end of a batch, grouped by shape."""
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[Any, ...], tuple[Callable[[Dialect], Any], dict[str, Any], list[dict[str, Any]]]] = {}
+        self._groups: dict[
+            tuple[Any, ...], tuple[Callable[[Dialect], Any], dict[str, Any], list[dict[str, Any]]]
+        ] = {}
 
-    def _add(self, key: tuple[Any, ...], build: Callable[[Dialect], Any], types: dict[str, Any], params: dict[str, Any]) -> None:
+    def _add(
+        self,
+        key: tuple[Any, ...],
+        build: Callable[[Dialect], Any],
+        types: dict[str, Any],
+        params: dict[str, Any],
+    ) -> None:
         group = self._groups.get(key)
         if group is None:
             self._groups[key] = (build, types, [params])
@@ -55,7 +68,7 @@ class Ops:
             types = {c: table.c[c].type for c in cols}
 
             def build(dialect: Dialect, cols: tuple[str, ...] = cols) -> Any:
-                values = {c: bindparam(c) for c in cols}
+                values: dict[str, Any] = {c: bindparam(c) for c in cols}
                 if not upsert:
                     return insert(table).values(values)
                 maker = sqlite_insert if dialect.name == "sqlite" else pg_insert
@@ -69,7 +82,9 @@ class Ops:
 
     def update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> None:
         wcols, vcols = tuple(where), tuple(values)
-        types = {f"w_{c}": table.c[c].type for c in wcols} | {f"v_{c}": table.c[c].type for c in vcols}
+        types = {f"w_{c}": table.c[c].type for c in wcols} | {
+            f"v_{c}": table.c[c].type for c in vcols
+        }
 
         def build(dialect: Dialect) -> Any:
             stmt = update(table).values({c: bindparam(f"v_{c}") for c in vcols})
@@ -90,7 +105,9 @@ class Ops:
                 stmt = stmt.where(table.c[c] == bindparam(f"w_{c}"))
             return stmt
 
-        self._add(("delete", table.name, wcols), build, types, {f"w_{c}": v for c, v in where.items()})
+        self._add(
+            ("delete", table.name, wcols), build, types, {f"w_{c}": v for c, v in where.items()}
+        )
 
     def flush(self, conn: Connection) -> None:
         dialect = conn.dialect
@@ -99,7 +116,9 @@ class Ops:
         cursor = raw.cursor()
         try:
             for key, (build, types, rows) in self._groups.items():
-                sql, order, processors = _compile(dialect, (dialect.name, *key), build(dialect), types)
+                sql, order, processors = _compile(
+                    dialect, (dialect.name, *key), build(dialect), types
+                )
                 if order is not None:
                     params: list[Any] = [
                         tuple(_apply(processors[n], row[n]) for n in order) for row in rows
@@ -123,7 +142,9 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, row: dict[str, Any
     maker = sqlite_insert if dialect.name == "sqlite" else pg_insert
     stmt = maker(table).values({c: bindparam(c) for c in cols}).on_conflict_do_nothing()
     types = {c: table.c[c].type for c in cols}
-    sql, order, processors = _compile(dialect, (dialect.name, "insert-ignore", table.name, cols), stmt, types)
+    sql, order, processors = _compile(
+        dialect, (dialect.name, "insert-ignore", table.name, cols), stmt, types
+    )
     raw = conn.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()

@@ -76,7 +76,9 @@ def _plain(value: Any) -> Any:
 
 
 def dry_run(recipe: Recipe, event: Event, registry: Registry, now: Any) -> DryRun:
-    compiled = CompiledRecipe.build("dry-run", event.workspace, recipe.version or 1, recipe, registry)
+    compiled = CompiledRecipe.build(
+        "dry-run", event.workspace, recipe.version or 1, recipe, registry
+    )
     data = event.context()
     decision = decide_one(compiled, event, data)
     result = DryRun(decision.matched, decision.stage, decision.reason)

@@ -6,7 +6,7 @@
     ├── RecipeError            a recipe document is invalid (carries file, line and field path)
     │   └── RecipeLoadError    several recipe errors found while loading a file or folder
     ├── ConditionError         a JsonLogic rule is malformed, unknown, too deep or too large
-    ├── RenderError            a parameter template failed to render (or tried to escape the sandbox)
+    ├── RenderError            a template failed to render (or tried to escape the sandbox)
     ├── RegistryError          an unknown trigger type or action name
     ├── NotFoundError          a stored resource does not exist (in the caller's workspace)
     ├── ConflictError          a stale version or a duplicate
@@ -30,7 +30,7 @@ class SousError(Exception):
 
 @dataclass(frozen=True)
 class ErrorDetail:
-    """One problem at one place: ``path`` is a dotted field path such as ``actions[1].with.limit``."""
+    """One problem at one place; ``path`` is a dotted field path (``actions[1].with.limit``)."""
 
     path: str
     message: str

@@ -117,7 +117,11 @@ def load_paths(paths: list[Path], registry: Registry) -> LoadResult:
         for source, recipe in loaded.recipes:
             if recipe.id in seen:
                 result.errors.append(
-                    ErrorDetail("id", f"recipe id {recipe.id!r} is also used in {seen[recipe.id]}", file=str(file))
+                    ErrorDetail(
+                        "id",
+                        f"recipe id {recipe.id!r} is also used in {seen[recipe.id]}",
+                        file=str(file),
+                    )
                 )
                 continue
             seen[recipe.id] = source

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.limits import AutoDisable, FloodLimit
 from engine.retry import RetryPolicy
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
@@ -26,7 +27,9 @@ class Mode(StrEnum):
 class Trigger(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: str = Field(description="An event type from the catalog, e.g. bigcommerce.product.out_of_stock")
+    type: str = Field(
+        description="An event type from the catalog, e.g. bigcommerce.product.out_of_stock"
+    )
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Trigger options")
 
 
@@ -56,9 +59,7 @@ class Recipe(BaseModel):
                     "id": "sold-out-to-backorder",
                     "name": "Sold-out products go on backorder",
                     "trigger": {"type": "bigcommerce.product.out_of_stock"},
-                    "conditions": [
-                        {"==": [{"var": "product.inventory_tracking"}, "product"]}
-                    ],
+                    "conditions": [{"==": [{"var": "product.inventory_tracking"}, "product"]}],
                     "actions": [
                         {
                             "id": "hold",
@@ -81,9 +82,21 @@ class Recipe(BaseModel):
     concurrency_key: str | None = Field(
         default=None, description="Template: runs with the same key never overlap"
     )
+    flood: FloodLimit | bool | None = Field(
+        default=None,
+        description="Hold runs beyond max_runs per window ({max_runs: 100, per: 1m}); "
+        "false turns it off; absent: the engine's default",
+    )
+    auto_disable: AutoDisable | bool | None = Field(
+        default=None,
+        description="Switch the recipe off when most of its recent runs fail; false turns it "
+        "off; absent: the engine's default",
+    )
     store: str | list[str] = Field(default="*", description="A store hash, a list, or * for all")
     trigger: Trigger
-    conditions: list[Any] = Field(default_factory=list, description="JsonLogic rules, all must hold")
+    conditions: list[Any] = Field(
+        default_factory=list, description="JsonLogic rules, all must hold"
+    )
     actions: list[Step] = Field(min_length=1, max_length=100)
 
     @model_validator(mode="before")

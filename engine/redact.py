@@ -33,7 +33,9 @@ def _walk(value: Any, fields: set[str], known: list[str]) -> Any:
         return MASK
     if isinstance(value, dict):
         return {
-            k: MASK if _secret_name(str(k), fields) and v not in (None, "") else _walk(v, fields, known)
+            k: MASK
+            if _secret_name(str(k), fields) and v not in (None, "")
+            else _walk(v, fields, known)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

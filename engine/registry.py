@@ -8,6 +8,7 @@ and what the runner calls.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,9 +50,9 @@ class TriggerSpec:
 
     type: str
     description: str
-    payload: type[BaseModel] | None = None
+    payload: builtins.type[BaseModel] | None = None
     sample: dict[str, Any] = field(default_factory=dict)
-    params: type[Params] = NoParams
+    params: builtins.type[Params] = NoParams
     filter: TriggerFilter | None = None
     kind: Literal["event", "schedule", "poll"] = "event"
 

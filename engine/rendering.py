@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from itertools import chain, islice
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from itertools import chain, islice
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import RenderError
 
@@ -78,11 +79,12 @@ class _NativeSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with Jinja's native-types code generation."""
 
     code_generator_class = NativeCodeGenerator
-    concat = staticmethod(_concat)  # type: ignore[assignment]
+    concat = staticmethod(_concat)
 
 
 class _Template(NativeTemplate):
-    environment_class = _NativeSandbox  # NativeTemplate.render concatenates with this class
+    # NativeTemplate.render concatenates with its environment class.
+    environment_class = _NativeSandbox  # type: ignore[assignment]
 
 
 _NativeSandbox.template_class = _Template

@@ -11,7 +11,11 @@ from pydantic import BaseModel
 from engine.recipe import Recipe
 from engine.registry import Registry
 
-TEMPLATE = {"type": "string", "pattern": r"\{[{%]", "description": "A template rendered at run time"}
+TEMPLATE = {
+    "type": "string",
+    "pattern": r"\{[{%]",
+    "description": "A template rendered at run time",
+}
 
 
 def _params_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +29,9 @@ def _params_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, An
 def _allow_template(prop: dict[str, Any]) -> None:
     """Any parameter may hold a template instead of a literal value."""
     original = copy.deepcopy(prop)
-    keep = {k: original.pop(k) for k in ("title", "description", "default", "examples") if k in original}
+    keep: dict[str, Any] = {
+        k: original.pop(k) for k in ("title", "description", "default", "examples") if k in original
+    }
     prop.clear()
     prop.update(keep)
     prop["anyOf"] = [original, TEMPLATE]
@@ -51,7 +57,10 @@ def recipe_schema(registry: Registry) -> dict[str, Any]:
         variant["title"] = type_
         variant["description"] = trigger.description
         if type_.endswith(".*"):
-            variant["properties"]["type"] = {"type": "string", "pattern": "^" + type_[:-1].replace(".", r"\.") + r"[a-z0-9_.]+$"}
+            variant["properties"]["type"] = {
+                "type": "string",
+                "pattern": "^" + type_[:-1].replace(".", r"\.") + r"[a-z0-9_.]+$",
+            }
         else:
             variant["properties"]["type"] = {"const": type_}
         variant["properties"]["with"] = _params_schema(trigger.params, defs)

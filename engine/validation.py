@@ -58,9 +58,9 @@ def _through_template(data: Any, loc: Loc) -> bool:
     for part in loc:
         if is_template(node):
             return True
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             node = node[part]
         else:
             return False
@@ -125,7 +125,9 @@ def validate_document(document: Any, registry: Registry) -> tuple[Recipe | None,
             action = registry.action(step.use)
         except RegistryError as exc:
             details.append(
-                ErrorDetail(path=format_loc((*prefix, "use")), message=str(exc), loc=(*prefix, "use"))
+                ErrorDetail(
+                    path=format_loc((*prefix, "use")), message=str(exc), loc=(*prefix, "use")
+                )
             )
         else:
             details += _check_params(action.params, step.with_, (*prefix, "with"))

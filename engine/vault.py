@@ -31,7 +31,9 @@ class Cipher:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise SousError("a stored credential cannot be decrypted: was SOUS_SECRET_KEY changed?") from None
+            raise SousError(
+                "a stored credential cannot be decrypted: was SOUS_SECRET_KEY changed?"
+            ) from None
 
 
 class Vault:

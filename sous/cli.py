@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sous.output import emit_json, paint, table
+from sous.output import emit_json, paint
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,7 +28,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         emit_json(
             {
                 "valid": [{"id": r.id, "file": str(f)} for f, r in result.recipes],
-                "errors": [{"file": e.file, "line": e.line, "path": e.path, "message": e.message} for e in result.errors],
+                "errors": [
+                    {"file": e.file, "line": e.line, "path": e.path, "message": e.message}
+                    for e in result.errors
+                ],
             }
         )
     else:
@@ -53,12 +56,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from engine.clock import SystemClock
     from engine.dryrun import dry_run
     from engine.events import Event
     from engine.loader import load_file
     from sous.container import build_registry
-
-    from engine.clock import SystemClock
 
     registry = build_registry()
     loaded = load_file(Path(args.recipe), registry)
@@ -90,12 +92,16 @@ def cmd_test(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result.to_dict())
     else:
-        verdict = paint("would fire", "green") if result.matched else paint("would not fire", "yellow")
+        verdict = (
+            paint("would fire", "green") if result.matched else paint("would not fire", "yellow")
+        )
         print(f"{recipe.id}: {verdict} ({result.stage})")
         if result.reason:
             print(f"  why: {result.reason.get('message', result.reason)}")
         for step in result.steps:
-            state = {True: "runs", False: "skipped (if)", None: "depends on earlier steps"}[step.would_run]
+            state = {True: "runs", False: "skipped (if)", None: "depends on earlier steps"}[
+                step.would_run
+            ]
             print(f"  step {step.id} ({step.use}): {state}")
             print(f"    with: {json.dumps(step.params, default=str)}")
             if step.error:
@@ -127,7 +133,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sous", description="Workflow automation for BigCommerce stores.")
+    parser = argparse.ArgumentParser(
+        prog="sous", description="Workflow automation for BigCommerce stores."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check recipe files; exit 1 if any is invalid")
@@ -151,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", default=None)
     p.add_argument("--workers", type=int, default=None, help="concurrent runs")
     p.add_argument("--recipes", default=None, help="load recipes from this folder at start")
-    p.add_argument("--sandbox", action="store_true", help="also run a store simulator and an SMTP sink, with example recipes")
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="also run a store simulator and an SMTP sink, with example recipes",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("demo", help="run the headline scenario end to end and report")

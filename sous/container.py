@@ -18,7 +18,13 @@ def connectors() -> list[Connector]:
     from connectors.core import CONNECTOR as core
 
     found = [core]
-    for module in ("connectors.bigcommerce.connector", "connectors.backorder", "connectors.email", "connectors.http", "connectors.report"):
+    for module in (
+        "connectors.bigcommerce.connector",
+        "connectors.backorder",
+        "connectors.email",
+        "connectors.http",
+        "connectors.report",
+    ):
         connector = _optional(module)
         if connector is not None:
             found.append(connector)

@@ -34,9 +34,12 @@ async def run_demo(as_json: bool = False, timeout: float = 60.0) -> int:
     async with running(settings, sandbox=True, shopper=False, announce=False) as (container, _):
         sandbox = container.extras["sandbox"]
         finished: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        container.engine.subscribe(lambda kind, data: finished.put_nowait(data) if kind == "run" and data.get("status") in FINAL else None)
-        while sandbox.api_key is None or not container.engine.index.by_uid:
-            await asyncio.sleep(0.05)
+        container.engine.subscribe(
+            lambda kind, data: (
+                finished.put_nowait(data) if kind == "run" and data.get("status") in FINAL else None
+            )
+        )
+        await asyncio.wait_for(sandbox.ready.wait(), timeout)
         await sandbox.sell_out(DEMO_PRODUCT)
         report["steps"].append({"what": "stock hits zero", "product": DEMO_PRODUCT})
         try:
@@ -45,12 +48,37 @@ async def run_demo(as_json: bool = False, timeout: float = 60.0) -> int:
             report["error"] = f"no run finished within {timeout:g}s"
             return _finish(report, as_json)
         stored = container.engine.recipes.by_uid(run["recipe_uid"])
-        report["run"] = {"id": run["id"], "recipe": stored.recipe.id if stored else None, "status": run["status"]}
-        async with httpx.AsyncClient(base_url=f"{sandbox.simulator_url}/stores/{DEMO_STORE}", headers={"X-Auth-Token": DEMO_TOKEN}) as sim:
-            product = (await sim.get("/v3/catalog/products", params={"name": DEMO_PRODUCT})).json()["data"][0]
-        report["product"] = {k: product.get(k) for k in ("id", "name", "inventory_level", "availability", "preorder_message", "preorder_release_date")}
+        report["run"] = {
+            "id": run["id"],
+            "recipe": stored.recipe.id if stored else None,
+            "status": run["status"],
+        }
+        async with httpx.AsyncClient(
+            base_url=f"{sandbox.simulator_url}/stores/{DEMO_STORE}",
+            headers={"X-Auth-Token": DEMO_TOKEN},
+        ) as sim:
+            product = (await sim.get("/v3/catalog/products", params={"name": DEMO_PRODUCT})).json()[
+                "data"
+            ][0]
+        report["product"] = {
+            k: product.get(k)
+            for k in (
+                "id",
+                "name",
+                "inventory_level",
+                "availability",
+                "preorder_message",
+                "preorder_release_date",
+            )
+        }
         on_backorder = product.get("availability") == "preorder"
-        report["steps"].append({"what": "product put on backorder", "ok": on_backorder, "availability": product.get("availability")})
+        report["steps"].append(
+            {
+                "what": "product put on backorder",
+                "ok": on_backorder,
+                "availability": product.get("availability"),
+            }
+        )
         mails = [m.to_dict() for m in sandbox.sink.messages]
         report["emails"] = [{"to": m["to"], "subject": m["subject"]} for m in mails]
         report["steps"].append({"what": "staff e-mailed", "ok": bool(mails)})
@@ -69,7 +97,10 @@ def _finish(report: dict[str, Any], as_json: bool) -> int:
         run = report["run"]
         print(f"  2. recipe {run['recipe']} ran: {run['status']} (run {run['id']})")
         product = report["product"]
-        print(f"  3. on the store: availability {product['availability']}, message {product['preorder_message']!r}, ships {product['preorder_release_date']}")
+        print(
+            f"  3. on the store: availability {product['availability']}, "
+            f"message {product['preorder_message']!r}, ships {product['preorder_release_date']}"
+        )
         for mail in report["emails"]:
             print(f"  4. e-mail to {', '.join(mail['to'])}: {mail['subject']}")
     if report.get("error"):

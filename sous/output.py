@@ -22,7 +22,9 @@ def paint(text: str, colour: str, stream: TextIO | None = None) -> str:
     return f"\033[{codes[colour]}m{text}\033[0m"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO | None = None) -> None:
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO | None = None
+) -> None:
     stream = stream or sys.stdout
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]

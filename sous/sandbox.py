@@ -43,6 +43,13 @@ def free_port() -> int:
         return port
 
 
+def _fresh_database(path: Path) -> str:
+    """The sandbox starts from an empty database (its simulator starts from a fresh store)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 class Sandbox:
     def __init__(self, settings: Settings, *, shopper: bool = True, announce: bool = True) -> None:
         self.settings = settings
@@ -54,6 +61,8 @@ class Sandbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.simulator_url = os.environ.get("SOUS_SANDBOX_SIMULATOR_URL", "").rstrip("/")
         self.api_key: str | None = None
+        self.ready = asyncio.Event()
+        """Set once the demo store is connected and the example recipes are loaded."""
 
     # What the API needs of a sandbox (api.deps.SandboxLike).
     @property
@@ -70,10 +79,7 @@ class Sandbox:
         await self.sink.start()
         database = self.settings.database_url
         if "SOUS_DATABASE_URL" not in os.environ:
-            fresh = Path("sous-data") / "sandbox.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{fresh}{suffix}").unlink(missing_ok=True)
-            database = f"sqlite:///{fresh}"
+            database = _fresh_database(Path("sous-data") / "sandbox.db")
         self.settings = self.settings.model_copy(
             update={
                 "database_url": database,
@@ -85,7 +91,10 @@ class Sandbox:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         for task in self._tasks:
             task.cancel()
@@ -100,7 +109,9 @@ class Sandbox:
 
         port = free_port()
         app = create_simulator(SimulatorConfig(webhook_time_scale=0.01))
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
         self._sim_server = uvicorn.Server(config)
         self._sim_task = asyncio.create_task(self._sim_server.serve())
         while not self._sim_server.started:
@@ -131,11 +142,22 @@ class Sandbox:
                     if (await client.get("/healthz")).status_code == 200:
                         break
                 await asyncio.sleep(0.05)
-            answer = await client.post("/v1/stores", json={"store_hash": DEMO_STORE, "access_token": DEMO_TOKEN, "name": "Sandbox store"})
+            answer = await client.post(
+                "/v1/stores",
+                json={
+                    "store_hash": DEMO_STORE,
+                    "access_token": DEMO_TOKEN,
+                    "name": "Sandbox store",
+                },
+            )
             if answer.status_code != 201:
-                print(paint(f"sandbox: connecting the demo store failed: {answer.text}", "red"), flush=True)
+                print(
+                    paint(f"sandbox: connecting the demo store failed: {answer.text}", "red"),
+                    flush=True,
+                )
                 return
             loaded = load_recipe_folder(container, EXAMPLES, workspace="sandbox", store=DEMO_STORE)
+            self.ready.set()
             if self._announce:
                 self._watch(container)
                 self._print_welcome(api, loaded)
@@ -145,14 +167,17 @@ class Sandbox:
 
     async def sell_out(self, name: str) -> None:
         """A shopper buys every unit left of the product called ``name``."""
-        async with httpx.AsyncClient(base_url=f"{self.simulator_url}/stores/{DEMO_STORE}", headers={"X-Auth-Token": DEMO_TOKEN}) as sim:
+        async with httpx.AsyncClient(
+            base_url=f"{self.simulator_url}/stores/{DEMO_STORE}",
+            headers={"X-Auth-Token": DEMO_TOKEN},
+        ) as sim:
             found = (await sim.get("/v3/catalog/products", params={"name": name})).json()["data"]
             if not found:
                 return
             product = found[0]
             left = int(product.get("inventory_level") or 0)
             if self._announce:
-                print(paint(f"\nA shopper buys the last {left} × {name} …", "bold"), flush=True)
+                print(paint(f"\nA shopper buys the last {left} of {name} …", "bold"), flush=True)
             async with httpx.AsyncClient(base_url=self.simulator_url) as control:
                 await control.post(
                     f"/_sim/stores/{DEMO_STORE}/orders",
@@ -179,7 +204,9 @@ class Sandbox:
             if status in ("succeeded", "succeeded_with_errors", "failed", "loop_stopped"):
                 stored = container.engine.recipes.by_uid(str(data.get("recipe_uid")))
                 name = stored.recipe.id if stored else data.get("recipe_uid")
-                colour = "green" if status == "succeeded" else "yellow" if status != "failed" else "red"
+                colour = (
+                    "green" if status == "succeeded" else "yellow" if status != "failed" else "red"
+                )
                 print(paint(f"  run {data['id']}  {name}: {status}", colour), flush=True)
                 if stored and status == "succeeded" and self.sink.messages:
                     last = self.sink.messages[-1]
@@ -193,13 +220,16 @@ class Sandbox:
             paint("Sous sandbox is ready", "bold"),
             f"  API and docs:       {api}/docs",
             f"  API key (sandbox):  {self.api_key}",
-            f"  store simulator:    {self.simulator_url}/stores/{DEMO_STORE}  (token {DEMO_TOKEN}; control API {self.simulator_url}/_sim/docs)",
-            f"  SMTP sink:          127.0.0.1:{self.sink.port}  (messages: GET {api}/v1/sandbox/messages)",
+            f"  store simulator:    {self.simulator_url}/stores/{DEMO_STORE}  (token {DEMO_TOKEN})",
+            f"  simulator control:  {self.simulator_url}/_sim/docs",
+            f"  SMTP sink:          127.0.0.1:{self.sink.port}",
+            f"  captured e-mail:    GET {api}/v1/sandbox/messages",
             f"  example recipes:    {loaded} loaded from recipes/examples",
             "",
             "Next: list runs with",
             f"  curl -H 'Authorization: Bearer {self.api_key}' {api}/v1/runs",
             "and sell out another product with",
-            f"  curl -X PUT {self.simulator_url}/_sim/stores/{DEMO_STORE}/stock -H 'Content-Type: application/json' -d '{{\"product_id\": 112, \"level\": 0}}'",
+            f"  curl -X PUT {self.simulator_url}/_sim/stores/{DEMO_STORE}/stock \\",
+            "       -H 'Content-Type: application/json' -d '{\"product_id\": 112, \"level\": 0}'",
         ]
         print("\n".join(lines), flush=True)

@@ -46,7 +46,9 @@ async def running(
         if sandbox:
             from sous.sandbox import Sandbox
 
-            box = await stack.enter_async_context(Sandbox(settings, shopper=shopper, announce=announce))
+            box = await stack.enter_async_context(
+                Sandbox(settings, shopper=shopper, announce=announce)
+            )
             settings = box.settings
         container = build(settings)
         stack.callback(container.db.dispose)
@@ -63,13 +65,21 @@ async def running(
         yield container, server
 
 
-async def _start_http(container: Container, settings: Settings, sandbox: object | None, stack: contextlib.AsyncExitStack) -> uvicorn.Server:
+async def _start_http(
+    container: Container,
+    settings: Settings,
+    sandbox: object | None,
+    stack: contextlib.AsyncExitStack,
+) -> uvicorn.Server:
     from api.app import create_app
 
     app = create_app(container, sandbox=sandbox)  # type: ignore[arg-type]
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    container.extras["http.task"] = task
 
     async def stop() -> None:
         server.should_exit = True
@@ -86,7 +96,9 @@ async def _start_http(container: Container, settings: Settings, sandbox: object 
 
 
 async def serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = load_settings(
         host=args.host,
         port=args.port,
@@ -94,9 +106,11 @@ async def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         recipes_dir=args.recipes,
     )
-    async with running(settings, sandbox=args.sandbox) as (_, server):
+    async with running(settings, sandbox=args.sandbox) as (container, _):
         base = f"http://{settings.host}:{settings.port}"
-        print(paint(f"Sous is serving on {base}  (API docs: {base}/docs; Ctrl-C stops it)", "green"), flush=True)
-        while not server.should_exit:
-            await asyncio.sleep(0.25)
+        print(
+            paint(f"Sous is serving on {base}  (API docs: {base}/docs; Ctrl-C stops it)", "green"),
+            flush=True,
+        )
+        await container.extras["http.task"]
     return 0

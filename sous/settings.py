@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-insecure-key-change-me"
+DEV_SECRET = "dev-only-insecure-key-change-me"  # noqa: S105 - refused outside development
 
 
 class Settings(BaseSettings):
@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=16, ge=1, le=512, description="concurrent runs in this process")
     secret_key: SecretStr = Field(
-        default=SecretStr(DEV_SECRET), description="encrypts credentials at rest; set it in production"
+        default=SecretStr(DEV_SECRET),
+        description="encrypts credentials at rest; set it in production",
     )
     recipes_dir: Path | None = Field(default=None, description="load recipes from YAML at start")
     max_chain_depth: int = Field(default=5, ge=1, le=50)
@@ -46,7 +47,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env != "development" and self.secret_key.get_secret_value() == DEV_SECRET:
-            raise ValueError("SOUS_SECRET_KEY must be set outside development (SOUS_ENV=production)")
+            raise ValueError(
+                "SOUS_SECRET_KEY must be set outside development (SOUS_ENV=production)"
+            )
         return self
 
 

@@ -63,10 +63,22 @@ def recording_connector(recorder: Recorder) -> Connector:
         name="test",
         description="recording actions for tests",
         triggers=(
-            TriggerSpec(type="test.stock", description="stock changed", payload=StockPayload, sample={"product": {"id": 1}}),
+            TriggerSpec(
+                type="test.stock",
+                description="stock changed",
+                payload=StockPayload,
+                sample={"product": {"id": 1}},
+            ),
         ),
         actions=(
-            ActionSpec(name="test.record", description="record a call", params=RecordParams, output=RecordOutput, handler=record, writes="a row in the recorder"),
+            ActionSpec(
+                name="test.record",
+                description="record a call",
+                params=RecordParams,
+                output=RecordOutput,
+                handler=record,
+                writes="a row in the recorder",
+            ),
             ActionSpec(
                 name="test.flaky",
                 description="fail a set number of times",

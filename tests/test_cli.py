@@ -25,7 +25,9 @@ actions:
 def test_validate_exit_codes_and_messages(tmp_path: Path, capsys) -> None:
     (tmp_path / "good.yaml").write_text(GOOD)
     assert main(["validate", str(tmp_path)]) == 0
-    (tmp_path / "bad.yaml").write_text(GOOD.replace("id: good", "id: bad").replace("core.log", "core.nope"))
+    (tmp_path / "bad.yaml").write_text(
+        GOOD.replace("id: good", "id: bad").replace("core.log", "core.nope")
+    )
     assert main(["validate", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert f"{tmp_path / 'bad.yaml'}:9 actions[0].use: unknown action 'core.nope'" in out
@@ -41,9 +43,21 @@ def test_validate_json(tmp_path: Path, capsys) -> None:
 
 def test_dry_run_reports_condition_and_rendered_params(tmp_path: Path, capsys) -> None:
     (tmp_path / "r.yaml").write_text(GOOD)
-    (tmp_path / "out.json").write_text(json.dumps({"product": {"name": "Cat Eye Sunglasses", "inventory_level": 0}}))
-    (tmp_path / "in.json").write_text(json.dumps({"type": "custom.stock_check", "payload": {"product": {"name": "X", "inventory_level": 4}}}))
-    assert main(["test", str(tmp_path / "r.yaml"), "--event", str(tmp_path / "out.json"), "--json"]) == 0
+    (tmp_path / "out.json").write_text(
+        json.dumps({"product": {"name": "Cat Eye Sunglasses", "inventory_level": 0}})
+    )
+    (tmp_path / "in.json").write_text(
+        json.dumps(
+            {
+                "type": "custom.stock_check",
+                "payload": {"product": {"name": "X", "inventory_level": 4}},
+            }
+        )
+    )
+    assert (
+        main(["test", str(tmp_path / "r.yaml"), "--event", str(tmp_path / "out.json"), "--json"])
+        == 0
+    )
     fired = json.loads(capsys.readouterr().out)
     assert fired["matched"] is True
     assert fired["steps"][0]["params"] == {"message": "Cat Eye Sunglasses is out"}
@@ -63,5 +77,7 @@ def test_schema_includes_action_parameters(capsys) -> None:
 
 def test_console_script_is_installed() -> None:
     bin_dir = Path(sys.executable).parent
-    result = subprocess.run([str(bin_dir / "sous"), "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(bin_dir / "sous"), "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and "validate" in result.stdout

@@ -18,11 +18,22 @@ SOUS = str(Path(sys.executable).parent / "sous")
 
 def test_demo_runs_the_headline_scenario(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOUS_")}
-    result = subprocess.run([SOUS, "demo", "--json"], capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env, check=False)
+    result = subprocess.run(
+        [SOUS, "demo", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["ok"] is True
-    assert report["run"]["recipe"] == "sold-out-to-backorder" and report["run"]["status"] == "succeeded"
+    assert (
+        report["run"]["recipe"] == "sold-out-to-backorder"
+        and report["run"]["status"] == "succeeded"
+    )
     assert report["product"]["availability"] == "preorder"
     assert report["product"]["preorder_release_date"]
     assert report["emails"][0]["to"] == ["warehouse@example.com"]
@@ -32,7 +43,14 @@ def test_demo_runs_the_headline_scenario(tmp_path: Path) -> None:
 def test_serve_sandbox_shows_a_recipe_firing(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOUS_")} | {"NO_COLOR": "1"}
-    proc = subprocess.Popen([SOUS, "serve", "--sandbox", "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [SOUS, "serve", "--sandbox", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 120
@@ -48,7 +66,9 @@ def test_serve_sandbox_shows_a_recipe_firing(tmp_path: Path) -> None:
         assert "sold-out-to-backorder: succeeded" in output, output
         key = next(line.split(":", 1)[1].strip() for line in lines if "API key (sandbox)" in line)
         headers = {"Authorization": f"Bearer {key}"}
-        messages = httpx.get(f"http://127.0.0.1:{port}/v1/sandbox/messages", headers=headers, timeout=10).json()
+        messages = httpx.get(
+            f"http://127.0.0.1:{port}/v1/sandbox/messages", headers=headers, timeout=10
+        ).json()
         assert "count" in messages, messages
         assert messages["count"] >= 1
         runs = httpx.get(f"http://127.0.0.1:{port}/v1/runs", headers=headers, timeout=10).json()

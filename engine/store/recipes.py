@@ -3,6 +3,7 @@ were based on (optimistic concurrency)."""
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import json
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ class SqlRecipeStore:
         now = self._clock.now()
         with self._db.session() as s:
             exists = s.exec(
-                select(RecipeRow).where(RecipeRow.workspace_id == workspace, RecipeRow.slug == recipe.id)
+                select(RecipeRow).where(
+                    RecipeRow.workspace_id == workspace, RecipeRow.slug == recipe.id
+                )
             ).first()
             if exists is not None:
                 raise ConflictError(f"a recipe with id {recipe.id!r} already exists")
@@ -130,11 +133,17 @@ class SqlRecipeStore:
             if source:
                 row.source = source
             s.add(row)
-            s.add(RecipeVersionRow(recipe_uid=row.uid, version=row.version, document=doc, created_at=now))
+            s.add(
+                RecipeVersionRow(
+                    recipe_uid=row.uid, version=row.version, document=doc, created_at=now
+                )
+            )
             s.commit()
             return _stored(row)
 
-    def set_enabled(self, workspace: str, slug: str, enabled: bool, reason: str | None = None) -> StoredRecipe:
+    def set_enabled(
+        self, workspace: str, slug: str, enabled: bool, reason: str | None = None
+    ) -> StoredRecipe:
         current = self.get(workspace, slug)
         doc = current.recipe.model_copy(update={"enabled": enabled}).document()
         stored = self.update(workspace, slug, doc, expected_version=None)
@@ -175,7 +184,11 @@ class SqlRecipeStore:
             return _stored(row) if row else None
 
     def list(
-        self, workspace: str | None = None, enabled: bool | None = None, limit: int = 10_000, after: str | None = None
+        self,
+        workspace: str | None = None,
+        enabled: bool | None = None,
+        limit: int = 10_000,
+        after: str | None = None,
     ) -> list[StoredRecipe]:
         with self._db.session() as s:
             query = select(RecipeRow)
@@ -191,10 +204,14 @@ class SqlRecipeStore:
     def count(self, workspace: str) -> int:
         with self._db.session() as s:
             return int(
-                s.exec(select(func.count()).select_from(RecipeRow).where(RecipeRow.workspace_id == workspace)).one()
+                s.exec(
+                    select(func.count())
+                    .select_from(RecipeRow)
+                    .where(RecipeRow.workspace_id == workspace)
+                ).one()
             )
 
-    def versions(self, workspace: str, slug: str) -> list[tuple[int, datetime]]:
+    def versions(self, workspace: str, slug: str) -> builtins.list[tuple[int, datetime]]:
         with self._db.session() as s:
             row = self._row(s, workspace, slug)
             rows = s.exec(
@@ -216,7 +233,9 @@ class SqlRecipeStore:
         """A unified diff of two versions' documents (as sorted, indented JSON)."""
         left = json.dumps(self.version(workspace, slug, a), indent=2, sort_keys=True).splitlines()
         right = json.dumps(self.version(workspace, slug, b), indent=2, sort_keys=True).splitlines()
-        return "\n".join(difflib.unified_diff(left, right, f"{slug}@{a}", f"{slug}@{b}", lineterm=""))
+        return "\n".join(
+            difflib.unified_diff(left, right, f"{slug}@{a}", f"{slug}@{b}", lineterm="")
+        )
 
     @staticmethod
     def _row(s: Any, workspace: str, slug: str) -> RecipeRow:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine.clock import ManualClock
 from engine.engine import Engine
@@ -44,27 +45,43 @@ def load(engine: Engine, tmp_path: Path, text: str = RECIPE) -> str:
     return stored.uid
 
 
-def product(level: int, tracking: str = "product") -> dict:
-    return {"product": {"id": 77, "name": "Cat Eye Sunglasses", "inventory_level": level, "inventory_tracking": tracking}}
+def product(level: int, tracking: str = "product") -> dict[str, Any]:
+    return {
+        "product": {
+            "id": 77,
+            "name": "Cat Eye Sunglasses",
+            "inventory_level": level,
+            "inventory_tracking": tracking,
+        }
+    }
 
 
-async def test_event_fires_recipe_and_trace_is_recorded(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
+async def test_event_fires_recipe_and_trace_is_recorded(
+    engine: Engine, recorder: Recorder, tmp_path: Path
+) -> None:
     uid = load(engine, tmp_path)
     result = await engine.ingest(NewEvent(type="test.stock", payload=product(0), store="s1"))
     assert len(result.runs) == 1
     await engine.drain()
-    assert [c[1]["message"] for c in recorder.calls] == ["Cat Eye Sunglasses sold out", "after Cat Eye Sunglasses sold out"]
+    assert [c[1]["message"] for c in recorder.calls] == [
+        "Cat Eye Sunglasses sold out",
+        "after Cat Eye Sunglasses sold out",
+    ]
     assert recorder.calls[0][1]["count"] == 77  # native type kept through rendering
     with engine.db.session() as s:
         run = s.exec(select(RunRow).where(RunRow.recipe_uid == uid)).one()
-        steps = s.exec(select(StepRow).where(StepRow.run_id == run.id).order_by(StepRow.index)).all()
+        steps = s.exec(
+            select(StepRow).where(StepRow.run_id == run.id).order_by(col(StepRow.index))
+        ).all()
     assert run.status == "succeeded"
     assert [st.status for st in steps] == ["succeeded", "succeeded"]
     assert steps[0].input == {"message": "Cat Eye Sunglasses sold out", "count": 77}
     assert steps[0].output == {"echoed": "Cat Eye Sunglasses sold out", "count": 77}
 
 
-async def test_failed_condition_is_explained(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
+async def test_failed_condition_is_explained(
+    engine: Engine, recorder: Recorder, tmp_path: Path
+) -> None:
     load(engine, tmp_path)
     result = await engine.ingest(NewEvent(type="test.stock", payload=product(5)))
     assert result.runs == []
@@ -77,7 +94,9 @@ async def test_failed_condition_is_explained(engine: Engine, recorder: Recorder,
     assert recorder.calls == []
 
 
-async def test_duplicate_event_runs_once(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
+async def test_duplicate_event_runs_once(
+    engine: Engine, recorder: Recorder, tmp_path: Path
+) -> None:
     load(engine, tmp_path)
     first = await engine.ingest(NewEvent(type="test.stock", payload=product(0), dedup_key="hash-1"))
     again = await engine.ingest(NewEvent(type="test.stock", payload=product(0), dedup_key="hash-1"))
@@ -86,7 +105,9 @@ async def test_duplicate_event_runs_once(engine: Engine, recorder: Recorder, tmp
     assert len(recorder.named("test.record")) == 2  # two steps of one run
 
 
-async def test_unsubscribed_types_and_other_stores_are_not_considered(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
+async def test_unsubscribed_types_and_other_stores_are_not_considered(
+    engine: Engine, recorder: Recorder, tmp_path: Path
+) -> None:
     load(engine, tmp_path, RECIPE.replace("trigger:", "store: only-this\ntrigger:"))
     elsewhere = await engine.ingest(NewEvent(type="test.stock", payload=product(0), store="other"))
     here = await engine.ingest(NewEvent(type="test.stock", payload=product(0), store="only-this"))
@@ -94,8 +115,17 @@ async def test_unsubscribed_types_and_other_stores_are_not_considered(engine: En
     assert elsewhere.decisions == [] and len(here.runs) == 1
 
 
-async def test_retry_is_durable_and_waits_for_the_clock(engine: Engine, recorder: Recorder, clock: ManualClock, tmp_path: Path) -> None:
-    load(engine, tmp_path, RECIPE.replace("use: test.record\n    with:\n      message: \"after {{ steps.note.echoed }}\"", "use: test.flaky"))
+async def test_retry_is_durable_and_waits_for_the_clock(
+    engine: Engine, recorder: Recorder, clock: ManualClock, tmp_path: Path
+) -> None:
+    load(
+        engine,
+        tmp_path,
+        RECIPE.replace(
+            'use: test.record\n    with:\n      message: "after {{ steps.note.echoed }}"',
+            "use: test.flaky",
+        ),
+    )
     recorder.failures["second"] = 2
     result = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
     await engine.drain()  # nothing due: the retry waits for the clock
@@ -113,10 +143,14 @@ async def test_retry_is_durable_and_waits_for_the_clock(engine: Engine, recorder
     assert len(recorder.named("test.record")) == 1  # the completed first step never repeats
 
 
-async def test_permanent_failure_fails_run_unless_continue_on_error(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
+async def test_permanent_failure_fails_run_unless_continue_on_error(
+    engine: Engine, recorder: Recorder, tmp_path: Path
+) -> None:
     text = RECIPE.replace(
-        "  - id: second\n    use: test.record\n    with:\n      message: \"after {{ steps.note.echoed }}\"\n",
-        "  - id: second\n    use: test.flaky\n    continue_on_error: true\n    with: {mode: permanent}\n  - id: third\n    use: test.record\n",
+        "  - id: second\n    use: test.record\n    with:\n"
+        '      message: "after {{ steps.note.echoed }}"\n',
+        "  - id: second\n    use: test.flaky\n    continue_on_error: true\n"
+        "    with: {mode: permanent}\n  - id: third\n    use: test.record\n",
     )
     load(engine, tmp_path, text)
     recorder.failures["second"] = 1
@@ -124,14 +158,19 @@ async def test_permanent_failure_fails_run_unless_continue_on_error(engine: Engi
     await engine.drain()
     with engine.db.session() as s:
         run = s.get(RunRow, result.runs[0])
-        steps = s.exec(select(StepRow).where(StepRow.run_id == result.runs[0]).order_by(StepRow.index)).all()
+        steps = s.exec(
+            select(StepRow).where(StepRow.run_id == result.runs[0]).order_by(col(StepRow.index))
+        ).all()
     assert run is not None and run.status == "succeeded_with_errors"
     assert [st.status for st in steps] == ["succeeded", "failed", "succeeded"]
     assert steps[1].error == "the remote side refused it"
 
 
 async def test_step_if_skips(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
-    text = RECIPE.replace("  - id: second\n", '  - id: second\n    if: {">": [{"var": "product.inventory_level"}, 10]}\n')
+    text = RECIPE.replace(
+        "  - id: second\n",
+        '  - id: second\n    if: {">": [{"var": "product.inventory_level"}, 10]}\n',
+    )
     load(engine, tmp_path, text)
     result = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
     await engine.drain()
@@ -141,7 +180,9 @@ async def test_step_if_skips(engine: Engine, recorder: Recorder, tmp_path: Path)
     assert len(recorder.named("test.record")) == 1
 
 
-async def test_own_write_does_not_retrigger_and_deep_chains_stop(engine: Engine, recorder: Recorder, tmp_path: Path) -> None:
+async def test_own_write_does_not_retrigger_and_deep_chains_stop(
+    engine: Engine, recorder: Recorder, tmp_path: Path
+) -> None:
     uid = load(engine, tmp_path)
     own = CausedBy(run_id="run_x", recipe_uid=uid, depth=1, chain=("sold-out-alert",))
     result = await engine.ingest(NewEvent(type="test.stock", payload=product(0), caused_by=own))
@@ -156,14 +197,24 @@ async def test_own_write_does_not_retrigger_and_deep_chains_stop(engine: Engine,
     assert recorder.calls == []
 
 
-async def test_restart_resumes_from_last_completed_step(db, registry, clock: ManualClock, recorder: Recorder, tmp_path: Path) -> None:
+async def test_restart_resumes_from_last_completed_step(
+    db, registry, clock: ManualClock, recorder: Recorder, tmp_path: Path
+) -> None:
     from engine.context import Services
 
     first = Engine(db, registry, clock=clock, services=Services())
     uid = load(first, tmp_path)
     recorder.failures["second"] = 1
-    text_flaky = RECIPE.replace("use: test.record\n    with:\n      message: \"after {{ steps.note.echoed }}\"", "use: test.flaky")
-    first.recipes.update("default", "sold-out-alert", load_file_doc(tmp_path, text_flaky, first), expected_version=None)
+    text_flaky = RECIPE.replace(
+        'use: test.record\n    with:\n      message: "after {{ steps.note.echoed }}"',
+        "use: test.flaky",
+    )
+    first.recipes.update(
+        "default",
+        "sold-out-alert",
+        load_file_doc(tmp_path, text_flaky, first),
+        expected_version=None,
+    )
     await first.start(workers=1)
     result = await first.ingest(NewEvent(type="test.stock", payload=product(0)))
     await first.drain()
@@ -182,7 +233,7 @@ async def test_restart_resumes_from_last_completed_step(db, registry, clock: Man
     assert len(recorder.named("test.record")) == 1
 
 
-def load_file_doc(tmp_path: Path, text: str, engine: Engine) -> dict:
+def load_file_doc(tmp_path: Path, text: str, engine: Engine) -> dict[str, Any]:
     path = tmp_path / "changed.yaml"
     path.write_text(text)
     result = load_file(path, engine.registry)

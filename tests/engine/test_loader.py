@@ -65,7 +65,9 @@ def test_one_bad_file_never_stops_the_others(tmp_path: Path, registry: Registry)
 
 
 def test_unknown_action_trigger_and_field(tmp_path: Path, registry: Registry) -> None:
-    text = GOOD.replace("type: test.stock", "type: test.nope").replace("use: test.record", "use: test.nope")
+    text = GOOD.replace("type: test.stock", "type: test.nope").replace(
+        "use: test.record", "use: test.nope"
+    )
     text = text.replace("name: Good recipe", "name: Good recipe\nmood: happy")
     result = load_file(write(tmp_path, "x.yaml", text), registry)
     paths = {e.path: e for e in result.errors}
@@ -78,7 +80,9 @@ def test_unknown_action_trigger_and_field(tmp_path: Path, registry: Registry) ->
     assert "test.record" in paths["actions[0].use"].message  # the known names are listed
 
 
-def test_templated_fields_are_checked_when_rendered_but_bad_templates_now(tmp_path: Path, registry: Registry) -> None:
+def test_templated_fields_are_checked_when_rendered_but_bad_templates_now(
+    tmp_path: Path, registry: Registry
+) -> None:
     text = GOOD.replace("message: hello", 'message: hello\n      count: "{{ product.id }}"')
     assert load_file(write(tmp_path, "ok.yaml", text), registry).errors == []
     broken = GOOD.replace("message: hello", 'message: "{{ product.id "')
@@ -87,7 +91,9 @@ def test_templated_fields_are_checked_when_rendered_but_bad_templates_now(tmp_pa
 
 
 def test_condition_errors_carry_their_path(tmp_path: Path, registry: Registry) -> None:
-    text = GOOD.replace("actions:", 'conditions:\n  - {"and": [true, {"frobnicate": [1]}]}\nactions:')
+    text = GOOD.replace(
+        "actions:", 'conditions:\n  - {"and": [true, {"frobnicate": [1]}]}\nactions:'
+    )
     [error] = load_file(write(tmp_path, "x.yaml", text), registry).errors
     assert error.path.startswith("conditions[0]")
     assert "frobnicate" in error.message
@@ -101,7 +107,9 @@ def test_duplicate_ids_and_step_ids(tmp_path: Path, registry: Registry) -> None:
     assert len(result.recipes) == 1
     assert "also used in" in result.errors[0].message
     dup_steps = GOOD + "  - id: step1\n    use: test.record\n"
-    [error] = load_file(write(tmp_path, "c.yaml", dup_steps.replace("id: good", "id: other")), registry).errors
+    [error] = load_file(
+        write(tmp_path, "c.yaml", dup_steps.replace("id: good", "id: other")), registry
+    ).errors
     assert "used twice" in error.message
 
 

@@ -61,7 +61,13 @@ async def test_delayed_job_waits_for_the_clock(db, queue, clock: ManualClock) ->
 
 
 async def test_same_lock_key_never_runs_together(db, queue) -> None:
-    await enqueue(db, queue, NewJob("run", "k1", lock_key="p1"), NewJob("run", "k2", lock_key="p1"), NewJob("run", "free"))
+    await enqueue(
+        db,
+        queue,
+        NewJob("run", "k1", lock_key="p1"),
+        NewJob("run", "k2", lock_key="p1"),
+        NewJob("run", "free"),
+    )
     first = await get(queue)
     second = await get(queue)
     assert (first.ref, second.ref) == ("k1", "free")

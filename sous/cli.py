@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from sous.output import emit_json, paint
 
@@ -173,10 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="apply database migrations")
     p.add_argument("--database-url", default=None)
     p.set_defaults(handler=cmd_migrate)
+
+    from api.cli_keys import register as register_keys
+    from sous.cli_packs import register as register_packs
+    from sous.worker import register as register_worker
+
+    register_keys(sub)
+    register_packs(sub)
+    register_worker(sub)
     return parser
-
-
-EXTRA: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

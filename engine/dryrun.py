@@ -80,8 +80,16 @@ def dry_run(recipe: Recipe, event: Event, registry: Registry, now: Any) -> DryRu
         "dry-run", event.workspace, recipe.version or 1, recipe, registry
     )
     data = event.context()
-    decision = decide_one(compiled, event, data)
-    result = DryRun(decision.matched, decision.stage, decision.reason)
+    stores = recipe.stores()
+    if event.type != recipe.trigger.type:
+        why = f"the recipe starts on {recipe.trigger.type}, not on {event.type}"
+        result = DryRun(False, "trigger", {"message": why})
+    elif stores is not None and event.store not in stores:
+        why = f"the recipe is limited to store(s) {', '.join(stores)}, not {event.store!r}"
+        result = DryRun(False, "trigger", {"message": why})
+    else:
+        decision = decide_one(compiled, event, data)
+        result = DryRun(decision.matched, decision.stage, decision.reason)
     renderer = Renderer(now)
     data["steps"] = _Later("steps")
     for index, step in enumerate(recipe.actions):

@@ -81,3 +81,14 @@ def test_console_script_is_installed() -> None:
         [str(bin_dir / "sous"), "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and "validate" in result.stdout
+
+
+def test_dry_run_checks_event_type(tmp_path: Path, capsys) -> None:
+    (tmp_path / "r.yaml").write_text(GOOD)
+    other = {"type": "custom.other", "payload": {"product": {"name": "X", "inventory_level": 0}}}
+    (tmp_path / "e.json").write_text(json.dumps(other))
+    assert (
+        main(["test", str(tmp_path / "r.yaml"), "--event", str(tmp_path / "e.json"), "--json"]) == 1
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["stage"] == "trigger" and "custom.other" in result["reason"]["message"]

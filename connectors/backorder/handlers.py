@@ -10,13 +10,15 @@ backorders, and back-in-stock dates switch them off.
   switches an ``armed`` backorder on; stock back ends it (``backorder.restocked``).
 * :func:`check_dates` — assignments whose back-in-stock date has come are switched off
   (``backorder.back_in_stock_date_reached``), on the service's clock.
-* :func:`poll_stock` — every product with a live assignment is read in batches (``id:in``)
-  and those whose stock crossed zero go through :func:`on_stock`. Variants of an untracked
-  product fire no stock webhooks, so this is how their restock is noticed.
+* :func:`reconcile` — every product Sous manages is read in batches (``id:in``): those whose
+  stock crossed zero go through :func:`on_stock` (variants of an untracked product fire no
+  stock webhooks, so this is how their restock is noticed), and those that differ from what
+  their assignments say are written again (a write that failed, a change made meanwhile).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -32,7 +34,9 @@ from .models import ACTIVE, ARMED, CLOSED, BackorderAssignmentRow
 from .service import Backorders, Emit
 from .stock import on_stock
 
-__all__ = ["check_dates", "on_order", "on_stock", "order_in", "poll_stock"]
+__all__ = ["check_dates", "on_order", "on_stock", "order_in", "reconcile"]
+
+log = logging.getLogger("sous.backorder")
 
 
 def _when(value: Any, default: datetime) -> datetime:
@@ -81,7 +85,7 @@ async def on_order(
 
     def relevant(s: Session) -> bool:
         return bool(ledger.live(s, workspace, store)) or bool(
-            ledger._lines(s, workspace, store, order_id)
+            ledger.order_lines(s, workspace, store, order_id)
         )
 
     if not ledger.read(service.db, relevant):
@@ -94,9 +98,6 @@ async def on_order(
     booking = await ledger.write(
         service.db, lambda s: ledger.book_order(s, workspace, store, found, service.clock.now())
     )
-    for product_id in sorted(booking.products):
-        async with service.lock(workspace, store, product_id):
-            await service.sync(await service.client(workspace, store), workspace, store, product_id)
     if booking.booked:
         await _send_ordered(service, workspace, store, found, booking, emit, caused_by)
     for row in booking.reached:
@@ -105,6 +106,9 @@ async def on_order(
         body = {**ev.base(row, service.settings), "changes": ["status"], "reason": "reopened"}
         dedup = ev.key(workspace, store, row.id, "reopened", row.closures)
         await service.send(emit, ev.UPDATED, workspace, store, body, dedup, caused_by)
+    for product_id in sorted(booking.products):
+        async with service.lock(workspace, store, product_id):
+            await service.sync(await service.client(workspace, store), workspace, store, product_id)
     return booking
 
 
@@ -145,22 +149,16 @@ async def check_dates(service: Backorders, *, emit_for: Any) -> list[str]:
     for workspace, store, product_id in sorted(
         {(r.workspace_id, r.store, r.product_id) for r in due}
     ):
-        rows = await _close_due(service, workspace, store, product_id)
-        emit: Emit = emit_for(workspace)
-        for row in rows:
-            body = {
-                **ev.base(row, service.settings),
-                "date": (row.back_in_stock_date or today).isoformat(),
-            }
-            dedup = ev.key(workspace, store, row.id, "date_reached", row.closures)
-            await service.send(emit, ev.DATE_REACHED, workspace, store, body, dedup)
-            closed.append(row.id)
+        try:
+            closed += await _close_due(service, workspace, store, product_id, emit_for(workspace))
+        except Exception as exc:
+            log.warning("closing the backorder of product %s failed: %s", product_id, exc)
     return closed
 
 
 async def _close_due(
-    service: Backorders, workspace: str, store: str, product_id: int
-) -> list[BackorderAssignmentRow]:
+    service: Backorders, workspace: str, store: str, product_id: int, emit: Emit
+) -> list[str]:
     client = await service.client(workspace, store)
     async with service.lock(workspace, store, product_id):
         now = service.clock.now()
@@ -177,46 +175,84 @@ async def _close_due(
             return rows
 
         rows = await ledger.write(service.db, txn)
+        for row in rows:
+            body = {
+                **ev.base(row, service.settings),
+                "date": (row.back_in_stock_date or now.date()).isoformat(),
+            }
+            dedup = ev.key(workspace, store, row.id, "date_reached", row.closures)
+            await service.send(emit, ev.DATE_REACHED, workspace, store, body, dedup)
         if rows:
             await service.sync(client, workspace, store, product_id)
-    return rows
+    return [row.id for row in rows]
 
 
-async def poll_stock(service: Backorders, *, emit_for: Any) -> dict[str, dict[int, str]]:
-    """Read every watched product in batches and react to those whose stock crossed zero."""
-    watched = ledger.read(service.db, ledger.watched)
+async def reconcile(service: Backorders, *, emit_for: Any) -> dict[str, dict[int, str]]:
+    """Read every product Sous manages, 250 per request: react to stock that crossed zero, and
+    write what differs from what its assignments say (a write that failed earlier, or a change
+    made on the store meanwhile). A store that fails is logged and skipped."""
+    managed = ledger.read(service.db, ledger.managed)
     report: dict[str, dict[int, str]] = {}
-    for (workspace, store), product_ids in sorted(watched.items()):
-        client = await service.client(workspace, store)
-        found = await client.get_products(product_ids, include="variants")
-
-        def states(
-            s: Session, workspace: str = workspace, store: str = store, ids: list[int] = product_ids
-        ) -> dict[int, Any]:
-            return {
-                pid: (
-                    ledger.product_row(s, workspace, store, pid),
-                    ledger.live(s, workspace, store, [pid]),
-                )
-                for pid in ids
-            }
-
-        known = ledger.read(service.db, states)
-        candidates = []
-        for product in found:
-            managed, rows = known.get(int(product["id"]), (None, []))
-            if managed is None:
-                continue
-            tracked = storefront.tracking(managed.previous) != "none"
-            for row in rows:
-                level = storefront.stock_level(product, managed.previous, row.variant_id)
-                if (row.status == ARMED and (not tracked or level <= 0)) or (
-                    row.status in (ACTIVE, CLOSED) and tracked and level > 0
-                ):
-                    candidates.append(int(product["id"]))
-                    break
-        if candidates:
-            report[store] = await on_stock(
-                service, workspace, store, candidates, emit=emit_for(workspace)
+    for (workspace, store), product_ids in sorted(managed.items()):
+        try:
+            found = await _reconcile_store(
+                service, workspace, store, product_ids, emit_for(workspace)
             )
+        except Exception as exc:
+            log.warning("backorder check of store %s failed: %s", store, exc)
+            continue
+        if found:
+            report[store] = found
     return report
+
+
+async def _reconcile_store(
+    service: Backorders, workspace: str, store: str, product_ids: list[int], emit: Emit
+) -> dict[int, str]:
+    client = await service.client(workspace, store)
+    found = await client.get_products(product_ids, include=storefront.INCLUDE)
+
+    def states(s: Session) -> dict[int, Any]:
+        return {
+            pid: (
+                ledger.product_row(s, workspace, store, pid),
+                ledger.live(s, workspace, store, [pid]),
+            )
+            for pid in product_ids
+        }
+
+    known = ledger.read(service.db, states)
+    stock: list[int] = []
+    stale: list[int] = []
+    for product in found:
+        pid = int(product["id"])
+        held, rows = known.get(pid, (None, []))
+        if held is None:
+            continue
+        if any(_crossed(product, held.previous, row) for row in rows):
+            stock.append(pid)
+            continue
+        desired = storefront.desired_state(held.previous, rows, product, service.settings)
+        cuts = [storefront.Deduction.from_dict(c) for c in (held.deduction or {}).get("cuts", [])]
+        if (
+            not rows
+            or storefront.plan(product, desired, held.previous, service.settings, cuts).changed
+        ):
+            stale.append(pid)
+    outcome = await on_stock(service, workspace, store, stock, emit=emit) if stock else {}
+    for pid in stale:
+        async with service.lock(workspace, store, pid):
+            await service.sync(client, workspace, store, pid)
+        outcome[pid] = "synced"
+    return outcome
+
+
+def _crossed(
+    product: dict[str, Any], previous: dict[str, Any], row: BackorderAssignmentRow
+) -> bool:
+    """Stock reached zero under an armed assignment, or came back under an open or closed one."""
+    tracked = storefront.tracking(previous) != "none"
+    level = storefront.stock_level(product, previous, row.variant_id)
+    if row.status == ARMED:
+        return not tracked or level <= 0
+    return row.status in (ACTIVE, CLOSED) and tracked and level > 0

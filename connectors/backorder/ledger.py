@@ -101,10 +101,14 @@ class Booking:
     reached: list[BackorderAssignmentRow] = field(default_factory=list)
     reopened: list[BackorderAssignmentRow] = field(default_factory=list)
     assignments: dict[str, BackorderAssignmentRow] = field(default_factory=dict)
+    closed: set[int] = field(default_factory=set)
+    """Products of the order whose backorder is closed: the store should refuse them already,
+    and is brought in line again in case switching it off failed."""
 
     @property
     def products(self) -> set[int]:
-        return {a.product_id for a in (*self.reached, *self.reopened)}
+        """The products whose state on the store may have to change."""
+        return {a.product_id for a in (*self.reached, *self.reopened)} | self.closed
 
 
 def live(
@@ -162,7 +166,7 @@ def book_order(
         return outcome
     if order.status_id in RELEASE_STATUSES or order.status_id == PARTIAL_REFUND:
         return _release(session, workspace, store, order, now, outcome)
-    existing = _lines(session, workspace, store, order.id)
+    existing = order_lines(session, workspace, store, order.id)
     if order.status_id in SHIPPED_STATUSES:
         for line in existing:
             if line.status == WAITING or line.status == ALLOCATED:
@@ -171,9 +175,10 @@ def book_order(
                 session.add(line)
                 outcome.shipped.append(line)
         return outcome
+    rows = live(session, workspace, store, sorted({li.product_id for li in order.lines}))
+    outcome.closed = {r.product_id for r in rows if r.status == CLOSED}
     if existing:
         return outcome
-    rows = live(session, workspace, store, sorted({li.product_id for li in order.lines}))
     merged: dict[tuple[int, int], int] = {}
     for li in order.lines:
         merged[(li.product_id, li.variant_id)] = (
@@ -227,7 +232,9 @@ def activate(row: BackorderAssignmentRow, now: datetime) -> None:
     row.updated_at = now
 
 
-def _lines(session: Session, workspace: str, store: str, order_id: int) -> list[BackorderLineRow]:
+def order_lines(
+    session: Session, workspace: str, store: str, order_id: int
+) -> list[BackorderLineRow]:
     query = select(BackorderLineRow).where(
         BackorderLineRow.workspace_id == workspace,
         BackorderLineRow.store == store,
@@ -244,7 +251,7 @@ def _release(
     for li in order.lines:
         key = (li.product_id, li.variant_id)
         refunded[key] = refunded.get(key, 0) + li.refunded
-    for line in _lines(session, workspace, store, order.id):
+    for line in order_lines(session, workspace, store, order.id):
         row = session.get(BackorderAssignmentRow, line.assignment_id)
         if row is None or not row.release_on_cancel or line.status in (RELEASED, SHIPPED):
             continue
@@ -318,14 +325,11 @@ def due_dates(session: Session, today: date) -> list[BackorderAssignmentRow]:
     return list(session.exec(query).all())
 
 
-def watched(session: Session) -> dict[tuple[str, str], list[int]]:
-    """Products with live assignments, by (workspace, store)."""
-    query = select(BackorderAssignmentRow).where(col(BackorderAssignmentRow.status).in_(LIVE))
+def managed(session: Session) -> dict[tuple[str, str], list[int]]:
+    """Products Sous has changed and not yet restored, by (workspace, store)."""
     found: dict[tuple[str, str], list[int]] = {}
-    for row in session.exec(query).all():
-        ids = found.setdefault((row.workspace_id, row.store), [])
-        if row.product_id not in ids:
-            ids.append(row.product_id)
+    for row in session.exec(select(BackorderProductRow)).all():
+        found.setdefault((row.workspace_id, row.store), []).append(row.product_id)
     return found
 
 

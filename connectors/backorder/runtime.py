@@ -12,7 +12,7 @@ inbox (its ``ref`` is the event id) and runs :func:`~connectors.backorder.handle
   job right after such an event is stored. A crash between the two loses the reaction to that
   event (the periodic stock poll still notices restocks, but not the order).
 
-:meth:`BackorderRuntime.tick` runs :func:`check_dates` and :func:`poll_stock`; a scheduler can
+:meth:`BackorderRuntime.tick` runs :func:`check_dates` and :func:`reconcile`; a scheduler can
 call it, or :meth:`start` runs it every ``check_interval`` seconds of the engine's clock.
 """
 
@@ -32,7 +32,7 @@ from engine.models import EventRow
 from engine.queue.base import Job, NewJob
 from engine.runner import event_from_row
 
-from .handlers import check_dates, on_order, on_stock, poll_stock
+from .handlers import check_dates, on_order, on_stock, reconcile
 from .service import Backorders, Emit
 
 if TYPE_CHECKING:
@@ -165,10 +165,11 @@ class BackorderRuntime:
 
     # -- the periodic check --------------------------------------------------------------------
     async def tick(self) -> dict[str, Any]:
-        """Switch off backorders whose date came, then poll the stock of watched products."""
+        """Switch off backorders whose date came, then reconcile every managed product."""
         closed = await check_dates(self.service, emit_for=self.emit_for)
-        stock = await poll_stock(self.service, emit_for=self.emit_for)
-        return {"dates_reached": closed, "stock": stock}
+        products = await reconcile(self.service, emit_for=self.emit_for)
+        self._count("ticks")
+        return {"dates_reached": closed, "products": products}
 
     async def run_periodic(self) -> None:
         while True:

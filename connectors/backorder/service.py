@@ -6,6 +6,11 @@ product's assignments or writes the product holds that product's lock, so two st
 about the same product never interleave their read-compare-write of the store. Events go out
 through the ``emit`` function the caller passes (``ctx.emit`` in actions, ``engine.ingest`` in
 the runtime), each with a deterministic dedup key.
+
+Order of work: the database first (what the assignment now is), then the events, then the
+store. A store write that fails is retried by the step or job, and in any case made by the
+periodic reconcile, which compares every managed product with what its assignments say;
+events are never lost to a failed store write, and a repeat is deduplicated by its key.
 """
 
 from __future__ import annotations
@@ -86,8 +91,11 @@ class Backorders:
         store: str,
         product_id: int,
         product: dict[str, Any] | None = None,
+        *,
+        ending: frozenset[str] = frozenset(),
     ) -> Applied:
-        """Bring the product on the store to what its assignments say (hold the product lock)."""
+        """Bring the product on the store to what its assignments say (hold the product lock);
+        ``ending`` names assignments to leave out, as if already ended."""
 
         def state(s: Session) -> tuple[BackorderProductRow | None, list[BackorderAssignmentRow]]:
             return ledger.product_row(s, workspace, store, product_id), ledger.live(
@@ -95,6 +103,7 @@ class Backorders:
             )
 
         managed, rows = ledger.read(self.db, state)
+        rows = [r for r in rows if r.id not in ending]
         if managed is None:
             return Applied()
         if product is None:
@@ -116,7 +125,7 @@ class Backorders:
                 row.updated_at = self.clock.now()
                 s.add(row)
 
-        if not rows or cuts:
+        if (not rows and not ending) or cuts:
             await ledger.write(self.db, settle)
         return applied
 
@@ -187,8 +196,8 @@ class Backorders:
                 return Change(row, created=True)
 
             change = await ledger.write(self.db, txn)
+            await self._announce(change, workspace, store, emit)
             change.applied = await self.sync(client, workspace, store, product_id, product)
-        await self._announce(change, workspace, store, emit)
         return change
 
     async def update(
@@ -220,9 +229,9 @@ class Backorders:
                 change = await ledger.write(self.db, txn)
             except NotFoundError as exc:
                 raise PermanentError(str(exc)) from None
-            if change.changes:
-                change.applied = await self.sync(client, workspace, store, product_id)
-        await self._announce(change, workspace, store, emit)
+            await self._announce(change, workspace, store, emit)
+            # always: a retry after a failed write finds nothing left to change in the database
+            change.applied = await self.sync(client, workspace, store, product_id)
         return change
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -311,12 +320,17 @@ class Backorders:
         await self.send(emit, ev.LIMIT_REACHED, workspace, store, body, dedup)
 
     async def send_unassigned(
-        self, row: BackorderAssignmentRow, workspace: str, store: str, applied: Applied, emit: Emit
+        self,
+        row: BackorderAssignmentRow,
+        workspace: str,
+        store: str,
+        previous: dict[str, Any],
+        emit: Emit,
     ) -> None:
         body = {
             **ev.base(row, self.settings),
             "reason": row.ended_reason or "unassigned",
-            "restored": applied.product,
+            "restored": dict(previous["product"]),
         }
         await self.send(
             emit,

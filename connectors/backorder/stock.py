@@ -4,8 +4,9 @@
   ``armed`` assignment whose stock reached zero switches on; stock back above zero ends the
   backorder (``backorder.restocked`` with the waiting orders oldest first, then
   ``backorder.unassigned``) and, unless disabled, takes the waiting units off the new level.
-* :func:`unassign` — ends an assignment and restores the product. With stock back on the
-  store it is a restock (the waiting orders are allocated as above), so a recipe that
+* :func:`unassign` — restores the product, then ends the assignment (in that order, so a
+  retried step finds the assignment still there if the store write failed). With stock back on
+  the store it is a restock (the waiting orders are allocated as above), so a recipe that
   unassigns on ``bigcommerce.product.back_in_stock`` and the automatic restock agree.
 """
 
@@ -62,6 +63,9 @@ async def unassign(
             )
             row = ledger.read(service.db, lambda s: s.get(BackorderAssignmentRow, target.id))
             return Change(row or target, changes=["status"], applied=applied)
+        # The store first: if writing it fails, the assignment is still there for the retry.
+        ending = frozenset({target.id})
+        applied = await service.sync(client, workspace, store, product_id, product, ending=ending)
         now = service.clock.now()
 
         def txn(s: Session) -> BackorderAssignmentRow | None:
@@ -69,13 +73,16 @@ async def unassign(
             if row is not None:
                 ledger.end(row, "unassigned", now)
                 s.add(row)
+            held = ledger.product_row(s, workspace, store, product_id)
+            others = [r for r in ledger.live(s, workspace, store, [product_id]) if r is not row]
+            if held is not None and not others:
+                s.delete(held)
             return row
 
         ended = await ledger.write(service.db, txn)
-        applied = await service.sync(client, workspace, store, product_id, product)
     if ended is None:
         return None
-    await service.send_unassigned(ended, workspace, store, applied, emit)
+    await service.send_unassigned(ended, workspace, store, managed.previous, emit)
     return Change(ended, changes=["status"], applied=applied)
 
 
@@ -140,7 +147,6 @@ async def _stock_one(
         return woke, waiting
 
     woke, waiting = await ledger.write(service.db, txn)
-    applied = await service.sync(client, workspace, store, product_id, product)
     for row in woke:
         body = {**ev.base(row, service.settings), "changes": ["status"], "reason": "activated"}
         await service.send(
@@ -153,7 +159,8 @@ async def _stock_one(
         await _send_restocked(
             service, workspace, store, row, lines, levels[aid], product, previous, emit
         )
-        await service.send_unassigned(row, workspace, store, applied, emit)
+        await service.send_unassigned(row, workspace, store, previous, emit)
+    applied = await service.sync(client, workspace, store, product_id, product)
     return ("restocked" if waiting else "activated"), applied
 
 

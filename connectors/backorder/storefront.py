@@ -184,34 +184,33 @@ class Deduction:
 
 @dataclass
 class Applied:
+    """What was written: product fields, variant fields, the marker ("" when removed)."""
+
     product: dict[str, Any] = field(default_factory=dict)
     variants: dict[int, dict[str, Any]] = field(default_factory=dict)
     marker: str | None = None
+    remove_marker: int | None = None
     requests: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.product or self.variants or self.marker)
+        return bool(self.product or self.variants or self.marker is not None)
 
 
-async def apply(
-    client: BigCommerceClient,
+def plan(
     product: dict[str, Any],
     desired: Desired,
     previous: dict[str, Any],
     settings: BackorderSettings,
     deductions: Sequence[Deduction] = (),
 ) -> Applied:
-    """Write what differs between ``product`` (as fetched) and ``desired``."""
-    done = Applied()
-    pid = int(product["id"])
+    """The writes that would bring ``product`` (as fetched) to ``desired``; none when equal."""
+    todo = Applied()
     body = {k: v for k, v in desired.product.items() if not _same(k, product.get(k), v)}
     for cut in deductions:
-        level = int(product.get("inventory_level") or 0)
-        if cut.variant_id is None and level == cut.seen:
+        if cut.variant_id is None and int(product.get("inventory_level") or 0) == cut.seen:
             body["inventory_level"] = max(0, cut.seen - cut.units)
     current = marker_of(product, settings.marker_field)
-    remove_marker: int | None = None
     wanted = desired.marker
     if wanted is None and previous.get("marker"):
         wanted = str(previous["marker"]["value"])
@@ -223,28 +222,44 @@ async def apply(
                 {"id": current["id"], "name": settings.marker_field, "value": wanted}
             ]
         if "custom_fields" in body:
-            done.marker = wanted
+            todo.marker = wanted
     elif current is not None:
-        remove_marker = int(current["id"])
-        done.marker = ""
-    if body:
-        await client.update_product(pid, body)
-        done.requests += 1
-        done.product = {k: v for k, v in body.items() if k != "custom_fields"}
+        todo.remove_marker = int(current["id"])
+        todo.marker = ""
+    todo.product = body
     for variant in option_variants(product):
         vid = int(variant["id"])
         wanted_v = desired.variants.get(vid, {})
         changes = {k: v for k, v in wanted_v.items() if not _same(k, variant.get(k), v)}
         for cut in deductions:
-            level = int(variant.get("inventory_level") or 0)
-            if cut.variant_id == vid and level == cut.seen:
+            if cut.variant_id == vid and int(variant.get("inventory_level") or 0) == cut.seen:
                 changes["inventory_level"] = max(0, cut.seen - cut.units)
         if changes:
-            await client.update_variant(pid, vid, changes)
-            done.requests += 1
-            done.variants[vid] = changes
-    if remove_marker is not None:
-        await client.request("DELETE", f"/catalog/products/{pid}/custom-fields/{remove_marker}")
+            todo.variants[vid] = changes
+    return todo
+
+
+async def apply(
+    client: BigCommerceClient,
+    product: dict[str, Any],
+    desired: Desired,
+    previous: dict[str, Any],
+    settings: BackorderSettings,
+    deductions: Sequence[Deduction] = (),
+) -> Applied:
+    """Write what differs between ``product`` (as fetched) and ``desired``."""
+    done = plan(product, desired, previous, settings, deductions)
+    pid = int(product["id"])
+    if done.product:
+        await client.update_product(pid, done.product)
+        done.requests += 1
+        done.product = {k: v for k, v in done.product.items() if k != "custom_fields"}
+    for vid, changes in done.variants.items():
+        await client.update_variant(pid, vid, changes)
+        done.requests += 1
+    if done.remove_marker is not None:
+        path = f"/catalog/products/{pid}/custom-fields/{done.remove_marker}"
+        await client.request("DELETE", path)
         done.requests += 1
     return done
 

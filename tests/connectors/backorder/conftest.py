@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 import connectors.backorder.models  # noqa: F401  (registers the tables)
 from connectors.backorder.config import BackorderSettings, ClientProvider
+from connectors.backorder.events import TRIGGERS
 from connectors.backorder.service import Backorders
 from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
@@ -93,6 +94,12 @@ class Shop:
         return self.store.store_hash
 
     async def emit(self, new: NewEvent) -> None:
+        """Keep the event, after checking its payload against the trigger's published model."""
+        spec = next(t for t in TRIGGERS if t.type == new.type)
+        assert spec.payload is not None
+        spec.payload.model_validate(new.payload)
+        assert new.dedup_key and len(new.dedup_key) <= 200
+        assert (new.workspace, new.store) == ("default", self.hash)
         self.events.append(new)
 
     def sent(self, type_: str) -> list[dict[str, Any]]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from connectors.backorder.actions import AssignParams, Target, assign, unassign
-from connectors.backorder.handlers import check_dates, on_stock, poll_stock
+from connectors.backorder.handlers import check_dates, on_stock, reconcile
+from connectors.bigcommerce.errors import ServerError
+from engine.errors import RetryableError
 from tests.connectors.backorder.conftest import Shop
 from tests.connectors.backorder.test_ledger import sell
 
@@ -95,10 +99,10 @@ async def test_poll_notices_restock_of_a_variant(shop: Shop) -> None:
     await assign(shop.ctx(), AssignParams(product_id=pid, variant_id=silver, limit=5))
     order_id = await sell(shop, pid, 2, silver)
     emit_for = lambda ws: shop.emit  # noqa: E731
-    assert await poll_stock(shop.service, emit_for=emit_for) == {}
+    assert await reconcile(shop.service, emit_for=emit_for) == {}
     # the product does not track stock while on backorder: this change fires no webhook
     await shop.set_stock(pid, 6, silver)
-    report = await poll_stock(shop.service, emit_for=emit_for)
+    report = await reconcile(shop.service, emit_for=emit_for)
     assert report == {shop.hash: {pid: "restocked"}}
     [restocked] = shop.sent("backorder.restocked")
     assert [o["order_id"] for o in restocked["orders"]] == [order_id]
@@ -124,3 +128,61 @@ async def test_unassigning_once_stock_is_back_is_a_restock(shop: Shop) -> None:
         pid: "unchanged"
     }
     assert len(shop.sent("backorder.restocked")) == 1
+
+
+async def test_reconcile_writes_what_drifted(shop: Shop) -> None:
+    pid = shop.product_id(CARD)
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10))
+    client = await shop.clients.client("default", shop.hash)
+    await client.update_product(pid, {"availability": "available", "inventory_tracking": "product"})
+    emit_for = lambda ws: shop.emit  # noqa: E731
+    assert await reconcile(shop.service, emit_for=emit_for) == {shop.hash: {pid: "synced"}}
+    product = await shop.product(pid)
+    assert (product["availability"], product["inventory_tracking"]) == ("preorder", "none")
+    shop.forget_requests()
+    assert await reconcile(shop.service, emit_for=emit_for) == {}
+    assert [r.method for r in shop.requests()] == ["GET"]  # one batched read, nothing to write
+
+
+async def test_a_failed_unassign_leaves_it_assigned_for_the_retry(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = shop.product_id(CARD)
+    before = await shop.product(pid)
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10))
+    client = await shop.clients.client("default", shop.hash)
+    monkeypatch.setattr(client, "update_product", refused)
+    with pytest.raises(RetryableError):
+        await unassign(shop.ctx(step="end"), Target(product_id=pid))
+    monkeypatch.undo()
+    assert (await shop.product(pid))["availability"] == "preorder"
+    assert shop.sent("backorder.unassigned") == []
+    retried = await unassign(shop.ctx(step="end"), Target(product_id=pid))
+    assert retried.unassigned
+    after = await shop.product(pid)
+    for name in ("inventory_tracking", "availability", "preorder_message", "custom_fields"):
+        assert after[name] == before[name], name
+    assert len(shop.sent("backorder.unassigned")) == 1
+
+
+async def test_a_switch_off_that_failed_is_made_by_the_check(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = shop.product_id(CARD)
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=1))
+    client = await shop.clients.client("default", shop.hash)
+    monkeypatch.setattr(client, "update_product", refused)
+    with pytest.raises(RetryableError):
+        await sell(shop, pid)
+    monkeypatch.undo()
+    assert len(shop.sent("backorder.limit_reached")) == 1  # sent before the store write
+    assert (await shop.buy(pid)).status_code == 201  # the store still sells
+    emit_for = lambda ws: shop.emit  # noqa: E731
+    assert await reconcile(shop.service, emit_for=emit_for) == {shop.hash: {pid: "synced"}}
+    assert (await shop.buy(pid)).status_code == 409
+    assert await reconcile(shop.service, emit_for=emit_for) == {}
+    assert len(shop.sent("backorder.limit_reached")) == 1
+
+
+async def refused(*args: object, **kwargs: object) -> None:
+    raise ServerError("503 from the store", status=503)

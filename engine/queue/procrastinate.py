@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -287,14 +287,17 @@ class ProcrastinateJobQueue:
         changed = self._changed
         if self._generation != seen or self._closed:
             return
-        waits: list[Awaitable[Any]] = [changed.wait(), asyncio.sleep(self.tuning.poll)]
+        delay: float | None = None
         with contextlib.suppress(Exception):
             delay = await self._next_due_in()
-            if delay is not None:
-                waits.append(self._clock.sleep(delay))
         if self._generation != seen or self._closed:
             return
-        tasks = [asyncio.ensure_future(w) for w in waits]
+        tasks: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(changed.wait()),
+            asyncio.ensure_future(asyncio.sleep(self.tuning.poll)),
+        ]
+        if delay is not None:
+            tasks.append(asyncio.ensure_future(self._clock.sleep(delay)))
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -45,7 +45,8 @@ def jobs_in(db: Database, status: str) -> int:
         return int(
             conn.execute(
                 text(
-                    "SELECT count(*) FROM procrastinate_jobs WHERE status = CAST(:s AS procrastinate_job_status)"
+                    "SELECT count(*) FROM procrastinate_jobs"
+                    " WHERE status = CAST(:s AS procrastinate_job_status)"
                 ),
                 {"s": status},
             ).scalar_one()

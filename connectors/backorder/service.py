@@ -220,7 +220,7 @@ class Backorders:
                 if row is None:
                     raise NotFoundError("backorder assignment", _target(product_id, variant_id))
                 merged = {name: values.get(name, getattr(row, name)) for name in CONFIG_FIELDS}
-                self._check(merged, now.date())
+                self._check(merged, now.date(), dated="back_in_stock_date" in values)
                 change = self._reconfigure(row, merged, now)
                 s.add(row)
                 return change
@@ -235,9 +235,11 @@ class Backorders:
         return change
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _check(self, config: dict[str, Any], today: date) -> None:
+    def _check(self, config: dict[str, Any], today: date, *, dated: bool = True) -> None:
+        """Refuse a back-in-stock date in the past (when ``dated``: the date is being set) and
+        a message that promises a date there is none for."""
         when = config.get("back_in_stock_date")
-        if when is not None and when < today:
+        if dated and when is not None and when < today:
             raise PermanentError(f"back_in_stock_date {when} is in the past")
         probe = eta.compute(
             today=today,

@@ -6,7 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.backorder.actions import AssignParams, Target, assign, unassign
+from connectors.backorder.actions import (
+    AssignParams,
+    Target,
+    UpdateParams,
+    assign,
+    unassign,
+    update,
+)
 from connectors.backorder.handlers import check_dates, on_stock, reconcile
 from connectors.bigcommerce.errors import ServerError
 from engine.errors import RetryableError
@@ -91,6 +98,16 @@ async def test_back_in_stock_date_switches_backorder_off(shop: Shop) -> None:
     assert reached["backorder"]["status"] == "closed"
     assert (await shop.buy(pid)).status_code == 409
     assert await check_dates(shop.service, emit_for=emit_for) == []
+    # the supplier moves the date: other changes need no new date, a later one reopens it
+    target = {"product_id": pid}
+    await update(shop.ctx(step="msg"), UpdateParams.model_validate({**target, "message": "Soon"}))
+    later = shop.clock.now().date() + timedelta(days=5)
+    out = await update(
+        shop.ctx(step="date"), UpdateParams.model_validate({**target, "back_in_stock_date": later})
+    )
+    assert out.status == "active"
+    assert out.eta == later
+    assert (await shop.buy(pid)).status_code == 201
 
 
 async def test_poll_notices_restock_of_a_variant(shop: Shop) -> None:

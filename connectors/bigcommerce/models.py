@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, delete, insert, select, update
+from sqlalchemy import JSON, Column, DateTime, Index, delete, select
 from sqlmodel import Field, SQLModel
 
 from engine.clock import Clock
@@ -180,38 +180,31 @@ class Snapshots:
             self._cache.pop(key, None)
 
     def save(self, tx: Tx, changes: dict[SnapKey, Snapshot | None]) -> None:
-        """Upsert (or delete, for ``None``) snapshot rows inside ``tx``."""
+        """Upsert (or delete, for ``None``) snapshot rows inside ``tx``, buffered with the rest of
+        the group commit (one resource's snapshots are only written under its lock)."""
         now = self._clock.now()
+        rows = []
         for (store_id, kind, ref), snap in changes.items():
-            where = (
-                SNAPSHOTS.c.store_id == store_id,
-                SNAPSHOTS.c.kind == kind,
-                SNAPSHOTS.c.ref == ref,
-            )
+            key = {"store_id": store_id, "kind": kind, "ref": ref}
             if snap is None:
-                tx.conn.execute(delete(SNAPSHOTS).where(*where))
+                tx.delete(SNAPSHOTS, key)
                 if kind == "product":
-                    tx.conn.execute(
-                        delete(SNAPSHOTS).where(
-                            SNAPSHOTS.c.store_id == store_id,
-                            SNAPSHOTS.c.kind == "variant",
-                            SNAPSHOTS.c.parent == ref,
-                        )
-                    )
+                    tx.delete(SNAPSHOTS, {"store_id": store_id, "kind": "variant", "parent": ref})
                 continue
-            values = {
-                "level": snap.level,
-                "warning_level": snap.warning_level,
-                "tracked": snap.tracked,
-                "status_id": snap.status_id,
-                "stamp": snap.stamp,
-                "parent": snap.parent,
-                "updated_at": now,
-            }
-            done = tx.conn.execute(update(SNAPSHOTS).where(*where).values(**values))
-            if done.rowcount == 0:
-                row = {"store_id": store_id, "kind": kind, "ref": ref, **values}
-                tx.conn.execute(insert(SNAPSHOTS), [row])
+            rows.append(
+                {
+                    **key,
+                    "level": snap.level,
+                    "warning_level": snap.warning_level,
+                    "tracked": snap.tracked,
+                    "status_id": snap.status_id,
+                    "stamp": snap.stamp,
+                    "parent": snap.parent,
+                    "updated_at": now,
+                }
+            )
+        if rows:
+            tx.insert(SNAPSHOTS, rows, upsert=True)
 
     def drop_store(self, tx: Tx, store_id: str) -> None:
         tx.conn.execute(delete(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id))
@@ -294,7 +287,7 @@ class WriteLog:
         webhook that arrives before the response is still attributed)."""
 
         def write(tx: Tx) -> None:
-            tx.conn.execute(insert(WRITES), [_row(r) for r in records])
+            tx.insert(WRITES, [_row(r) for r in records])
 
         await self._db.writer.write(write)
         for record in records:
@@ -305,11 +298,8 @@ class WriteLog:
 
     async def mark(self, record_ids: Sequence[str], status: str, detail: dict[str, Any]) -> None:
         def write(tx: Tx) -> None:
-            tx.conn.execute(
-                update(WRITES)
-                .where(WRITES.c.id.in_(record_ids))
-                .values(status=status, detail=detail)
-            )
+            for record_id in record_ids:
+                tx.update(WRITES, {"id": record_id}, {"status": status, "detail": detail})
 
         await self._db.writer.write(write)
 

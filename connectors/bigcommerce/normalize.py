@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from connectors.bigcommerce.models import SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.payloads import as_int as _int
 from connectors.bigcommerce.payloads import digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
-from engine.errors import NotFoundError, Retry, RetryableError
+from engine.errors import NotFoundError, PermanentError, Retry, RetryableError
 from engine.events import CausedBy, Event, NewEvent
 from engine.models import EventRow
 from engine.queue.base import Job
@@ -102,16 +103,19 @@ class Normalizer:
         writes: WriteLog,
         *,
         max_attempts: int = 8,
+        cache_size: int = 10_000,
     ) -> None:
         self.engine = engine
         self.stores = stores
         self.snapshots = snapshots
         self.writes = writes
         self.max_attempts = max_attempts
+        self.cache_size = cache_size
         self.counts: dict[str, int] = {}
         self.locks = _Locks()
         self._seq = 0
         self._seen: dict[SnapKey, int] = {}
+        self._fetched: OrderedDict[SnapKey, tuple[datetime, int, dict[str, Any]]] = OrderedDict()
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -129,26 +133,26 @@ class Normalizer:
             self._count("jobs_done")
         except asyncio.CancelledError:
             raise
-        except RetryableError as exc:
+        except PermanentError as exc:  # the store refused (401, 403, ...): retrying won't help
+            log.error("normalising event %s: %s; dropped", job.ref, exc)
+            self._count("jobs_failed")
+            await self.commit(job, [], {})
+        except Exception as exc:  # 429, 5xx, no answer, or a database hiccup: try again later
             if job.attempts + 1 >= self.max_attempts:
                 log.error(
-                    "normalising event %s failed %d times, giving up: %s",
-                    job.ref,
-                    job.attempts + 1,
-                    exc,
+                    "normalising event %s failed %d times: %s", job.ref, job.attempts + 1, exc
                 )
                 self._count("jobs_dropped")
                 await self.commit(job, [], {})
                 return
             delay = exc.defer if isinstance(exc, Retry) else min(300.0, 2.0 * 2**job.attempts)
-            log.warning("normalising event %s: %s; retrying in %.0fs", job.ref, exc, delay)
+            if not isinstance(exc, RetryableError):
+                log.exception("normalising event %s failed; retrying in %.0fs", job.ref, delay)
+            else:
+                log.warning("normalising event %s: %s; retrying in %.0fs", job.ref, exc, delay)
             self._count("jobs_retried")
             due = self.engine.clock.now() + timedelta(seconds=delay)
             await self.engine.db.writer.write(lambda tx: self.engine.queue.retry(tx, job, due))
-        except Exception as exc:
-            log.exception("normalising event %s failed: %s", job.ref, exc)
-            self._count("jobs_failed")
-            await self.commit(job, [], {})
 
     def _load(self, event_id: str) -> Event | None:
         def read(tx: Any) -> Any:
@@ -272,6 +276,29 @@ class Normalizer:
         product = _int(inventory.get("product_id")) or _int(raw.data.get("id"))
         return {("product", product): value} if product is not None else {}
 
+    async def _fetch(self, raw: Raw, key: SnapKey) -> tuple[int, dict[str, Any] | None]:
+        """The product as read after this delivery arrived, and the read's sequence number.
+
+        A read started after the delivery was received already shows its change, so deliveries
+        waiting in a backlog reuse the latest such read instead of reading again: reads follow
+        the rate of changes, not the length of the backlog.
+        """
+        hit = self._fetched.get(key)
+        if hit is not None and hit[0] > raw.event.received_at:
+            self._fetched.move_to_end(key)
+            self._count("reads_reused")
+            return hit[1], hit[2]
+        self._seq += 1
+        seq, started = self._seq, self.engine.clock.now()
+        found = await raw.store.reader.get(key[2])
+        current = self._fetched.get(key)
+        if found is not None and (current is None or current[1] < seq):
+            self._fetched[key] = (started, seq, found)
+            self._fetched.move_to_end(key)
+            while len(self._fetched) > self.cache_size:
+                self._fetched.popitem(last=False)
+        return seq, found
+
     # -- products and variants -------------------------------------------------------------------
     async def product(self, raw: Raw, job: Job) -> None:
         data = raw.data
@@ -285,21 +312,20 @@ class Normalizer:
             return
         if raw.scope == "store/product/deleted":
             key = (raw.store.id, "product", pid)
+            self._fetched.pop(key, None)
             async with self.locks.hold(key):
                 event = self.new_event(
                     raw, "product.deleted", {"product": {"id": pid}}, f"product:{pid}:deleted"
                 )
                 await self.commit(job, [event], {key: None})
             return
-        self._seq += 1
-        seq = self._seq
-        found = await raw.store.reader.get(pid)
         key = (raw.store.id, "product", pid)
+        seq, found = await self._fetch(raw, key)
         async with self.locks.hold(key):
             events: list[NewEvent] = []
             changes: dict[SnapKey, Snapshot | None] = {}
-            if found is not None and seq > self._seen.get(key, -1):
-                self._seen[key] = seq
+            fresh = found is not None and seq > self._seen.get(key, -1)
+            if found is not None and fresh:
                 events, changes = self._observe(raw, pid, found)
             if raw.scope == "store/sku/deleted":
                 variant_id = _int(nested.get("variant_id"))
@@ -312,6 +338,8 @@ class Normalizer:
                 if variant_id is not None:
                     changes[(raw.store.id, "variant", variant_id)] = None
             await self.commit(job, events, changes)
+            if fresh:  # only once committed: a failed job is observed again when retried
+                self._seen[key] = seq
 
     def _observe(
         self, raw: Raw, pid: int, found: dict[str, Any]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -71,7 +71,9 @@ class BigCommerceConfig(BaseSettings):
     )
     reconcile_interval: float = Field(default=300.0, gt=0, description="seconds between reconciles")
     attribution_window: float = Field(default=120.0, gt=0, description="own-write window, seconds")
-    read_window: float = Field(default=0.5, ge=0, description="product reads are batched this long")
+    read_window: float = Field(
+        default=1.0, ge=0, description="seconds product reads are gathered into one request"
+    )
     normalize_concurrency: int = Field(default=256, ge=1)
     client_timeout: float = Field(default=30.0, gt=0)
     cache_ttl: float = Field(default=3600.0, ge=0, description="order statuses, customer groups")
@@ -133,7 +135,7 @@ class BigCommerceStores:
         clock: Clock,
         config: BigCommerceConfig | None = None,
         *,
-        public_base_url: str = "http://127.0.0.1:8000",
+        public_base_url: str | Callable[[], str] = "http://127.0.0.1:8000",
         transport: httpx.AsyncBaseTransport | None = None,
         budget: MemoryQuotaBudget | None = None,
     ) -> None:
@@ -141,7 +143,7 @@ class BigCommerceStores:
         self.cipher = cipher
         self.clock = clock
         self.config = config or BigCommerceConfig()
-        self.public_base_url = (self.config.public_base_url or public_base_url).rstrip("/")
+        self._public_base_url = self.config.public_base_url or public_base_url
         self.transport = transport
         self.budget = budget or MemoryQuotaBudget(clock)
         self._handles: dict[str, StoreHandle] = {}
@@ -239,6 +241,12 @@ class BigCommerceStores:
         return handle
 
     # -- registration ----------------------------------------------------------------------------
+    @property
+    def public_base_url(self) -> str:
+        """Where BigCommerce reaches Sous (read when hooks are registered: it may be set late)."""
+        found = self._public_base_url
+        return (found() if callable(found) else found).rstrip("/")
+
     def destination(self, store_id: str) -> str:
         return self.public_base_url + WEBHOOK_PATH.format(store=store_id)
 

@@ -101,7 +101,7 @@ def build_router(
     @router.post(
         WEBHOOK_PATH,
         summary="Receive a BigCommerce webhook",
-        responses={400: {}, 401: {}, 404: {}, 413: {}, 422: {}},
+        responses={400: {}, 401: {}, 404: {}, 413: {}, 422: {}, 503: {}},
     )
     async def receive(store: str, request: Request) -> JSONResponse:
         started = time.perf_counter()
@@ -148,7 +148,12 @@ def build_router(
             dedup_key=raw_dedup_key(store_id, envelope),
             occurred_at=datetime.fromtimestamp(envelope.created_at, UTC),
         )
-        result = await ingest(new, [NORMALIZE])
+        try:
+            result = await ingest(new, [NORMALIZE])
+        except Exception:  # not stored: BigCommerce will deliver it again
+            log.exception("webhook for store %s could not be stored", store_hash)
+            stats.count("failed", store_hash)
+            return _problem(503, "unavailable", "the webhook could not be stored; retry later")
         duplicate = bool(getattr(result, "duplicate", False))
         stats.count("duplicate" if duplicate else "accepted", store_hash)
         stores.last_webhook_at[store_id] = stores.clock.now()

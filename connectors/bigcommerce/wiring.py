@@ -299,7 +299,15 @@ class BigCommerceRuntime:
 
 
 async def setup(container: Container, stack: contextlib.AsyncExitStack) -> BigCommerceRuntime:
-    """Wire the connector into ``container`` (call it before the engine starts)."""
+    """Wire the connector into ``container`` (call it before the engine starts).
+
+    Reads from ``container.extras`` when present: ``bigcommerce.config`` (a
+    :class:`BigCommerceConfig`; else ``SOUS_BIGCOMMERCE_*``), ``bigcommerce.public_base_url``
+    (read whenever hooks are registered; else ``http://{host}:{port}``) and
+    ``bigcommerce.transport`` (an httpx transport to the store API, for a sandbox). Puts there:
+    ``bigcommerce.router``, ``.register_store``, ``.unregister_store``, ``.reconcile``,
+    ``.health``, ``.metrics``, ``.counters`` and ``.runtime``.
+    """
     settings = container.settings
     config = container.extras.get("bigcommerce.config") or BigCommerceConfig()
     stores = BigCommerceStores(
@@ -307,8 +315,10 @@ async def setup(container: Container, stack: contextlib.AsyncExitStack) -> BigCo
         Cipher(settings.secret_key.get_secret_value()),
         container.clock,
         config,
-        public_base_url=container.extras.get("bigcommerce.public_base_url")
-        or f"http://{settings.host}:{settings.port}",
+        public_base_url=lambda: str(
+            container.extras.get("bigcommerce.public_base_url")
+            or f"http://{settings.host}:{settings.port}"
+        ),
         transport=container.extras.get("bigcommerce.transport"),
     )
     runtime = BigCommerceRuntime(container.engine, stores, config=config)

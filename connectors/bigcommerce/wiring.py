@@ -182,29 +182,40 @@ class BigCommerceRuntime:
         products_since, orders_since = self._cursors(handle.id)
         client, counts = handle.client, {"products": 0, "orders": 0}
         newest_product, newest_order = products_since, orders_since
-        query = {"date_modified:min": _iso(products_since), "include_fields": "date_modified"}
+        query = {
+            "date_modified:min": _iso(products_since),
+            "include_fields": "date_modified,date_created",
+        }
         async for item in client.paginate_v3("/catalog/products", query):
-            pid, stamp = int(item["id"]), str(item.get("date_modified") or "")
-            newest_product = max(newest_product, _stamp(stamp) or newest_product)
-            snap = self.snapshots.get((handle.id, "product", pid))
-            if snap is None or snap.stamp != stamp:
-                data = {"type": "product", "id": pid}
-                counts["products"] += await self.poll(
-                    handle, "store/product/updated", data, f"product:{pid}:{stamp}"
-                )
+            newest_product = max(
+                newest_product, _stamp(str(item.get("date_modified"))) or newest_product
+            )
+            counts["products"] += await self._missed(handle, "product", item, products_since)
         async for order in client.paginate_v2("/orders", {"min_date_modified": _iso(orders_since)}):
-            oid, stamp = int(order["id"]), str(order.get("date_modified") or "")
-            newest_order = max(newest_order, _stamp(stamp) or newest_order)
-            snap = self.snapshots.get((handle.id, "order", oid))
-            if snap is None or snap.stamp != stamp:
-                data = {"type": "order", "id": oid}
-                counts["orders"] += await self.poll(
-                    handle, "store/order/updated", data, f"order:{oid}:{stamp}"
-                )
+            newest_order = max(
+                newest_order, _stamp(str(order.get("date_modified"))) or newest_order
+            )
+            counts["orders"] += await self._missed(handle, "order", order, orders_since)
         await self._save_sync(
             handle.id, {"products_since": newest_product, "orders_since": newest_order}
         )
         return counts
+
+    async def _missed(
+        self, handle: StoreHandle, kind: str, item: dict[str, Any], since: datetime
+    ) -> int:
+        """Feed a listed product or order unless its snapshot shows this version was seen; one
+        never seen that was created since the last poll is fed as created."""
+        ref, stamp = int(item["id"]), str(item.get("date_modified") or "")
+        snap = self.snapshots.get((handle.id, kind, ref))
+        if snap is not None and snap.stamp == stamp:
+            return 0
+        created = _stamp(str(item.get("date_created") or ""))
+        change = (
+            "created" if snap is None and created is not None and created >= since else "updated"
+        )
+        data = {"type": kind, "id": ref}
+        return await self.poll(handle, f"store/{kind}/{change}", data, f"{kind}:{ref}:{stamp}")
 
     async def poll(self, handle: StoreHandle, scope: str, data: dict[str, Any], key: str) -> int:
         """Feed one change found by polling into normalisation; 0 if it was fed before."""

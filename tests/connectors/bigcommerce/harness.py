@@ -272,6 +272,20 @@ class Live:
             )
             return list(s.exec(query).all())
 
+    def check_payloads(self) -> int:
+        """Validate every typed event's payload against its trigger's model; return how many."""
+        with self.engine.db.session() as s:
+            rows = s.exec(
+                select(EventRow).where(col(EventRow.type).startswith("bigcommerce."))
+            ).all()
+        checked = 0
+        for row in rows:
+            spec = self.engine.registry.triggers.get(row.type)
+            if spec is not None and spec.payload is not None:
+                spec.payload.model_validate(row.payload)
+                checked += 1
+        return checked
+
     def runs(self, recipe_uid: str | None = None) -> list[RunRow]:
         with self.engine.db.session() as s:
             query = select(RunRow)

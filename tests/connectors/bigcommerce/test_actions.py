@@ -66,6 +66,7 @@ async def live(servers: Servers, tmp_path: Path, recorder: Recorder) -> AsyncIte
     async with live_rig(servers, tmp_path, recorder) as rig:
         yield rig
         assert rig.transport.check_all() > 0  # every request matches BigCommerce's documents
+        rig.check_payloads()  # every event's payload matches the model the catalog publishes
 
 
 async def test_product_update_writes_once_per_step(live: Live) -> None:

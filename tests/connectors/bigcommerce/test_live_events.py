@@ -63,6 +63,7 @@ async def live(servers: Servers, tmp_path: Path, recorder: Recorder) -> AsyncIte
     async with live_rig(servers, tmp_path, recorder) as rig:
         yield rig
         assert rig.transport.check_all() > 0  # every request matches BigCommerce's documents
+        rig.check_payloads()  # every event's payload matches the model the catalog publishes
 
 
 def levels(live: Live, type_: str) -> list[tuple[int, int]]:
@@ -280,3 +281,71 @@ async def test_a_webhook_and_a_poll_of_the_same_change_fire_once(live: Live) -> 
     assert len(live.events("bigcommerce.product.out_of_stock")) == 1
     assert len(live.events("bigcommerce.product.updated")) == 1
     assert len(live.events("bigcommerce.poll")) == 1
+
+
+async def test_catalog_customer_and_shipment_events(live: Live) -> None:
+    made = await live.store_api(
+        "POST", "/v3/catalog/products",
+        json={"name": "Gift Wrap", "type": "physical", "weight": 0, "price": 5, "sku": "GIFT-WRAP"},
+    )  # fmt: skip
+    pid = made.json()["data"]["id"]
+    aviator = live.product("Aviator Sunglasses")
+    option = [{"option_display_name": "Frame", "label": "Red"}]
+    added = await live.store_api(
+        "POST", f"/v3/catalog/products/{aviator.id}/variants",
+        json={"sku": "SUN-AVI-RED", "inventory_level": 2, "option_values": option},
+    )  # fmt: skip
+    vid = added.json()["data"]["id"]
+    await live.settle()
+    live.clock.advance(1)
+    await live.store_api("DELETE", f"/v3/catalog/products/{aviator.id}/variants/{vid}")
+    await live.store_api("DELETE", f"/v3/catalog/products/{pid}")
+    moved = await live.store_api("PUT", "/v2/customers/2", json={"customer_group_id": 3})
+    assert moved.status_code == 200
+    order = next(o for o in live.sim_store.orders.values() if o.status_id == 11)
+    items = [{"order_product_id": line.id, "quantity": line.quantity} for line in order.lines]
+    shipped = await live.store_api(
+        "POST", f"/v2/orders/{order.id}/shipments",
+        json={"order_address_id": order.order_address_id, "items": items, "tracking_number": "1Z9"},
+    )  # fmt: skip
+    assert shipped.status_code == 201
+    await live.control("POST", f"/orders/{order.id}/refund", json={})
+    await live.settle()
+    [created] = live.events("bigcommerce.product.created")
+    assert created.payload["product"]["sku"] == "GIFT-WRAP"
+    assert [e.payload["product"]["id"] for e in live.events("bigcommerce.product.deleted")] == [pid]
+    [variant] = live.events("bigcommerce.variant.created")
+    assert variant.payload["variant"]["sku"] == "SUN-AVI-RED"
+    [gone] = live.events("bigcommerce.variant.deleted")
+    assert gone.payload["variant"]["id"] == vid
+    [customer] = live.events("bigcommerce.customer.updated")
+    assert customer.payload["customer"]["customer_group_id"] == 3
+    [shipment] = live.events("bigcommerce.shipment.created")
+    assert shipment.payload["order_id"] == order.id
+    assert shipment.payload["shipment"]["tracking_number"] == "1Z9"
+    [refund] = live.events("bigcommerce.order.refunded")
+    assert refund.payload["order"]["id"] == order.id
+    statuses = [
+        (e.payload["status_id"], e.payload["status"])
+        for e in live.events("bigcommerce.order.status_changed")
+    ]
+    assert statuses == [(2, "Shipped"), (4, "Refunded")]
+    assert live.check_payloads() >= 9
+
+
+async def test_a_missed_new_order_is_caught_up_as_created(live: Live) -> None:
+    for hook in live.sim_store.hooks.values():
+        hook.is_active = False
+    live.clock.advance(1)
+    scarf = live.product("Silk Scarf")
+    placed = await live.control(
+        "POST", "/orders", json={"lines": [{"product_id": scarf.id, "quantity": 1}]}
+    )
+    await live.settle()
+    assert live.events("bigcommerce.order.created") == []
+    report = await live.runtime.reconcile_all()
+    await live.settle()
+    [created] = live.events("bigcommerce.order.created")
+    assert created.source == "poll"
+    assert created.payload["order"]["id"] == placed.json()["order"]["id"]
+    assert report[live.store_id]["orders"] == 1

@@ -92,6 +92,12 @@ def _fail(error: SousError) -> int:
     return 1
 
 
+def _library_problems(service: PackService) -> None:
+    """Library packs this Sous cannot use (a connector missing, say) are named, not hidden."""
+    for problem in service.library_errors:
+        print(paint(f"library: {problem}", "yellow", sys.stderr), file=sys.stderr)
+
+
 def _say(text: str, colour: str = "green") -> None:
     print(paint(text, colour))
 
@@ -118,10 +124,9 @@ def _templates_list(seams: Seams, args: argparse.Namespace) -> int:
         emit_json(rows)
         return 0
     keys = ("ref", "version", "trigger", "installed", "name")
-    table(
-        ("TEMPLATE", "VERSION", "TRIGGER", "INSTALLED", "NAME"),
-        [[r[k] for k in keys] for r in rows],
-    )
+    shown = [[{True: "yes", False: "library"}.get(r[k], r[k]) for k in keys] for r in rows]
+    table(("TEMPLATE", "VERSION", "TRIGGER", "INSTALLED", "NAME"), shown)
+    _library_problems(service)
     return 0
 
 
@@ -235,6 +240,7 @@ def _packs_list(seams: Seams, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(listing)
         return 0
+    _library_problems(service)
     status = {True: "installed", False: "library"}
     rows = [
         (p["name"], p["version"], status[p["installed"]], p["recipes"], p["description"])
@@ -278,6 +284,8 @@ def _packs_upgrade(seams: Seams, args: argparse.Namespace) -> int:
         emit_json(plan.to_dict() | {"applied": bool(applied)})
         return 0 if plan.ok else 1
     print(plan.report())
+    if not plan.recipes:
+        return 0
     if not plan.ok:
         _say(f"{len(plan.problems)} problem(s): nothing was changed", "red")
         return 1

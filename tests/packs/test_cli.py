@@ -89,7 +89,7 @@ def test_templates_list_show_instantiate(sous, service: PackService, tmp_path: P
         "demo/stock-alert",
         "1.0.0",
         "test.stock",
-        "True",
+        "yes",
     ]
     code, out, _ = sous("templates", "show", "demo/stock-alert", "--schema")
     assert json.loads(out)["properties"]["threshold"]["maximum"] == 1000

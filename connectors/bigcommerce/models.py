@@ -13,8 +13,10 @@ importing this module.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -210,6 +212,28 @@ class Snapshots:
         tx.conn.execute(delete(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id))
         for key in [k for k in self._cache if k[0] == store_id]:
             del self._cache[key]
+
+
+class ResourceLocks:
+    """One lock per resource (a snapshot is read and written under it), dropped when nobody
+    holds or waits for it."""
+
+    def __init__(self) -> None:
+        self.locks: dict[Any, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        lock, users = self.locks.get(key, (asyncio.Lock(), 0))
+        self.locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self.locks[key]
+            if users <= 1:
+                del self.locks[key]
+            else:
+                self.locks[key] = (lock, users - 1)
 
 
 # -- the write log ------------------------------------------------------------------------------

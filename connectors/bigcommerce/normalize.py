@@ -1,9 +1,9 @@
 """Normalisation: a raw delivery (``bigcommerce.webhook``, or ``bigcommerce.poll`` from the
 catch-up poll) becomes typed events, in the ``bigcommerce.normalize`` job written with it.
 
-Webhooks carry ids, so the resource is fetched: products through the store's shared
-:class:`~connectors.bigcommerce.reader.ProductReader` (many deliveries, one ``id:in`` request),
-orders and customers through the store's client, all under the store's quota budget.
+Webhooks carry ids, so the resource is fetched, under the store's quota budget: products through
+the store's :class:`~connectors.bigcommerce.reader.ProductReader` (one ``id:in`` request for many
+deliveries), orders and customers through the store's client (``normalize_orders.py``).
 
 Stock transitions come from a snapshot of the last level seen per product and variant: the
 change from the snapshot to the fetched level gives ``inventory_changed`` and, for tracked
@@ -21,11 +21,9 @@ own writes (the write log, within its window) carries ``caused_by`` so loops can
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from connectors.bigcommerce import normalize_orders as orders
-from connectors.bigcommerce.models import SnapKey, Snapshot, Snapshots, WriteLog
+from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.payloads import as_int as _int
-from connectors.bigcommerce.payloads import digest, product_payload
+from connectors.bigcommerce.payloads import dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
 from engine.errors import NotFoundError, PermanentError, Retry, RetryableError
 from engine.events import CausedBy, Event, NewEvent
@@ -53,40 +51,12 @@ RAW_TYPES = ("bigcommerce.webhook", "bigcommerce.poll")
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
-def dedup_key(text: str) -> str:
-    """``text`` if it fits the inbox's key column, else a prefix and a digest of it."""
-    if len(text) <= 200:
-        return text
-    return text[:150] + "~" + hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a key
-
-
 @dataclass
 class Raw:
     event: Event
     scope: str
     data: dict[str, Any]
     store: StoreHandle
-
-
-class _Locks:
-    """One lock per resource, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self.locks: dict[Any, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Any) -> AsyncIterator[None]:
-        lock, users = self.locks.get(key, (asyncio.Lock(), 0))
-        self.locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self.locks[key]
-            if users <= 1:
-                del self.locks[key]
-            else:
-                self.locks[key] = (lock, users - 1)
 
 
 Route = Callable[["Normalizer", Raw, Job], Awaitable[None]]
@@ -112,7 +82,7 @@ class Normalizer:
         self.max_attempts = max_attempts
         self.cache_size = cache_size
         self.counts: dict[str, int] = {}
-        self.locks = _Locks()
+        self.locks = ResourceLocks()
         self._seq = 0
         self._seen: dict[SnapKey, int] = {}
         self._fetched: OrderedDict[SnapKey, tuple[datetime, int, dict[str, Any]]] = OrderedDict()
@@ -324,9 +294,9 @@ class Normalizer:
         async with self.locks.hold(key):
             events: list[NewEvent] = []
             changes: dict[SnapKey, Snapshot | None] = {}
-            fresh = found is not None and seq > self._seen.get(key, -1)
-            if found is not None and fresh:
-                events, changes = self._observe(raw, pid, found)
+            fresh = seq > self._seen.get(key, -1)
+            if found is not None:
+                events, changes = self._observe(raw, pid, found, fresh)
             if raw.scope == "store/sku/deleted":
                 variant_id = _int(nested.get("variant_id"))
                 gone = {"id": variant_id, "sku_id": _int(data.get("id")), "product_id": pid}
@@ -342,8 +312,10 @@ class Normalizer:
                 self._seen[key] = seq
 
     def _observe(
-        self, raw: Raw, pid: int, found: dict[str, Any]
+        self, raw: Raw, pid: int, found: dict[str, Any], fresh: bool
     ) -> tuple[list[NewEvent], dict[SnapKey, Snapshot | None]]:
+        """The events a read of product ``pid`` gives for this delivery. Stock is compared with
+        the snapshots only for a read newer than any seen (``fresh``)."""
         product = product_payload(found)
         stamp = str(found.get("date_modified") or "")
         tracking = str(product.get("inventory_tracking") or "none")
@@ -355,17 +327,19 @@ class Normalizer:
             tracking != "none",
             stamp=stamp,
         )
-        events = self._stock(
-            raw, "product", pid, now, hints.get(("product", pid)), {"product": product}
-        )
+        events: list[NewEvent] = []
         changes: dict[SnapKey, Snapshot | None] = {}
-        if self.snapshots.get((sid, "product", pid)) != now:
-            changes[(sid, "product", pid)] = now
+        if fresh:
+            events = self._stock(
+                raw, "product", pid, now, hints.get(("product", pid)), {"product": product}
+            )
+            if self.snapshots.get((sid, "product", pid)) != now:
+                changes[(sid, "product", pid)] = now
         variants = {
             int(v["id"]): v for v in product["variants"] if isinstance(v, dict) and "id" in v
         }
         for vid, variant in variants.items():
-            if tracking != "variant" or not variant.get("option_values"):
+            if not fresh or tracking != "variant" or not variant.get("option_values"):
                 continue
             vnow = Snapshot(
                 _int(variant.get("inventory_level")) or 0,

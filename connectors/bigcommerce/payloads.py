@@ -26,6 +26,13 @@ def as_int(value: Any) -> int | None:
         return None
 
 
+def dedup_key(text: str) -> str:
+    """``text`` if it fits the inbox's key column, else a prefix and a digest of it."""
+    if len(text) <= 200:
+        return text
+    return text[:150] + "~" + hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a key
+
+
 def digest(value: Any) -> str:
     """A short fingerprint of a JSON value (part of state-derived dedup keys)."""
     blob = json.dumps(value, sort_keys=True, default=str).encode()

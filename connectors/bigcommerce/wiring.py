@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 
 from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
-from connectors.bigcommerce.normalize import NORMALIZE, Normalizer, dedup_key
+from connectors.bigcommerce.normalize import NORMALIZE, Normalizer
+from connectors.bigcommerce.payloads import dedup_key
 from connectors.bigcommerce.stores import BigCommerceConfig, BigCommerceStores, StoreHandle
 from connectors.bigcommerce.webhooks import WebhookStats, build_router
 from engine.events import NewEvent

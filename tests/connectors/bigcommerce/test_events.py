@@ -12,8 +12,13 @@ import pytest
 from connectors.bigcommerce.actions import ProductUpdateParams, product_changes
 from connectors.bigcommerce.connector import CONNECTOR
 from connectors.bigcommerce.events import ProductFilter, ScopeFilter, StatusFilter
-from connectors.bigcommerce.normalize import ROUTES, dedup_key
-from connectors.bigcommerce.payloads import SAMPLE_PRODUCT, order_payload, product_payload
+from connectors.bigcommerce.normalize import ROUTES
+from connectors.bigcommerce.payloads import (
+    SAMPLE_PRODUCT,
+    dedup_key,
+    order_payload,
+    product_payload,
+)
 from connectors.bigcommerce.stores import SCOPES
 from engine.events import Event
 from engine.loader import load_file

@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from connectors.bigcommerce.stores import SCOPES
+from engine.models import StoreRow
 from tests.connectors.bigcommerce.harness import (
     Live,
     Servers,
@@ -349,3 +350,18 @@ async def test_a_missed_new_order_is_caught_up_as_created(live: Live) -> None:
     assert created.source == "poll"
     assert created.payload["order"]["id"] == placed.json()["order"]["id"]
     assert report[live.store_id]["orders"] == 1
+
+
+async def test_a_disconnected_store_loses_its_hooks_and_endpoint(live: Live) -> None:
+    with live.engine.db.session() as s:  # what DELETE /v1/stores/{store} does first
+        row = s.get(StoreRow, live.store_id)
+        assert row is not None
+        s.delete(row)
+        s.commit()
+    await live.runtime.stores.unregister(workspace="default", store_hash=live.store_hash)
+    assert live.sim_store.hooks == {}
+    cat = live.product("Cat Eye Sunglasses")
+    answer = await live.post_webhook({"scope": "store/product/updated", "store_id": "1",
+                                      "data": {"type": "product", "id": cat.id}, "hash": "x",
+                                      "created_at": 1, "producer": "stores/x"})  # fmt: skip
+    assert answer.status_code == 404

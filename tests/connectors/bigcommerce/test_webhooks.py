@@ -21,7 +21,7 @@ from connectors.bigcommerce.stores import SECRET_HEADER
 from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
 from engine.clock import ManualClock
 from engine.db import Database
-from engine.models import EventRow, JobRow
+from engine.models import EventRow, JobRow, RunRow
 from engine.registry import Registry
 from sous.container import Container, connectors
 from tests.connectors.bigcommerce.harness import SPECS, container_for, insert_store
@@ -214,3 +214,27 @@ async def test_a_numeric_store_id_from_older_pages_is_accepted(receiver: Receive
     response = await receiver.post({**ENVELOPE, "store_id": 1025646})
     assert response.status_code == 200
     assert receiver.events()[0].payload["store_id"] == "1025646"
+
+
+async def test_raw_deliveries_can_trigger_recipes_by_scope(receiver: Receiver) -> None:
+    engine = receiver.shared.container.engine
+    recipe = {
+        "id": "abandoned", "name": "Abandoned carts",
+        "trigger": {"type": "bigcommerce.webhook", "with": {"scopes": ["store/cart/*"]}},
+        "actions": [{"use": "core.log", "with": {"message": "cart {{ data.id }}"}}],
+    }  # fmt: skip
+    stored = engine.recipes.create(receiver.workspace, recipe)
+    engine.refresh(stored)
+    try:
+        for name in ("store_cart_abandoned", "store_order_created"):
+            payload = json.loads(
+                (SPECS / "webhook-callbacks" / "data" / f"{name}.json").read_text()
+            )
+            assert (await receiver.post(payload)).status_code == 200
+    finally:
+        engine.refresh(None, stored.uid)
+    with receiver.shared.container.db.session() as s:
+        runs = s.exec(select(RunRow).where(RunRow.recipe_uid == stored.uid)).all()
+    [run] = runs
+    [cart] = [e for e in receiver.events() if e.payload["scope"] == "store/cart/abandoned"]
+    assert run.event_id == cart.id

@@ -108,6 +108,7 @@ class PackService:
         self.on_change = on_change
         self.library_errors: list[ErrorDetail] = []
         self._library: dict[tuple[str, str], Pack] | None = None
+        self._unusable: dict[str, PackError] = {}
         self._cache: dict[tuple[str, str, str, str], Pack] = {}
 
     # -- reading --------------------------------------------------------------------------
@@ -129,6 +130,7 @@ class PackService:
                 try:
                     pack = load_pack(read_folder(folder), self.registry)
                 except PackError as exc:
+                    self._unusable[folder.name] = exc
                     self.library_errors += exc.details or [
                         ErrorDetail("", exc.message, file=str(folder))
                     ]
@@ -140,6 +142,8 @@ class PackService:
         """A shipped pack by ``name`` (its newest version) or ``name@version``."""
         name, _, version = ref.partition("@")
         found = [p for (n, v), p in self.library().items() if n == name and version in ("", v)]
+        if not found and name in self._unusable:
+            raise self._unusable[name]
         if not found:
             raise NotFoundError("pack in the library", ref)
         return max(found, key=lambda p: p.manifest.semver)

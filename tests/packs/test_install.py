@@ -154,6 +154,10 @@ def test_library_templates_install_their_pack_on_first_use(
     assert error.message.startswith(
         "broken@1.0.0 needs connector(s) nope, which this Sous does not have"
     )
+    with pytest.raises(PackError, match=r"needs connector\(s\) nope"):
+        service.install("acme", "broken")
+    with pytest.raises(NotFoundError):
+        service.install("acme", "absent")
     make_recipe(service, "acme", "lib/stock-alert", {})
     assert [(r.name, r.version, r.source) for r in service.installed("acme")] == [
         ("lib", "1.0.0", "library:lib@1.0.0")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from sqlmodel import col, select
 
 from engine.clock import Clock
@@ -47,6 +48,16 @@ def default_library() -> Path | None:
     """The template library shipped with Sous (``recipes/packs`` of the source tree)."""
     folder = Path(__file__).resolve().parents[2] / "recipes" / "packs"
     return folder if folder.is_dir() else None
+
+
+def _declared_name(folder: Path) -> str:
+    """The name a library folder's ``pack.yaml`` gives, else the folder's own name."""
+    try:
+        data = yaml.safe_load((folder / "pack.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else folder.name
 
 
 def library_digest(pack: Pack) -> str:
@@ -130,7 +141,7 @@ class PackService:
                 try:
                     pack = load_pack(read_folder(folder), self.registry)
                 except PackError as exc:
-                    self._unusable[folder.name] = exc
+                    self._unusable[_declared_name(folder)] = exc
                     self.library_errors += exc.details or [
                         ErrorDetail("", exc.message, file=str(folder))
                     ]

@@ -95,8 +95,8 @@ class InputSpec(BaseModel):
     description: str = Field(default="", max_length=2000)
     default: Any = None
     example: Any = None
-    min: float | None = Field(default=None, description="number and integer")
-    max: float | None = Field(default=None, description="number and integer")
+    min: int | float | None = Field(default=None, description="number and integer")
+    max: int | float | None = Field(default=None, description="number and integer")
     min_length: int | None = Field(default=None, ge=0, description="string")
     max_length: int | None = Field(default=None, ge=1, le=MAX_TEXT, description="string")
     options: list[Option] | None = Field(default=None, description="choice")

@@ -28,9 +28,10 @@ def test_a_good_template_loads_with_its_inputs_and_schema(registry: Registry) ->
         "type": "integer",
         "label": "Warn at or below",
         "default": 5,
-        "min": 0.0,
-        "max": 1000.0,
+        "min": 0,
+        "max": 1000,
     }
+    assert type(template.document()["inputs"]["threshold"]["max"]) is int
 
 
 def test_unknown_and_undeclared_placeholders_are_placed(registry: Registry) -> None:

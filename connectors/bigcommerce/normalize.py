@@ -86,8 +86,9 @@ class Normalizer:
         self._seq = 0
         self._seen: dict[SnapKey, int] = {}
         self._fetched: OrderedDict[SnapKey, tuple[datetime, int, dict[str, Any]]] = OrderedDict()
+        self.order_reads: dict[tuple[str, int], tuple[datetime, asyncio.Future[Any]]] = {}
 
-    def _count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
 
     # -- the job ---------------------------------------------------------------------------------
@@ -100,19 +101,19 @@ class Normalizer:
                 await self.commit(job, [], {})
                 return
             await ROUTES[raw.scope](self, raw, job)
-            self._count("jobs_done")
+            self.count("jobs_done")
         except asyncio.CancelledError:
             raise
         except PermanentError as exc:  # the store refused (401, 403, ...): retrying won't help
             log.error("normalising event %s: %s; dropped", job.ref, exc)
-            self._count("jobs_failed")
+            self.count("jobs_failed")
             await self.commit(job, [], {})
         except Exception as exc:  # 429, 5xx, no answer, or a database hiccup: try again later
             if job.attempts + 1 >= self.max_attempts:
                 log.error(
                     "normalising event %s failed %d times: %s", job.ref, job.attempts + 1, exc
                 )
-                self._count("jobs_dropped")
+                self.count("jobs_dropped")
                 await self.commit(job, [], {})
                 return
             delay = exc.defer if isinstance(exc, Retry) else min(300.0, 2.0 * 2**job.attempts)
@@ -120,7 +121,7 @@ class Normalizer:
                 log.exception("normalising event %s failed; retrying in %.0fs", job.ref, delay)
             else:
                 log.warning("normalising event %s: %s; retrying in %.0fs", job.ref, exc, delay)
-            self._count("jobs_retried")
+            self.count("jobs_retried")
             due = self.engine.clock.now() + timedelta(seconds=delay)
             await self.engine.db.writer.write(lambda tx: self.engine.queue.retry(tx, job, due))
 
@@ -155,7 +156,7 @@ class Normalizer:
         if events:
             await asyncio.gather(*(self.engine.ingest(e) for e in events))
             for new in events:
-                self._count("events:" + new.type)
+                self.count("events:" + new.type)
 
         def write(tx: Any) -> None:
             self.snapshots.save(tx, changes)
@@ -188,7 +189,7 @@ class Normalizer:
         record = self.writes.find(raw.store.id, kinds, ref)
         if record is None:
             return None
-        self._count("attributed")
+        self.count("attributed")
         compiled = self.engine.index.by_uid.get(record.recipe_uid)
         name = compiled.recipe.id if compiled is not None else record.recipe_uid
         return CausedBy(record.run_id, record.recipe_uid, record.depth + 1, (*record.chain, name))
@@ -256,7 +257,7 @@ class Normalizer:
         hit = self._fetched.get(key)
         if hit is not None and hit[0] > raw.event.received_at:
             self._fetched.move_to_end(key)
-            self._count("reads_reused")
+            self.count("reads_reused")
             return hit[1], hit[2]
         self._seq += 1
         seq, started = self._seq, self.engine.clock.now()

@@ -9,8 +9,10 @@ since the snapshot reports the change too, with the same dedup key.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+from connectors.bigcommerce.client import BigCommerceClient
 from connectors.bigcommerce.errors import NotFound
 from connectors.bigcommerce.models import Snapshot
 from connectors.bigcommerce.payloads import as_int as _int
@@ -22,14 +24,38 @@ if TYPE_CHECKING:
     from connectors.bigcommerce.normalize import Normalizer, Raw
 
 
+Read = tuple[dict[str, Any] | None, list[dict[str, Any]]]
+
+
+async def _get(client: BigCommerceClient, oid: int) -> Read:
+    try:
+        found = await client.get_order(oid)
+    except NotFound:
+        return None, []
+    return found, await client.get_order_products(oid) if isinstance(found, dict) else []
+
+
+async def read_order(n: Normalizer, raw: Raw, oid: int) -> Read:
+    """The order and its lines as read after this delivery arrived. An order's deliveries come
+    in bunches (created, statusUpdated, updated): one read started after a delivery was
+    received, even one still on its way, serves it."""
+    key = (raw.store.id, oid)
+    reads = n.order_reads
+    hit = reads.get(key)
+    if hit is None or hit[0] <= raw.event.received_at or (hit[1].done() and hit[1].exception()):
+        hit = (n.engine.clock.now(), asyncio.ensure_future(_get(raw.store.client, oid)))
+        reads[key] = hit
+        hit[1].add_done_callback(lambda t: t.cancelled() or t.exception())
+        while len(reads) > 1000:
+            del reads[next(iter(reads))]
+    else:
+        n.count("reads_reused")
+    return await asyncio.shield(hit[1])
+
+
 async def order(n: Normalizer, raw: Raw, job: Job) -> None:
     oid = _int(raw.data.get("id"))
-    client = raw.store.client
-    try:
-        found = await client.get_order(oid) if oid is not None else None
-        lines = await client.get_order_products(oid) if found and oid is not None else []
-    except NotFound:
-        found = None
+    found, lines = await read_order(n, raw, oid) if oid is not None else (None, [])
     if not isinstance(found, dict) or oid is None:
         await n.commit(job, [], {})
         return

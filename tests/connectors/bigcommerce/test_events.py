@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from connectors.bigcommerce.actions import ProductUpdateParams, product_changes
 from connectors.bigcommerce.connector import CONNECTOR
 from connectors.bigcommerce.events import ProductFilter, ScopeFilter, StatusFilter
 from connectors.bigcommerce.normalize import ROUTES
+from connectors.bigcommerce.normalize_orders import read_order
 from connectors.bigcommerce.payloads import (
     SAMPLE_PRODUCT,
     dedup_key,
@@ -20,6 +23,7 @@ from connectors.bigcommerce.payloads import (
     product_payload,
 )
 from connectors.bigcommerce.stores import SCOPES
+from engine.clock import ManualClock
 from engine.events import Event
 from engine.loader import load_file
 from engine.registry import Registry
@@ -175,3 +179,34 @@ def test_the_request_check_can_fail() -> None:
         "GET", "http://127.0.0.1/stores/abc/v2/order_statuses", headers={"X-Auth-Token": "t"}
     )
     check_request(good)
+
+
+async def test_an_order_read_serves_the_deliveries_received_before_it() -> None:
+    calls: list[int] = []
+
+    class Client:
+        async def get_order(self, oid: int) -> dict[str, Any]:
+            calls.append(oid)
+            await asyncio.sleep(0)
+            return {"id": oid, "status_id": 11}
+
+        async def get_order_products(self, oid: int) -> list[dict[str, Any]]:
+            return [{"id": 1, "order_id": oid}]
+
+    clock = ManualClock()
+    store = SimpleNamespace(id="sto_1", client=Client())
+    n: Any = SimpleNamespace(engine=SimpleNamespace(clock=clock), order_reads={}, count=lambda _: 0)
+
+    def delivery(received: float) -> Any:
+        at = ManualClock().now() + timedelta(seconds=received)
+        return SimpleNamespace(store=store, event=SimpleNamespace(received_at=at))
+
+    clock.advance(1)  # deliveries received at 0 s and 0.5 s; the first read starts at 1 s
+    both = await asyncio.gather(read_order(n, delivery(0), 7), read_order(n, delivery(0.5), 7))
+    read = ({"id": 7, "status_id": 11}, [{"id": 1, "order_id": 7}])
+    assert calls == [7]
+    assert list(both) == [read, read]
+    await read_order(n, delivery(0.9), 7)  # received before the read began: served by it
+    assert calls == [7]
+    await read_order(n, delivery(1.0), 7)  # received when it began: it may predate the change
+    assert calls == [7, 7]

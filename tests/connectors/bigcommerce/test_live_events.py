@@ -330,7 +330,7 @@ async def test_catalog_customer_and_shipment_events(live: Live) -> None:
         (e.payload["status_id"], e.payload["status"])
         for e in live.events("bigcommerce.order.status_changed")
     ]
-    assert statuses == [(2, "Shipped"), (4, "Refunded")]
+    assert sorted(statuses) == [(2, "Shipped"), (4, "Refunded")]  # delivered concurrently
     assert live.check_payloads() >= 9
 
 

@@ -28,7 +28,6 @@ from engine.clock import Clock, SystemClock
 from engine.db import Database
 from engine.engine import Engine
 from engine.errors import RegistryError
-from engine.events import NewEvent
 from engine.models import RecipeRow
 from engine.queue.base import Job, JobQueue
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning, install_schema
@@ -165,7 +164,7 @@ class ScheduleFirer:
 
     async def tick(self, schedules: list[Schedule], now: datetime) -> list[str]:
         """Defer every firing due at ``now``; return the ids of the jobs this process made."""
-        from engine.schedules import due_firings
+        from engine.schedules import due_firings, iso
 
         made = []
         for schedule in schedules:
@@ -179,7 +178,7 @@ class ScheduleFirer:
                 grace=self.grace,
             )
             for when in due.fire:
-                ref = f"{schedule.uid}@{when.isoformat()}"
+                ref = f"{schedule.uid}@{iso(when)}"
                 job_id = await self.queue.defer_periodic(
                     SCHEDULE_JOB, ref, schedule.uid, int(when.timestamp())
                 )
@@ -190,13 +189,16 @@ class ScheduleFirer:
         return made
 
     async def handle(self, job: Job) -> None:
-        """The job of one firing: the schedule's event into the inbox, then the job done."""
+        """The job of one firing: the schedule's event into the inbox (the same event, and dedup
+        key, as the embedded scheduler's), then the job done."""
+        from engine.scheduler import Scheduler
+
         uid, _, when = job.ref.partition("@")
         stored = self.engine.recipes.by_uid(uid)
         if stored is not None and stored.enabled:
-            await self.engine.ingest(
-                schedule_event(stored.workspace, stored.recipe.trigger.type, uid, when)
-            )
+            compiled = self.engine.compile(stored)
+            slot = datetime.fromisoformat(when)
+            await self.engine.ingest(Scheduler._event(compiled, slot, self.engine.clock.now()))
         await self.engine.db.writer.write(lambda tx: self.queue.complete(tx, job))
 
     async def run(self, refresh: float = 30.0) -> None:
@@ -215,18 +217,6 @@ class ScheduleFirer:
                 log.exception("firing schedules failed; trying again")
                 wait = refresh
             await clock.sleep(max(wait, 0.05))
-
-
-def schedule_event(workspace: str, trigger: str, uid: str, when: str) -> NewEvent:
-    return NewEvent(
-        type=trigger,
-        payload={"scheduled_for": when},
-        workspace=workspace,
-        source="schedule",
-        dedup_key=f"schedule:{uid}:{when}",
-        occurred_at=datetime.fromisoformat(when),
-        target_recipe=uid,
-    )
 
 
 # -- the command ----------------------------------------------------------------------------

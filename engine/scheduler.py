@@ -386,7 +386,9 @@ class _Driver:
         for name, periodic in self._scheduler._periodic.items():
             self.put(f"every:{name}", periodic.timetable.next_after)
         every = self._scheduler.settings.resync_every.total_seconds()
-        self._aps.add_job(self._scheduler._wake, IntervalTrigger(seconds=every), id="resync")
+        self._aps.add_job(
+            self._scheduler._wake, IntervalTrigger(seconds=every, timezone=UTC), id="resync"
+        )
 
     def put(self, job_id: str, next_after: Callable[[datetime], datetime | None]) -> None:
         self._aps.add_job(

@@ -4,7 +4,7 @@ Nothing here reads a clock, the database or APScheduler. A :class:`Timetable` li
 a schedule fires (a cron expression in a time zone, or a fixed interval from an anchor);
 :func:`due_firings` takes the moment up to which a schedule is settled and the current time and
 applies the misfire policy, so catch-up after downtime is the same code as an on-time firing and
-is tested by passing times in.
+is tested by passing times in. The shapes of poll sources (:class:`PollSource`) live here too.
 
 Every time in and out of this module is timezone-aware UTC.
 """

@@ -12,8 +12,9 @@ from sqlmodel import select
 
 from connectors.schedule import CONNECTOR as SCHEDULE
 from engine.clock import ManualClock
+from engine.dryrun import dry_run
 from engine.engine import Engine
-from engine.events import NewEvent
+from engine.events import Event, NewEvent
 from engine.models import EventRow, RunRow
 from engine.registry import Connector, Registry, TriggerSpec
 from engine.schedule_models import ScheduleStateRow
@@ -513,3 +514,20 @@ async def test_driver_keeps_one_job_per_schedule_recipe(engine: Engine) -> None:
 
 async def _nothing() -> None:
     return None
+
+
+def test_the_connector_describes_its_events(registry: Registry) -> None:
+    for spec in SCHEDULE.triggers:
+        assert spec.kind == "schedule" and spec.payload is not None
+        spec.payload.model_validate(spec.sample)
+        recipe, _ = validate_document(
+            doc(spec.type, {"cron": "@daily"} if spec.type.endswith("cron") else {"every": "1h"}),
+            registry,
+        )
+        assert recipe is not None
+        event = Event(
+            "evt_dry_run", spec.type, spec.sample, "default", None, "dry-run", "dry-run", T0, T0
+        )
+        assert dry_run(
+            recipe, event, registry, lambda: T0
+        ).matched  # dry-runs of a schedule recipe match

@@ -12,6 +12,7 @@ unique across workspaces, unlike its hash). Registering again updates, never dup
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ class StoreHandle:
     client: BigCommerceClient
     reader: ProductReader
     cache_ttl: float
+    fingerprint: str = ""
+    """Changes when the token, secret or base URL does (the handle is then rebuilt)."""
     _statuses: dict[int, str] = field(default_factory=dict)
     _groups: dict[int, str] = field(default_factory=dict)
     _fetched: dict[str, float] = field(default_factory=dict)
@@ -123,6 +126,11 @@ class _Row:
     api_base_url: str
     token: str
     secret: str
+
+    @property
+    def fingerprint(self) -> str:
+        text = f"{self.api_base_url}\n{self.token}\n{self.secret}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 class BigCommerceStores:
@@ -211,7 +219,7 @@ class BigCommerceStores:
     async def _open(self, row: _Row) -> StoreHandle:
         async with self._lock:
             current = self._handles.get(row.id)
-            if current is not None and current.secret == row.secret:
+            if current is not None and current.fingerprint == row.fingerprint:
                 return current
             client = BigCommerceClient(
                 row.store_hash,
@@ -232,6 +240,7 @@ class BigCommerceStores:
                 client,
                 reader,
                 self.config.cache_ttl,
+                row.fingerprint,
             )
             self._handles[row.id] = handle
             self._by_hash[(row.workspace, row.store_hash)] = row.id

@@ -12,7 +12,9 @@ import pytest_asyncio
 
 from connectors.bigcommerce.stores import SCOPES
 from engine.models import StoreRow
+from engine.vault import Cipher
 from tests.connectors.bigcommerce.harness import (
+    SECRET_KEY,
     Live,
     Servers,
     caused,
@@ -365,3 +367,27 @@ async def test_a_disconnected_store_loses_its_hooks_and_endpoint(live: Live) -> 
                                       "data": {"type": "product", "id": cat.id}, "hash": "x",
                                       "created_at": 1, "producer": "stores/x"})  # fmt: skip
     assert answer.status_code == 404
+
+
+async def test_registering_again_with_a_new_secret_updates_every_hook(live: Live) -> None:
+    rotated = "whsec-rotated-0123"
+    with live.engine.db.session() as s:  # the API saves the new secret, then registers
+        row = s.get(StoreRow, live.store_id)
+        assert row is not None
+        row.webhook_secret_enc = Cipher(SECRET_KEY).encrypt(rotated)
+        s.add(row)
+        s.commit()
+    report = await live.runtime.register(
+        workspace="default", store_id=live.store_id, store_hash=live.store_hash,
+        api_base_url=f"{live.sim_url}/stores/{live.store_hash}",
+        access_token=live.sim_store.access_token, webhook_secret=rotated,
+    )  # fmt: skip
+    assert report["updated"] == len(SCOPES)
+    assert report["created"] == 0
+    assert all(
+        h.headers == {"X-Sous-Webhook-Secret": rotated} for h in live.sim_store.hooks.values()
+    )
+    envelope = {"scope": "store/product/updated", "store_id": "1", "hash": "h", "created_at": 5,
+                "data": {"type": "product", "id": 1}, "producer": "stores/x"}  # fmt: skip
+    assert (await live.post_webhook(envelope)).status_code == 401  # the old secret
+    assert (await live.post_webhook(envelope, secret=rotated)).status_code == 200

@@ -91,7 +91,8 @@ class Database:
 
     def create_all(self) -> None:
         """Create every table directly (tests); deployments use :func:`sous.migrate`."""
-        import engine.models  # noqa: F401  (registers the tables)
+        import engine.models
+        import engine.schedule_models  # noqa: F401  (both register their tables)
 
         SQLModel.metadata.create_all(self.engine)
 

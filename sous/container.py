@@ -15,33 +15,15 @@ from sous.settings import Settings
 
 def connectors() -> list[Connector]:
     """Every connector Sous ships, listed explicitly."""
+    from connectors.backorder import CONNECTOR as backorder
+    from connectors.bigcommerce.connector import CONNECTOR as bigcommerce
     from connectors.core import CONNECTOR as core
+    from connectors.email import CONNECTOR as email
+    from connectors.http import CONNECTOR as http
+    from connectors.report import CONNECTOR as report
+    from connectors.schedule import CONNECTOR as schedule
 
-    found = [core]
-    for module in (
-        "connectors.bigcommerce.connector",
-        "connectors.backorder",
-        "connectors.email",
-        "connectors.http",
-        "connectors.report",
-    ):
-        connector = _optional(module)
-        if connector is not None:
-            found.append(connector)
-    return found
-
-
-def _optional(module: str) -> Connector | None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    connector: Connector | None = getattr(mod, "CONNECTOR", None)
-    return connector
+    return [core, schedule, bigcommerce, backorder, email, http, report]
 
 
 def build_registry() -> Registry:

@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
 from engine.loader import load_paths
+from engine.retention import Retention, RetentionSettings
+from engine.scheduler import Scheduler
 from sous.container import Container, build
 from sous.output import paint
 from sous.settings import Settings, load_settings
@@ -33,6 +36,9 @@ def load_recipe_folder(
             document["store"] = store
         stored = container.engine.recipes.upsert(workspace, document, source=str(source))
         container.engine.refresh(stored)
+    scheduler = container.extras.get("scheduler")
+    if scheduler is not None:
+        scheduler.sync()
     return len(result.recipes)
 
 
@@ -59,10 +65,33 @@ async def running(
         stack.push_async_callback(container.engine.stop)
         if settings.recipes_dir:
             load_recipe_folder(container, settings.recipes_dir)
+        scheduler = _scheduler(container)
+        await scheduler.start()
+        stack.push_async_callback(scheduler.stop)
         if box is not None:
             await box.attach(container)
         server = await _start_http(container, settings, box, stack)
         yield container, server
+
+
+def _scheduler(container: Container) -> Scheduler:
+    """Schedule and poll triggers, plus the periodic retention clean-up."""
+    settings = container.settings
+    retention = Retention(
+        container.db,
+        container.clock,
+        RetentionSettings.days(
+            succeeded=settings.retention_succeeded_days,
+            failed=settings.retention_failed_days,
+            events=settings.retention_events_days,
+        ),
+    )
+    scheduler = Scheduler(container.engine)
+    scheduler.every(
+        "retention", retention.settings.every, retention.run, first_after=timedelta(minutes=5)
+    )
+    container.extras["scheduler"] = scheduler
+    return scheduler
 
 
 async def _start_http(

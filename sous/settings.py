@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     smtp_tls: str = Field(default="none", pattern="^(none|starttls|tls)$")
     smtp_from: str = "sous@localhost"
     staff_email: str = "staff@example.com"
+    retention_succeeded_days: float = Field(default=14, ge=0, description="keep successful runs")
+    retention_failed_days: float = Field(default=90, ge=0, description="keep failed runs longer")
+    retention_events_days: float = Field(default=14, ge=0, description="keep events without runs")
     queue: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
     log_level: str = "info"
 

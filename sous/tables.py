@@ -6,6 +6,7 @@ import importlib
 
 TABLE_MODULES = (
     "engine.models",
+    "engine.schedule_models",
     "engine.packs.models",
     "api.tables",
     "connectors.email.models",

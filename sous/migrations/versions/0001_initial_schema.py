@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 09:17:56.952601
+Create Date: 2026-11-27 09:56:35.968497
 """
 
 from __future__ import annotations
@@ -262,6 +262,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", "recipe_uid"),
     )
     op.create_table(
+        "poll_state",
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.Column("workspace_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("store", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("source", "workspace_id", "store"),
+    )
+    op.create_table(
         "recipe",
         sa.Column("uid", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("workspace_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -314,6 +323,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_run_recipe_created", ["recipe_uid", "created_at"], unique=False)
         batch_op.create_index("ix_run_ws_status", ["workspace_id", "status"], unique=False)
 
+    op.create_table(
+        "schedule_state",
+        sa.Column("recipe_uid", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("workspace_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("recipe_version", sa.Integer(), nullable=False),
+        sa.Column("last_scheduled_for", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("recipe_uid"),
+    )
     op.create_table(
         "step",
         sa.Column("run_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -401,6 +419,7 @@ def downgrade() -> None:
 
     op.drop_table("store")
     op.drop_table("step")
+    op.drop_table("schedule_state")
     with op.batch_alter_table("run", schema=None) as batch_op:
         batch_op.drop_index("ix_run_ws_status")
         batch_op.drop_index("ix_run_recipe_created")
@@ -413,6 +432,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_recipe_workspace_id"))
 
     op.drop_table("recipe")
+    op.drop_table("poll_state")
     op.drop_table("match")
     with op.batch_alter_table("job", schema=None) as batch_op:
         batch_op.drop_index("ix_job_ready")

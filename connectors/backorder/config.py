@@ -1,7 +1,7 @@
 """What the backorder connector needs from the process: settings and a client per store.
 
-``BackorderSettings`` holds the defaults an assignment falls back on; register one with
-``services.add(BackorderSettings(...))`` to change them (the defaults apply otherwise).
+``BackorderSettings`` holds the defaults an assignment falls back on and the connector's
+options; pass one to :class:`~connectors.backorder.service.Backorders` to change them.
 
 ``ClientProvider`` is how the connector reaches a store: ``await provider.client(workspace,
 store)`` returns the store's :class:`BigCommerceClient` (shared, not closed by the caller).
@@ -66,10 +66,6 @@ class StoresClientProvider:
         handle = await self._stores.get(workspace, store)  # type: ignore[attr-defined]
         found: BigCommerceClient = handle.client
         return found
-
-
-def settings_of(services: Services) -> BackorderSettings:
-    return services.find(BackorderSettings) or BackorderSettings()
 
 
 def provider_of(services: Services) -> ClientProvider:

@@ -11,12 +11,15 @@ from sous.container import Container
 
 async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     """Call before the engine starts."""
+    from api.deps import current_key
+    from api.routes.packs import routers as pack_routers
     from connectors.backorder.config import StoresClientProvider
     from connectors.backorder.runtime import BackorderRuntime
     from connectors.backorder.service import Backorders
     from connectors.bigcommerce.wiring import setup as bigcommerce_setup
     from connectors.email import services_from_settings as email_services
     from connectors.http import services_from_settings as http_services
+    from connectors.report.routes import backlog_router
 
     services, settings, db = container.services, container.settings, container.db
     services.add(db, Database)
@@ -31,3 +34,13 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     backorders.install()
     backorders.start()
     stack.push_async_callback(backorders.stop)
+    routers = container.extras.setdefault("api.routers", [])
+    routers.append(
+        backlog_router(
+            db=db,
+            clients=StoresClientProvider(runtime.stores),
+            clock=container.clock,
+            workspace=current_key,
+        )
+    )
+    routers.extend(pack_routers())

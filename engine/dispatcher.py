@@ -32,7 +32,9 @@ class CompiledRecipe:
     checks: list[Callable[[Any], Any]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, uid: str, workspace: str, version: int, recipe: Recipe, registry: Registry) -> CompiledRecipe:
+    def build(
+        cls, uid: str, workspace: str, version: int, recipe: Recipe, registry: Registry
+    ) -> CompiledRecipe:
         trigger = registry.trigger(recipe.trigger.type)
         return cls(
             uid=uid,
@@ -133,12 +135,13 @@ def decide_one(compiled: CompiledRecipe, event: Event, data: dict[str, Any]) -> 
         if not conditions.truthy(check(data)):
             rule = compiled.recipe.conditions[index]
             explanation = conditions.explain(rule, data)
-            reason = {"condition": index, **_explanation(explanation)}
+            reason = {"condition": index, **explanation_dict(explanation)}
             return Decision(compiled, False, "conditions", reason)
     return Decision(compiled, True, "matched")
 
 
-def _explanation(explanation: Any) -> dict[str, Any]:
+def explanation_dict(explanation: Any) -> dict[str, Any]:
+    """A condition's explanation as a JSON object (what match rows and traces store)."""
     if hasattr(explanation, "to_dict"):
         result: dict[str, Any] = explanation.to_dict()
         return result

@@ -1,9 +1,14 @@
-"""The engine: ingest → dispatch → queue → run, wired together.
+"""The engine: ingest → dispatch → admission → queue → run, wired together.
 
 :meth:`Engine.ingest` writes the event to the inbox and, in the same transaction, the dispatch
 decisions, the runs they start and those runs' jobs; it returns only after the commit, so a
-caller can acknowledge the event once ``ingest`` returns. Workers take run jobs from the queue
+caller can acknowledge the event once ``ingest`` returns. Each new run goes through flood
+protection and its recipe's mode (:mod:`engine.modes`): it starts (its job is written with it),
+waits its turn, or is recorded ``skipped`` or ``held``. Workers take run jobs from the queue
 and hand them to the :class:`~engine.runner.Runner`.
+
+Operations on runs from outside (the API): :meth:`Engine.replay`, :meth:`Engine.replay_many`,
+:meth:`Engine.cancel`, :meth:`Engine.release` and :meth:`Engine.discard`.
 """
 
 from __future__ import annotations
@@ -15,21 +20,27 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
+from engine import control, planning
 from engine.bulk import insert_ignoring_conflicts
 from engine.clock import Clock, SystemClock
 from engine.context import Services
 from engine.db import Database, Tx
 from engine.dispatcher import CompiledRecipe, Decision, Dispatcher, RecipeIndex
 from engine.events import Event, NewEvent
+from engine.health import Health
 from engine.ids import new_id
+from engine.limits import AutoDisable, FloodLimit
 from engine.models import EventRow, MatchRow, RunRow
+from engine.modes import Admission, FloodGate
 from engine.queue.base import Job, JobQueue, NewJob, QueueClosed
 from engine.queue.sql import SqlJobQueue
-from engine.recipe import Mode
+from engine.recipe import Recipe
+from engine.recovery import put_back, rebuild
 from engine.registry import Registry
 from engine.rendering import Renderer
+from engine.replay import Replayed, ReplayReport, RunFilter, event_row, replay_many, replay_run
 from engine.runner import Runner, RunState
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
 
@@ -39,12 +50,30 @@ EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MATCHES = MatchRow.__table__  # type: ignore[attr-defined]
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 
+RunChanges = control.RunChanges
+__all__ = [
+    "Engine",
+    "EngineSettings",
+    "IngestResult",
+    "ReplayReport",
+    "Replayed",
+    "RunChanges",
+    "RunFilter",
+]
+
 
 @dataclass(frozen=True)
 class EngineSettings:
     max_depth: int = 5
     """The longest chain of events caused by Sous's own writes before a run stops as a loop."""
     workers: int = 16
+    flood: FloodLimit | None = field(default_factory=FloodLimit)
+    """Default flood limit of recipes that do not set one (``None``: no limit)."""
+    auto_disable: AutoDisable | None = field(default_factory=AutoDisable)
+    """Default auto-disable rule of recipes that do not set one (``None``: never)."""
+    admission: bool | None = None
+    """Run modes and slots in this process; ``None``: on with the embedded queue (the slots are
+    kept in memory, which is right only where one process owns the queue)."""
 
 
 @dataclass
@@ -80,6 +109,12 @@ class Engine:
         self.dispatcher = Dispatcher(self.index)
         self.recipes = SqlRecipeStore(db, registry, self.clock)
         self.runner = Runner(db, self.queue, registry, self.clock, self.services, self)
+        embedded = isinstance(self.queue, SqlJobQueue)
+        self.admission = Admission(
+            enabled=self.settings.admission if self.settings.admission is not None else embedded
+        )
+        self.floods = FloodGate()
+        self.health = Health(self)
         self._renderer = Renderer(self.clock.now)
         self._workers: list[asyncio.Task[None]] = []
         self._handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]] = {}
@@ -101,7 +136,9 @@ class Engine:
         return len(fresh)
 
     def compile(self, stored: StoredRecipe) -> CompiledRecipe:
-        return CompiledRecipe.build(stored.uid, stored.workspace, stored.version, stored.recipe, self.registry)
+        return CompiledRecipe.build(
+            stored.uid, stored.workspace, stored.version, stored.recipe, self.registry
+        )
 
     def refresh(self, stored: StoredRecipe | None, uid: str | None = None) -> None:
         """Bring one recipe's index entry up to date after a change."""
@@ -109,6 +146,14 @@ class Engine:
             self.index.remove(uid or (stored.uid if stored else ""))
         else:
             self.index.add(self.compile(stored))
+
+    def recipe_of(self, uid: str) -> Recipe | None:
+        """The current recipe of ``uid`` (enabled or not), for its mode and limits."""
+        compiled = self.index.by_uid.get(uid)
+        if compiled is not None:
+            return compiled.recipe
+        stored = self.recipes.by_uid(uid)
+        return stored.recipe if stored is not None else None
 
     # -- ingestion ------------------------------------------------------------------------
     def _event(self, new: NewEvent) -> Event:
@@ -136,95 +181,117 @@ class Engine:
         """
         event = self._event(new)
         decisions = self.dispatcher.decide(event)
-        plan = self._plan(event, decisions)
+        plan = planning.plan(self, event, decisions)
 
         def write(tx: Tx) -> IngestResult:
-            if not insert_ignoring_conflicts(tx.conn, EVENTS, _event_row(event)):
+            if not insert_ignoring_conflicts(tx.conn, EVENTS, event_row(event)):
                 existing = tx.conn.execute(
                     select(EVENTS.c.id).where(
-                        EVENTS.c.workspace_id == event.workspace, EVENTS.c.dedup_key == event.dedup_key
+                        EVENTS.c.workspace_id == event.workspace,
+                        EVENTS.c.dedup_key == event.dedup_key,
                     )
                 ).scalar_one()
                 return IngestResult(existing, duplicate=True)
-            self._write_plan(tx, plan)
+            if plan.matches:
+                tx.insert(MATCHES, plan.matches)
+            if plan.runs:
+                tx.insert(RUNS, plan.runs)
+            if plan.jobs:
+                self.queue.enqueue(tx, plan.jobs)
             if follow_up:
                 self.queue.enqueue(tx, [NewJob(kind, event.id, hint=event) for kind in follow_up])
             return IngestResult(event.id, False, [r["id"] for r in plan.runs], decisions)
 
-        result = await self.db.writer.write(write)
+        try:
+            result = await self.db.writer.write(write)
+        except BaseException:
+            planning.undo(self, plan)
+            raise
         if result.duplicate:
+            planning.undo(self, plan)
             self.counters["duplicates"] += 1
-        else:
-            self.counters["events"] += 1
-            self.counters["runs_started"] += len(plan.jobs)
-            self._emit("event", {"id": event.id, "type": event.type, "store": event.store, "workspace": event.workspace, "runs": result.runs})
+            return result
+        self.counters["events"] += 1
+        self.counters["runs_started"] += len(plan.jobs)
+        self._emit(
+            "event",
+            {
+                "id": event.id,
+                "type": event.type,
+                "store": event.store,
+                "workspace": event.workspace,
+                "runs": result.runs,
+            },
+        )
+        for run_id, older in plan.supersede:
+            await control.cancel(self, older, None, f"restart: superseded by run {run_id}")
+        for notice in plan.notices:
+            await self.ingest(notice)
         return result
 
-    def _plan(self, event: Event, decisions: list[Decision]) -> _Plan:
-        plan = _Plan()
-        now = self.clock.now()
-        for decision in decisions:
-            compiled = decision.recipe
-            run_id: str | None = None
-            if decision.matched:
-                run_id = new_id("run")
-                status, reason, key = "queued", None, None
-                if event.depth > self.settings.max_depth:
-                    chain = " → ".join((*(event.caused_by.chain if event.caused_by else ()), compiled.recipe.id))
-                    status, reason = "loop_stopped", f"chain deeper than {self.settings.max_depth}: {chain}"
-                else:
-                    key = self._concurrency_key(compiled, event)
-                plan.runs.append(
-                    {
-                        "id": run_id,
-                        "workspace_id": event.workspace,
-                        "recipe_uid": compiled.uid,
-                        "recipe_version": compiled.version,
-                        "event_id": event.id,
-                        "store": event.store,
-                        "status": status,
-                        "status_reason": reason,
-                        "concurrency_key": key,
-                        "next_step": 0,
-                        "depth": event.depth,
-                        "created_at": now,
-                        "finished_at": now if status != "queued" else None,
-                    }
-                )
-                if status == "queued":
-                    state = RunState(run_id, compiled.uid, event.workspace, compiled.recipe, event)
-                    plan.jobs.append(NewJob("run", run_id, lock_key=_lock(compiled, key), hint=state))
-            plan.matches.append(
-                {
-                    "event_id": event.id,
-                    "recipe_uid": compiled.uid,
-                    "workspace_id": event.workspace,
-                    "recipe_version": compiled.version,
-                    "matched": decision.matched,
-                    "stage": decision.stage,
-                    "reason": decision.reason,
-                    "run_id": run_id,
-                }
-            )
-        return plan
+    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        await self.db.writer.write(lambda tx: self.queue.enqueue(tx, jobs))
 
-    def _write_plan(self, tx: Tx, plan: _Plan) -> None:
-        if plan.matches:
-            tx.insert(MATCHES, plan.matches)
-        if plan.runs:
-            tx.insert(RUNS, plan.runs)
-        if plan.jobs:
-            self.queue.enqueue(tx, plan.jobs)
+    def spawn(self, work: Awaitable[None]) -> None:
+        """Run ``work`` beside the workers (its failure is logged)."""
 
-    def _concurrency_key(self, compiled: CompiledRecipe, event: Event) -> str | None:
-        template = compiled.recipe.concurrency_key
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background engine work failed")
+
+        task = asyncio.create_task(guarded())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    def concurrency_key(self, recipe: Recipe, event: Event) -> str | None:
+        template = recipe.concurrency_key
         if not template:
             return None
         try:
             return str(self._renderer.render(template, event.context(), "concurrency_key"))[:200]
         except Exception:  # a key that cannot render serialises the recipe instead
-            log.warning("concurrency_key of %s did not render; runs of it will not overlap", compiled.uid)
+            log.warning(
+                "concurrency_key of %s did not render; its runs will not overlap", recipe.id
+            )
             return "*"
+
+    # -- runs from outside (the API) ------------------------------------------------------
+    async def replay(
+        self,
+        run_id: str,
+        from_step: str = "start",
+        version: str = "original",
+        *,
+        workspace: str | None = None,
+    ) -> Replayed:
+        """Run a run's event through its recipe again, as a new run (see :mod:`engine.replay`)."""
+        return await replay_run(self, run_id, from_step, version, workspace)
+
+    async def replay_many(
+        self, which: RunFilter, from_step: str = "start", version: str = "original"
+    ) -> ReplayReport:
+        """Replay every run matching ``which`` (by default: failed runs)."""
+        return await replay_many(self, which, from_step, version)
+
+    async def cancel(
+        self,
+        run_ids: Sequence[str],
+        *,
+        workspace: str | None = None,
+        reason: str = "cancelled through the API",
+    ) -> RunChanges:
+        """Cancel unfinished runs: at once, or at the next step boundary of one executing now."""
+        return await control.cancel(self, run_ids, workspace, reason)
+
+    async def release(self, run_ids: Sequence[str], *, workspace: str | None = None) -> RunChanges:
+        """Let held runs go ahead (they still wait for a slot of their recipe's mode)."""
+        return await control.release(self, run_ids, workspace)
+
+    async def discard(self, run_ids: Sequence[str], *, workspace: str | None = None) -> RunChanges:
+        """Drop held runs (status ``discarded``)."""
+        return await control.discard(self, run_ids, workspace)
 
     # -- workers --------------------------------------------------------------------------
     def handle(self, kind: str, handler: JobHandler, concurrency: int = 64) -> None:
@@ -233,8 +300,11 @@ class Engine:
         self._handlers[kind] = (handler, asyncio.Semaphore(concurrency))
 
     async def start(self, workers: int | None = None) -> None:
+        """Take back the jobs of a previous process, rebuild the index and the run slots, and
+        start the workers: runs left unfinished resume from their last completed step."""
         await self.queue.recover()
         self.reload()
+        await rebuild(self)
         for n in range(workers or self.settings.workers):
             self._workers.append(asyncio.create_task(self._work(), name=f"sous-worker-{n}"))
 
@@ -267,19 +337,31 @@ class Engine:
                     await self.runner.execute(job)
                 else:
                     log.error("unknown job kind %r; dropping job %s", job.kind, job.id)
-                    await self.db.writer.write(lambda tx, j=job: self.queue.complete(tx, j))
+                    await self._complete(job)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("job %s failed unexpectedly; it stays queued for recovery", job.id)
+                log.exception("job %s failed unexpectedly; it goes back to the queue", job.id)
+                await put_back(self, job)
             finally:
                 self._done_one()
+
+    async def _complete(self, job: Job) -> None:
+        def write(tx: Tx) -> None:
+            self.queue.complete(tx, job)
+
+        await self.db.writer.write(write)
 
     async def _side(self, job: Job, handler: JobHandler, limit: asyncio.Semaphore) -> None:
         try:
             await handler(job)
+        except asyncio.CancelledError:
+            raise
         except Exception:
-            log.exception("job %s (%s) failed unexpectedly; it stays queued for recovery", job.id, job.kind)
+            log.exception(
+                "job %s (%s) failed unexpectedly; it goes back to the queue", job.id, job.kind
+            )
+            await put_back(self, job)
         finally:
             limit.release()
             self._done_one()
@@ -305,8 +387,28 @@ class Engine:
         return lambda: self._listeners.remove(listener)
 
     def notify_run(self, state: RunState, status: str) -> None:
+        self.announce(state.run_id, state.recipe_uid, state.workspace, status, state.next_step)
+
+    def announce(
+        self,
+        run_id: str,
+        recipe_uid: str,
+        workspace: str,
+        status: str,
+        next_step: int | None = None,
+    ) -> None:
+        """Tell listeners (metrics, the event stream, the sandbox) that a run changed."""
         self.run_status_counts[status] = self.run_status_counts.get(status, 0) + 1
-        self._emit("run", {"id": state.run_id, "recipe_uid": state.recipe_uid, "workspace": state.workspace, "status": status, "next_step": state.next_step})
+        self._emit(
+            "run",
+            {
+                "id": run_id,
+                "recipe_uid": recipe_uid,
+                "workspace": workspace,
+                "status": status,
+                "next_step": next_step,
+            },
+        )
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for listener in list(self._listeners):
@@ -317,39 +419,8 @@ class Engine:
 
     async def set_run_status(self, run_id: str, status: str, reason: str | None = None) -> None:
         def write(tx: Tx) -> None:
-            tx.conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(status=status, status_reason=reason))
+            tx.conn.execute(
+                update(RUNS).where(RUNS.c.id == run_id).values(status=status, status_reason=reason)
+            )
 
         await self.db.writer.write(write)
-
-
-@dataclass
-class _Plan:
-    matches: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    jobs: list[NewJob] = field(default_factory=list)
-
-
-def _lock(compiled: CompiledRecipe, key: str | None) -> str | None:
-    mode = compiled.recipe.mode
-    if key is not None:
-        return f"{compiled.uid}:{key}"
-    if mode in (Mode.QUEUED, Mode.SINGLE, Mode.RESTART):
-        return compiled.uid
-    return None
-
-
-def _event_row(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "workspace_id": event.workspace,
-        "store": event.store,
-        "type": event.type,
-        "payload": event.payload,
-        "source": event.source,
-        "dedup_key": event.dedup_key,
-        "occurred_at": event.occurred_at,
-        "received_at": event.received_at,
-        "caused_by": event.caused_by.to_dict() if event.caused_by else None,
-        "target_recipe": event.target_recipe,
-        "dispatched": True,
-    }

@@ -1,103 +1,49 @@
 """Execute a run: its steps in order, each with its own timeout, retry policy and trace.
 
-For each step: evaluate its ``if``, render its ``with:`` in the sandbox, validate the result
-against the action's parameter model, call the action under its timeout, and write the step's
-trace row in the same transaction as the run's new state. A retryable failure puts the run's
-job back with a due time (a waiting run is a row, not a sleeping coroutine); anything else ends
-the step ``failed`` — and the run too, unless the step says ``continue_on_error``.
+For each step (see :mod:`engine.steps`): evaluate its ``if``, render its ``with:``, validate,
+call the action under its timeout, and write the step's trace row in the same transaction as
+the run's new state. A retryable failure puts the run's job back with a due time (a waiting run
+is a row, not a sleeping coroutine); anything else ends the step ``failed`` — and the run too,
+unless the step says ``continue_on_error``. A wait (:mod:`engine.waits`) hands the job back due
+at the end of the wait. Between steps the runner honours cancellation requests (``restart``
+mode, the API), and a run that ends hands its slot to the next run of its group
+(:mod:`engine.modes`) in the same transaction.
+
+After a crash the run's job comes back from the job table and the run resumes at its first
+step without a committed trace row: a step whose action ran but whose trace did not commit runs
+again, with the same idempotency key (``run:step``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, insert, select, update
-
-from engine import conditions
 from engine.clock import Clock
-from engine.context import ActionContext, Services
+from engine.context import Services
 from engine.db import Database, Tx
-from engine.errors import (
-    ConditionError,
-    NotFoundError,
-    PermanentError,
-    RenderError,
-    Retry,
-    RetryableError,
-)
+from engine.errors import RetryableError
 from engine.events import CausedBy, Event, NewEvent
-from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
-from engine.queue.base import Job, JobQueue
-from engine.recipe import Recipe, Step
-from engine.redact import redact
+from engine.models import RunRow, StepRow
+from engine.queue.base import Job, JobQueue, NewJob
+from engine.recipe import Step
 from engine.registry import Registry
-from engine.rendering import Renderer
-from engine.retry import RetryOn, RetryPolicy
-from engine.vault import Vault
+from engine.runstate import FINAL, RunState, event_from_row, load_run, parse_time, step_row
+from engine.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
+from engine.waits import Recheck, Wait, recheck, refresh
 
 if TYPE_CHECKING:
     from engine.engine import Engine
+
+__all__ = ["FINAL", "RunState", "Runner", "SecretsView", "StepFailed", "event_from_row"]
 
 log = logging.getLogger("sous.runner")
 
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
 
-FINAL = frozenset(
-    {"succeeded", "failed", "succeeded_with_errors", "skipped", "cancelled", "loop_stopped", "discarded"}
-)
-
-
-@dataclass
-class RunState:
-    """What a worker needs to continue a run; rebuilt from the database after a restart."""
-
-    run_id: str
-    recipe_uid: str
-    workspace: str
-    recipe: Recipe
-    event: Event
-    next_step: int = 0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    failures: int = 0
-    attempts: int = 0
-    resumed: bool = False
-    """Loaded from the database: a step row may exist from before a crash."""
-
-
-class SecretsView:
-    """``secrets.NAME`` in a template: read from the vault, remembered so the trace masks it."""
-
-    def __init__(self, vault: Vault, workspace: str, used: dict[str, str]) -> None:
-        self._vault = vault
-        self._workspace = workspace
-        self._used = used
-
-    def __getattr__(self, name: str) -> str:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __getitem__(self, name: str) -> str:
-        try:
-            value = self._vault.get(self._workspace, name)
-        except NotFoundError:
-            raise RenderError("secrets", f"no secret named {name!r} in this workspace; add it first") from None
-        self._used[name] = value
-        return value
-
-
-class StepFailed(Exception):
-    def __init__(self, message: str, retryable: bool = False, defer: float | None = None, kind: RetryOn | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.defer = defer
-        self.kind = kind
+_GOING = frozenset({"running", "retrying", "waiting"})
 
 
 class Runner:
@@ -116,48 +62,14 @@ class Runner:
         self._clock = clock
         self._services = services
         self._engine = engine
-        self._renderer = Renderer(clock.now)
+        self.steps = StepExecutor(registry, clock, services)
+        self.executing: set[str] = set()
+        """Runs a worker is executing right now (in this process)."""
 
     # -- loading --------------------------------------------------------------------------
     def load(self, run_id: str) -> RunState | None:
         """Rebuild a run's state from the database (after a restart, or without a cache)."""
-
-        def read(tx: Tx) -> RunState | None:
-            run = tx.conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
-            if run is None or run.status in FINAL:
-                return None
-            ev = tx.conn.execute(
-                select(EventRow.__table__).where(EventRow.__table__.c.id == run.event_id)  # type: ignore[attr-defined]
-            ).one()
-            versions = RecipeVersionRow.__table__  # type: ignore[attr-defined]
-            doc = tx.conn.execute(
-                select(versions.c.document).where(
-                    versions.c.recipe_uid == run.recipe_uid, versions.c.version == run.recipe_version
-                )
-            ).scalar_one()
-            steps = tx.conn.execute(
-                select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.index)
-            ).all()
-            recipe = Recipe.model_validate(doc)
-            state = RunState(
-                run_id=run.id,
-                recipe_uid=run.recipe_uid,
-                workspace=run.workspace_id,
-                recipe=recipe,
-                event=event_from_row(ev),
-                next_step=run.next_step,
-                resumed=True,
-            )
-            for step in steps:
-                if step.status in ("succeeded", "skipped") and step.output is not None:
-                    state.outputs[step.step_id] = step.output
-                if step.status == "failed":
-                    state.failures += 1
-                if step.index == run.next_step:
-                    state.attempts = step.attempts
-            return state
-
-        return self._db.run_sync(read)
+        return self._db.run_sync(lambda tx: load_run(tx, run_id))
 
     # -- execution ------------------------------------------------------------------------
     async def execute(self, job: Job) -> None:
@@ -165,123 +77,204 @@ class Runner:
         job.hint = None
         if state is None:
             state = self.load(job.ref)
-            if state is None:  # finished or gone: nothing to do but drop the job
-                await self._db.writer.write(lambda tx: self._queue.complete(tx, job))
+            if state is None:  # finished, held or gone: nothing to do but drop the job
+                await self._drop(job)
                 return
+        self.executing.add(state.run_id)
+        try:
+            await self._execute(job, state)
+        finally:
+            self.executing.discard(state.run_id)
+
+    async def _drop(self, job: Job) -> None:
+        admission = self._engine.admission
+        group = admission.group(job.ref)
+        started = admission.leave(job.ref)
+
+        def write(tx: Tx) -> None:
+            self._queue.complete(tx, job)
+            if started:
+                self._queue.enqueue(tx, started)
+
+        try:
+            await self._db.writer.write(write)
+        except BaseException:
+            if group is not None:
+                admission.rejoin(job.ref, group, started)
+            raise
+
+    async def _execute(self, job: Job, state: RunState) -> None:
         recipe = state.recipe
+        requests = self._engine.admission.cancel_requests
         while state.next_step < len(recipe.actions):
+            reason = requests.get(state.run_id)
+            if reason is not None:
+                await self._save(state, None, None, None, "cancelled", job, reason=reason)
+                return
             index = state.next_step
             step = recipe.actions[index]
-            started = self._clock.now()
+            if state.wait is not None:
+                if not await self._resume_wait(state, step, index, job):
+                    return
+                continue
             t0 = self._clock.monotonic()
             state.attempts += 1
-            record: dict[str, Any] = {"attempts": state.attempts, "started_at": started}
+            record: dict[str, Any] = {"attempts": state.attempts, "started_at": self._clock.now()}
             try:
-                outcome, output, traced_in, traced_out = await self._step(state, step, index)
-            except StepFailed as exc:
-                record.update(status="failed", error=str(exc), input=None)
-                if exc.retryable and self._may_retry(step, exc, state.attempts):
-                    delay = exc.defer if exc.defer is not None else self._policy(step).delay(state.attempts)
-                    due = self._clock.now() + timedelta(seconds=delay)
-                    record.update(status="retrying", finished_at=self._clock.now())
-                    await self._save(state, index, step, record, run_status="retrying", job=job, retry_at=due)
+                done = await self.steps.run(state, step, index, lambda new: self._emit(state, new))
+            except Wait as wait:
+                if not await self._begin_wait(state, step, index, job, wait, record):
                     return
-                record["finished_at"] = self._clock.now()
-                record["duration_ms"] = (self._clock.monotonic() - t0) * 1000
-                state.failures += 1
-                state.attempts = 0
-                if step.continue_on_error:
-                    state.next_step += 1
-                    done = state.next_step >= len(recipe.actions)
-                    status = "succeeded_with_errors" if done else "running"
-                    await self._save(state, index, step, record, run_status=status, job=job if done else None, reason=str(exc) if done else None)
-                    continue
-                await self._save(state, index, step, record, run_status="failed", job=job, reason=f"step {step.id}: {exc}")
-                return
+                continue
+            except StepFailed as exc:
+                if not await self._failed(state, step, index, job, exc, record, t0):
+                    return
+                continue
             record.update(
-                status=outcome,
-                input=traced_in,
-                output=traced_out,
+                status=done.outcome,
+                input=done.traced_in,
+                output=done.traced_out,
                 finished_at=self._clock.now(),
                 duration_ms=(self._clock.monotonic() - t0) * 1000,
             )
-            if output is not None:
-                state.outputs[step.id or str(index)] = output
-            state.next_step += 1
-            state.attempts = 0
-            done = state.next_step >= len(recipe.actions)
-            if done:
-                final = "succeeded_with_errors" if state.failures else "succeeded"
-                await self._save(state, index, step, record, run_status=final, job=job)
-            else:
-                await self._save(state, index, step, record, run_status="running")
+            if done.output is not None:
+                state.outputs[step.id or str(index)] = done.output
+            if await self._advance(state, index, step, record, job) in FINAL:
+                return
 
-    async def _step(self, state: RunState, step: Step, index: int) -> tuple[str, Any, Any, Any]:
-        """Run one step; returns its outcome, its output, and the input and output to trace."""
-        data = state.event.context()
-        data["steps"] = state.outputs
-        if step.if_ is not None:
-            try:
-                passed = conditions.truthy(conditions.apply(step.if_, data))
-            except ConditionError as exc:
-                raise StepFailed(f"if: {exc}") from None
-            if not passed:
-                return "skipped", None, None, None
-        action = self._registry.action(step.use)
-        used: dict[str, str] = {}
-        vault = self._services.find(Vault)
-        if vault is not None:
-            data["secrets"] = SecretsView(vault, state.workspace, used)
-        try:
-            rendered = self._renderer.render(step.with_, data, "with")
-        except RenderError as exc:
-            raise StepFailed(str(exc)) from None
-        try:
-            params = action.params.model_validate(rendered)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise StepFailed(f"with.{where}: {first['msg']} (after rendering)") from None
-        ctx = ActionContext(
-            run_id=state.run_id,
-            step_id=step.id or str(index),
-            recipe_uid=state.recipe_uid,
-            workspace=state.workspace,
-            store=state.event.store,
-            event=state.event,
-            clock=self._clock,
-            services=self._services,
-            emit=lambda new: self._emit(state, new),
-            attempt=state.attempts,
-            secrets=used,
-        )
-        timeout = step.timeout or action.timeout
-        try:
-            result = await asyncio.wait_for(action.handler(ctx, params), timeout)
-        except TimeoutError:
-            raise StepFailed(f"timed out after {timeout:g}s", retryable=True, kind=RetryOn.TIMEOUT) from None
-        except Retry as exc:
-            raise StepFailed(str(exc), retryable=True, defer=exc.defer, kind=RetryOn.RETRYABLE) from None
-        except RetryableError as exc:
-            raise StepFailed(str(exc), retryable=True, kind=_kind(exc)) from None
-        except PermanentError as exc:
-            raise StepFailed(str(exc)) from None
-        except Exception as exc:
-            log.exception("action %s raised unexpectedly", step.use)
-            raise StepFailed(f"{type(exc).__name__}: {exc}") from None
-        output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-        masked = used.values()
-        return "succeeded", output, redact(rendered, action.secret_fields, masked), redact(output, (), masked)
+    async def _advance(
+        self,
+        state: RunState,
+        index: int,
+        step: Step,
+        record: dict[str, Any],
+        job: Job,
+        context: dict[str, Any] | None = None,
+    ) -> str:
+        """The step is done: move on, ending the run after its last step."""
+        state.next_step += 1
+        state.attempts = 0
+        if state.next_step < len(state.recipe.actions):
+            return await self._save(state, index, step, record, "running", job, context=context)
+        final = "succeeded_with_errors" if state.failures else "succeeded"
+        return await self._save(state, index, step, record, final, job, context=context)
 
-    def _policy(self, step: Step) -> RetryPolicy:
-        return step.retry or self._registry.action(step.use).retry
-
-    def _may_retry(self, step: Step, exc: StepFailed, attempts: int) -> bool:
-        policy = self._policy(step)
-        if attempts >= policy.tries:
+    async def _failed(
+        self,
+        state: RunState,
+        step: Step,
+        index: int,
+        job: Job,
+        exc: StepFailed,
+        record: dict[str, Any],
+        t0: float,
+    ) -> bool:
+        """Retry, skip past (``continue_on_error``) or fail; True if the run goes on now."""
+        now = self._clock.now()
+        record.update(status="failed", error=str(exc), input=None)
+        policy = self.steps.policy(step)
+        if retries(policy, exc, state.attempts):
+            delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
+            record.update(status="retrying", finished_at=now)
+            if state.wait is not None:  # a re-check after a wait failed: the wait row stays
+                record.update(
+                    status="waiting", input=state.wait["input"], output=state.wait["output"]
+                )
+            await self._save(
+                state, index, step, record, "retrying", job, retry_at=now + timedelta(seconds=delay)
+            )
             return False
-        return RetryOn.RETRYABLE in policy.on or (exc.kind is not None and exc.kind in policy.on)
+        record["finished_at"] = now
+        record["duration_ms"] = (self._clock.monotonic() - t0) * 1000
+        made = state.attempts
+        state.failures += 1
+        state.attempts = 0
+        state.wait = None
+        reason = f"step {step.id}: {exc}" + (
+            f" (gave up after {made} attempts)" if made > 1 else ""
+        )
+        if step.continue_on_error:
+            state.next_step += 1
+            if state.next_step < len(state.recipe.actions):
+                return await self._save(state, index, step, record, "running", job) not in FINAL
+            await self._save(
+                state, index, step, record, "succeeded_with_errors", job, reason=reason
+            )
+            return False
+        await self._save(state, index, step, record, "failed", job, reason=reason)
+        return False
 
+    # -- waits ----------------------------------------------------------------------------
+    async def _begin_wait(
+        self, state: RunState, step: Step, index: int, job: Job, wait: Wait, record: dict[str, Any]
+    ) -> bool:
+        now = self._clock.now()
+        info = {"until": wait.until.isoformat(), "since": now.isoformat(), "recheck": wait.recheck}
+        state.wait = {"output": info, "input": wait.traced_input}
+        if wait.until <= now:
+            return True
+        record.update(status="waiting", input=wait.traced_input, output=info)
+        await self._save(state, index, step, record, "waiting", job, retry_at=wait.until)
+        return False
+
+    async def _resume_wait(self, state: RunState, step: Step, index: int, job: Job) -> bool:
+        assert state.wait is not None
+        info = dict(state.wait["output"])
+        until, since = parse_time(info["until"]), parse_time(info.get("since") or info["until"])
+        now = self._clock.now()
+        if until > now:  # handed out early (a restart, a moved clock): back until then
+            await self._db.writer.write(lambda tx: self._queue.retry(tx, job, until))
+            return False
+        info.pop("recheck", None)
+        info["waited_s"] = round((now - since).total_seconds(), 3)
+        t0 = self._clock.monotonic()
+        state.attempts = max(state.attempts, 1)
+        record: dict[str, Any] = {
+            "attempts": state.attempts,
+            "started_at": since,
+            "input": state.wait["input"],
+        }
+        context: dict[str, Any] | None = None
+        if state.wait["output"].get("recheck"):
+            try:
+                check, event = await self._recheck(state)
+            except StepFailed as exc:
+                state.attempts += 1
+                return await self._failed(state, step, index, job, exc, record, t0)
+            info["recheck"] = check.to_dict()
+            record.update(status="succeeded", output=info, finished_at=now)
+            if not check.passed:
+                state.wait = None
+                await self._save(
+                    state,
+                    index,
+                    step,
+                    record,
+                    "skipped",
+                    job,
+                    reason=f"recheck after the wait: {check.reason}",
+                )
+                return False
+            if event is not None and check.refreshed:
+                state.event = event
+                context = {"payload": event.payload}
+        record.update(status="succeeded", output=info, finished_at=now, duration_ms=0.0)
+        state.wait = None
+        state.outputs[step.id or str(index)] = info
+        return await self._advance(state, index, step, record, job, context) not in FINAL
+
+    async def _recheck(self, state: RunState) -> tuple[Recheck, Event | None]:
+        try:
+            event, refreshed = await refresh(state.event, self._services)
+        except RetryableError as exc:
+            raise StepFailed(f"recheck: {exc}", retryable=True, kind=kind_of(exc)) from None
+        except Exception as exc:
+            raise StepFailed(f"recheck: {type(exc).__name__}: {exc}") from None
+        if event is None:
+            return Recheck(False, refreshed, "the resource no longer exists"), None
+        return recheck(state.recipe, self._registry, event), event
+
+    # -- writing ----------------------------------------------------------------------------
     async def _emit(self, state: RunState, new: NewEvent) -> None:
         parent = state.event.caused_by
         chain = (*parent.chain, state.recipe.id) if parent else (state.recipe.id,)
@@ -302,79 +295,60 @@ class Runner:
     async def _save(
         self,
         state: RunState,
-        index: int,
-        step: Step,
-        record: dict[str, Any],
-        *,
+        index: int | None,
+        step: Step | None,
+        record: dict[str, Any] | None,
         run_status: str,
-        job: Job | None = None,
+        job: Job,
+        *,
         retry_at: datetime | None = None,
         reason: str | None = None,
-    ) -> None:
+        context: dict[str, Any] | None = None,
+    ) -> str:
+        """Write the step's trace row and the run's new state with the job's fate; returns the
+        status written (a pending cancellation turns a going run ``cancelled``)."""
+        admission = self._engine.admission
+        if run_status in _GOING:
+            asked = admission.cancel_requests.get(state.run_id)
+            if asked is not None:
+                run_status, reason, retry_at = "cancelled", asked, None
         now = self._clock.now()
-        row = {
-            "run_id": state.run_id,
-            "index": index,
-            "step_id": step.id or str(index),
-            "use": step.use,
-            "status": record["status"],
-            "attempts": record["attempts"],
-            "input": record.get("input"),
-            "output": record.get("output"),
-            "error": (record.get("error") or None) and str(record["error"])[:4000],
-            "started_at": record.get("started_at"),
-            "finished_at": record.get("finished_at"),
-            "duration_ms": record.get("duration_ms"),
-        }
         final = run_status in FINAL
-        resumed = state.resumed
         values: dict[str, Any] = {"status": run_status, "next_step": state.next_step}
-        if index == 0 and record["attempts"] == 1:
-            values["started_at"] = record.get("started_at")
+        row: dict[str, Any] | None = None
+        if record is not None and index is not None and step is not None:
+            row = step_row(state.run_id, index, step, record)
+            if index == 0 and record["attempts"] == 1:
+                values["started_at"] = record.get("started_at")
         if final:
             values["finished_at"] = now
             values["status_reason"] = reason
         if retry_at is not None:
             values["due_at"] = retry_at
+        if context is not None:
+            values["context"] = context
+        group = admission.group(state.run_id) if final else None
+        started: list[NewJob] = admission.leave(state.run_id) if final else []
+        resumed = state.resumed
 
         def write(tx: Tx) -> None:
-            tx.insert(STEPS, [row], upsert=row["attempts"] > 1 or resumed)
+            if row is not None:
+                tx.insert(STEPS, [row], upsert=row["attempts"] > 1 or resumed)
             tx.update(RUNS, {"id": state.run_id}, values)
-            if job is not None:
-                if retry_at is not None:
-                    self._queue.retry(tx, job, retry_at)
-                else:
-                    self._queue.complete(tx, job)
+            if final:
+                self._queue.complete(tx, job)
+                if started:
+                    self._queue.enqueue(tx, started)
+            elif retry_at is not None:
+                self._queue.retry(tx, job, retry_at)
 
-        await self._db.writer.write(write)
+        try:
+            await self._db.writer.write(write)
+        except BaseException:
+            if group is not None:
+                admission.rejoin(state.run_id, group, started)
+            raise
         self._engine.notify_run(state, run_status)
-
-
-def _kind(exc: RetryableError) -> RetryOn:
-    status = getattr(exc, "status", None)
-    if status == 429:
-        return RetryOn.RATE_LIMIT
-    if isinstance(status, int) and status >= 500:
-        return RetryOn.SERVER_ERROR
-    return RetryOn.RETRYABLE
-
-
-def event_from_row(row: Any) -> Event:
-    from datetime import UTC
-
-    def aware(value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    return Event(
-        id=row.id,
-        type=row.type,
-        payload=row.payload or {},
-        workspace=row.workspace_id,
-        store=row.store,
-        source=row.source,
-        dedup_key=row.dedup_key,
-        occurred_at=aware(row.occurred_at),
-        received_at=aware(row.received_at),
-        caused_by=CausedBy.from_dict(row.caused_by),
-        target_recipe=row.target_recipe,
-    )
+        if run_status == "failed":
+            await self._engine.health.run_failed(state.recipe_uid)
+        return run_status

@@ -6,19 +6,29 @@
   once and use it in later steps as ``steps.<id>.<name>``.
 - ``core.log``: writes a line to the log (and the run trace).
 - ``core.emit``: sends a custom event, caused by this run (loop protection applies).
+- ``core.wait``: pauses the run for a duration (``for: 3d``) or until a time (``until:``), up to
+  90 days, durably (see :mod:`engine.waits`); ``recheck: true`` checks the recipe's conditions
+  again on a refreshed payload before going on.
+- ``sous.recipe.disabled`` / ``sous.recipe.flooded``: Sous telling a workspace that it switched
+  a failing recipe off, or held a recipe's runs beyond its flood limit; recipes can e-mail
+  about them.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.context import ActionContext
+from engine.errors import PermanentError
 from engine.events import NewEvent
 from engine.registry import ActionSpec, Connector, Params, TriggerSpec
+from engine.rendering import parse_duration
 from engine.retry import RetryPolicy
+from engine.waits import MAX_WAIT, Wait
 
 log = logging.getLogger("sous.core")
 
@@ -47,20 +57,90 @@ class EmitOutput(BaseModel):
     type: str
 
 
+class WaitParams(Params):
+    """Exactly one of ``for`` (a duration) and ``until`` (a time)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    for_: str | float | None = Field(
+        default=None, alias="for", description="how long: '90s', '2h30m', '3d' or seconds"
+    )
+    until: datetime | None = Field(default=None, description="when to go on (ISO 8601)")
+    recheck: bool = Field(
+        default=False,
+        description="after the wait, refresh the payload and check the recipe's conditions "
+        "again; the run ends skipped if one no longer holds",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitParams:
+        if (self.for_ is None) == (self.until is None):
+            raise ValueError("give exactly one of `for` (a duration) and `until` (a time)")
+        if self.for_ is not None:
+            try:
+                parse_duration(self.for_)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class WaitOutput(BaseModel):
+    until: str
+    since: str | None = None
+    waited_s: float | None = None
+    recheck: dict[str, Any] | None = None
+
+
+class RecipeNotice(BaseModel):
+    """``sous.recipe.disabled`` and ``sous.recipe.flooded``."""
+
+    recipe: dict[str, Any] = Field(description="uid, id, name, version")
+    reason: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 async def _set(ctx: ActionContext, params: SetParams) -> dict[str, Any]:
     return dict(params.model_extra or {})
 
 
 async def _log(ctx: ActionContext, params: LogParams) -> LogOutput:
-    log.log(logging.getLevelName(params.level.upper()), "[%s/%s] %s", ctx.run_id, ctx.step_id, params.message)
+    log.log(
+        logging.getLevelName(params.level.upper()),
+        "[%s/%s] %s",
+        ctx.run_id,
+        ctx.step_id,
+        params.message,
+    )
     return LogOutput(message=params.message)
 
 
 async def _emit(ctx: ActionContext, params: EmitParams) -> EmitOutput:
     type_ = f"custom.{params.name}"
-    await ctx.emit(NewEvent(type=type_, payload=params.payload, dedup_key=f"{ctx.idempotency_key}:emit"))
+    await ctx.emit(
+        NewEvent(type=type_, payload=params.payload, dedup_key=f"{ctx.idempotency_key}:emit")
+    )
     return EmitOutput(type=type_)
 
+
+async def _wait(ctx: ActionContext, params: WaitParams) -> WaitOutput:
+    now = ctx.clock.now()
+    if params.for_ is not None:
+        until = now + parse_duration(params.for_)
+    else:
+        assert params.until is not None
+        until = params.until if params.until.tzinfo else params.until.replace(tzinfo=UTC)
+    if until - now > MAX_WAIT:
+        raise PermanentError(
+            f"waits are limited to {MAX_WAIT.days} days; {until.isoformat()} is later"
+        )
+    raise Wait(until, params.recheck)
+
+
+_NOTICE_SAMPLE = {
+    "recipe": {"uid": "rcp_0", "id": "sold-out-alert", "name": "Tell staff", "version": 3},
+    "reason": "9 of the last 10 runs within 1h failed",
+    "details": {"runs": 10, "failed": 9},
+}
 
 CONNECTOR = Connector(
     name="core",
@@ -70,6 +150,19 @@ CONNECTOR = Connector(
             type="custom.*",
             description="A custom event sent through the API or an incoming webhook: custom.<name>",
             sample={"product": {"id": 123, "name": "Cat Eye Sunglasses", "inventory_level": 0}},
+        ),
+        TriggerSpec(
+            type="sous.recipe.disabled",
+            description="Sous switched a recipe off because most of its recent runs failed",
+            payload=RecipeNotice,
+            sample=_NOTICE_SAMPLE,
+        ),
+        TriggerSpec(
+            type="sous.recipe.flooded",
+            description="A recipe started more runs than its flood limit allows; the extra runs "
+            "are held until released or discarded (once per window)",
+            payload=RecipeNotice,
+            sample={**_NOTICE_SAMPLE, "reason": "more than 100 runs in 1m"},
         ),
     ),
     actions=(
@@ -95,6 +188,15 @@ CONNECTOR = Connector(
             output=EmitOutput,
             handler=_emit,
             writes="a new custom event in this workspace",
+        ),
+        ActionSpec(
+            name="core.wait",
+            description="Pause the run for a duration or until a time (up to 90 days), then go "
+            "on; with recheck, only if the recipe's conditions still hold",
+            params=WaitParams,
+            output=WaitOutput,
+            handler=_wait,
+            retry=RetryPolicy(tries=5, backoff=30, cap=3600),
         ),
     ),
 )

@@ -2,7 +2,8 @@
 
 One process owns the queue (the embedded mode), so claims live in memory: a job row exists
 from enqueue until completion, and at start-up :meth:`SqlJobQueue.recover` loads every row
-back into memory — jobs of a crashed process run again, none is lost.
+back into memory — jobs of a crashed process run again, none is lost. Called again later, it
+loads only rows it does not know, leaving alone jobs a worker of this process holds.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class SqlJobQueue:
         self._timer_due: datetime | None = None
         self._closed = False
         self._claimed = 0
+        self._inflight: set[str] = set()
 
     # -- contract -------------------------------------------------------------------------
     def enqueue(self, tx: Tx, jobs: Sequence[NewJob]) -> list[str]:
@@ -74,6 +76,7 @@ class SqlJobQueue:
             if self._ready:
                 job = self._ready.popleft()
                 self._claimed += 1
+                self._inflight.add(job.id)
                 if job.lock_key is not None:
                     self._held.add(job.lock_key)
                 return job
@@ -108,7 +111,7 @@ class SqlJobQueue:
 
         jobs = self._db.run_sync(load)
         known = {j.id for j in self._ready} | {j.id for *_, j in self._delayed}
-        known |= {j.id for q in self._locked.values() for j in q}
+        known |= {j.id for q in self._locked.values() for j in q} | self._inflight
         fresh = [j for j in jobs if j.id not in known]
         for job in fresh:
             if job.due_at.tzinfo is None:
@@ -160,6 +163,7 @@ class SqlJobQueue:
 
     def _release(self, job: Job) -> None:
         self._claimed -= 1
+        self._inflight.discard(job.id)
         key = job.lock_key
         if key is None:
             return

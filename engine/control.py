@@ -1,0 +1,222 @@
+"""Changing runs from outside the runner: cancel, release or discard held runs.
+
+Each takes many run ids and reports, per run, what happened (:class:`RunChanges`): the API
+calls them for one run, bulk operations for many. A run a worker is executing right now is
+cancelled at its next step boundary (the runner reads :attr:`Admission.cancel_requests`);
+any other unfinished run is cancelled at once, and whatever slot it held goes to the next run
+of its group in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from engine.db import Tx
+from engine.models import JobRow, RunRow
+from engine.modes import ACTIVE, group_of, lock_of
+from engine.queue.base import NewJob
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+RUNS = RunRow.__table__  # type: ignore[attr-defined]
+JOBS = JobRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class RunChanges:
+    """What an operation did to each run it was given."""
+
+    changed: dict[str, str] = field(default_factory=dict)
+    """Run id → the status it has now (``cancelling``: at its next step boundary)."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Run id → why it was left as it was (e.g. it already finished)."""
+    missing: list[str] = field(default_factory=list)
+    """Run ids not found (in the workspace given)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"changed": self.changed, "refused": self.refused, "missing": self.missing}
+
+
+def _rows(
+    engine: Engine, run_ids: Sequence[str], workspace: str | None
+) -> tuple[list[Any], list[str]]:
+    wanted = list(dict.fromkeys(run_ids))
+
+    def read(tx: Tx) -> list[Any]:
+        query = select(
+            RUNS.c.id,
+            RUNS.c.status,
+            RUNS.c.recipe_uid,
+            RUNS.c.workspace_id,
+            RUNS.c.concurrency_key,
+            RUNS.c.next_step,
+        ).where(RUNS.c.id.in_(wanted))
+        if workspace is not None:
+            query = query.where(RUNS.c.workspace_id == workspace)
+        return list(tx.conn.execute(query).all())
+
+    rows = engine.db.run_sync(read) if wanted else []
+    found = {r.id for r in rows}
+    return rows, [r for r in wanted if r not in found]
+
+
+def _needs(status: str, allowed: Sequence[str], run_id: str) -> str:
+    return f"run {run_id} is {status}; this needs a run that is {' or '.join(allowed)}"
+
+
+async def cancel(
+    engine: Engine, run_ids: Sequence[str], workspace: str | None, reason: str
+) -> RunChanges:
+    rows, missing = _rows(engine, run_ids, workspace)
+    changes = RunChanges(missing=missing)
+    admission = engine.admission
+    allowed = (*ACTIVE, "held")
+    direct: list[Any] = []
+    for row in rows:
+        if row.status not in allowed:
+            changes.refused[row.id] = _needs(row.status, allowed, row.id)
+        elif row.id in engine.runner.executing:
+            admission.cancel_requests[row.id] = reason
+            changes.changed[row.id] = "cancelling"
+        else:
+            direct.append(row)
+    if not direct:
+        return changes
+    ids = [r.id for r in direct]
+
+    def jobs(tx: Tx) -> set[str]:
+        found = tx.conn.execute(select(JOBS.c.ref).where(JOBS.c.kind == "run", JOBS.c.ref.in_(ids)))
+        return {ref for (ref,) in found}
+
+    with_job = engine.db.run_sync(jobs)
+    groups: dict[str, str | None] = {}
+    started: list[NewJob] = []
+    for row in direct:
+        if row.id in with_job:  # its job must end it, even if handed out before this commits
+            admission.cancel_requests[row.id] = reason
+        groups[row.id] = admission.group(row.id)
+        started += admission.leave(row.id)
+    now = engine.clock.now()
+
+    def write(tx: Tx) -> list[str]:
+        done = []
+        for row in direct:
+            moved = tx.conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == row.id, RUNS.c.status.in_(allowed))
+                .values(status="cancelled", status_reason=reason, finished_at=now)
+            ).rowcount
+            if moved:
+                done.append(row.id)
+        if started:
+            engine.queue.enqueue(tx, started)
+        return done
+
+    done = await engine.db.writer.write(write)
+    for row in direct:
+        if row.id in done:
+            changes.changed[row.id] = "cancelled"
+            _notify(engine, row, "cancelled")
+        else:
+            changes.refused[row.id] = f"run {row.id} finished meanwhile"
+    return changes
+
+
+async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
+    rows, missing = _rows(engine, run_ids, workspace)
+    changes = RunChanges(missing=missing)
+    held = []
+    for row in rows:
+        if row.status != "held":
+            changes.refused[row.id] = _needs(row.status, ("held",), row.id)
+        else:
+            held.append(row)
+    if not held:
+        return changes
+    jobs: dict[str, NewJob] = {}
+    for row in held:
+        recipe = engine.recipe_of(row.recipe_uid)
+        key = row.concurrency_key
+        job = NewJob("run", row.id, lock_key=lock_of(row.recipe_uid, recipe, key))
+        admitted = engine.admission.admit(
+            row.id, group_of(row.recipe_uid, key), recipe, key is not None, job, forced=True
+        )
+        if admitted.verdict == "start":
+            jobs[row.id] = job
+
+    def write(tx: Tx) -> list[str]:
+        done = []
+        for row in held:
+            moved = tx.conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == row.id, RUNS.c.status == "held")
+                .values(status="queued", status_reason="released")
+            ).rowcount
+            if moved:
+                done.append(row.id)
+        engine.queue.enqueue(tx, [j for ref, j in jobs.items() if ref in done])
+        return done
+
+    try:
+        done = await engine.db.writer.write(write)
+    except BaseException:
+        _give_back(engine, [r.id for r in held])
+        raise
+    _give_back(engine, [r.id for r in held if r.id not in done])
+    for row in held:
+        if row.id in done:
+            changes.changed[row.id] = "queued"
+            _notify(engine, row, "queued")
+        else:
+            changes.refused[row.id] = f"run {row.id} is no longer held"
+    return changes
+
+
+async def discard(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
+    rows, missing = _rows(engine, run_ids, workspace)
+    changes = RunChanges(missing=missing)
+    held = []
+    for row in rows:
+        if row.status != "held":
+            changes.refused[row.id] = _needs(row.status, ("held",), row.id)
+        else:
+            held.append(row)
+    now = engine.clock.now()
+
+    def write(tx: Tx) -> list[str]:
+        done = []
+        for row in held:
+            moved = tx.conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == row.id, RUNS.c.status == "held")
+                .values(status="discarded", status_reason="discarded", finished_at=now)
+            ).rowcount
+            if moved:
+                done.append(row.id)
+        return done
+
+    done = await engine.db.writer.write(write) if held else []
+    for row in held:
+        if row.id in done:
+            changes.changed[row.id] = "discarded"
+            _notify(engine, row, "discarded")
+        else:
+            changes.refused[row.id] = f"run {row.id} is no longer held"
+    return changes
+
+
+def _give_back(engine: Engine, run_ids: Sequence[str]) -> None:
+    started: list[NewJob] = []
+    for run_id in run_ids:
+        started += engine.admission.leave(run_id)
+    if started:
+        engine.spawn(engine.enqueue(started))
+
+
+def _notify(engine: Engine, row: Any, status: str) -> None:
+    engine.announce(row.id, row.recipe_uid, row.workspace_id, status, row.next_step)

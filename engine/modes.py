@@ -1,0 +1,263 @@
+"""Run modes, concurrency and flood protection: what happens to a run a recipe starts.
+
+A recipe's runs form a *group*: the recipe, or the recipe and the rendered ``concurrency_key``.
+Each group has a number of slots; a run holds its slot from the moment it is admitted until it
+ends (waits and retries included), so runs of the same group never overlap beyond that number:
+
+==========  =====  ================================================================
+mode        slots  a new run while the slots are taken
+==========  =====  ================================================================
+single      1      is recorded as ``skipped`` (reason: the run still going)
+restart     1      waits; every older run of the group is cancelled (at its next
+                   step boundary if it is executing, at once otherwise)
+queued      1      waits its turn in order; beyond ``max_runs`` waiting it is ``held``
+parallel    max    waits its turn (``max_runs`` slots; one per key with a
+                   ``concurrency_key``, so runs for the same key never overlap)
+==========  =====  ================================================================
+
+A run waiting its turn is a ``queued`` run row without a job; when a slot frees, the next one's
+job is enqueued in the same transaction as the state change that freed it. The bookkeeping is
+in memory (the embedded engine owns its queue) and rebuilt from the run and job tables at start.
+
+:class:`FloodGate` counts the runs each recipe started in the current window (fixed windows of
+the recipe's ``flood.per``); runs beyond ``flood.max_runs`` are ``held`` without a job until
+they are released or discarded. Counts are kept in memory: a restart starts a fresh window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from engine.limits import FloodLimit
+from engine.queue.base import NewJob
+from engine.recipe import Mode, Recipe
+
+ACTIVE = ("queued", "running", "retrying", "waiting")
+"""Statuses of a run that holds a slot or waits for one."""
+
+
+class Verdict(StrEnum):
+    START = "start"
+    PENDING = "pending"
+    SKIP = "skip"
+    HOLD = "hold"
+
+
+@dataclass
+class Admitted:
+    verdict: Verdict
+    reason: str | None = None
+    supersede: list[str] = field(default_factory=list)
+    """``restart``: the older runs of the group to cancel once the new run is stored."""
+
+
+@dataclass
+class _Ticket:
+    run_id: str
+    job: NewJob
+
+
+@dataclass
+class _Group:
+    capacity: int
+    active: dict[str, None] = field(default_factory=dict)
+    pending: deque[_Ticket] = field(default_factory=deque)
+
+
+def lock_of(uid: str, recipe: Recipe | None, key: str | None) -> str | None:
+    """The queue lock key of a run's job: runs that must not overlap share one (a second guard
+    beside the slots, and the only one where admission is off)."""
+    if key is not None:
+        return f"{uid}:{key}"
+    if recipe is not None and recipe.mode in (Mode.QUEUED, Mode.SINGLE, Mode.RESTART):
+        return uid
+    return None
+
+
+def group_of(recipe_uid: str, key: str | None) -> str:
+    return recipe_uid if key is None else f"{recipe_uid}:{key}"
+
+
+def slots(recipe: Recipe | None, keyed: bool) -> tuple[int, int | None]:
+    """``(slots, longest line)`` of a group; ``None``: no limit on the line."""
+    if recipe is None:
+        return 1, None
+    if recipe.mode == Mode.PARALLEL and not keyed:
+        return recipe.max_runs, None
+    if recipe.mode == Mode.QUEUED:
+        return 1, recipe.max_runs
+    return 1, None
+
+
+class Admission:
+    """Slots and lines of every group with a run in progress (embedded engine).
+
+    Disabled (``enabled=False``, for queues shared by several processes), every run starts at
+    once and only the queue's lock keys keep runs that must not overlap apart.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._groups: dict[str, _Group] = {}
+        self._where: dict[str, str] = {}
+        self.cancel_requests: dict[str, str] = {}
+        """Run id → reason: the runner ends the run ``cancelled`` at its next step boundary, or
+        at once if its job is handed out before that (then it never starts)."""
+
+    def admit(
+        self,
+        run_id: str,
+        group: str,
+        recipe: Recipe | None,
+        keyed: bool,
+        job: NewJob,
+        *,
+        forced: bool = False,
+    ) -> Admitted:
+        """Decide for a new run. ``forced`` (replays, released runs) only waits its turn: no
+        skipping, holding or superseding."""
+        if not self.enabled:
+            return Admitted(Verdict.START)
+        capacity, line = slots(recipe, keyed)
+        found = self._groups.get(group)
+        if found is None:
+            found = self._groups[group] = _Group(capacity)
+        found.capacity = capacity
+        mode = recipe.mode if recipe is not None else Mode.QUEUED
+        supersede: list[str] = []
+        if not forced and (found.active or found.pending) and mode != Mode.PARALLEL:
+            busy = [*found.active, *(t.run_id for t in found.pending)]
+            if mode == Mode.SINGLE:
+                return Admitted(
+                    Verdict.SKIP, f"mode single: run {busy[0]} of this recipe is still going"
+                )
+            full = len(found.active) >= capacity and line is not None and len(found.pending) >= line
+            if mode == Mode.QUEUED and full:
+                return Admitted(
+                    Verdict.HOLD, f"mode queued: {line} runs are already waiting their turn"
+                )
+            if mode == Mode.RESTART:
+                supersede = busy
+        self._where[run_id] = group
+        if len(found.active) < found.capacity and not found.pending:
+            found.active[run_id] = None
+            return Admitted(Verdict.START, supersede=supersede)
+        found.pending.append(_Ticket(run_id, job))
+        return Admitted(Verdict.PENDING, supersede=supersede)
+
+    def leave(self, run_id: str) -> list[NewJob]:
+        """``run_id`` ended (or will never start): free its slot or its place in the line, and
+        return the jobs of the runs that take the freed slots (to enqueue with the change)."""
+        group = self._where.pop(run_id, None)
+        if group is None:
+            return []
+        found = self._groups[group]
+        if run_id in found.active:
+            del found.active[run_id]
+        else:
+            found.pending = deque(t for t in found.pending if t.run_id != run_id)
+        started = self._pump(found)
+        self._tidy(group, found)
+        return started
+
+    def rejoin(self, run_id: str, group: str, started: list[NewJob]) -> None:
+        """Undo :meth:`leave` after the write carrying its jobs failed."""
+        found = self._groups.setdefault(group, _Group(1))
+        refs = {j.ref for j in started}
+        for ticket_job in reversed(started):
+            found.active.pop(ticket_job.ref, None)
+            found.pending.appendleft(_Ticket(ticket_job.ref, ticket_job))
+        found.active[run_id] = None
+        self._where[run_id] = group
+        for ref in refs:
+            self._where[ref] = group
+
+    def group(self, run_id: str) -> str | None:
+        return self._where.get(run_id)
+
+    def holders(self, group: str) -> list[str]:
+        found = self._groups.get(group)
+        return list(found.active) if found else []
+
+    def waiting(self, group: str) -> list[str]:
+        found = self._groups.get(group)
+        return [t.run_id for t in found.pending] if found else []
+
+    def restore(self, group: str, capacity: int, run_id: str, job: NewJob | None) -> None:
+        """Rebuild at start: ``job`` is ``None`` for a run that holds its slot (it has a job
+        row), else the job to enqueue when its turn comes."""
+        found = self._groups.setdefault(group, _Group(capacity))
+        found.capacity = capacity
+        self._where[run_id] = group
+        if job is None:
+            found.active[run_id] = None
+        else:
+            found.pending.append(_Ticket(run_id, job))
+
+    def pump_all(self) -> list[NewJob]:
+        """Start every waiting run that has a free slot (after a rebuild)."""
+        started: list[NewJob] = []
+        for name, found in list(self._groups.items()):
+            started += self._pump(found)
+            self._tidy(name, found)
+        return started
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "groups": len(self._groups),
+            "holding": sum(len(g.active) for g in self._groups.values()),
+            "waiting": sum(len(g.pending) for g in self._groups.values()),
+        }
+
+    @staticmethod
+    def _pump(found: _Group) -> list[NewJob]:
+        started: list[NewJob] = []
+        while found.pending and len(found.active) < found.capacity:
+            ticket = found.pending.popleft()
+            found.active[ticket.run_id] = None
+            started.append(ticket.job)
+        return started
+
+    def _tidy(self, name: str, found: _Group) -> None:
+        if not found.active and not found.pending:
+            self._groups.pop(name, None)
+
+
+class FloodGate:
+    """Runs started per recipe in the current fixed window."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[datetime, int]] = {}
+        self._told: dict[str, datetime] = {}
+
+    @staticmethod
+    def window(now: datetime, limit: FloodLimit) -> datetime:
+        per = limit.per.total_seconds()
+        start = (now.timestamp() // per) * per
+        return datetime.fromtimestamp(start, UTC)
+
+    def take(self, uid: str, limit: FloodLimit, now: datetime) -> tuple[bool, datetime]:
+        """Count one run; ``False`` when the window is full (the run is to be held)."""
+        start = self.window(now, limit)
+        seen, count = self._counts.get(uid, (start, 0))
+        if seen != start:
+            count = 0
+        if count >= limit.max_runs:
+            return False, start
+        self._counts[uid] = (start, count + 1)
+        return True, start
+
+    def give_back(self, uid: str, start: datetime) -> None:
+        seen, count = self._counts.get(uid, (start, 0))
+        if seen == start and count > 0:
+            self._counts[uid] = (start, count - 1)
+
+    def first_hold(self, uid: str, start: datetime) -> bool:
+        """True once per recipe and window: time to tell the recipe's owners."""
+        if self._told.get(uid) == start:
+            return False
+        self._told[uid] = start
+        return True

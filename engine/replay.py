@@ -1,0 +1,318 @@
+"""Replay: run a run's event through its recipe again, as a new run.
+
+A replay is a new event aimed at the recipe (``target_recipe``, source ``replay``, decision
+stage ``replay``) with a new run, written in one transaction with the run's job. It runs the
+version the original run ran (``version="original"``) or the recipe's current one
+(``"current"``).
+
+* ``from_step="start"`` runs every step again. The new run has its own id, so its steps have
+  new idempotency keys (``new_run:step``): a replay is a request to do the work again, and a
+  connector that deduplicates on keys does not mistake it for a retry of the old run.
+* ``from_step="failed"`` copies the trace rows (and so the outputs) of the steps before the
+  first failed one into the new run and starts there: completed writes are not repeated. The
+  failed step and those after it run under the new run's keys. It needs the steps before the
+  failed one to be unchanged in the version replayed.
+
+Replays skip flood protection and the mode's skip/hold rules (someone asked for them) but wait
+for a slot of their recipe's group like any run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+
+from engine.db import Tx
+from engine.errors import ConflictError, NotFoundError
+from engine.events import Event
+from engine.ids import new_id
+from engine.models import EventRow, MatchRow, RecipeRow, RecipeVersionRow, RunRow, StepRow
+from engine.modes import Verdict, group_of, lock_of
+from engine.queue.base import NewJob
+from engine.recipe import Recipe
+from engine.runner import RunState, event_from_row
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+MATCHES = MatchRow.__table__  # type: ignore[attr-defined]
+RUNS = RunRow.__table__  # type: ignore[attr-defined]
+STEPS = StepRow.__table__  # type: ignore[attr-defined]
+VERSIONS = RecipeVersionRow.__table__  # type: ignore[attr-defined]
+RECIPES = RecipeRow.__table__  # type: ignore[attr-defined]
+FROM_FAILED = ("failed", "failed_step")
+
+
+@dataclass(frozen=True)
+class Replayed:
+    run_id: str
+    event_id: str
+    recipe_version: int
+    from_step: int
+    """The index of the first step the new run executes."""
+    replay_of: str
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs :func:`replay_many` replays: all conditions given must hold."""
+
+    workspace: str | None = None
+    recipe: str | None = None
+    """A recipe id (slug, needs ``workspace``) or uid."""
+    status: str | Sequence[str] = "failed"
+    since: datetime | None = None
+    """Created at or after."""
+    until: datetime | None = None
+    """Created before."""
+    limit: int = 1000
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[Replayed] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    """Run id → why it was not replayed."""
+
+
+@dataclass
+class _Source:
+    run: Any
+    event: Event
+    recipe: Recipe
+    version: int
+    first: int
+    copied: list[dict[str, Any]]
+
+
+def _read(
+    engine: Engine, run_id: str, from_step: str, version: str, workspace: str | None
+) -> _Source:
+    if from_step not in ("start", *FROM_FAILED):
+        raise ValueError(f"from_step is 'start' or 'failed', not {from_step!r}")
+    if version not in ("original", "current"):
+        raise ValueError(f"version is 'original' or 'current', not {version!r}")
+
+    def read(tx: Tx) -> _Source:
+        conn = tx.conn
+        query = select(RUNS).where(RUNS.c.id == run_id)
+        if workspace is not None:
+            query = query.where(RUNS.c.workspace_id == workspace)
+        run = conn.execute(query).first()
+        if run is None:
+            raise NotFoundError("run", run_id)
+        wanted = run.recipe_version
+        if version == "current":
+            wanted = conn.execute(
+                select(RECIPES.c.version).where(RECIPES.c.uid == run.recipe_uid)
+            ).scalar_one_or_none()
+            if wanted is None:
+                raise ConflictError("the run's recipe was deleted; replay the original version")
+        doc = conn.execute(
+            select(VERSIONS.c.document).where(
+                VERSIONS.c.recipe_uid == run.recipe_uid, VERSIONS.c.version == wanted
+            )
+        ).scalar_one_or_none()
+        if doc is None:
+            raise ConflictError(
+                f"version {wanted} of the run's recipe is gone (was the recipe deleted?)"
+            )
+        recipe = Recipe.model_validate(doc)
+        event = event_from_row(
+            conn.execute(select(EVENTS).where(EVENTS.c.id == run.event_id)).one()
+        )
+        first, copied = 0, []
+        if from_step in FROM_FAILED:
+            rows = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.index)
+                )
+            ]
+            failed = next((s["index"] for s in rows if s["status"] == "failed"), None)
+            if failed is None:
+                raise ConflictError(f"run {run_id} has no failed step; replay it from the start")
+            copied = [s for s in rows if s["index"] < failed]
+            planned = [(step.id, step.use) for step in recipe.actions[:failed]]
+            if [(s["step_id"], s["use"]) for s in copied] != planned:
+                raise ConflictError(
+                    "the recipe's steps before the failed one changed; replay from the start"
+                )
+            first = failed
+        return _Source(run, event, recipe, wanted, first, copied)
+
+    return engine.db.run_sync(read)
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    """The inbox row of ``event``."""
+    return {
+        "id": event.id,
+        "workspace_id": event.workspace,
+        "store": event.store,
+        "type": event.type,
+        "payload": event.payload,
+        "source": event.source,
+        "dedup_key": event.dedup_key,
+        "occurred_at": event.occurred_at,
+        "received_at": event.received_at,
+        "caused_by": event.caused_by.to_dict() if event.caused_by else None,
+        "target_recipe": event.target_recipe,
+        "dispatched": True,
+    }
+
+
+async def replay_run(
+    engine: Engine, run_id: str, from_step: str, version: str, workspace: str | None
+) -> Replayed:
+    src = _read(engine, run_id, from_step, version, workspace)
+    old = src.run
+    now = engine.clock.now()
+    event_id, new_run = new_id("evt"), new_id("run")
+    event = Event(
+        id=event_id,
+        type=src.event.type,
+        payload=src.event.payload,
+        workspace=old.workspace_id,
+        store=src.event.store,
+        source="replay",
+        dedup_key="",  # set in the transaction
+        occurred_at=src.event.occurred_at,
+        received_at=now,
+        caused_by=src.event.caused_by,
+        target_recipe=old.recipe_uid,
+    )
+    key = engine.concurrency_key(src.recipe, event)
+    state = RunState(
+        new_run, old.recipe_uid, old.workspace_id, src.recipe, event, next_step=src.first
+    )
+    for step in src.copied:
+        if step["status"] in ("succeeded", "skipped") and step["output"] is not None:
+            state.outputs[step["step_id"]] = step["output"]
+        state.failures += step["status"] == "failed"
+    job = NewJob(
+        "run",
+        new_run,
+        lock_key=lock_of(old.recipe_uid, engine.recipe_of(old.recipe_uid), key),
+        hint=state,
+    )
+    current = engine.recipe_of(old.recipe_uid) or src.recipe
+    admitted = engine.admission.admit(
+        new_run, group_of(old.recipe_uid, key), current, key is not None, job, forced=True
+    )
+
+    def write(tx: Tx) -> None:
+        conn = tx.conn
+        taken = conn.execute(
+            select(func.count()).where(
+                EVENTS.c.workspace_id == old.workspace_id,
+                EVENTS.c.dedup_key.like(f"replay:{old.id}:%"),
+            )
+        ).scalar_one()
+        conn.execute(
+            insert(EVENTS), [{**event_row(event), "dedup_key": f"replay:{old.id}:{taken + 1}"}]
+        )
+        conn.execute(
+            insert(MATCHES),
+            [
+                {
+                    "event_id": event_id,
+                    "recipe_uid": old.recipe_uid,
+                    "workspace_id": old.workspace_id,
+                    "recipe_version": src.version,
+                    "matched": True,
+                    "stage": "replay",
+                    "reason": {"message": f"replay of run {old.id}", "replay_of": old.id},
+                    "run_id": new_run,
+                }
+            ],
+        )
+        conn.execute(
+            insert(RUNS),
+            [
+                {
+                    "id": new_run,
+                    "workspace_id": old.workspace_id,
+                    "recipe_uid": old.recipe_uid,
+                    "recipe_version": src.version,
+                    "event_id": event_id,
+                    "store": old.store,
+                    "status": "queued",
+                    "status_reason": f"replay of {old.id}",
+                    "concurrency_key": key,
+                    "next_step": src.first,
+                    "depth": old.depth,
+                    "created_at": now,
+                    "context": {"replay_of": old.id, "from_step": src.first},
+                }
+            ],
+        )
+        if src.copied:
+            conn.execute(insert(STEPS), [{**s, "run_id": new_run} for s in src.copied])
+        if admitted.verdict == Verdict.START:
+            engine.queue.enqueue(tx, [job])
+
+    try:
+        await engine.db.writer.write(write)
+    except BaseException:
+        started = engine.admission.leave(new_run)
+        if started:
+            engine.spawn(engine.enqueue(started))
+        raise
+    engine.announce(new_run, old.recipe_uid, old.workspace_id, "queued", src.first)
+    return Replayed(new_run, event_id, src.version, src.first, old.id)
+
+
+def select_runs(engine: Engine, which: RunFilter) -> list[str]:
+    """The ids of the runs ``which`` names, oldest first."""
+
+    def read(tx: Tx) -> list[str]:
+        query = select(RUNS.c.id)
+        if which.workspace is not None:
+            query = query.where(RUNS.c.workspace_id == which.workspace)
+        if which.recipe is not None:
+            by_slug = select(RECIPES.c.uid).where(RECIPES.c.slug == which.recipe)
+            if which.workspace is not None:
+                by_slug = by_slug.where(RECIPES.c.workspace_id == which.workspace)
+            query = query.where(
+                (RUNS.c.recipe_uid == which.recipe) | RUNS.c.recipe_uid.in_(by_slug)
+            )
+        statuses = [which.status] if isinstance(which.status, str) else list(which.status)
+        query = query.where(RUNS.c.status.in_(statuses))
+        if which.since is not None:
+            query = query.where(RUNS.c.created_at >= which.since)
+        if which.until is not None:
+            query = query.where(RUNS.c.created_at < which.until)
+        rows = tx.conn.execute(
+            query.order_by(RUNS.c.created_at, RUNS.c.id).limit(which.limit)
+        ).all()
+        return [r.id for r in rows]
+
+    return engine.db.run_sync(read)
+
+
+async def replay_many(
+    engine: Engine, which: RunFilter, from_step: str, version: str
+) -> ReplayReport:
+    report = ReplayReport()
+    ids = select_runs(engine, which)
+    for start in range(0, len(ids), 100):  # a hundred at a time share group commits
+        chunk = ids[start : start + 100]
+        results = await asyncio.gather(
+            *(replay_run(engine, run_id, from_step, version, which.workspace) for run_id in chunk),
+            return_exceptions=True,
+        )
+        for run_id, result in zip(chunk, results, strict=True):
+            if isinstance(result, Replayed):
+                report.replayed.append(result)
+            elif isinstance(result, NotFoundError | ConflictError):
+                report.refused[run_id] = str(result)
+            elif isinstance(result, BaseException):
+                raise result
+    return report

@@ -1,0 +1,139 @@
+"""A run's state as a worker needs it, and how it is rebuilt from the database.
+
+A run's progress is in its row (``status``, ``next_step``, ``context``) and its step trace
+rows; nothing else. :func:`load_run` rebuilds a :class:`RunState` from them after a restart:
+outputs of completed steps, the failures so far, the attempts of the step to run next, and a
+wait in progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.db import Tx
+from engine.events import CausedBy, Event
+from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
+from engine.recipe import Recipe, Step
+
+RUNS = RunRow.__table__  # type: ignore[attr-defined]
+STEPS = StepRow.__table__  # type: ignore[attr-defined]
+
+FINAL = frozenset(
+    {
+        "succeeded",
+        "failed",
+        "succeeded_with_errors",
+        "skipped",
+        "cancelled",
+        "loop_stopped",
+        "discarded",
+    }
+)
+
+
+@dataclass
+class RunState:
+    """What a worker needs to continue a run; rebuilt from the database after a restart."""
+
+    run_id: str
+    recipe_uid: str
+    workspace: str
+    recipe: Recipe
+    event: Event
+    next_step: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    failures: int = 0
+    attempts: int = 0
+    resumed: bool = False
+    """Loaded from the database: a step row may exist from before a crash."""
+    wait: dict[str, Any] | None = None
+    """The step at ``next_step`` is waiting: its stored ``output`` (until, since, recheck) and
+    ``input``."""
+
+
+def load_run(tx: Tx, run_id: str) -> RunState | None:
+    """The state of an unfinished run, or ``None`` (finished, held, or gone)."""
+    run = tx.conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
+    if run is None or run.status in FINAL or run.status == "held":
+        return None
+    ev = tx.conn.execute(
+        select(EventRow.__table__).where(EventRow.__table__.c.id == run.event_id)  # type: ignore[attr-defined]
+    ).one()
+    versions = RecipeVersionRow.__table__  # type: ignore[attr-defined]
+    doc = tx.conn.execute(
+        select(versions.c.document).where(
+            versions.c.recipe_uid == run.recipe_uid,
+            versions.c.version == run.recipe_version,
+        )
+    ).scalar_one()
+    steps = tx.conn.execute(
+        select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.index)
+    ).all()
+    event = event_from_row(ev)
+    if run.context and isinstance(run.context.get("payload"), dict):
+        event = replace(event, payload=run.context["payload"], meta={"refreshed": True})
+    state = RunState(
+        run_id=run.id,
+        recipe_uid=run.recipe_uid,
+        workspace=run.workspace_id,
+        recipe=Recipe.model_validate(doc),
+        event=event,
+        next_step=run.next_step,
+        resumed=True,
+    )
+    for step in steps:
+        if step.status in ("succeeded", "skipped") and step.output is not None:
+            state.outputs[step.step_id] = step.output
+        if step.status == "failed":
+            state.failures += 1
+        if step.index == run.next_step:
+            state.attempts = step.attempts
+            if step.status == "waiting" and step.output:
+                state.wait = {"output": step.output, "input": step.input}
+    return state
+
+
+def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dict[str, Any]:
+    """A step's trace row from what the runner recorded of an attempt."""
+    return {
+        "run_id": run_id,
+        "index": index,
+        "step_id": step.id or str(index),
+        "use": step.use,
+        "status": record["status"],
+        "attempts": record["attempts"],
+        "input": record.get("input"),
+        "output": record.get("output"),
+        "error": (record.get("error") or None) and str(record["error"])[:4000],
+        "started_at": record.get("started_at"),
+        "finished_at": record.get("finished_at"),
+        "duration_ms": record.get("duration_ms"),
+    }
+
+
+def parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def event_from_row(row: Any) -> Event:
+    def aware(value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    return Event(
+        id=row.id,
+        type=row.type,
+        payload=row.payload or {},
+        workspace=row.workspace_id,
+        store=row.store,
+        source=row.source,
+        dedup_key=row.dedup_key,
+        occurred_at=aware(row.occurred_at),
+        received_at=aware(row.received_at),
+        caused_by=CausedBy.from_dict(row.caused_by),
+        target_recipe=row.target_recipe,
+    )

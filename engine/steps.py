@@ -1,0 +1,201 @@
+"""One step of a run: evaluate its ``if``, render its ``with:``, validate, call the action under
+its timeout, and classify what went wrong.
+
+Failures become :class:`StepFailed` with a *kind* the step's retry policy is matched against:
+``timeout`` (the step's time ran out), ``rate_limit`` (status 429), ``server_error`` (5xx) and
+``retryable`` (any other :class:`~engine.errors.RetryableError`, e.g. ``Retry(defer=…)``). An
+error carrying an HTTP status is classified by it whatever its class, so BigCommerce's
+``RateLimited`` (a ``Retry`` with status 429) is a ``rate_limit``. A policy listing
+``retryable`` retries all of the connector-raised kinds; ``timeout`` must be listed itself.
+Error messages are stored with every vault secret the step read masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from engine import conditions
+from engine.clock import Clock
+from engine.context import ActionContext, Emit, Services
+from engine.errors import (
+    ConditionError,
+    NotFoundError,
+    PermanentError,
+    RenderError,
+    Retry,
+    RetryableError,
+)
+from engine.recipe import Step
+from engine.redact import redact
+from engine.registry import Registry
+from engine.rendering import Renderer
+from engine.retry import RetryOn, RetryPolicy
+from engine.vault import Vault
+from engine.waits import Wait
+
+if TYPE_CHECKING:
+    from engine.runner import RunState
+
+log = logging.getLogger("sous.runner")
+
+_CONNECTOR_KINDS = frozenset({RetryOn.RATE_LIMIT, RetryOn.SERVER_ERROR, RetryOn.RETRYABLE})
+
+
+class SecretsView:
+    """``secrets.NAME`` in a template: read from the vault, remembered so the trace masks it."""
+
+    def __init__(self, vault: Vault, workspace: str, used: dict[str, str]) -> None:
+        self._vault = vault
+        self._workspace = workspace
+        self._used = used
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            value = self._vault.get(self._workspace, name)
+        except NotFoundError:
+            raise RenderError(
+                "secrets", f"no secret named {name!r} in this workspace; add it first"
+            ) from None
+        self._used[name] = value
+        return value
+
+
+class StepFailed(Exception):
+    def __init__(
+        self,
+        message: str,
+        retryable: bool = False,
+        defer: float | None = None,
+        kind: RetryOn | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.defer = defer
+        self.kind = kind
+
+
+@dataclass
+class StepDone:
+    outcome: str
+    """``succeeded`` or ``skipped`` (its ``if`` was false)."""
+    output: Any
+    traced_in: Any
+    traced_out: Any
+
+
+def kind_of(exc: BaseException) -> RetryOn:
+    """The retry kind of a retryable failure: by its HTTP status when it has one."""
+    status = getattr(exc, "status", None)
+    if status == 429:
+        return RetryOn.RATE_LIMIT
+    if isinstance(status, int) and status >= 500:
+        return RetryOn.SERVER_ERROR
+    return RetryOn.RETRYABLE
+
+
+def retries(policy: RetryPolicy, exc: StepFailed, attempts: int) -> bool:
+    """Whether a failed attempt number ``attempts`` is tried again under ``policy``."""
+    if not exc.retryable or exc.kind is None or attempts >= policy.tries:
+        return False
+    if exc.kind in policy.on:
+        return True
+    return exc.kind in _CONNECTOR_KINDS and RetryOn.RETRYABLE in policy.on
+
+
+class StepExecutor:
+    def __init__(self, registry: Registry, clock: Clock, services: Services) -> None:
+        self._registry = registry
+        self._clock = clock
+        self._services = services
+        self._renderer = Renderer(clock.now)
+
+    def policy(self, step: Step) -> RetryPolicy:
+        return step.retry or self._registry.action(step.use).retry
+
+    async def run(self, state: RunState, step: Step, index: int, emit: Emit) -> StepDone:
+        """Run one step; raises :class:`StepFailed` (secrets masked) or :class:`Wait`."""
+        used: dict[str, str] = {}
+        try:
+            return await self._run(state, step, index, emit, used)
+        except StepFailed as exc:
+            if used:
+                masked = redact(str(exc), (), used.values())
+                raise StepFailed(masked, exc.retryable, exc.defer, exc.kind) from None
+            raise
+
+    async def _run(
+        self, state: RunState, step: Step, index: int, emit: Emit, used: dict[str, str]
+    ) -> StepDone:
+        data = state.event.context()
+        data["steps"] = state.outputs
+        if step.if_ is not None:
+            try:
+                passed = conditions.truthy(conditions.apply(step.if_, data))
+            except ConditionError as exc:
+                raise StepFailed(f"if: {exc}") from None
+            if not passed:
+                return StepDone("skipped", None, None, None)
+        action = self._registry.action(step.use)
+        vault = self._services.find(Vault)
+        if vault is not None:
+            data["secrets"] = SecretsView(vault, state.workspace, used)
+        try:
+            rendered = self._renderer.render(step.with_, data, "with")
+        except RenderError as exc:
+            raise StepFailed(str(exc)) from None
+        try:
+            params = action.params.model_validate(rendered)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise StepFailed(f"with.{where}: {first['msg']} (after rendering)") from None
+        ctx = ActionContext(
+            run_id=state.run_id,
+            step_id=step.id or str(index),
+            recipe_uid=state.recipe_uid,
+            workspace=state.workspace,
+            store=state.event.store,
+            event=state.event,
+            clock=self._clock,
+            services=self._services,
+            emit=emit,
+            attempt=state.attempts,
+            secrets=used,
+        )
+        timeout = step.timeout or action.timeout
+        try:
+            result = await asyncio.wait_for(action.handler(ctx, params), timeout)
+        except Wait as wait:
+            wait.traced_input = redact(rendered, action.secret_fields, used.values())
+            raise
+        except TimeoutError:
+            raise StepFailed(
+                f"timed out after {timeout:g}s", retryable=True, kind=RetryOn.TIMEOUT
+            ) from None
+        except Retry as exc:
+            raise StepFailed(str(exc), retryable=True, defer=exc.defer, kind=kind_of(exc)) from None
+        except RetryableError as exc:
+            raise StepFailed(str(exc), retryable=True, kind=kind_of(exc)) from None
+        except PermanentError as exc:
+            raise StepFailed(str(exc)) from None
+        except Exception as exc:
+            log.exception("action %s raised unexpectedly", step.use)
+            raise StepFailed(f"{type(exc).__name__}: {exc}") from None
+        output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+        masked = used.values()
+        return StepDone(
+            "succeeded",
+            output,
+            redact(rendered, action.secret_fields, masked),
+            redact(output, (), masked),
+        )

@@ -1,0 +1,155 @@
+"""Crash recovery: a new process picks up every unfinished run from its last completed step;
+a step whose write happened but whose trace did not commit runs again with the same
+idempotency key; jobs of dead workers go back to the queue; nothing runs twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.clock import ManualClock
+from engine.db import Database, Tx
+from engine.queue.base import Job, NewJob
+from tests.engine.test_durable_support import (
+    Probe,
+    add,
+    fire,
+    jobs,
+    registry_for,
+    run,
+    running,
+    runs,
+    settled,
+    steps,
+    until,
+)
+from tests.fakes import Recorder
+
+FIRST = {"id": "first", "use": "test.record", "with": {"message": "first {{ n }}"}}
+WRITE = {"id": "write", "use": "probe.write", "with": {"tag": "w{{ n }}"}}
+LAST = {"id": "last", "use": "test.record", "with": {"message": "last {{ steps.write.tag }}"}}
+
+
+async def test_a_write_whose_trace_did_not_commit_runs_again_with_the_same_key(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe(hang={"w1"})
+    registry = registry_for(probe, recorder)
+    async with running(db, registry, clock) as first:
+        add(first, {"id": "sync", "actions": [FIRST, WRITE, LAST]})
+        [made] = await fire(first, {"n": 1})
+        await until(lambda: probe.sleeping == 1)  # the write is made; the process dies now
+        assert run(first, made).status == "running"
+        assert [s.step_id for s in steps(first, made)] == ["first"]
+    probe.hang.clear()
+    async with running(db, registry, clock) as second:
+        await second.drain()
+        assert run(second, made).status == "succeeded"
+    assert probe.calls == [(f"{made}:write", "w1"), (f"{made}:write", "w1")]  # same key twice
+    assert list(probe.applied) == [f"{made}:write"]  # applied once by the idempotent remote
+    assert [c[1]["message"] for c in recorder.calls] == ["first 1", "last w1"]  # no step twice
+    assert jobs(second) == []
+
+
+async def test_every_unfinished_run_resumes_after_a_crash(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe()
+    registry = registry_for(probe, recorder)
+    slow = {"id": "slow", "use": "probe.slow", "with": {"tag": "t{{ n }}"}}
+    wait = {"id": "wait", "use": "core.wait", "with": {"for": "1h"}}
+    flaky = {"id": "flaky", "use": "probe.fail", "with": {"kind": "retryable", "times": 1}}
+    async with running(db, registry, clock) as first:
+        line_uid = add(
+            first,
+            {
+                "id": "line",
+                "mode": "queued",
+                "max_runs": 5,
+                "trigger": {"type": "custom.line"},
+                "actions": [slow, FIRST],
+            },
+        )
+        add(first, {"id": "pause", "actions": [wait, FIRST | {"id": "after"}]})
+        add(
+            first,
+            {
+                "id": "retry",
+                "trigger": {"type": "custom.retry"},
+                "actions": [flaky, FIRST | {"id": "then"}],
+            },
+        )
+        line = [(await fire(first, {"n": n}, type_="custom.line"))[0] for n in range(3)]
+        [paused] = await fire(first, {"n": 9})
+        [retrying] = await fire(first, {"n": 8}, type_="custom.retry")
+        await settled(first, probe)
+        assert [run(first, r).status for r in (*line, paused, retrying)] == ["queued"] * 3 + [
+            "waiting",
+            "retrying",
+        ]
+        assert first.runner.executing == {line[0]}
+    # the process died: line[0] mid-step, line[1:] waiting their turn, one waiting, one retrying
+    async with running(db, registry, clock) as second:
+        assert second.admission.holders(line_uid) == [line[0]]  # slots rebuilt from the tables
+        assert second.admission.waiting(line_uid) == line[1:]
+        for _ in range(4):
+            await settled(second, probe)
+            clock.advance(1800)
+        await second.drain()
+        assert {r.id: r.status for r in runs(second)} == dict.fromkeys(
+            (*line, paused, retrying), "succeeded"
+        )
+    assert probe.order == [
+        "t0",
+        "t0",
+        "t1",
+        "t2",
+    ]  # line[0]'s step began again; then the others in order
+    messages = sorted(c[1]["message"] for c in recorder.calls)
+    assert messages == ["first 0", "first 1", "first 2", "first 8", "first 9"]
+    assert jobs(second) == []
+
+
+async def test_a_job_whose_handler_raises_goes_back_to_the_queue(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    seen: list[int] = []
+    async with running(db, registry_for(Probe(), recorder), clock) as engine:
+
+        async def flaky(job: Job) -> None:
+            seen.append(job.attempts)
+            if len(seen) == 1:
+                raise RuntimeError("a bug")
+
+            def done(tx: Tx) -> None:
+                engine.queue.complete(tx, job)
+
+            await engine.db.writer.write(done)
+
+        engine.handle("test.flaky-handler", flaky)
+        await engine.enqueue([NewJob("test.flaky-handler", "x", lock_key="k")])
+        await engine.drain()
+        assert seen == [0]
+        [row] = jobs(engine)
+        assert row.attempts == 1  # put back, due later: not held by a dead handler
+        await engine.enqueue([NewJob("test.flaky-handler", "y", lock_key="k")])
+        clock.advance(5)
+        await engine.drain()
+        assert sorted(seen) == [0, 0, 1]
+        assert jobs(engine) == []
+
+
+async def test_recovering_again_leaves_jobs_in_progress_alone(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe()
+    async with running(db, registry_for(probe, recorder), clock) as engine:
+        add(engine, {"id": "slow", "actions": [{"use": "probe.slow", "with": {"tag": "once"}}]})
+        [made] = await fire(engine)
+        await settled(engine, probe)
+        assert await engine.queue.recover() == 0
+        await asyncio.sleep(0)
+        assert probe.running == 1
+        clock.advance(5)
+        await engine.drain()
+        assert run(engine, made).status == "succeeded"
+        assert probe.order == ["once"]

@@ -28,7 +28,7 @@ from engine.events import Event
 from engine.loader import load_file
 from engine.registry import Registry
 from sous.container import build_registry
-from tests.connectors.bigcommerce.harness import check_request
+from tests.connectors.bigcommerce.openapi_requests import check_request
 
 TYPES = {t.type for t in CONNECTOR.triggers}
 

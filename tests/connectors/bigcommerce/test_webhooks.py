@@ -24,7 +24,8 @@ from engine.db import Database
 from engine.models import EventRow, JobRow, RunRow
 from engine.registry import Registry
 from sous.container import Container, connectors
-from tests.connectors.bigcommerce.harness import SPECS, container_for, insert_store
+from tests.connectors.bigcommerce.harness import container_for, insert_store
+from tests.connectors.bigcommerce.openapi_requests import SPECS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 EXAMPLES = sorted((SPECS / "webhook-callbacks" / "data").glob("*.json"))

@@ -139,12 +139,13 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, row: dict[str, Any
     """Insert one row now unless it conflicts with a unique key; True if it was inserted."""
     dialect = conn.dialect
     cols = tuple(row)
-    maker = sqlite_insert if dialect.name == "sqlite" else pg_insert
-    stmt = maker(table).values({c: bindparam(c) for c in cols}).on_conflict_do_nothing()
-    types = {c: table.c[c].type for c in cols}
-    sql, order, processors = _compile(
-        dialect, (dialect.name, "insert-ignore", table.name, cols), stmt, types
-    )
+    key = (dialect.name, "insert-ignore", table.name, cols)
+    found = _COMPILED.get(key)
+    if found is None:
+        maker = sqlite_insert if dialect.name == "sqlite" else pg_insert
+        stmt = maker(table).values({c: bindparam(c) for c in cols}).on_conflict_do_nothing()
+        found = _compile(dialect, key, stmt, {c: table.c[c].type for c in cols})
+    sql, order, processors = found
     raw = conn.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()

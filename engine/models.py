@@ -159,7 +159,7 @@ class JobRow(SQLModel, table=True):
     __tablename__ = "job"
     __table_args__ = (Index("ix_job_ready", "status", "due_at"),)
     id: str = Field(primary_key=True, max_length=40)
-    kind: str = Field(max_length=20)
+    kind: str = Field(max_length=40)
     ref: str = Field(max_length=40)
     lock_key: str | None = Field(default=None, max_length=240)
     status: str = Field(max_length=20)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 09:56:35.968497
+Create Date: 2026-11-27 10:10:21.060504
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def upgrade() -> None:
     op.create_table(
         "job",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("lock_key", sqlmodel.sql.sqltypes.AutoString(length=240), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),

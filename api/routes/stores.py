@@ -146,12 +146,19 @@ def _with_last_event(session_factory: Any, workspace: str, store: str) -> tuple[
     responses=responses(404),
 )
 async def disconnect_store(store: str, caller: RequireAdmin, container: ContainerDep) -> None:
-    store_hash = await run_in_threadpool(_delete, container.db.session, caller.workspace, store)
+    # Unregister first: removing the store's hooks needs its client, built from the row.
+    store_hash = await run_in_threadpool(_hash_of, container.db.session, caller.workspace, store)
     await call_hook(
         container.extras.get("bigcommerce.unregister_store"),
         workspace=caller.workspace,
         store_hash=store_hash,
     )
+    await run_in_threadpool(_delete, container.db.session, caller.workspace, store)
+
+
+def _hash_of(session_factory: Any, workspace: str, store: str) -> str:
+    with session_factory() as s:
+        return _find(s, workspace, store).store_hash
 
 
 def _delete(session_factory: Any, workspace: str, store: str) -> str:

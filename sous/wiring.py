@@ -14,7 +14,7 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     from api.deps import current_key
     from api.routes.packs import routers as pack_routers
     from connectors.backorder.config import StoresClientProvider
-    from connectors.backorder.runtime import BackorderRuntime
+    from connectors.backorder.runtime import BackorderRuntime, follow_ups
     from connectors.backorder.service import Backorders
     from connectors.bigcommerce.wiring import setup as bigcommerce_setup
     from connectors.email import services_from_settings as email_services
@@ -31,7 +31,9 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
         container.engine,
         Backorders(db, StoresClientProvider(runtime.stores), container.clock),
     )
-    backorders.install()
+    # Reactions to order and stock events are written with the events themselves.
+    runtime.normalizer.follow_ups = follow_ups
+    backorders.install(listen=False)
     backorders.start()
     stack.push_async_callback(backorders.stop)
     routers = container.extras.setdefault("api.routers", [])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,9 @@ class Normalizer:
         self.cache_size = cache_size
         self.counts: dict[str, int] = {}
         self.locks = ResourceLocks()
+        self.follow_ups: Callable[[str], Sequence[str]] = lambda _type: ()
+        """Job kinds to write with each normalised event of a type (in the same transaction):
+        other connectors that react to store events (the backorder ledger) plug in here."""
         self._seq = 0
         self._seen: dict[SnapKey, int] = {}
         self._fetched: OrderedDict[SnapKey, tuple[datetime, int, dict[str, Any]]] = OrderedDict()
@@ -154,7 +157,9 @@ class Normalizer:
     ) -> None:
         """Ingest the events (idempotent), then save the snapshots and complete the job together."""
         if events:
-            await asyncio.gather(*(self.engine.ingest(e) for e in events))
+            await asyncio.gather(
+                *(self.engine.ingest(e, follow_up=self.follow_ups(e.type)) for e in events)
+            )
             for new in events:
                 self.count("events:" + new.type)
 

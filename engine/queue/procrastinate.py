@@ -196,9 +196,12 @@ class ProcrastinateJobQueue:
         self._bump()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # A listener cancelled mid-query may swallow the cancellation and reconnect: do not
+            # let it hold up the shutdown.
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                task.cancel()
         self._tasks.clear()
         if self._connector is not None:
             if self.worker_id is not None:

@@ -25,6 +25,7 @@ RECIPE = {
     "id": "burst",
     "name": "burst",
     "trigger": {"type": "custom.burst"},
+    "flood": False,  # the engine's default flood limit would hold a burst this size
     "actions": [
         {"id": "one", "use": "test.ledger", "with": {"note": "n={{ n }}", "pause_ms": 5}},
         {"id": "two", "use": "test.ledger", "with": {"note": "n={{ n }}", "pause_ms": 5}},

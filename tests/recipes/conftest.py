@@ -13,23 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from connectors import schedule
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
 from connectors.http import OutboundPolicy
-from engine.registry import Registry
 from engine.vault import Cipher, Vault
 from tests.connectors.backorder.conftest import serve
 from tests.connectors.backorder.live import SECRET_KEY, Rig, live
 from tests.fakes import Recorder
-
-
-def with_schedules(registry: Registry) -> Registry:
-    """The schedule triggers, where the registry does not have them yet (``sous.container``
-    does not list ``connectors.schedule`` at the time of writing)."""
-    if "schedule" not in registry.connectors:
-        registry.register(schedule.CONNECTOR)
-    return registry
 
 
 @dataclass
@@ -59,7 +49,6 @@ async def open_shop(folder: Path, recorder: Recorder) -> AsyncIterator[Shop]:
     received: list[dict[str, Any]] = []
     async with contextlib.AsyncExitStack() as stack:
         rig = await stack.enter_async_context(live(folder, recorder))
-        with_schedules(rig.engine.registry)
         sink = await stack.enter_async_context(SmtpSink(clock=rig.clock))
         endpoint = await stack.enter_async_context(serve(receiver(received)))
         services = rig.engine.services

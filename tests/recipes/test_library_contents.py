@@ -9,13 +9,12 @@ from engine.packs.pack import load_pack
 from engine.templates.template import validate_templates
 from sous.container import build_registry
 from tests.conftest import ROOT
-from tests.recipes.conftest import with_schedules
 
 RECIPES = ROOT / "recipes"
 
 
 def test_recipes_and_templates_validate_against_the_real_registry() -> None:
-    registry = with_schedules(build_registry())
+    registry = build_registry()
     recipes = load_paths([RECIPES], registry)
     templates = validate_templates([RECIPES], registry)
     assert [str(e) for e in recipes.errors + templates.errors] == []
@@ -24,7 +23,7 @@ def test_recipes_and_templates_validate_against_the_real_registry() -> None:
 
 
 def test_every_pack_loads_and_every_input_has_a_value_to_test_with() -> None:
-    registry = with_schedules(build_registry())
+    registry = build_registry()
     for folder in sorted((RECIPES / "packs").iterdir()):
         pack = load_pack(read_folder(folder), registry)
         assert pack.readme.startswith(f"# {pack.name}\n")

@@ -27,7 +27,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,9 +104,9 @@ class ProcrastinateJobQueue:
         self.worker_id: int | None = None
         self._start_lock: asyncio.Lock | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._changed: asyncio.Event | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._generation = 0
-        self._next_due: tuple[int, asyncio.Task[float | None]] | None = None
+        self._next_due: tuple[float, asyncio.Task[float | None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.claimed = 0
@@ -128,7 +129,7 @@ class ProcrastinateJobQueue:
         hinted = [(i, j.hint) for i, j in zip(ids, jobs, strict=True) if j.hint is not None]
         if hinted:
             tx.after_commit(lambda: self._remember(hinted))
-        tx.after_commit(self._bump)
+        tx.after_commit(self._delayed if any(delays) else self._bump)
         return ids
 
     async def get(self) -> Job:
@@ -148,6 +149,7 @@ class ProcrastinateJobQueue:
                 await asyncio.sleep(self.tuning.poll)
                 continue
             if job is not None:
+                self._wake_one()  # there may be more: pass the baton to the next idle caller
                 return job
             await self._wait(seen)
 
@@ -161,6 +163,7 @@ class ProcrastinateJobQueue:
         job.attempts += 1
         job.due_at = due_at
         self._released(tx, job)
+        tx.after_commit(self._delayed)
 
     async def recover(self) -> int:
         """Put back the jobs of workers without a recent heartbeat (never this one's)."""
@@ -193,7 +196,8 @@ class ProcrastinateJobQueue:
 
     async def close(self) -> None:
         self._closed = True
-        self._bump()
+        while self._waiters:
+            self._wake_one()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -237,7 +241,6 @@ class ProcrastinateJobQueue:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
             self._slots = asyncio.Semaphore(self.tuning.fetchers)
-            self._changed = asyncio.Event()
         async with self._start_lock:
             if self._connector is not None:
                 return
@@ -285,9 +288,8 @@ class ProcrastinateJobQueue:
 
     async def _wait(self, seen: int) -> None:
         """Return once something may have changed since generation ``seen``: a job was
-        inserted or released, the next delayed job fell due, or ``poll`` seconds passed."""
-        assert self._changed is not None
-        changed = self._changed
+        inserted or released (one idle caller is woken per change, not all of them), the next
+        delayed job fell due, or ``poll`` seconds passed."""
         if self._generation != seen or self._closed:
             return
         delay: float | None = None
@@ -295,28 +297,37 @@ class ProcrastinateJobQueue:
             delay = await self._next_due_in()
         if self._generation != seen or self._closed:
             return
-        tasks: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(changed.wait()),
-            asyncio.ensure_future(asyncio.sleep(self.tuning.poll)),
-        ]
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(woken)
+        timers = [asyncio.ensure_future(asyncio.sleep(self.tuning.poll))]
         if delay is not None:
-            tasks.append(asyncio.ensure_future(self._clock.sleep(delay)))
+            timers.append(asyncio.ensure_future(self._clock.sleep(delay)))
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([woken, *timers], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
+            for timer in timers:
+                timer.cancel()
+            for timer in timers:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                    await timer
+            if not woken.done():
+                woken.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(woken)
 
     async def _next_due_in(self) -> float | None:
-        """Seconds until the earliest delayed job is due; one query per generation."""
+        """Seconds (on the engine's clock) until the earliest delayed job is due. Asked of the
+        database at most once per ``poll`` seconds, and again after this process delays a job."""
         cached = self._next_due
-        if cached is None or cached[0] != self._generation:
-            cached = (self._generation, asyncio.ensure_future(self._query_next_due()))
+        if cached is None or cached[0] <= time.monotonic():
+            cached = (time.monotonic() + self.tuning.poll, asyncio.ensure_future(self._due_at()))
             self._next_due = cached
-        return await asyncio.shield(cached[1])
+        due = await asyncio.shield(cached[1])
+        return None if due is None else max(0.0, due - self._clock.monotonic())
+
+    async def _due_at(self) -> float | None:
+        delay = await self._query_next_due()
+        return None if delay is None else self._clock.monotonic() + delay
 
     async def _query_next_due(self) -> float | None:
         async with self._connector.pool.connection() as conn:
@@ -364,9 +375,19 @@ class ProcrastinateJobQueue:
 
     def _bump(self) -> None:
         self._generation += 1
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = asyncio.Event()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _delayed(self) -> None:
+        """A job was delayed here: the next due time must be asked for again."""
+        self._next_due = None
+        self._bump()
 
     def _remember(self, hinted: list[tuple[str, Any]]) -> None:
         for job_id, hint in hinted:

@@ -16,29 +16,37 @@ Handler = Callable[[argparse.Namespace], int]
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from engine.loader import load_paths
+    from engine.templates.template import validate_templates
     from sous.container import build_registry
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"sous validate: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    result = load_paths([Path(p) for p in args.paths], build_registry())
+    paths, registry = [Path(p) for p in args.paths], build_registry()
+    result = load_paths(paths, registry)
+    templates = validate_templates(paths, registry)
+    errors = result.errors + templates.errors
     if args.json:
         emit_json(
             {
                 "valid": [{"id": r.id, "file": str(f)} for f, r in result.recipes],
+                "templates": len(templates.templates),
                 "errors": [
                     {"file": e.file, "line": e.line, "path": e.path, "message": e.message}
-                    for e in result.errors
+                    for e in errors
                 ],
             }
         )
     else:
-        for error in result.errors:
+        for error in errors:
             print(paint(str(error), "red"))
-        summary = f"{len(result.recipes)} valid recipe(s), {len(result.errors)} error(s)"
-        print(paint(summary, "green" if not result.errors else "yellow"))
-    return 1 if result.errors else 0
+        summary = (
+            f"{len(result.recipes)} valid recipe(s), {len(templates.templates)} valid "
+            f"template(s), {len(errors)} error(s)"
+        )
+        print(paint(summary, "green" if not errors else "yellow"))
+    return 1 if errors else 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

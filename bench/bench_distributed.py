@@ -8,7 +8,10 @@ bench_http.py); the workers take the jobs. Latency is a run's ``created_at`` (in
 /proc: the workers, this process (ingest) and the PostgreSQL backends serving the benchmark's
 database; CPU per run is what predicts larger machines (see docs/scaling.md).
 
-    python -m bench.bench_distributed [--events 4000] [--workers 1 2 4] [--concurrency 16]
+    python -m bench.bench_distributed [--events 4000] [--workers 1 2 4] [--rate N]
+
+A burst (the default) measures throughput; its latency is mostly waiting behind the burst.
+``--rate`` sends events at a steady pace below capacity: the latency of a system keeping up.
 """
 
 from __future__ import annotations
@@ -107,6 +110,10 @@ def backend_cpu(database: str) -> float:
     return total
 
 
+RATE: float | None = None
+"""Events per second to send (``--rate``); ``None``: as fast as ingestion goes (a burst)."""
+
+
 async def feed(engine: Engine, events: int, concurrency: int, tag: str) -> None:
     gate = asyncio.Semaphore(concurrency)
 
@@ -116,7 +123,14 @@ async def feed(engine: Engine, events: int, concurrency: int, tag: str) -> None:
                 NewEvent(type="custom.stock", payload=PAYLOAD, dedup_key=f"{tag}-{i}")
             )
 
-    await asyncio.gather(*(one(i) for i in range(events)))
+    if RATE is None:
+        await asyncio.gather(*(one(i) for i in range(events)))
+        return
+    start, sent = time.monotonic(), []
+    for i in range(events):
+        await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
+        sent.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*sent)
 
 
 def timings(db: Database, events: int, timeout: float = 600) -> tuple[float, list[float]]:
@@ -218,9 +232,8 @@ async def distributed(workers: int, events: int, concurrency: int, per_worker: i
 
 
 async def main(events: int, counts: list[int], concurrency: int, per_worker: int) -> None:
-    print(
-        f"{events} events, one recipe (two conditions, core.set), {concurrency} concurrent ingests;"
-    )
+    pace = "in a burst" if RATE is None else f"at {RATE:g}/s"
+    print(f"{events} events {pace}, one recipe (two conditions, core.set), {concurrency} at once;")
     print(f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.1f}")
     results = [await embedded(events, concurrency)]
     print(results[-1].line(events), flush=True)
@@ -238,5 +251,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--per-worker", type=int, default=16, help="concurrent runs per worker process"
     )
+    parser.add_argument("--rate", type=float, default=None, help="events/s (default: a burst)")
     args = parser.parse_args()
+    RATE = args.rate
     asyncio.run(main(args.events, args.workers, args.concurrency, args.per_worker))

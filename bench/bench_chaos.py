@@ -287,8 +287,14 @@ async def run_chaos(
                     await asyncio.sleep(rng.uniform(0, 0.5))
                     await _wait_http(f"{sous_url}/healthz", limit, sous.start())
 
+            ready = time.monotonic() - started
             await asyncio.gather(burst(), chaos())
+            burst_end = time.monotonic() - started
             done = await _converge(store_api, levels, limit)
+            report.notes.append(
+                f"phases            ready {ready:.1f} s, burst and kills until {burst_end:.1f} s, "
+                f"converged at {time.monotonic() - started:.1f} s"
+            )
             if not done:
                 report.notes.append(f"not converged before the deadline ({deadline:g} s)")
             await asyncio.sleep(1.0)  # room for a late duplicate to show

@@ -387,7 +387,20 @@ class Engine:
         return lambda: self._listeners.remove(listener)
 
     def notify_run(self, state: RunState, status: str) -> None:
-        self.announce(state.run_id, state.recipe_uid, state.workspace, status, state.next_step)
+        counts = self.run_status_counts
+        counts[status] = counts.get(status, 0) + 1
+        data = {
+            "id": state.run_id,
+            "recipe_uid": state.recipe_uid,
+            "workspace": state.workspace,
+            "status": status,
+            "next_step": state.next_step,
+        }
+        for listener in list(self._listeners):
+            try:
+                listener("run", data)
+            except Exception:
+                log.exception("listener failed")
 
     def announce(
         self,

@@ -46,15 +46,19 @@ class Verdict(StrEnum):
     HOLD = "hold"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Admitted:
     verdict: Verdict
     reason: str | None = None
-    supersede: list[str] = field(default_factory=list)
+    supersede: tuple[str, ...] = ()
     """``restart``: the older runs of the group to cancel once the new run is stored."""
 
 
-@dataclass
+_START = Admitted(Verdict.START)
+_PENDING = Admitted(Verdict.PENDING)
+
+
+@dataclass(slots=True)
 class _Ticket:
     run_id: str
     job: NewJob
@@ -72,7 +76,7 @@ def lock_of(uid: str, recipe: Recipe | None, key: str | None) -> str | None:
     beside the slots, and the only one where admission is off)."""
     if key is not None:
         return f"{uid}:{key}"
-    if recipe is not None and recipe.mode in (Mode.QUEUED, Mode.SINGLE, Mode.RESTART):
+    if recipe is not None and recipe.mode is not Mode.PARALLEL:
         return uid
     return None
 
@@ -85,9 +89,10 @@ def slots(recipe: Recipe | None, keyed: bool) -> tuple[int, int | None]:
     """``(slots, longest line)`` of a group; ``None``: no limit on the line."""
     if recipe is None:
         return 1, None
-    if recipe.mode == Mode.PARALLEL and not keyed:
+    mode = recipe.mode
+    if mode is Mode.PARALLEL and not keyed:
         return recipe.max_runs, None
-    if recipe.mode == Mode.QUEUED:
+    if mode is Mode.QUEUED:
         return 1, recipe.max_runs
     return 1, None
 
@@ -120,48 +125,57 @@ class Admission:
         """Decide for a new run. ``forced`` (replays, released runs) only waits its turn: no
         skipping, holding or superseding."""
         if not self.enabled:
-            return Admitted(Verdict.START)
+            return _START
         capacity, line = slots(recipe, keyed)
         found = self._groups.get(group)
         if found is None:
             found = self._groups[group] = _Group(capacity)
         found.capacity = capacity
         mode = recipe.mode if recipe is not None else Mode.QUEUED
-        supersede: list[str] = []
-        if not forced and (found.active or found.pending) and mode != Mode.PARALLEL:
-            busy = [*found.active, *(t.run_id for t in found.pending)]
-            if mode == Mode.SINGLE:
+        supersede: tuple[str, ...] = ()
+        if not forced and mode is not Mode.PARALLEL and (found.active or found.pending):
+            busy = (*found.active, *(t.run_id for t in found.pending))
+            if mode is Mode.SINGLE:
                 return Admitted(
                     Verdict.SKIP, f"mode single: run {busy[0]} of this recipe is still going"
                 )
             full = len(found.active) >= capacity and line is not None and len(found.pending) >= line
-            if mode == Mode.QUEUED and full:
+            if mode is Mode.QUEUED and full:
                 return Admitted(
                     Verdict.HOLD, f"mode queued: {line} runs are already waiting their turn"
                 )
-            if mode == Mode.RESTART:
+            if mode is Mode.RESTART:
                 supersede = busy
         self._where[run_id] = group
-        if len(found.active) < found.capacity and not found.pending:
+        if len(found.active) < capacity and not found.pending:
             found.active[run_id] = None
-            return Admitted(Verdict.START, supersede=supersede)
+            return Admitted(Verdict.START, supersede=supersede) if supersede else _START
         found.pending.append(_Ticket(run_id, job))
-        return Admitted(Verdict.PENDING, supersede=supersede)
+        return Admitted(Verdict.PENDING, supersede=supersede) if supersede else _PENDING
 
     def leave(self, run_id: str) -> list[NewJob]:
         """``run_id`` ended (or will never start): free its slot or its place in the line, and
         return the jobs of the runs that take the freed slots (to enqueue with the change)."""
+        return self.depart(run_id)[1]
+
+    def depart(self, run_id: str) -> tuple[str | None, list[NewJob]]:
+        """:meth:`leave`, also returning the group left (for :meth:`rejoin`)."""
         group = self._where.pop(run_id, None)
         if group is None:
-            return []
+            return None, []
         found = self._groups[group]
-        if run_id in found.active:
-            del found.active[run_id]
+        active = found.active
+        if run_id in active:
+            del active[run_id]
+            if not found.pending:  # the common case: nobody waits
+                if not active:
+                    del self._groups[group]
+                return group, []
         else:
             found.pending = deque(t for t in found.pending if t.run_id != run_id)
         started = self._pump(found)
         self._tidy(group, found)
-        return started
+        return group, started
 
     def rejoin(self, run_id: str, group: str, started: list[NewJob]) -> None:
         """Undo :meth:`leave` after the write carrying its jobs failed."""
@@ -230,7 +244,8 @@ class FloodGate:
     """Runs started per recipe in the current fixed window."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, tuple[datetime, int]] = {}
+        self._counts: dict[str, tuple[datetime, datetime, int]] = {}
+        """Recipe uid → (window start, window end, runs started in it)."""
         self._told: dict[str, datetime] = {}
 
     @staticmethod
@@ -241,19 +256,20 @@ class FloodGate:
 
     def take(self, uid: str, limit: FloodLimit, now: datetime) -> tuple[bool, datetime]:
         """Count one run; ``False`` when the window is full (the run is to be held)."""
-        start = self.window(now, limit)
-        seen, count = self._counts.get(uid, (start, 0))
-        if seen != start:
-            count = 0
+        found = self._counts.get(uid)
+        if found is None or not found[0] <= now < found[1]:
+            start = self.window(now, limit)
+            found = (start, start + limit.per, 0)
+        start, end, count = found
         if count >= limit.max_runs:
             return False, start
-        self._counts[uid] = (start, count + 1)
+        self._counts[uid] = (start, end, count + 1)
         return True, start
 
     def give_back(self, uid: str, start: datetime) -> None:
-        seen, count = self._counts.get(uid, (start, 0))
-        if seen == start and count > 0:
-            self._counts[uid] = (start, count - 1)
+        found = self._counts.get(uid)
+        if found is not None and found[0] == start and found[2] > 0:
+            self._counts[uid] = (found[0], found[1], found[2] - 1)
 
     def first_hold(self, uid: str, start: datetime) -> bool:
         """True once per recipe and window: time to tell the recipe's owners."""

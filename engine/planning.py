@@ -16,15 +16,16 @@ from engine.dispatcher import CompiledRecipe, Decision
 from engine.events import Event, NewEvent
 from engine.ids import new_id
 from engine.limits import pick
-from engine.modes import Verdict, group_of, lock_of
+from engine.modes import Verdict
 from engine.queue.base import NewJob
+from engine.recipe import Mode
 from engine.runstate import FINAL, RunState
 
 if TYPE_CHECKING:
     from engine.engine import Engine
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
     """What an event's ingest writes, and what to give back if it is not stored."""
 
@@ -33,7 +34,7 @@ class Plan:
     jobs: list[NewJob] = field(default_factory=list)
     admitted: list[str] = field(default_factory=list)
     flood_taken: list[tuple[str, datetime]] = field(default_factory=list)
-    supersede: list[tuple[str, list[str]]] = field(default_factory=list)
+    supersede: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     notices: list[NewEvent] = field(default_factory=list)
 
 
@@ -56,15 +57,13 @@ def plan(engine: Engine, event: Event, decisions: list[Decision]) -> Plan:
                     f"chain deeper than {engine.settings.max_depth}: {chain}",
                 )
             else:
-                key = engine.concurrency_key(compiled.recipe, event)
-                state = RunState(run_id, compiled.uid, event.workspace, compiled.recipe, event)
-                job = NewJob(
-                    "run",
-                    run_id,
-                    lock_key=lock_of(compiled.uid, compiled.recipe, key),
-                    hint=state,
-                )
-                status, reason, why = _admit(engine, plan, compiled, run_id, key, job, now)
+                recipe, uid = compiled.recipe, compiled.uid
+                key = engine.concurrency_key(recipe, event) if recipe.concurrency_key else None
+                group = uid if key is None else f"{uid}:{key}"  # modes.group_of, inlined
+                lock = group if key is not None or recipe.mode is not Mode.PARALLEL else None
+                state = RunState(run_id, uid, event.workspace, recipe, event)
+                job = NewJob("run", run_id, lock_key=lock, hint=state)
+                status, reason, why = _admit(engine, plan, compiled, run_id, key, group, job, now)
                 if why is not None:
                     stage, reason_doc = why, {"message": reason}
             plan.runs.append(
@@ -105,6 +104,7 @@ def _admit(
     compiled: CompiledRecipe,
     run_id: str,
     key: str | None,
+    group: str,
     job: NewJob,
     now: datetime,
 ) -> tuple[str, str | None, str | None]:
@@ -127,18 +127,18 @@ def _admit(
                     )
                 )
             return "held", reason, "flood"
-    admitted = engine.admission.admit(run_id, group_of(uid, key), recipe, key is not None, job)
-    if admitted.verdict in (Verdict.SKIP, Verdict.HOLD):
+    admitted = engine.admission.admit(run_id, group, recipe, key is not None, job)
+    verdict = admitted.verdict
+    if verdict is Verdict.SKIP or verdict is Verdict.HOLD:
         if window is not None:
             engine.floods.give_back(uid, window)
-        status = "skipped" if admitted.verdict == Verdict.SKIP else "held"
-        return status, admitted.reason, "mode"
+        return ("skipped" if verdict is Verdict.SKIP else "held"), admitted.reason, "mode"
     plan.admitted.append(run_id)
     if window is not None:
         plan.flood_taken.append((uid, window))
     if admitted.supersede:
         plan.supersede.append((run_id, admitted.supersede))
-    if admitted.verdict == Verdict.START:
+    if verdict is Verdict.START:
         plan.jobs.append(job)
     return "queued", None, None
 

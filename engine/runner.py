@@ -80,16 +80,16 @@ class Runner:
             if state is None:  # finished, held or gone: nothing to do but drop the job
                 await self._drop(job)
                 return
-        self.executing.add(state.run_id)
+        run_id = state.run_id
+        self.executing.add(run_id)
         try:
-            await self._execute(job, state)
+            await self._steps(job, state)
         finally:
-            self.executing.discard(state.run_id)
+            self.executing.discard(run_id)
 
     async def _drop(self, job: Job) -> None:
         admission = self._engine.admission
-        group = admission.group(job.ref)
-        started = admission.leave(job.ref)
+        group, started = admission.depart(job.ref)
 
         def write(tx: Tx) -> None:
             self._queue.complete(tx, job)
@@ -102,8 +102,9 @@ class Runner:
             if group is not None:
                 admission.rejoin(job.ref, group, started)
             raise
+        admission.cancel_requests.pop(job.ref, None)
 
-    async def _execute(self, job: Job, state: RunState) -> None:
+    async def _steps(self, job: Job, state: RunState) -> None:
         recipe = state.recipe
         requests = self._engine.admission.cancel_requests
         while state.next_step < len(recipe.actions):
@@ -139,25 +140,8 @@ class Runner:
             )
             if done.output is not None:
                 state.outputs[step.id or str(index)] = done.output
-            if await self._advance(state, index, step, record, job) in FINAL:
+            if await self._save(state, index, step, record, _advance(state), job) in FINAL:
                 return
-
-    async def _advance(
-        self,
-        state: RunState,
-        index: int,
-        step: Step,
-        record: dict[str, Any],
-        job: Job,
-        context: dict[str, Any] | None = None,
-    ) -> str:
-        """The step is done: move on, ending the run after its last step."""
-        state.next_step += 1
-        state.attempts = 0
-        if state.next_step < len(state.recipe.actions):
-            return await self._save(state, index, step, record, "running", job, context=context)
-        final = "succeeded_with_errors" if state.failures else "succeeded"
-        return await self._save(state, index, step, record, final, job, context=context)
 
     async def _failed(
         self,
@@ -261,7 +245,10 @@ class Runner:
         record.update(status="succeeded", output=info, finished_at=now, duration_ms=0.0)
         state.wait = None
         state.outputs[step.id or str(index)] = info
-        return await self._advance(state, index, step, record, job, context) not in FINAL
+        status = _advance(state)
+        return (
+            await self._save(state, index, step, record, status, job, context=context) not in FINAL
+        )
 
     async def _recheck(self, state: RunState) -> tuple[Recheck, Event | None]:
         try:
@@ -327,8 +314,10 @@ class Runner:
             values["due_at"] = retry_at
         if context is not None:
             values["context"] = context
-        group = admission.group(state.run_id) if final else None
-        started: list[NewJob] = admission.leave(state.run_id) if final else []
+        group: str | None = None
+        started: list[NewJob] = []
+        if final:
+            group, started = admission.depart(state.run_id)
         resumed = state.resumed
 
         def write(tx: Tx) -> None:
@@ -348,7 +337,18 @@ class Runner:
             if group is not None:
                 admission.rejoin(state.run_id, group, started)
             raise
+        if final and admission.cancel_requests:
+            admission.cancel_requests.pop(state.run_id, None)
         self._engine.notify_run(state, run_status)
         if run_status == "failed":
             await self._engine.health.run_failed(state.recipe_uid)
         return run_status
+
+
+def _advance(state: RunState) -> str:
+    """The step is done: move on; the run's status after it (ended after its last step)."""
+    state.next_step += 1
+    state.attempts = 0
+    if state.next_step < len(state.recipe.actions):
+        return "running"
+    return "succeeded_with_errors" if state.failures else "succeeded"

@@ -84,7 +84,7 @@ class StepFailed(Exception):
         self.kind = kind
 
 
-@dataclass
+@dataclass(slots=True)
 class StepDone:
     outcome: str
     """``succeeded`` or ``skipped`` (its ``if`` was false)."""
@@ -126,76 +126,73 @@ class StepExecutor:
         """Run one step; raises :class:`StepFailed` (secrets masked) or :class:`Wait`."""
         used: dict[str, str] = {}
         try:
-            return await self._run(state, step, index, emit, used)
+            data = state.event.context()
+            data["steps"] = state.outputs
+            if step.if_ is not None:
+                try:
+                    passed = conditions.truthy(conditions.apply(step.if_, data))
+                except ConditionError as exc:
+                    raise StepFailed(f"if: {exc}") from None
+                if not passed:
+                    return StepDone("skipped", None, None, None)
+            action = self._registry.action(step.use)
+            vault = self._services.find(Vault)
+            if vault is not None:
+                data["secrets"] = SecretsView(vault, state.workspace, used)
+            try:
+                rendered = self._renderer.render(step.with_, data, "with")
+            except RenderError as exc:
+                raise StepFailed(str(exc)) from None
+            try:
+                params = action.params.model_validate(rendered)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise StepFailed(f"with.{where}: {first['msg']} (after rendering)") from None
+            ctx = ActionContext(
+                run_id=state.run_id,
+                step_id=step.id or str(index),
+                recipe_uid=state.recipe_uid,
+                workspace=state.workspace,
+                store=state.event.store,
+                event=state.event,
+                clock=self._clock,
+                services=self._services,
+                emit=emit,
+                attempt=state.attempts,
+                secrets=used,
+            )
+            timeout = step.timeout or action.timeout
+            try:
+                result = await asyncio.wait_for(action.handler(ctx, params), timeout)
+            except Wait as wait:
+                wait.traced_input = redact(rendered, action.secret_fields, used.values())
+                raise
+            except TimeoutError:
+                raise StepFailed(
+                    f"timed out after {timeout:g}s", retryable=True, kind=RetryOn.TIMEOUT
+                ) from None
+            except Retry as exc:
+                raise StepFailed(
+                    str(exc), retryable=True, defer=exc.defer, kind=kind_of(exc)
+                ) from None
+            except RetryableError as exc:
+                raise StepFailed(str(exc), retryable=True, kind=kind_of(exc)) from None
+            except PermanentError as exc:
+                raise StepFailed(str(exc)) from None
+            except Exception as exc:
+                log.exception("action %s raised unexpectedly", step.use)
+                raise StepFailed(f"{type(exc).__name__}: {exc}") from None
+            output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            masked = used.values()
+            return StepDone(
+                "succeeded",
+                output,
+                redact(rendered, action.secret_fields, masked),
+                redact(output, (), masked),
+            )
         except StepFailed as exc:
             if used:
                 masked = redact(str(exc), (), used.values())
                 raise StepFailed(masked, exc.retryable, exc.defer, exc.kind) from None
             raise
-
-    async def _run(
-        self, state: RunState, step: Step, index: int, emit: Emit, used: dict[str, str]
-    ) -> StepDone:
-        data = state.event.context()
-        data["steps"] = state.outputs
-        if step.if_ is not None:
-            try:
-                passed = conditions.truthy(conditions.apply(step.if_, data))
-            except ConditionError as exc:
-                raise StepFailed(f"if: {exc}") from None
-            if not passed:
-                return StepDone("skipped", None, None, None)
-        action = self._registry.action(step.use)
-        vault = self._services.find(Vault)
-        if vault is not None:
-            data["secrets"] = SecretsView(vault, state.workspace, used)
-        try:
-            rendered = self._renderer.render(step.with_, data, "with")
-        except RenderError as exc:
-            raise StepFailed(str(exc)) from None
-        try:
-            params = action.params.model_validate(rendered)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise StepFailed(f"with.{where}: {first['msg']} (after rendering)") from None
-        ctx = ActionContext(
-            run_id=state.run_id,
-            step_id=step.id or str(index),
-            recipe_uid=state.recipe_uid,
-            workspace=state.workspace,
-            store=state.event.store,
-            event=state.event,
-            clock=self._clock,
-            services=self._services,
-            emit=emit,
-            attempt=state.attempts,
-            secrets=used,
-        )
-        timeout = step.timeout or action.timeout
-        try:
-            result = await asyncio.wait_for(action.handler(ctx, params), timeout)
-        except Wait as wait:
-            wait.traced_input = redact(rendered, action.secret_fields, used.values())
-            raise
-        except TimeoutError:
-            raise StepFailed(
-                f"timed out after {timeout:g}s", retryable=True, kind=RetryOn.TIMEOUT
-            ) from None
-        except Retry as exc:
-            raise StepFailed(str(exc), retryable=True, defer=exc.defer, kind=kind_of(exc)) from None
-        except RetryableError as exc:
-            raise StepFailed(str(exc), retryable=True, kind=kind_of(exc)) from None
-        except PermanentError as exc:
-            raise StepFailed(str(exc)) from None
-        except Exception as exc:
-            log.exception("action %s raised unexpectedly", step.use)
-            raise StepFailed(f"{type(exc).__name__}: {exc}") from None
-        output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-        masked = used.values()
-        return StepDone(
-            "succeeded",
-            output,
-            redact(rendered, action.secret_fields, masked),
-            redact(output, (), masked),
-        )

@@ -120,6 +120,7 @@ async def test_restart_cancels_the_running_one_at_its_next_step(
         assert run(engine, new).status == "succeeded"
         assert [c[1]["message"] for c in recorder.calls] == ["1-1"]
         assert probe.most_running == 1
+        assert engine.admission.cancel_requests == {}
     assert jobs(engine) == []
 
 
@@ -142,6 +143,7 @@ async def test_restart_cancels_waiting_and_queued_runs_at_once(
         assert run(engine, new).status == "succeeded"
         assert run(engine, old).status == "cancelled"
         assert [c[1]["message"] for c in recorder.calls] == ["1-1"]
+        assert engine.admission.cancel_requests == {}  # the stale job ended the request
     assert jobs(engine) == []
 
 
@@ -215,6 +217,7 @@ async def test_cancel_through_the_engine(
         assert run(engine, busy).status == "cancelled"
         assert run(engine, busy).status_reason == "cancelled through the API"
         assert recorder.calls == []
+        assert engine.admission.cancel_requests == {}
     assert jobs(engine) == []
 
 

@@ -8,6 +8,7 @@ spins the event loop (``sleep(0)``) until a condition holds.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -201,13 +202,14 @@ async def fire(
     return result.runs
 
 
-async def until(cond: Callable[[], bool], spins: int = 200_000) -> None:
-    """Spin the event loop until ``cond()`` holds (no wall-clock waiting)."""
-    for _ in range(spins):
-        if cond():
-            return
+async def until(cond: Callable[[], bool], limit: float = 60.0) -> None:
+    """Spin the event loop until ``cond()`` holds. Nothing waits on the wall clock; ``limit``
+    (real seconds) only turns a hang into a failure on a very busy machine."""
+    deadline = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
         await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
 
 
 async def settled(engine: Engine, probe: Probe) -> None:
@@ -304,9 +306,9 @@ def test_single_skips_queued_holds_restart_supersedes() -> None:
     restart = _recipe(mode="restart")
     admission.admit("g", "r", restart, False, NewJob("run", "g"))
     again = admission.admit("h", "r", restart, False, NewJob("run", "h"))
-    assert again.verdict == Verdict.PENDING and again.supersede == ["g"]
+    assert again.verdict == Verdict.PENDING and again.supersede == ("g",)
     third = admission.admit("i", "r", restart, False, NewJob("run", "i"))
-    assert third.supersede == ["g", "h"]
+    assert third.supersede == ("g", "h")
 
 
 def test_disabled_admission_starts_everything() -> None:

@@ -16,8 +16,10 @@ parallel    max    waits its turn (``max_runs`` slots; one per key with a
 ==========  =====  ================================================================
 
 A run waiting its turn is a ``queued`` run row without a job; when a slot frees, the next one's
-job is enqueued in the same transaction as the state change that freed it. The bookkeeping is
-in memory (the embedded engine owns its queue) and rebuilt from the run and job tables at start.
+job is enqueued in the same transaction as the state change that freed it, and the run is read
+from the database when a worker takes it (so a run cancelled meanwhile does not start). The
+bookkeeping is in memory (the embedded engine owns its queue) and rebuilt from the run and job
+tables at start.
 
 :class:`FloodGate` counts the runs each recipe started in the current window (fixed windows of
 the recipe's ``flood.per``); runs beyond ``flood.max_runs`` are ``held`` without a job until
@@ -27,7 +29,7 @@ they are released or discarded. Counts are kept in memory: a restart starts a fr
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -150,7 +152,9 @@ class Admission:
         if len(found.active) < capacity and not found.pending:
             found.active[run_id] = None
             return Admitted(Verdict.START, supersede=supersede) if supersede else _START
-        found.pending.append(_Ticket(run_id, job))
+        # A run waiting its turn is loaded from the database when its turn comes: by then it
+        # may have been cancelled, or never stored (a duplicate event), and it holds no memory.
+        found.pending.append(_Ticket(run_id, replace(job, hint=None)))
         return Admitted(Verdict.PENDING, supersede=supersede) if supersede else _PENDING
 
     def leave(self, run_id: str) -> list[NewJob]:

@@ -8,6 +8,7 @@ from typing import Any
 from engine.clock import ManualClock
 from engine.db import Database
 from engine.engine import EngineSettings
+from engine.models import RunRow
 from tests.engine.test_durable_support import (
     Probe,
     add,
@@ -240,3 +241,25 @@ async def test_a_queued_run_cancelled_before_a_worker_takes_it_never_starts(
     assert run(idle, made).status == "cancelled"
     assert recorder.calls == []
     assert jobs(idle) == []
+
+
+async def test_a_run_waiting_its_turn_is_read_again_when_its_turn_comes(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe()
+    async with running(db, registry_for(probe, recorder), clock) as engine:
+        add(engine, {"id": "one-by-one", "max_runs": 1, "actions": [SLOW]})
+        [first] = await fire(engine, product(1, 0))
+        [second] = await fire(engine, product(1, 1))
+        await settled(engine, probe)
+        with engine.db.session() as s:  # cancelled behind the engine's back (another process)
+            row = s.get(RunRow, second)
+            assert row is not None and row.status == "queued"
+            row.status = "cancelled"
+            s.add(row)
+            s.commit()
+        await finish(engine, clock, probe)
+        assert run(engine, first).status == "succeeded"
+        assert run(engine, second).status == "cancelled"
+        assert probe.order == ["1-0"]
+    assert jobs(engine) == []

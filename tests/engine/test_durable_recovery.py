@@ -153,3 +153,28 @@ async def test_recovering_again_leaves_jobs_in_progress_alone(
         await engine.drain()
         assert run(engine, made).status == "succeeded"
         assert probe.order == ["once"]
+
+
+async def test_a_run_job_whose_worker_fails_goes_back_to_the_queue(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    async with running(db, registry_for(Probe(), recorder), clock) as engine:
+        add(engine, {"id": "note", "actions": [FIRST]})
+        real = engine.runner.execute
+        failures = [RuntimeError("the worker broke")]
+
+        async def broken(job: Job) -> None:
+            if failures:
+                raise failures.pop()
+            await real(job)
+
+        engine.runner.execute = broken  # type: ignore[method-assign]
+        [made] = await fire(engine, {"n": 1})
+        await engine.drain()
+        assert run(engine, made).status == "queued"
+        [row] = jobs(engine)
+        assert row.attempts == 1
+        clock.advance(5)
+        await engine.drain()
+        assert run(engine, made).status == "succeeded"
+        assert [c[1]["message"] for c in recorder.calls] == ["first 1"]

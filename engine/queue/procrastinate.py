@@ -129,7 +129,10 @@ class ProcrastinateJobQueue:
         hinted = [(i, j.hint) for i, j in zip(ids, jobs, strict=True) if j.hint is not None]
         if hinted:
             tx.after_commit(lambda: self._remember(hinted))
-        tx.after_commit(self._delayed if any(delays) else self._bump)
+        if any(delays):
+            tx.after_commit(self._delayed)
+        else:
+            tx.after_commit(lambda: self._bump(len(ids)))
         return ids
 
     async def get(self) -> Job:
@@ -149,7 +152,6 @@ class ProcrastinateJobQueue:
                 await asyncio.sleep(self.tuning.poll)
                 continue
             if job is not None:
-                self._wake_one()  # there may be more: pass the baton to the next idle caller
                 return job
             await self._wait(seen)
 
@@ -185,7 +187,7 @@ class ProcrastinateJobQueue:
             count += 1
         if count:
             log.warning("put back %d job(s) of stopped workers", count)
-            self._bump()
+            self._bump(count)
         return count
 
     def depth(self) -> int:
@@ -318,12 +320,19 @@ class ProcrastinateJobQueue:
     async def _next_due_in(self) -> float | None:
         """Seconds (on the engine's clock) until the earliest delayed job is due. Asked of the
         database at most once per ``poll`` seconds, and again after this process delays a job."""
-        cached = self._next_due
-        if cached is None or cached[0] <= time.monotonic():
-            cached = (time.monotonic() + self.tuning.poll, asyncio.ensure_future(self._due_at()))
-            self._next_due = cached
-        due = await asyncio.shield(cached[1])
-        return None if due is None else max(0.0, due - self._clock.monotonic())
+        for _ in range(2):
+            cached = self._next_due
+            if cached is None or cached[0] <= time.monotonic():
+                task = asyncio.ensure_future(self._due_at())
+                cached = self._next_due = (time.monotonic() + self.tuning.poll, task)
+            due = await asyncio.shield(cached[1])
+            if due is None:
+                return None
+            remaining = due - self._clock.monotonic()
+            if remaining > 0:
+                return remaining
+            self._next_due = None  # it fell due (and someone took it): ask again
+        return None
 
     async def _due_at(self) -> float | None:
         delay = await self._query_next_due()
@@ -373,9 +382,11 @@ class ProcrastinateJobQueue:
             _raw(tx).execute(_NOTIFY, {"channel": self._channel, "payload": payload})
         tx.after_commit(self._bump)
 
-    def _bump(self) -> None:
+    def _bump(self, jobs: int = 1) -> None:
+        """Something changed that may let ``jobs`` jobs out: wake that many idle callers."""
         self._generation += 1
-        self._wake_one()
+        for _ in range(jobs):
+            self._wake_one()
 
     def _wake_one(self) -> None:
         while self._waiters:

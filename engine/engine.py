@@ -14,7 +14,6 @@ Operations on runs from outside (the API): :meth:`Engine.replay`, :meth:`Engine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,15 +33,17 @@ from engine.ids import new_id
 from engine.limits import AutoDisable, FloodLimit
 from engine.models import EventRow, MatchRow, RunRow
 from engine.modes import Admission, FloodGate
-from engine.queue.base import Job, JobQueue, NewJob, QueueClosed
+from engine.queue.base import JobQueue, NewJob
 from engine.queue.sql import SqlJobQueue
 from engine.recipe import Recipe
-from engine.recovery import put_back, rebuild
+from engine.recovery import rebuild
 from engine.registry import Registry
 from engine.rendering import Renderer
 from engine.replay import Replayed, ReplayReport, RunFilter, event_row, replay_many, replay_run
 from engine.runner import Runner, RunState
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
+from engine.waits import Refetchers
+from engine.workers import JobHandler, WorkerPool
 
 log = logging.getLogger("sous.engine")
 
@@ -85,10 +86,9 @@ class IngestResult:
 
 
 Listener = Callable[[str, dict[str, Any]], None]
-JobHandler = Callable[[Job], Awaitable[None]]
 
 
-class Engine:
+class Engine(WorkerPool):
     def __init__(
         self,
         db: Database,
@@ -103,6 +103,8 @@ class Engine:
         self.registry = registry
         self.clock = clock or SystemClock()
         self.services = services or Services()
+        if self.services.find(Refetchers) is None:  # connectors add their refresh hooks to it
+            self.services.add(Refetchers())
         self.settings = settings or EngineSettings()
         self.queue: JobQueue = queue or SqlJobQueue(db, self.clock)
         self.index = RecipeIndex()
@@ -182,35 +184,80 @@ class Engine:
         event = self._event(new)
         decisions = self.dispatcher.decide(event)
         plan = planning.plan(self, event, decisions)
-
-        def write(tx: Tx) -> IngestResult:
-            if not insert_ignoring_conflicts(tx.conn, EVENTS, event_row(event)):
-                existing = tx.conn.execute(
-                    select(EVENTS.c.id).where(
-                        EVENTS.c.workspace_id == event.workspace,
-                        EVENTS.c.dedup_key == event.dedup_key,
-                    )
-                ).scalar_one()
-                return IngestResult(existing, duplicate=True)
-            if plan.matches:
-                tx.insert(MATCHES, plan.matches)
-            if plan.runs:
-                tx.insert(RUNS, plan.runs)
-            if plan.jobs:
-                self.queue.enqueue(tx, plan.jobs)
-            if follow_up:
-                self.queue.enqueue(tx, [NewJob(kind, event.id, hint=event) for kind in follow_up])
-            return IngestResult(event.id, False, [r["id"] for r in plan.runs], decisions)
-
         try:
-            result = await self.db.writer.write(write)
+            result = await self.db.writer.write(
+                lambda tx: self._store(tx, event, decisions, plan, follow_up)
+            )
         except BaseException:
             planning.undo(self, plan)
             raise
+        await self._stored(event, plan, result)
+        return result
+
+    async def ingest_many(
+        self, news: Sequence[NewEvent], *, also: Callable[[Tx], None] | None = None
+    ) -> list[IngestResult]:
+        """Store several events in one transaction together with ``also(tx)``: all or nothing.
+
+        For events derived by a job: pass the job's completion (and the state the events were
+        derived from) as ``also``, and a crash can never leave the events stored without it, or
+        the job done without its events, so a job run again derives nothing twice.
+        """
+        prepared = []
+        for new in news:
+            event = self._event(new)
+            decisions = self.dispatcher.decide(event)
+            prepared.append((event, decisions, planning.plan(self, event, decisions)))
+
+        def write(tx: Tx) -> list[IngestResult]:
+            results = [self._store(tx, e, d, p, ()) for e, d, p in prepared]
+            if also is not None:
+                also(tx)
+            return results
+
+        try:
+            results = await self.db.writer.write(write)
+        except BaseException:
+            for _, _, plan in prepared:
+                planning.undo(self, plan)
+            raise
+        for (event, _, plan), result in zip(prepared, results, strict=True):
+            await self._stored(event, plan, result)
+        return results
+
+    def _store(
+        self,
+        tx: Tx,
+        event: Event,
+        decisions: list[Decision],
+        plan: planning.Plan,
+        follow_up: Sequence[str],
+    ) -> IngestResult:
+        if not insert_ignoring_conflicts(tx.conn, EVENTS, event_row(event)):
+            existing = tx.conn.execute(
+                select(EVENTS.c.id).where(
+                    EVENTS.c.workspace_id == event.workspace,
+                    EVENTS.c.dedup_key == event.dedup_key,
+                )
+            ).scalar_one()
+            return IngestResult(existing, duplicate=True)
+        if plan.matches:
+            tx.insert(MATCHES, plan.matches)
+        if plan.runs:
+            tx.insert(RUNS, plan.runs)
+        if plan.jobs:
+            self.queue.enqueue(tx, plan.jobs)
+        if follow_up:
+            self.queue.enqueue(tx, [NewJob(kind, event.id, hint=event) for kind in follow_up])
+        return IngestResult(event.id, False, [r["id"] for r in plan.runs], decisions)
+
+    async def _stored(self, event: Event, plan: planning.Plan, result: IngestResult) -> None:
+        """After the commit: give back a duplicate's slots, or tell listeners and do what the
+        plan left for later (superseding older runs, flood notices)."""
         if result.duplicate:
             planning.undo(self, plan)
             self.counters["duplicates"] += 1
-            return result
+            return
         self.counters["events"] += 1
         self.counters["runs_started"] += len(plan.jobs)
         self._emit(
@@ -227,7 +274,6 @@ class Engine:
             await control.cancel(self, older, None, f"restart: superseded by run {run_id}")
         for notice in plan.notices:
             await self.ingest(notice)
-        return result
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         await self.db.writer.write(lambda tx: self.queue.enqueue(tx, jobs))
@@ -294,11 +340,6 @@ class Engine:
         return await control.discard(self, run_ids, workspace)
 
     # -- workers --------------------------------------------------------------------------
-    def handle(self, kind: str, handler: JobHandler, concurrency: int = 64) -> None:
-        """Run jobs of ``kind`` with ``handler``, up to ``concurrency`` at once, beside the run
-        workers (a handler must complete or retry its job through the queue)."""
-        self._handlers[kind] = (handler, asyncio.Semaphore(concurrency))
-
     async def start(self, workers: int | None = None) -> None:
         """Take back the jobs of a previous process, rebuild the index and the run slots, and
         start the workers: runs left unfinished resume from their last completed step."""
@@ -307,79 +348,6 @@ class Engine:
         await rebuild(self)
         for n in range(workers or self.settings.workers):
             self._workers.append(asyncio.create_task(self._work(), name=f"sous-worker-{n}"))
-
-    async def stop(self) -> None:
-        await self.queue.close()
-        for task in [*self._workers, *self._side_tasks]:
-            task.cancel()
-        for task in [*self._workers, *self._side_tasks]:
-            with contextlib.suppress(asyncio.CancelledError, QueueClosed):
-                await task
-        self._workers.clear()
-
-    async def _work(self) -> None:
-        while True:
-            try:
-                job = await self.queue.get()
-            except QueueClosed:
-                return
-            self._busy += 1
-            self._idle.clear()
-            if job.kind in self._handlers:
-                handler, limit = self._handlers[job.kind]
-                await limit.acquire()
-                task = asyncio.create_task(self._side(job, handler, limit))
-                self._side_tasks.add(task)
-                task.add_done_callback(self._side_tasks.discard)
-                continue
-            try:
-                if job.kind == "run":
-                    await self.runner.execute(job)
-                else:
-                    log.error("unknown job kind %r; dropping job %s", job.kind, job.id)
-                    await self._complete(job)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job %s failed unexpectedly; it goes back to the queue", job.id)
-                await put_back(self, job)
-            finally:
-                self._done_one()
-
-    async def _complete(self, job: Job) -> None:
-        def write(tx: Tx) -> None:
-            self.queue.complete(tx, job)
-
-        await self.db.writer.write(write)
-
-    async def _side(self, job: Job, handler: JobHandler, limit: asyncio.Semaphore) -> None:
-        try:
-            await handler(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception(
-                "job %s (%s) failed unexpectedly; it goes back to the queue", job.id, job.kind
-            )
-            await put_back(self, job)
-        finally:
-            limit.release()
-            self._done_one()
-
-    def _done_one(self) -> None:
-        self._busy -= 1
-        if self._busy == 0 and self.queue.due() == 0:
-            self._idle.set()
-
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait until no job is due or running (tests and the demo); delayed jobs may remain."""
-
-        async def wait() -> None:
-            while self.queue.due() or self._busy:
-                self._idle.clear()
-                await self._idle.wait()
-
-        await asyncio.wait_for(wait(), timeout)
 
     # -- notifications --------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:

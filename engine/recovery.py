@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from engine.db import Tx
+from engine.clock import Clock
+from engine.db import Database, Tx
 from engine.models import JobRow, RunRow
 from engine.modes import ACTIVE, group_of, lock_of, slots
-from engine.queue.base import Job, NewJob
+from engine.queue.base import Job, JobQueue, NewJob
 from engine.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -76,12 +77,12 @@ async def rebuild(engine: Engine) -> int:
     return len(runs)
 
 
-async def put_back(engine: Engine, job: Job) -> None:
+async def put_back(db: Database, queue: JobQueue, clock: Clock, job: Job) -> None:
     """A job's handler raised: hand the job back to the queue with a growing delay (a worker
     that dies must not keep its job, nor the lock key it holds)."""
     delay = min(300.0, 5.0 * 2 ** min(job.attempts, 10))
-    due = engine.clock.now() + timedelta(seconds=delay)
+    due = clock.now() + timedelta(seconds=delay)
     try:
-        await engine.db.writer.write(lambda tx: engine.queue.retry(tx, job, due))
+        await db.writer.write(lambda tx: queue.retry(tx, job, due))
     except Exception:
         log.exception("job %s could not be put back; it runs again after a restart", job.id)

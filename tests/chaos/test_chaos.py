@@ -1,6 +1,6 @@
 """Chaos: ``sous serve --sandbox`` is killed with SIGKILL at random moments during a burst of
-stock changes and restarted; every change must produce exactly one run and exactly one write
-on the store simulator (see ``bench/bench_chaos.py``)."""
+stock changes and restarted; every change must run and reach the store simulator, and no write
+may happen twice (see ``bench/bench_chaos.py``, which also explains *re-derived* changes)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ pytestmark = pytest.mark.slow
 
 async def test_sigkill_during_a_burst_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
     seed = int(os.environ.get("SOUS_CHAOS_SEED") or random.randrange(1_000_000))
-    report = await run_chaos(products=30, kills=4, seed=seed, deadline=100, folder=tmp_path)
+    report = await run_chaos(products=30, kills=4, seed=seed, deadline=110, folder=tmp_path)
     summary = "\n".join([f"seed {seed} (SOUS_CHAOS_SEED)", *report.lines()])
     assert report.kills == 4, summary
-    assert report.lost == [], summary
-    assert report.duplicated == [], summary
-    assert report.runs_completed == report.events == 30, summary
+    assert report.events == 30, summary
+    assert report.lost == [], summary  # every change ran and reached the store
+    assert report.duplicated == [], summary  # no write twice, no event run twice
     assert report.writes == 30, summary
+    assert report.runs_completed == 30 + len(report.rederived), summary
+    assert not any(n.startswith("runs not succeeded") for n in report.notes), summary

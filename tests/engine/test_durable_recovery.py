@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from engine.clock import ManualClock
 from engine.db import Database, Tx
+from engine.events import NewEvent
 from engine.queue.base import Job, NewJob
 from tests.engine.test_durable_support import (
     Probe,
@@ -178,3 +181,27 @@ async def test_a_run_job_whose_worker_fails_goes_back_to_the_queue(
         await engine.drain()
         assert run(engine, made).status == "succeeded"
         assert [c[1]["message"] for c in recorder.calls] == ["first 1"]
+
+
+async def test_events_derived_by_a_job_are_stored_with_its_completion_or_not_at_all(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    async with running(db, registry_for(Probe(), recorder), clock) as engine:
+        add(engine, {"id": "note", "actions": [FIRST]})
+        derived = [
+            NewEvent(type="probe.event", payload={"n": n}, dedup_key=f"d{n}") for n in (1, 2)
+        ]
+
+        def broken(tx: Tx) -> None:
+            raise RuntimeError("the job's own state did not save")
+
+        with pytest.raises(RuntimeError):
+            await engine.ingest_many(derived, also=broken)
+        assert runs(engine) == [] and engine.admission.stats()["holding"] == 0
+        saved: list[str] = []
+        results = await engine.ingest_many(derived, also=lambda tx: saved.append("job done"))
+        assert [r.duplicate for r in results] == [False, False] and saved == ["job done"]
+        again = await engine.ingest_many(derived)  # the job run again derives nothing twice
+        assert [r.duplicate for r in again] == [True, True]
+        await engine.drain()
+        assert [r.status for r in runs(engine)] == ["succeeded", "succeeded"]

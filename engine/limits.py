@@ -8,13 +8,33 @@ Durations are written as ``"90s"``, ``"1m"``, ``"2h30m"``, ``"7d"`` or a number 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_serializer,
+    field_validator,
+)
 
 from engine.rendering import parse_duration
 
 T = TypeVar("T")
+
+Duration = Annotated[
+    timedelta,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d", "examples": ["90s", "1m", "2h30m", "7d"]},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: text such as '90s', '1m', '2h30m', '7d', or seconds",
+        }
+    ),
+]
 
 
 def _duration(value: Any) -> timedelta:
@@ -43,7 +63,11 @@ class FloodLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_runs: int = Field(default=1000, ge=1, le=10_000_000, description="runs per window")
-    per: timedelta = Field(default=timedelta(minutes=1), description="the window, e.g. '1m'")
+    per: Duration = Field(
+        default=timedelta(minutes=1),
+        description="the window, e.g. '1m'",
+        json_schema_extra={"default": "1m"},
+    )
 
     @field_validator("per", mode="before")
     @classmethod
@@ -68,7 +92,9 @@ class AutoDisable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     failure_share: float = Field(default=0.8, gt=0, le=1)
-    window: timedelta = Field(default=timedelta(hours=1))
+    window: Duration = Field(
+        default=timedelta(hours=1), description="e.g. '1h'", json_schema_extra={"default": "1h"}
+    )
     min_runs: int = Field(default=20, ge=1, le=100_000)
 
     @field_validator("window", mode="before")

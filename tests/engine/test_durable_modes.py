@@ -263,3 +263,27 @@ async def test_a_run_waiting_its_turn_is_read_again_when_its_turn_comes(
         assert run(engine, second).status == "cancelled"
         assert probe.order == ["1-0"]
     assert jobs(engine) == []
+
+
+async def test_restart_with_several_triggers_keeps_only_the_last(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe()
+    async with running(db, registry_for(probe, recorder), clock) as engine:
+        add(engine, {"id": "again", "mode": "restart", "actions": [SLOW, NOTE]})
+        [first] = await fire(engine, product(1, 0))
+        await settled(engine, probe)
+        [second] = await fire(engine, product(1, 1))
+        [third] = await fire(engine, product(1, 2))
+        assert run(engine, second).status == "cancelled"  # it never started
+        assert run(engine, second).status_reason == f"restart: superseded by run {third}"
+        await finish(engine, clock, probe)
+        assert [run(engine, r).status for r in (first, second, third)] == [
+            "cancelled",
+            "cancelled",
+            "succeeded",
+        ]
+        assert probe.order == ["1-0", "1-2"]
+        assert [c[1]["message"] for c in recorder.calls] == ["1-2"]
+        assert engine.admission.cancel_requests == {}
+    assert jobs(engine) == []

@@ -53,7 +53,14 @@ async def burst(cluster: Cluster, db: Database, victim_pid: int) -> dict[str, in
         nonlocal sent
         for n in numbers:
             body = {"type": "custom.burst", "payload": {"n": n}, "dedup_key": f"burst-{n}"}
-            response = await client.post("/v1/events", json=body, headers=headers)
+            for attempt in range(3):
+                # The dedup key makes a resend safe when a kept-alive connection is dropped.
+                try:
+                    response = await client.post("/v1/events", json=body, headers=headers)
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
             assert response.status_code == 202, response.text
             sent += 1
 

@@ -10,13 +10,14 @@ from typing import Annotated, Protocol
 
 import httpx
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.errors import ApiError, ErrorItem
-from api.keys import Caller, Scope, authenticate
+from api.keys import Caller, Scope, authenticate, hash_key
 from engine.vault import Cipher, Vault
 from sous.container import Container
 
@@ -85,13 +86,30 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: B
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def current_key(
+KEY_CACHE_SECONDS = 5.0
+"""How long a checked key is trusted without reading the database again (a revoked key stops
+working in this process at once, and in other processes within this time)."""
+
+
+async def current_key(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     if credentials is None:
         raise ApiError(401, "send an API key: Authorization: Bearer sous_…", headers=_CHALLENGE)
-    caller = authenticate(container.db, credentials.credentials, container.clock.now())
+    cache: dict[str, tuple[Caller, float]] = container.extras.setdefault("api.key_cache", {})
+    digest = hash_key(credentials.credentials)
+    hit = cache.get(digest)
+    now = container.clock.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    caller = await run_in_threadpool(
+        authenticate, container.db, credentials.credentials, container.clock.now()
+    )
+    if caller is not None:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[digest] = (caller, now + KEY_CACHE_SECONDS)
     if caller is None:
         raise ApiError(401, "the API key is unknown or revoked", headers=_CHALLENGE)
     return caller

@@ -57,3 +57,4 @@ def revoke_key(
         row.revoked_at = container.clock.now()
         session.add(row)
         session.commit()
+    container.extras.get("api.key_cache", {}).pop(row.key_hash, None)

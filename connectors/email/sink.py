@@ -271,7 +271,7 @@ class SmtpSink:
     async def wait_for(
         self,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 (a test helper: its deadline is the point)
+        timeout: float = 5.0,
     ) -> list[CapturedMessage]:
         """Wait until at least ``count`` messages have arrived; returns them all.
 

@@ -40,8 +40,11 @@ Duration = Annotated[
 def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float | str):
-        return parse_duration(value)
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            return parse_duration(value)
+        except (OverflowError, ValueError):  # e.g. 10**30 seconds, or 'soon'
+            pass
     raise ValueError("a duration is a number of seconds or text such as '90s', '1m', '2h30m'")
 
 

@@ -17,10 +17,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.context import ActionContext
 from engine.errors import PermanentError
@@ -72,15 +72,23 @@ class WaitParams(Params):
         "again; the run ends skipped if one no longer holds",
     )
 
+    @field_validator("for_")
+    @classmethod
+    def _length(cls, value: str | float | None) -> str | float | None:
+        if value is None:
+            return value
+        try:
+            length = parse_duration(value)
+        except (OverflowError, ValueError):
+            raise ValueError(f"not a duration: {value!r} (try '90s', '2h30m' or '14d')") from None
+        if not timedelta(0) <= length <= MAX_WAIT:
+            raise ValueError(f"a wait lasts from 0 to {MAX_WAIT.days} days")
+        return value
+
     @model_validator(mode="after")
     def _one(self) -> WaitParams:
         if (self.for_ is None) == (self.until is None):
             raise ValueError("give exactly one of `for` (a duration) and `until` (a time)")
-        if self.for_ is not None:
-            try:
-                parse_duration(self.for_)
-            except ValueError as exc:
-                raise ValueError(str(exc)) from None
         return self
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from engine.clock import ManualClock
 from engine.context import Services
 from engine.db import Database
-from engine.errors import RetryableError
+from engine.errors import RecipeError, RetryableError
 from engine.events import Event
 from engine.waits import Refetchers
 from tests.engine.test_durable_support import (
@@ -120,16 +122,28 @@ async def test_waits_longer_than_90_days_are_refused(
     db: Database, clock: ManualClock, recorder: Recorder
 ) -> None:
     async with running(db, registry_for(Probe(), recorder), clock) as engine:
-        wait = {"use": "core.wait", "with": {"for": "91d"}}
-        add(engine, {"id": "too-long", "actions": [wait, NOTE]})
-        [made] = await fire(engine, stock(0))
-        await engine.drain()
-        failed = run(engine, made)
-        assert failed.status == "failed"
-        assert (
-            failed.status_reason is not None
-            and "waits are limited to 90 days" in failed.status_reason
+        with pytest.raises(RecipeError, match="a wait lasts from 0 to 90 days"):
+            add(
+                engine,
+                {"id": "too-long", "actions": [{"use": "core.wait", "with": {"for": "91d"}}]},
+            )
+        add(
+            engine,
+            {
+                "id": "rendered",
+                "actions": [{"use": "core.wait", "with": {"for": "{{ wait }}"}}, NOTE],
+            },
         )
+        until = {"use": "core.wait", "with": {"until": "{{ later }}"}}
+        add(engine, {"id": "until", "trigger": {"type": "custom.later"}, "actions": [until, NOTE]})
+        [rendered] = await fire(engine, stock(0, wait="91d"))
+        later = (clock.now() + timedelta(days=100)).isoformat()
+        [far] = await fire(engine, stock(0, later=later), type_="custom.later")
+        await engine.drain()
+        assert run(engine, rendered).status == "failed"
+        assert "a wait lasts from 0 to 90 days" in (run(engine, rendered).status_reason or "")
+        assert run(engine, far).status == "failed"
+        assert "waits are limited to 90 days" in (run(engine, far).status_reason or "")
         assert recorder.calls == []
 
 

@@ -5,6 +5,7 @@ mid-burst. Every run must be executed exactly once, the dead worker's jobs by th
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -69,13 +70,21 @@ async def burst(cluster: Cluster, db: Database, victim_pid: int) -> dict[str, in
             if scalar(db, "SELECT count(*) FROM ledger") >= EVENTS * STEPS // 4:
                 break
             await asyncio.sleep(0.05)
-        held = scalar(
-            db,
-            "SELECT count(*) FROM procrastinate_jobs WHERE worker_id = :w AND status = 'doing'",
-            w=killed["worker_id"],
-        )
-        import os
-
+        # Freeze the victim and count what it holds; kill it once it holds something (a frozen
+        # process cannot finish a job between the count and the kill).
+        held = 0
+        for _ in range(1000):
+            os.kill(victim_pid, signal.SIGSTOP)
+            await asyncio.sleep(0.05)  # let a commit already on the wire land
+            held = scalar(
+                db,
+                "SELECT count(*) FROM procrastinate_jobs WHERE worker_id = :w AND status = 'doing'",
+                w=killed["worker_id"],
+            )
+            if held:
+                break
+            os.kill(victim_pid, signal.SIGCONT)
+            await asyncio.sleep(0.02)
         os.kill(victim_pid, signal.SIGKILL)
         killed.update(
             held=held, sent_before=sent, done_before=scalar(db, "SELECT count(*) FROM ledger")

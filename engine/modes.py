@@ -16,10 +16,10 @@ parallel    max    waits its turn (``max_runs`` slots; one per key with a
 ==========  =====  ================================================================
 
 A run waiting its turn is a ``queued`` run row without a job; when a slot frees, the next one's
-job is enqueued in the same transaction as the state change that freed it, and the run is read
-from the database when a worker takes it (so a run cancelled meanwhile does not start). The
-bookkeeping is in memory (the embedded engine owns its queue) and rebuilt from the run and job
-tables at start.
+job is enqueued in the same transaction as the state change that freed it. The bookkeeping is
+in memory (the embedded engine owns its queue) and rebuilt from the run and job tables at start.
+A run whose turn came before its own write failed (a duplicate event) is marked
+:data:`NEVER_STORED`, and the runner drops its job.
 
 :class:`FloodGate` counts the runs each recipe started in the current window (fixed windows of
 the recipe's ``flood.per``); runs beyond ``flood.max_runs`` are ``held`` without a job until
@@ -29,7 +29,7 @@ they are released or discarded. Counts are kept in memory: a restart starts a fr
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -39,6 +39,10 @@ from engine.recipe import Mode, Recipe
 
 ACTIVE = ("queued", "running", "retrying", "waiting")
 """Statuses of a run that holds a slot or waits for one."""
+
+NEVER_STORED = "\x00never stored"
+"""A cancellation reason: the run's write failed (or its event was a duplicate) after its turn
+came; its job must be dropped without writing anything."""
 
 
 class Verdict(StrEnum):
@@ -110,6 +114,8 @@ class Admission:
         self.enabled = enabled
         self._groups: dict[str, _Group] = {}
         self._where: dict[str, str] = {}
+        self._late: set[str] = set()
+        """Runs that waited in a line and were then given a slot (their job may exist)."""
         self.cancel_requests: dict[str, str] = {}
         """Run id → reason: the runner ends the run ``cancelled`` at its next step boundary, or
         at once if its job is handed out before that (then it never starts)."""
@@ -152,9 +158,7 @@ class Admission:
         if len(found.active) < capacity and not found.pending:
             found.active[run_id] = None
             return Admitted(Verdict.START, supersede=supersede) if supersede else _START
-        # A run waiting its turn is loaded from the database when its turn comes: by then it
-        # may have been cancelled, or never stored (a duplicate event), and it holds no memory.
-        found.pending.append(_Ticket(run_id, replace(job, hint=None)))
+        found.pending.append(_Ticket(run_id, job))
         return Admitted(Verdict.PENDING, supersede=supersede) if supersede else _PENDING
 
     def leave(self, run_id: str) -> list[NewJob]:
@@ -162,11 +166,20 @@ class Admission:
         return the jobs of the runs that take the freed slots (to enqueue with the change)."""
         return self.depart(run_id)[1]
 
+    def forget(self, run_id: str) -> list[NewJob]:
+        """:meth:`leave` for a run whose own write failed: if its turn had come (its job may be
+        enqueued), mark it :data:`NEVER_STORED` so that the job ends without a trace."""
+        if run_id in self._late:
+            self.cancel_requests[run_id] = NEVER_STORED
+        return self.leave(run_id)
+
     def depart(self, run_id: str) -> tuple[str | None, list[NewJob]]:
         """:meth:`leave`, also returning the group left (for :meth:`rejoin`)."""
         group = self._where.pop(run_id, None)
         if group is None:
             return None, []
+        if self._late:
+            self._late.discard(run_id)
         found = self._groups[group]
         active = found.active
         if run_id in active:
@@ -187,6 +200,7 @@ class Admission:
         refs = {j.ref for j in started}
         for ticket_job in reversed(started):
             found.active.pop(ticket_job.ref, None)
+            self._late.discard(ticket_job.ref)
             found.pending.appendleft(_Ticket(ticket_job.ref, ticket_job))
         found.active[run_id] = None
         self._where[run_id] = group
@@ -230,12 +244,12 @@ class Admission:
             "waiting": sum(len(g.pending) for g in self._groups.values()),
         }
 
-    @staticmethod
-    def _pump(found: _Group) -> list[NewJob]:
+    def _pump(self, found: _Group) -> list[NewJob]:
         started: list[NewJob] = []
         while found.pending and len(found.active) < found.capacity:
             ticket = found.pending.popleft()
             found.active[ticket.run_id] = None
+            self._late.add(ticket.run_id)
             started.append(ticket.job)
         return started
 

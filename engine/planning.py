@@ -147,7 +147,7 @@ def undo(engine: Engine, plan: Plan) -> None:
     """The plan was not stored (a duplicate event, a failed write): give back its slots."""
     started: list[NewJob] = []
     for run_id in plan.admitted:
-        started += engine.admission.leave(run_id)
+        started += engine.admission.forget(run_id)
     for uid, window in plan.flood_taken:
         engine.floods.give_back(uid, window)
     if started:

@@ -261,7 +261,7 @@ async def replay_run(
     try:
         await engine.db.writer.write(write)
     except BaseException:
-        started = engine.admission.leave(new_run)
+        started = engine.admission.forget(new_run)
         if started:
             engine.spawn(engine.enqueue(started))
         raise

@@ -26,6 +26,7 @@ from engine.db import Database, Tx
 from engine.errors import RetryableError
 from engine.events import CausedBy, Event, NewEvent
 from engine.models import RunRow, StepRow
+from engine.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.recipe import Step
 from engine.registry import Registry
@@ -110,7 +111,10 @@ class Runner:
         while state.next_step < len(recipe.actions):
             reason = requests.get(state.run_id)
             if reason is not None:
-                await self._save(state, None, None, None, "cancelled", job, reason=reason)
+                if reason is NEVER_STORED:  # its event turned out a duplicate: no run to end
+                    await self._drop(job)
+                else:
+                    await self._save(state, None, None, None, "cancelled", job, reason=reason)
                 return
             index = state.next_step
             step = recipe.actions[index]

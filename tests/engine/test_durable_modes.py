@@ -8,7 +8,9 @@ from typing import Any
 from engine.clock import ManualClock
 from engine.db import Database
 from engine.engine import EngineSettings
-from engine.models import RunRow
+from engine.events import NewEvent
+from engine.queue.base import NewJob
+from engine.runner import RunState
 from tests.engine.test_durable_support import (
     Probe,
     add,
@@ -243,25 +245,29 @@ async def test_a_queued_run_cancelled_before_a_worker_takes_it_never_starts(
     assert jobs(idle) == []
 
 
-async def test_a_run_waiting_its_turn_is_read_again_when_its_turn_comes(
+async def test_a_run_whose_event_was_a_duplicate_never_runs_even_if_its_turn_came(
     db: Database, clock: ManualClock, recorder: Recorder
 ) -> None:
     probe = Probe()
     async with running(db, registry_for(probe, recorder), clock) as engine:
-        add(engine, {"id": "one-by-one", "max_runs": 1, "actions": [SLOW]})
+        uid = add(engine, {"id": "one-by-one", "max_runs": 1, "actions": [SLOW]})
         [first] = await fire(engine, product(1, 0))
-        [second] = await fire(engine, product(1, 1))
         await settled(engine, probe)
-        with engine.db.session() as s:  # cancelled behind the engine's back (another process)
-            row = s.get(RunRow, second)
-            assert row is not None and row.status == "queued"
-            row.status = "cancelled"
-            s.add(row)
-            s.commit()
+        # what a duplicate event leaves when a slot freed before its write found the duplicate:
+        # a run (never stored) given the slot, its job enqueued with its state
+        ghost = "run_ghost"
+        compiled = engine.index.by_uid[uid]
+        event = engine._event(NewEvent("probe.event", {"product": {"id": 1}, "n": "ghost"}))
+        state = RunState(ghost, uid, "default", compiled.recipe, event)
+        job = NewJob("run", ghost, hint=state)
+        assert engine.admission.admit(ghost, uid, compiled.recipe, False, job).verdict == "pending"
+        assert [j.ref for j in engine.admission.leave(first)] == [ghost]
+        assert engine.admission.forget(ghost) == []  # the ingest is undone
+        await engine.enqueue([job])
         await finish(engine, clock, probe)
-        assert run(engine, first).status == "succeeded"
-        assert run(engine, second).status == "cancelled"
-        assert probe.order == ["1-0"]
+        assert probe.order == ["1-0"]  # the ghost never ran
+        assert [r.id for r in runs(engine)] == [first]
+        assert engine.admission.cancel_requests == {}
     assert jobs(engine) == []
 
 

@@ -132,9 +132,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from engine.db import Database
     from sous.migrate import upgrade
     from sous.settings import load_settings
+    from sous.worker import migrate_queue
 
     settings = load_settings(database_url=args.database_url)
-    upgrade(Database(settings.database_url).engine)
+    engine = Database(settings.database_url).engine
+    upgrade(engine)
+    queue_message = migrate_queue(settings, engine)
+    if queue_message:
+        print(queue_message)
     print(f"database is at the newest schema: {settings.database_url.split('@')[-1]}")
     return 0
 

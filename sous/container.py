@@ -51,11 +51,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     registry = build_registry()
     services = Services()
     services.add(settings, Settings)
+    from sous.worker import make_queue  # the distributed queue, when settings ask for it
+
     engine = Engine(
         db,
         registry,
         clock=clock,
         services=services,
+        queue=make_queue(settings, db, clock),
         settings=EngineSettings(max_depth=settings.max_chain_depth, workers=settings.workers),
     )
     return Container(settings, db, registry, engine, services, clock)

@@ -79,7 +79,8 @@ def test_sous_worker_runs_and_stops_cleanly(tmp_path: Path, pg_url: str) -> None
         )
     try:
         deadline = time.monotonic() + 60
-        while "is taking jobs" not in log.read_text(errors="replace"):
+        # The alive file may be written just after the log line: wait for both.
+        while "is taking jobs" not in log.read_text(errors="replace") or not alive.exists():
             assert proc.poll() is None, log.read_text(errors="replace")
             assert time.monotonic() < deadline, log.read_text(errors="replace")
             time.sleep(0.1)

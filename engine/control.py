@@ -127,15 +127,21 @@ async def cancel(
     return changes
 
 
-async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
-    rows, missing = _rows(engine, run_ids, workspace)
-    changes = RunChanges(missing=missing)
+def _only_held(rows: Sequence[Any], changes: RunChanges) -> list[Any]:
+    """The held runs among ``rows``; the others are refused in ``changes`` with the reason."""
     held = []
     for row in rows:
         if row.status != "held":
             changes.refused[row.id] = _needs(row.status, ("held",), row.id)
         else:
             held.append(row)
+    return held
+
+
+async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
+    rows, missing = _rows(engine, run_ids, workspace)
+    changes = RunChanges(missing=missing)
+    held = _only_held(rows, changes)
     if not held:
         return changes
     jobs: dict[str, NewJob] = {}
@@ -180,12 +186,7 @@ async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None)
 async def discard(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
     rows, missing = _rows(engine, run_ids, workspace)
     changes = RunChanges(missing=missing)
-    held = []
-    for row in rows:
-        if row.status != "held":
-            changes.refused[row.id] = _needs(row.status, ("held",), row.id)
-        else:
-            held.append(row)
+    held = _only_held(rows, changes)
     now = engine.clock.now()
 
     def write(tx: Tx) -> list[str]:

@@ -195,13 +195,18 @@ class Engine(WorkerPool):
         return result
 
     async def ingest_many(
-        self, news: Sequence[NewEvent], *, also: Callable[[Tx], None] | None = None
+        self,
+        news: Sequence[NewEvent],
+        *,
+        follow_up: Callable[[str], Sequence[str]] = lambda _type: (),
+        also: Callable[[Tx], None] | None = None,
     ) -> list[IngestResult]:
         """Store several events in one transaction together with ``also(tx)``: all or nothing.
 
         For events derived by a job: pass the job's completion (and the state the events were
         derived from) as ``also``, and a crash can never leave the events stored without it, or
         the job done without its events, so a job run again derives nothing twice.
+        ``follow_up(event_type)`` names job kinds to enqueue with each event, as in ``ingest``.
         """
         prepared = []
         for new in news:
@@ -210,7 +215,7 @@ class Engine(WorkerPool):
             prepared.append((event, decisions, planning.plan(self, event, decisions)))
 
         def write(tx: Tx) -> list[IngestResult]:
-            results = [self._store(tx, e, d, p, ()) for e, d, p in prepared]
+            results = [self._store(tx, e, d, p, follow_up(e.type)) for e, d, p in prepared]
             if also is not None:
                 also(tx)
             return results

@@ -155,24 +155,22 @@ class Normalizer:
     async def commit(
         self, job: Job, events: list[NewEvent], changes: dict[SnapKey, Snapshot | None]
     ) -> None:
-        """Ingest the events (idempotent), then save the snapshots and complete the job together."""
-        if events:
-            await asyncio.gather(
-                *(self.engine.ingest(e, follow_up=self.follow_ups(e.type)) for e in events)
-            )
-            for new in events:
-                self.count("events:" + new.type)
+        """Store the events, the snapshots they were derived from and the job's completion in
+        one transaction: a crash leaves either all of them or none, so a job run again after a
+        crash derives the same events from the same snapshots (deduplicated on their keys)."""
 
-        def write(tx: Any) -> None:
+        def also(tx: Any) -> None:
             self.snapshots.save(tx, changes)
             self.engine.queue.complete(tx, job)
 
         try:
-            await self.engine.db.writer.write(write)
+            await self.engine.ingest_many(events, follow_up=self.follow_ups, also=also)
         except BaseException:
             self.snapshots.forget(changes)
             raise
         self.snapshots.remember(changes)
+        for new in events:
+            self.count("events:" + new.type)
 
     # -- helpers ---------------------------------------------------------------------------------
     def new_event(

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 Read = tuple[dict[str, Any] | None, list[dict[str, Any]]]
 
 
-async def _get(client: BigCommerceClient, oid: int) -> Read:
+async def get_order(client: BigCommerceClient, oid: int) -> Read:
+    """The order and its lines, or ``(None, [])`` if the store has no such order."""
     try:
         found = await client.get_order(oid)
     except NotFound:
@@ -43,7 +44,7 @@ async def read_order(n: Normalizer, raw: Raw, oid: int) -> Read:
     reads = n.order_reads
     hit = reads.get(key)
     if hit is None or hit[0] <= raw.event.received_at or (hit[1].done() and hit[1].exception()):
-        hit = (n.engine.clock.now(), asyncio.ensure_future(_get(raw.store.client, oid)))
+        hit = (n.engine.clock.now(), asyncio.ensure_future(get_order(raw.store.client, oid)))
         reads[key] = hit
         hit[1].add_done_callback(lambda t: t.cancelled() or t.exception())
         while len(reads) > 1000:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
+from connectors.bigcommerce import refresh
 from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.normalize import NORMALIZE, Normalizer
 from connectors.bigcommerce.payloads import dedup_key
@@ -32,6 +33,7 @@ from connectors.bigcommerce.webhooks import WebhookStats, build_router
 from engine.events import NewEvent
 from engine.models import StoreRow
 from engine.vault import Cipher
+from engine.waits import Refetchers
 
 if TYPE_CHECKING:
     from engine.engine import Engine
@@ -78,6 +80,7 @@ class BigCommerceRuntime:
         self.engine.services.add(self.writes)
         self.engine.services.add(self)
         self.engine.handle(NORMALIZE, self.normalizer.handle, self.config.normalize_concurrency)
+        refresh.install(self.engine.services.get(Refetchers), self.stores)
         self.writes.load()
 
     def router(self, max_body: int = 1_000_000) -> Any:

@@ -108,7 +108,7 @@ class Live:
                 raise AssertionError("the simulator and Sous did not settle in time")
             await asyncio.wait_for(self.sim.deliveries.settle(), limit)
             await self.engine.drain(limit)
-            busy = self.sim.deliveries._active or self.engine.queue.depth() or self.engine._busy
+            busy = self.sim.deliveries._active or self.engine.queue.due() or self.engine._busy
             quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.005)
 

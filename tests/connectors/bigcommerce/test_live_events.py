@@ -43,6 +43,19 @@ actions:
   - use: test.record
     with: {message: "order {{ order.id }}: {{ previous_status }} -> {{ status }}"}
 """
+STILL_OUT = """\
+id: still-out
+name: A day after a sell-out, if still out of stock, tell staff
+trigger: {type: bigcommerce.product.out_of_stock}
+actions:
+  - id: pause
+    use: core.wait
+    with: {for: 1d, recheck: true}
+  - use: test.record
+    with: {message: "{{ product.name }} still out ({{ current }})"}
+conditions:
+  - {"<=": [{"var": "product.inventory_level"}, 0]}
+"""
 TOUCH = """\
 id: touch-{name}
 name: On product updated, update the product
@@ -121,6 +134,30 @@ async def test_stock_transitions_fire_once_on_the_change(live: Live, tmp_path: P
     assert [p["message"] for p in live.recorder.named("test.record")] == [
         "Cat Eye Sunglasses sold out (3 -> 0)"
     ]
+
+
+async def test_a_wait_rechecks_the_product_as_the_store_holds_it_now(
+    live: Live, tmp_path: Path
+) -> None:
+    uid = live.load(tmp_path, STILL_OUT)
+    cat, holder = live.product("Cat Eye Sunglasses"), live.product("Limited Edition Print")
+    for product in (cat, holder):
+        await live.set_stock(product.id, 0)
+    await live.settle()
+    assert sorted(r.status for r in live.runs(uid)) == ["waiting", "waiting"]
+    await live.set_stock(cat.id, 6)  # restocked during the wait
+    await live.settle()
+    live.clock.advance(86_400)
+    await live.settle()
+    product_of = {
+        e.id: e.payload["product"]["id"] for e in live.events("bigcommerce.product.out_of_stock")
+    }
+    outcome = {product_of[r.event_id]: r for r in live.runs(uid)}
+    assert outcome[cat.id].status == "skipped"
+    assert "condition 0 no longer holds" in str(outcome[cat.id].status_reason)
+    assert outcome[holder.id].status == "succeeded"
+    messages = [p["message"] for p in live.recorder.named("test.record")]
+    assert messages == ["Limited Edition Print still out (0)"]
 
 
 async def test_variant_transitions(live: Live) -> None:

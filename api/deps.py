@@ -1,5 +1,8 @@
 """Dependencies as ``Annotated`` aliases, so handlers read as plain sentences:
-``def show(recipe_id: str, workspace: WorkspaceDep, container: ContainerDep)``."""
+``def show(recipe_id: str, workspace: WorkspaceDep, container: ContainerDep)``.
+
+Dependencies that do no blocking I/O are ``async def``: FastAPI runs a plain ``def`` dependency
+in its thread pool, a thread hop per dependency on every request."""
 
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class Sandbox:
     transport: httpx.AsyncBaseTransport | None = None
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -53,7 +56,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_sandbox(request: Request) -> SandboxLike | None:
+async def get_sandbox(request: Request) -> SandboxLike | None:
     sandbox: SandboxLike | None = request.app.state.sandbox
     return sandbox
 
@@ -118,7 +121,7 @@ async def current_key(
 CurrentKey = Annotated[Caller, Depends(current_key)]
 
 
-def _workspace(key: CurrentKey) -> str:
+async def _workspace(key: CurrentKey) -> str:
     return key.workspace
 
 
@@ -127,7 +130,7 @@ WorkspaceDep = Annotated[str, Depends(_workspace)]
 
 
 def _require(scope: Scope) -> object:
-    def check(key: CurrentKey) -> Caller:
+    async def check(key: CurrentKey) -> Caller:
         if not key.can(scope):
             raise ApiError(403, f"this API key lacks the {scope!r} scope")
         return key
@@ -146,13 +149,15 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request) -> None:
     """Refuse query parameters the route does not take (a typo would otherwise filter nothing),
     and any given twice (none of these routes takes a list)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
     given = Counter(name for name, _ in request.query_params.multi_items())
+    if not given:
+        return
     known = _query_names(route.dependant)
     details = [
         ErrorItem(path=f"query.{name}", message=_QUERY_PROBLEM[name in known])

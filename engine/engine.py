@@ -14,6 +14,7 @@ Operations on runs from outside (the API): :meth:`Engine.replay`, :meth:`Engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,13 @@ class EngineSettings:
     admission: bool | None = None
     """Run modes and slots in this process; ``None``: on with the embedded queue (the slots are
     kept in memory, which is right only where one process owns the queue)."""
+    backlog: int | None = None
+    """Backpressure with the embedded queue: when more jobs than this wait for a worker,
+    :meth:`Engine.receive` holds its answer until they drop to it (``None``: a quarter of the
+    workers, at least one). With a shared queue, the workers of other processes drain it and
+    nothing is held."""
+    backlog_wait: float = 1.0
+    """The longest :meth:`Engine.receive` holds an answer, in seconds (the event is stored)."""
 
 
 @dataclass
@@ -123,8 +131,17 @@ class Engine(WorkerPool):
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Listener] = []
         self._idle = asyncio.Event()
+        self._room = asyncio.Event()
         self._busy = 0
-        self.counters: dict[str, int] = {"events": 0, "duplicates": 0, "runs_started": 0}
+        self.backlog = (
+            (self.settings.backlog or max(1, self.settings.workers // 4)) if embedded else None
+        )
+        self.counters: dict[str, int] = {
+            "events": 0,
+            "duplicates": 0,
+            "runs_started": 0,
+            "backpressure_waits": 0,
+        }
         self.run_status_counts: dict[str, int] = {}
 
     # -- recipes --------------------------------------------------------------------------
@@ -192,6 +209,20 @@ class Engine(WorkerPool):
             planning.undo(self, plan)
             raise
         await self._stored(event, plan, result)
+        return result
+
+    async def receive(self, new: NewEvent, follow_up: Sequence[str] = ()) -> IngestResult:
+        """Ingest an event that arrives from outside (the HTTP API, a webhook), with
+        backpressure: once it is stored, if more jobs wait for a worker than ``backlog``, the
+        answer waits (up to ``backlog_wait`` seconds) for the workers to catch up. A sender that
+        waits for its answer then sends no faster than runs finish, and the time from ingest to
+        run end stays bounded instead of growing with a queue."""
+        result = await self.ingest(new, follow_up)
+        if self.backlog is not None and self.queue.due() > self.backlog:
+            self.counters["backpressure_waits"] += 1
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), self.settings.backlog_wait)
         return result
 
     async def ingest_many(

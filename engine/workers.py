@@ -38,7 +38,9 @@ class WorkerPool:
     _handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]]
     _side_tasks: set[asyncio.Task[None]]
     _idle: asyncio.Event
+    _room: asyncio.Event
     _busy: int
+    backlog: int | None
 
     def handle(self, kind: str, handler: JobHandler, concurrency: int = 64) -> None:
         """Run jobs of ``kind`` with ``handler``, up to ``concurrency`` at once, beside the run
@@ -60,6 +62,12 @@ class WorkerPool:
                 job = await self.queue.get()
             except QueueClosed:
                 return
+            if (
+                self.backlog is not None
+                and not self._room.is_set()
+                and self.queue.due() <= self.backlog
+            ):
+                self._room.set()  # senders held back by Engine.receive may go on
             self._busy += 1
             self._idle.clear()
             if job.kind in self._handlers:

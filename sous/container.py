@@ -59,6 +59,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         clock=clock,
         services=services,
         queue=make_queue(settings, db, clock),
-        settings=EngineSettings(max_depth=settings.max_chain_depth, workers=settings.workers),
+        settings=EngineSettings(
+            max_depth=settings.max_chain_depth,
+            workers=settings.workers,
+            backlog=settings.backlog,
+            backlog_wait=settings.backlog_wait,
+        ),
     )
     return Container(settings, db, registry, engine, services, clock)

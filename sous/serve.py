@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -124,6 +125,15 @@ async def _start_http(
     return server
 
 
+def freeze_heap() -> None:
+    """Move everything loaded at start-up (modules, models, compiled recipes) out of the
+    garbage collector's view. A full collection then walks only what requests allocate: on a
+    loaded server it otherwise scans every start-up object again every second or two, and
+    stalls all requests for 100 ms or more each time."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -136,6 +146,7 @@ async def serve(args: argparse.Namespace) -> int:
         recipes_dir=args.recipes,
     )
     async with running(settings, sandbox=args.sandbox) as (container, _):
+        freeze_heap()
         base = f"http://{settings.host}:{settings.port}"
         print(
             paint(f"Sous is serving on {base}  (API docs: {base}/docs; Ctrl-C stops it)", "green"),

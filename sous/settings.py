@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=16, ge=1, le=512, description="concurrent runs in this process")
+    backlog: int | None = Field(
+        default=None, ge=1, description="jobs waiting for a worker before answers are held back"
+    )
+    backlog_wait: float = Field(
+        default=1.0, ge=0, le=30, description="longest an answer is held back, in seconds"
+    )
     secret_key: SecretStr = Field(
         default=SecretStr(DEV_SECRET),
         description="encrypts credentials at rest; set it in production",

@@ -224,6 +224,7 @@ async def run_worker(
     settings: Settings, *, alive_file: Path | None = None, stop: asyncio.Event | None = None
 ) -> int:
     """Run the engine's workers and the schedule firer until ``stop`` (or SIGTERM/SIGINT)."""
+    from sous.serve import freeze_heap
     from sous.wiring import wire
 
     stop = stop or asyncio.Event()
@@ -255,6 +256,7 @@ async def run_worker(
             side.append(
                 asyncio.create_task(_touch(alive_file, tuning.heartbeat), name="sous-alive")
             )
+        freeze_heap()
         log.warning(
             "sous worker %s is taking jobs (%d at a time)", queue.worker_id, settings.workers
         )

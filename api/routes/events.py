@@ -46,7 +46,7 @@ async def send_event(
         dedup_key=body.dedup_key,
         occurred_at=body.occurred_at,
     )
-    result = await container.engine.ingest(new)
+    result = await container.engine.receive(new)
     return EventAccepted(event_id=result.event_id, duplicate=result.duplicate, runs=result.runs)
 
 

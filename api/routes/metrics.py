@@ -121,6 +121,12 @@ async def metrics(container: ContainerDep) -> PlainTextResponse:
             [("", engine.counters.get("runs_started", 0))],
         ),
         *_family(
+            "sous_backpressure_waits_total",
+            "counter",
+            "Answers to incoming events held while the workers caught up",
+            [("", engine.counters.get("backpressure_waits", 0))],
+        ),
+        *_family(
             "sous_run_status_changes_total",
             "counter",
             "Run status changes, by new status",

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
 
 from engine.clock import ManualClock
-from engine.engine import Engine
+from engine.context import Services
+from engine.db import Database
+from engine.engine import Engine, EngineSettings
 from engine.events import CausedBy, NewEvent
 from engine.loader import load_file
-from engine.models import MatchRow, RunRow, StepRow
+from engine.models import EventRow, MatchRow, RunRow, StepRow
+from engine.registry import Registry
 from tests.fakes import Recorder
 
 RECIPE = """\
@@ -239,3 +243,33 @@ def load_file_doc(tmp_path: Path, text: str, engine: Engine) -> dict[str, Any]:
     result = load_file(path, engine.registry)
     assert result.errors == []
     return result.recipes[0][1].document()
+
+
+async def test_receive_holds_its_answer_while_workers_are_behind(
+    db: Database, registry: Registry, clock: ManualClock, recorder: Recorder, tmp_path: Path
+) -> None:
+    settings = EngineSettings(workers=2, backlog=2, backlog_wait=30.0)
+    engine = Engine(db, registry, clock=clock, services=Services(), settings=settings)
+    load(engine, tmp_path)
+    events = [
+        NewEvent(type="test.stock", payload=product(0), workspace="default", dedup_key=f"k{i}")
+        for i in range(3)
+    ]
+    for new in events[:2]:  # at the limit: answered at once
+        await engine.receive(new)
+    assert engine.counters["backpressure_waits"] == 0
+    held = asyncio.create_task(engine.receive(events[2]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not held.done()  # three runs wait for a worker and none is running
+    with engine.db.session() as s:  # the held event is stored all the same
+        assert len(s.exec(select(EventRow)).all()) == 3
+    await engine.start()
+    try:
+        result = await asyncio.wait_for(held, 10)
+        assert not result.duplicate and len(result.runs) == 1
+        assert engine.counters["backpressure_waits"] == 1
+        await engine.drain()
+        assert len(recorder.calls) == 6  # two steps for each of the three events
+    finally:
+        await engine.stop()

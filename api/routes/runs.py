@@ -3,6 +3,7 @@ waiting one."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,7 +11,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
-from api.errors import not_found, responses
+from api.errors import ApiError, not_found, responses
 from api.models import (
     ReplayAccepted,
     ReplayRequest,
@@ -21,7 +22,7 @@ from api.models import (
     UtcDateTime,
 )
 from api.pagination import Cursor, Limit, page
-from api.runctl import CANCELLABLE, replay, set_status
+from engine.control import RunChanges
 from engine.models import RecipeRow, RunRow, StepRow
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
@@ -100,19 +101,26 @@ async def replay_run(
     run_id: str, caller: RequireWrite, container: ContainerDep, body: ReplayRequest | None = None
 ) -> ReplayAccepted:
     asked = body or ReplayRequest()
-    made = await replay(container, caller.workspace, run_id, asked.from_, asked.recipe_version)
-    return ReplayAccepted(**made)
+    made = await container.engine.replay(
+        run_id, asked.from_, asked.recipe_version, workspace=caller.workspace
+    )
+    return ReplayAccepted(
+        run_id=made.run_id,
+        event_id=made.event_id,
+        recipe_version=made.recipe_version,
+        from_step=made.from_step,
+    )
 
 
-async def _move(
-    container: ContainerDep,
-    workspace: str,
-    run_id: str,
-    to: str,
-    allowed: tuple[str, ...],
-    reason: str,
-) -> RunDetail:
-    await set_status(container, workspace, run_id, to, allowed, reason)
+Change = Callable[[Sequence[str], str], Awaitable[RunChanges]]
+
+
+async def _change(container: ContainerDep, workspace: str, run_id: str, op: Change) -> RunDetail:
+    changes = await op([run_id], workspace)
+    if run_id in changes.missing:
+        raise not_found("run", run_id)
+    if run_id in changes.refused:
+        raise ApiError(409, changes.refused[run_id])
 
     def read() -> RunDetail:
         with container.db.session() as session:
@@ -123,22 +131,28 @@ async def _move(
 
 @router.post("/{run_id}/release", summary="Let a held run go ahead", responses=responses(404, 409))
 async def release_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
-    return await _move(
-        container, caller.workspace, run_id, "queued", ("held",), "released through the API"
+    engine = container.engine
+    return await _change(
+        container, caller.workspace, run_id, lambda ids, ws: engine.release(ids, workspace=ws)
     )
 
 
 @router.post("/{run_id}/discard", summary="Drop a held run", responses=responses(404, 409))
 async def discard_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
-    return await _move(
-        container, caller.workspace, run_id, "discarded", ("held",), "discarded through the API"
+    engine = container.engine
+    return await _change(
+        container, caller.workspace, run_id, lambda ids, ws: engine.discard(ids, workspace=ws)
     )
 
 
 @router.post(
-    "/{run_id}/cancel", summary="Cancel a run that has not finished", responses=responses(404, 409)
+    "/{run_id}/cancel",
+    summary="Cancel a run that has not finished",
+    description="A run that is executing a step right now stops at the end of that step.",
+    responses=responses(404, 409),
 )
 async def cancel_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
-    return await _move(
-        container, caller.workspace, run_id, "cancelled", CANCELLABLE, "cancelled through the API"
+    engine = container.engine
+    return await _change(
+        container, caller.workspace, run_id, lambda ids, ws: engine.cancel(ids, workspace=ws)
     )

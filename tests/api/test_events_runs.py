@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import select
 
 from api.app import create_app
@@ -277,12 +276,21 @@ async def test_discard_a_held_run(
     client: Client, admin: Headers, engine: Engine, recorder: Recorder
 ) -> None:
     run_id = await held_run(client, admin, engine)
-    assert (await client.post(f"/v1/runs/{run_id}/cancel", headers=admin)).status_code == 409
     discarded = await client.post(f"/v1/runs/{run_id}/discard", headers=admin)
     assert discarded.json()["status"] == "discarded"
     assert discarded.json()["finished_at"] is not None
+    again = await client.post(f"/v1/runs/{run_id}/cancel", headers=admin)
+    assert again.status_code == 409
+    assert "discarded" in error_of(again)["message"]
     await engine.drain()
     assert recorder.calls == []
+
+
+async def test_cancel_a_held_run(client: Client, admin: Headers, engine: Engine) -> None:
+    run_id = await held_run(client, admin, engine)
+    cancelled = await client.post(f"/v1/runs/{run_id}/cancel", headers=admin)
+    assert cancelled.json()["status"] == "cancelled"
+    assert (await client.post(f"/v1/runs/{run_id}/release", headers=admin)).status_code == 409
 
 
 async def test_cancel_a_retrying_run(
@@ -306,11 +314,6 @@ async def test_cancel_a_retrying_run(
         assert s.exec(select(JobRow)).all() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: Runner.execute trusts the job's in-memory RunState hint without reading the "
-    "run's status, so a queued run cancelled before a worker takes it still runs",
-)
 async def test_cancel_a_queued_run_before_it_starts(
     api_db, registry, clock: ManualClock, recorder: Recorder, settings
 ) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from connectors.bigcommerce.actions import WRITE_RETRY, Target, record_write, store_for
 from engine.context import ActionContext
@@ -159,14 +159,20 @@ class RequestParams(Target):
     query: dict[str, str | int | float | bool | list[str | int]] = Field(default_factory=dict)
     body: Any = None
 
-    @model_validator(mode="after")
-    def _guard(self) -> RequestParams:
-        match = _PATH.match(self.path)
-        if match is None or any(seg in (".", "..") for seg in self.path.split("/")):
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        # A field's own check: at load time a templated path ("/v3/catalog/products/{{ ... }}")
+        # is skipped here and checked once rendered.
+        if _PATH.match(path) is None or any(seg in (".", "..") for seg in path.split("/")):
             raise ValueError(
                 "path must be relative to the store's API under /v2 or /v3 "
                 "(no host, query string, '..' or escapes)"
             )
+        return path
+
+    @model_validator(mode="after")
+    def _guard(self) -> RequestParams:
         if self.method == "GET" and self.body is not None:
             raise ValueError("a GET request has no body")
         return self

@@ -123,3 +123,24 @@ def test_yaml_is_loaded_safely(tmp_path: Path, registry: Registry) -> None:
     text = "!!python/object/apply:os.system ['echo pwned']\n"
     result = load_file(write(tmp_path, "evil.yaml", text), registry)
     assert result.recipes == [] and "invalid YAML" in result.errors[0].message
+
+
+def test_a_templated_field_passes_its_own_check_at_load_but_not_a_bad_literal(
+    tmp_path: Path,
+) -> None:
+    from sous.container import connectors
+
+    registry = Registry(connectors())
+    raw = """\
+id: raw
+name: Raw request
+trigger: {type: bigcommerce.product.updated}
+actions:
+  - use: bigcommerce.request
+    with: {method: GET, path: "PATH"}
+"""
+    templated = raw.replace("PATH", "/v3/catalog/products/{{ product.id }}/images")
+    assert load_file(write(tmp_path, "ok.yaml", templated), registry).errors == []
+    escaping = raw.replace("PATH", "https://elsewhere.example/v3/x")
+    [error] = load_file(write(tmp_path, "bad.yaml", escaping), registry).errors
+    assert error.path == "actions[0].with.path" and "relative to the store's API" in error.message

@@ -378,11 +378,15 @@ class Engine(WorkerPool):
     # -- workers --------------------------------------------------------------------------
     async def start(self, workers: int | None = None) -> None:
         """Take back the jobs of a previous process, rebuild the index and the run slots, and
-        start the workers: runs left unfinished resume from their last completed step."""
+        start the workers: runs left unfinished resume from their last completed step.
+        ``workers=0`` ingests only (other processes run the jobs)."""
+        count = self.settings.workers if workers is None else workers
+        if count == 0:
+            self.backlog = None  # nothing here takes jobs: never hold an answer for them
         await self.queue.recover()
         self.reload()
         await rebuild(self)
-        for n in range(workers or self.settings.workers):
+        for n in range(count):
             self._workers.append(asyncio.create_task(self._work(), name=f"sous-worker-{n}"))
 
     # -- notifications --------------------------------------------------------------------

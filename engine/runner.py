@@ -16,6 +16,7 @@ again, with the same idempotency key (``run:step``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,13 @@ class Runner:
         state: RunState | None = job.hint if isinstance(job.hint, RunState) else None
         job.hint = None
         if state is None:
-            state = self.load(job.ref)
+            # SQLite reads take microseconds; a server round trip would stall the event loop
+            # (every job of a distributed worker arrives without a hint).
+            state = (
+                self.load(job.ref)
+                if self._db.is_sqlite
+                else await asyncio.to_thread(self.load, job.ref)
+            )
             if state is None:  # finished, held or gone: nothing to do but drop the job
                 await self._drop(job)
                 return

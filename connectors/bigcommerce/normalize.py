@@ -96,7 +96,14 @@ class Normalizer:
 
     # -- the job ---------------------------------------------------------------------------------
     async def handle(self, job: Job) -> None:
-        event = job.hint if isinstance(job.hint, Event) else self._load(job.ref)
+        event = job.hint if isinstance(job.hint, Event) else None
+        if event is None:  # a job from another process, or after a restart
+            db = self.engine.db
+            event = (
+                self._load(job.ref)
+                if db.is_sqlite
+                else await asyncio.to_thread(self._load, job.ref)
+            )
         job.hint = None
         try:
             raw = await self._raw(event) if event is not None else None

@@ -273,3 +273,22 @@ async def test_receive_holds_its_answer_while_workers_are_behind(
         assert len(recorder.calls) == 6  # two steps for each of the three events
     finally:
         await engine.stop()
+
+
+async def test_an_engine_started_without_workers_only_ingests(
+    db: Database, registry: Registry, clock: ManualClock, recorder: Recorder, tmp_path: Path
+) -> None:
+    engine = Engine(db, registry, clock=clock, services=Services())
+    load(engine, tmp_path)
+    await engine.start(workers=0)
+    try:
+        runs = 0
+        for i in range(40):  # far past the backlog: nothing is held without workers
+            new = NewEvent(type="test.stock", payload=product(0), dedup_key=f"k{i}")
+            runs += len((await asyncio.wait_for(engine.receive(new), 5)).runs)
+        assert runs == 40
+        assert engine.queue.due() == 10  # the recipe's ten slots; the rest wait for one
+        assert engine.counters["backpressure_waits"] == 0
+    finally:
+        await engine.stop()
+    assert recorder.calls == []

@@ -11,6 +11,16 @@ from sqlalchemy import Engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+QUEUE_TABLES = ("procrastinate_", "sous_procrastinate_schema")
+
+
+def ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's ``include_object``: Sous's own tables only. The PostgreSQL queue's schema
+    (procrastinate's tables and the record of its version) is installed and upgraded by
+    ``sous migrate`` through procrastinate, not by these migrations."""
+    return not (type_ == "table" and reflected and (name or "").startswith(QUEUE_TABLES))
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-from sous.migrate import upgrade
+from sous.migrate import ours, upgrade
 from sous.tables import import_all_tables
 
 
@@ -20,3 +20,24 @@ def test_migrations_match_models(tmp_path: Path) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_migrations_match_models_beside_the_postgresql_queue() -> None:
+    from tests.distributed.pg import fresh_database
+
+    with fresh_database() as url:  # migrated, with procrastinate's schema installed
+        engine = create_engine(url)
+        import_all_tables()
+        try:
+            with engine.connect() as conn:
+                context = MigrationContext.configure(conn, opts={"include_object": ours})
+                diff = compare_metadata(context, SQLModel.metadata)
+                assert diff == [], f"models and migrations differ: {diff}"
+                everything = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+                assert any(  # the queue's tables are there, and only the filter leaves them out
+                    op[0] == "remove_table" and op[1].name == "procrastinate_jobs"
+                    for op in everything
+                    if isinstance(op, tuple)
+                )
+        finally:
+            engine.dispose()

@@ -12,7 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from connectors.bigcommerce.actions import record_write
+from connectors.bigcommerce.models import WriteLog
+from connectors.bigcommerce.stores import BigCommerceStores
 from engine.context import ActionContext
+from engine.errors import NotFoundError
 from engine.registry import ActionSpec, Params
 from engine.retry import RetryPolicy
 
@@ -30,6 +34,25 @@ class Target(Params):
         default=None, gt=0, description="one variant (products that track stock by variant)"
     )
     store: str | None = Field(default=None, description="store hash (default: the event's)")
+
+
+async def note_store_write(ctx: ActionContext, params: Target) -> None:
+    """Enter the coming store write in the BigCommerce connector's write log, as its own
+    actions do, so the webhooks it causes carry this run (``caused_by``): a recipe never
+    triggers itself through a backorder it set, and chains stop at the depth limit. The entry
+    is made even if the store turns out to need no change (nothing is then written)."""
+    stores = ctx.services.find(BigCommerceStores)
+    store = params.store or ctx.store
+    if ctx.services.find(WriteLog) is None or stores is None or not store:
+        return
+    try:
+        handle = await stores.get(ctx.workspace, store)
+    except NotFoundError:
+        return  # the action itself reports the missing store
+    targets = [("product", params.product_id), ("product_stock", params.product_id)]
+    if params.variant_id is not None:
+        targets += [("variant", params.variant_id), ("variant_stock", params.variant_id)]
+    await record_write(ctx, handle, targets, ["backorder"])
 
 
 class AssignParams(Target):
@@ -134,6 +157,7 @@ def _output(change: Change, settings: BackorderSettings) -> AssignmentOutput:
 
 async def assign(ctx: ActionContext, params: AssignParams) -> AssignmentOutput:
     service = ctx.services.get(Backorders)
+    await note_store_write(ctx, params)
     change = await service.assign(
         ctx.workspace,
         params.store or ctx.store,
@@ -160,6 +184,7 @@ _NULLABLE = frozenset({"back_in_stock_date", "incoming_quantity"})
 
 async def update(ctx: ActionContext, params: UpdateParams) -> AssignmentOutput:
     service = ctx.services.get(Backorders)
+    await note_store_write(ctx, params)
     settings = service.settings
     defaults = {
         "message": "",
@@ -188,6 +213,7 @@ async def update(ctx: ActionContext, params: UpdateParams) -> AssignmentOutput:
 
 async def unassign(ctx: ActionContext, params: Target) -> UnassignOutput:
     service = ctx.services.get(Backorders)
+    await note_store_write(ctx, params)
     change = await stock.unassign(
         service,
         ctx.workspace,

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from connectors.backorder.models import BackorderLineRow
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
+from engine.models import MatchRow, RunRow
 from tests.connectors.backorder.live import Rig, live
 from tests.fakes import Recorder
 
@@ -150,3 +151,44 @@ async def test_sold_out_backorder_limit_and_restock(tmp_path: Path, recorder: Re
         assert call["count"] == 30
         assert {li.status for li in lines(rig)} == {"allocated"}
         assert len(sink.messages) == 2
+
+
+EVERY_UPDATE = """\
+id: backorder-on-every-update
+name: On product updated, put it on backorder (a loop waiting to happen)
+trigger:
+  type: bigcommerce.product.updated
+  with: {product_ids: [PID]}
+actions:
+  - use: backorder.assign
+    with:
+      product_id: "{{ product.id }}"
+      limit: 5
+      message: "Back soon (after event {{ event.id }})"
+"""
+
+
+async def test_a_backorder_set_on_product_updated_does_not_trigger_itself(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    async with live(tmp_path, recorder) as rig:
+        holder = next(p for p in rig.store.products.values() if p.name == "Leather Card Holder")
+        uid = rig.load(tmp_path, EVERY_UPDATE.replace("PID", str(holder.id)))
+        url = f"{rig.sim_url}/stores/{rig.hash}/v3/catalog/products/{holder.id}"
+        headers = {"X-Auth-Token": rig.store.access_token}
+        changed = await rig.http.put(url, json={"is_featured": True}, headers=headers)
+        assert changed.status_code == 200
+        rig.clock.advance(1)
+        await rig.settle()
+        with rig.engine.db.session() as s:
+            runs = s.exec(select(RunRow).where(RunRow.recipe_uid == uid)).all()
+        assert [(r.status, r.status_reason) for r in runs] == [("succeeded", None)]
+        assert holder.availability == "preorder"  # at zero stock: on backorder at once
+        updates = rig.events("bigcommerce.product.updated")
+        assert len(updates) >= 2  # the merchant's change, then the backorder's own write
+        own = updates[-1].caused_by
+        assert own is not None and own["run_id"] == runs[0].id
+        with rig.engine.db.session() as s:
+            decisions = s.exec(select(MatchRow).where(MatchRow.event_id == updates[-1].id)).all()
+        assert [d.matched for d in decisions] == [False]
+        assert "own write" in str(decisions[0].reason)

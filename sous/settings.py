@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_SECRET),
         description="encrypts credentials at rest; set it in production",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token for /metrics (without it, only this machine may read them)",
+    )
     recipes_dir: Path | None = Field(default=None, description="load recipes from YAML at start")
     max_chain_depth: int = Field(default=5, ge=1, le=50)
     cors_origins: list[str] = Field(default_factory=list)

@@ -1,4 +1,8 @@
-"""Prometheus metrics in the text exposition format (no API key; bind it privately).
+"""Prometheus metrics in the text exposition format.
+
+Metrics count every workspace together, so they are not for API keys: with
+``SOUS_METRICS_TOKEN`` set, a scraper sends ``Authorization: Bearer <token>``; without it, only
+clients on this machine (loopback) may read them.
 
 Counters come from the engine's own counts; step latency is a summary over the most recent
 steps; connector figures come from ``container.extras["bigcommerce.metrics"]`` when present: a
@@ -7,10 +11,11 @@ callable returning ``{"requests": n, "rate_limited": n}`` (or that per store has
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -18,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.connect import call_hook
 from api.deps import ContainerDep
+from api.errors import ApiError, responses
 from engine.models import RunRow, StepRow
 from engine.runner import FINAL
 
@@ -92,7 +98,33 @@ def _connector(found: Any) -> list[str]:
     return lines
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _allowed(request: Request, container: ContainerDep) -> None:
+    token = container.settings.metrics_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(
+                401, "send the metrics token: Authorization: Bearer <SOUS_METRICS_TOKEN>"
+            )
+    elif request.client is None or request.client.host not in _LOOPBACK:
+        raise ApiError(
+            403, "metrics are served to this machine only; set SOUS_METRICS_TOKEN to scrape them"
+        )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="With `SOUS_METRICS_TOKEN` set, send it as a bearer token; without it, only "
+    "clients on the same machine are served.",
+    response_class=PlainTextResponse,
+    responses=responses(401, 403),
+    dependencies=[Depends(_allowed)],
+)
 async def metrics(container: ContainerDep) -> PlainTextResponse:
     engine = container.engine
 

@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter
+from pydantic import SecretStr
 from sqlalchemy.exc import OperationalError
 
 from engine.engine import Engine
 from engine.events import NewEvent
+from sous.container import Container
 from tests.api.conftest import RECIPE, KeyFactory, error_of, product
 
 Client = httpx.AsyncClient
@@ -54,6 +56,25 @@ async def test_metrics_in_prometheus_text(
     assert 'sous_connector_requests_total{connector="bigcommerce",store="abc123"} 12' in lines
     assert 'sous_connector_rate_limited_total{connector="bigcommerce",store="abc123"} 2' in lines
     assert "# TYPE sous_step_duration_seconds summary" in lines
+
+
+async def test_metrics_are_for_this_machine_or_for_the_token(
+    app: Any, container: Container, admin: Headers
+) -> None:
+    async def scrape(host: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        transport = httpx.ASGITransport(app, client=(host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sous.test") as http:
+            return await http.get("/metrics", headers=headers)
+
+    assert (await scrape("127.0.0.1")).status_code == 200
+    outside = await scrape("203.0.113.7", admin)  # an API key is no pass: metrics span workspaces
+    assert outside.status_code == 403
+    assert "SOUS_METRICS_TOKEN" in error_of(outside)["message"]
+    container.settings.metrics_token = SecretStr("scrape-me")
+    assert (await scrape("203.0.113.7", {"Authorization": "Bearer scrape-me"})).status_code == 200
+    for wrong in ({"Authorization": "Bearer nope"}, None):
+        assert (await scrape("203.0.113.7", wrong)).status_code == 401
+        assert (await scrape("127.0.0.1", wrong)).status_code == 401  # the token binds all
 
 
 async def test_catalog_lists_triggers_actions_and_operators(client: Client, admin: Headers) -> None:

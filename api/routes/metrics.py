@@ -122,7 +122,15 @@ def _allowed(request: Request, container: ContainerDep) -> None:
     description="With `SOUS_METRICS_TOKEN` set, send it as a bearer token; without it, only "
     "clients on the same machine are served.",
     response_class=PlainTextResponse,
-    responses=responses(401, 403),
+    # the error bodies are JSON whatever the route's own media type (FastAPI would give them
+    # text/plain, as the metrics themselves)
+    responses={
+        status: {
+            "description": entry["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for status, entry in responses(401, 403).items()
+    },
     dependencies=[Depends(_allowed)],
 )
 async def metrics(container: ContainerDep) -> PlainTextResponse:

@@ -27,6 +27,7 @@ LIMIT_REACHED = "backorder.limit_reached"
 DATE_REACHED = "backorder.back_in_stock_date_reached"
 ORDERED = "backorder.ordered"
 RESTOCKED = "backorder.restocked"
+ORDER_ETA_CHANGED = "backorder.order_eta_changed"
 SOURCE = "backorder"
 
 
@@ -113,6 +114,44 @@ class RestockedPayload(AssignmentPayload):
     level_after: int = Field(description="after setting the waiting units aside")
     units_waiting: int
     orders: list[WaitingOrder] = Field(description="the waiting orders, oldest first")
+
+
+class Customer(BaseModel):
+    email: str | None = Field(default=None, description="the order's billing e-mail address")
+    name: str | None = None
+
+
+class OrderEtaChangedPayload(AssignmentPayload):
+    order_id: int
+    ordered_at: datetime
+    customer: Customer
+    units_waiting: int = Field(description="this order's units still waiting for stock")
+    previous_eta: date | None = Field(description="the ETA before the change")
+
+
+def order_eta_changed(
+    row: BackorderAssignmentRow,
+    settings: BackorderSettings,
+    lines: list[BackorderLineRow],
+    previous: date | None,
+) -> list[OrderEtaChangedPayload]:
+    """One payload per order still waiting on ``row`` (oldest first)."""
+    by_order: dict[int, list[BackorderLineRow]] = {}
+    for line in lines:
+        by_order.setdefault(line.order_id, []).append(line)
+    details, product = info(row, settings), product_ref(row)
+    return [
+        OrderEtaChangedPayload(
+            product=product,
+            backorder=details,
+            order_id=order_id,
+            ordered_at=group[0].ordered_at,
+            customer=Customer(email=group[0].customer_email, name=group[0].customer_name),
+            units_waiting=sum(li.open_units for li in group),
+            previous_eta=previous,
+        )
+        for order_id, group in by_order.items()
+    ]
 
 
 def info(row: BackorderAssignmentRow, settings: BackorderSettings) -> BackorderInfo:
@@ -243,6 +282,20 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         description="An order includes backordered units (one event per order).",
         payload=OrderedPayload,
         sample={"order": _ORDER, "lines": [_LINE], "units_backordered": 2, "eta": "2026-12-11"},
+    ),
+    TriggerSpec(
+        type=ORDER_ETA_CHANGED,
+        description="A backorder's expected ship date moved: one event for each order still "
+        "waiting, with its customer (to tell them the new date).",
+        payload=OrderEtaChangedPayload,
+        sample={
+            **_BASE,
+            "order_id": 150,
+            "ordered_at": "2026-11-28T10:00:00+00:00",
+            "customer": {"email": "jane@example.com", "name": "Jane Doe"},
+            "units_waiting": 2,
+            "previous_eta": "2026-12-04",
+        },
     ),
     TriggerSpec(
         type=RESTOCKED,

@@ -68,7 +68,18 @@ def order_in(order: dict[str, Any], lines: list[dict[str, Any]], now: datetime) 
         if li.get("product_id")
     )
     created = _when(order.get("date_created"), now)
-    return OrderIn(int(order["id"]), int(order.get("status_id") or 0), created, parsed)
+    billing = order.get("billing_address")
+    billing = billing if isinstance(billing, dict) else {}
+    email = str(billing.get("email") or "").strip()[:254] or None
+    name = " ".join(str(billing.get(k) or "").strip() for k in ("first_name", "last_name"))
+    return OrderIn(
+        int(order["id"]),
+        int(order.get("status_id") or 0),
+        created,
+        parsed,
+        customer_email=email,
+        customer_name=name.strip()[:200] or None,
+    )
 
 
 async def on_order(

@@ -89,6 +89,8 @@ class OrderIn:
     status_id: int
     created_at: datetime
     lines: tuple[LineIn, ...]
+    customer_email: str | None = None
+    customer_name: str | None = None
 
 
 @dataclass
@@ -205,6 +207,8 @@ def book_order(
             status=WAITING,
             ordered_at=order.created_at,
             updated_at=now,
+            customer_email=order.customer_email,
+            customer_name=order.customer_name,
         )
         row.updated_at = now
         if row.status == ACTIVE and row.units >= row.backorder_limit:
@@ -331,6 +335,15 @@ def managed(session: Session) -> dict[tuple[str, str], list[int]]:
     for row in session.exec(select(BackorderProductRow)).all():
         found.setdefault((row.workspace_id, row.store), []).append(row.product_id)
     return found
+
+
+def waiting_lines(session: Session, assignment_id: str) -> list[BackorderLineRow]:
+    """The lines of an assignment still waiting for stock, oldest first."""
+    return [
+        line
+        for line in lines_of(session, assignment_id)
+        if line.status == WAITING and line.open_units > 0
+    ]
 
 
 def lines_of(session: Session, assignment_id: str) -> list[BackorderLineRow]:

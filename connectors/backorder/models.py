@@ -126,6 +126,9 @@ class BackorderLineRow(SQLModel, table=True):
     status: str = Field(max_length=10)
     ordered_at: datetime = _ts()
     updated_at: datetime = _ts()
+    customer_email: str | None = Field(default=None, max_length=254)
+    """The order's billing e-mail address, to tell the customer when the ETA moves."""
+    customer_name: str | None = Field(default=None, max_length=200)
 
     @property
     def open_units(self) -> int:

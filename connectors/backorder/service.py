@@ -32,7 +32,14 @@ from engine.events import CausedBy, NewEvent
 from . import eta, ledger, storefront
 from . import events as ev
 from .config import BackorderSettings, ClientProvider, client_for
-from .models import ACTIVE, ARMED, CLOSED, BackorderAssignmentRow, BackorderProductRow
+from .models import (
+    ACTIVE,
+    ARMED,
+    CLOSED,
+    BackorderAssignmentRow,
+    BackorderLineRow,
+    BackorderProductRow,
+)
 from .storefront import Applied, Deduction
 
 Emit = Callable[[NewEvent], Awaitable[Any]]
@@ -58,6 +65,9 @@ class Change:
     reached: bool = False
     reopened: bool = False
     applied: Applied = field(default_factory=Applied)
+    eta_before: date | None = None
+    waiting: list[BackorderLineRow] = field(default_factory=list)
+    """When the ETA moved: the lines still waiting, whose customers are to hear of it."""
 
 
 class Backorders:
@@ -168,7 +178,7 @@ class Backorders:
                     s.add(managed)
                 row = ledger.find_live(s, workspace, store, product_id, variant_id)
                 if row is not None:
-                    change = self._reconfigure(row, config, now)
+                    change = self._reconfigure(s, row, config, now)
                     change.created = row.created_key == key
                     s.add(row)
                     return change
@@ -221,7 +231,7 @@ class Backorders:
                     raise NotFoundError("backorder assignment", _target(product_id, variant_id))
                 merged = {name: values.get(name, getattr(row, name)) for name in CONFIG_FIELDS}
                 self._check(merged, now.date(), dated="back_in_stock_date" in values)
-                change = self._reconfigure(row, merged, now)
+                change = self._reconfigure(s, row, merged, now)
                 s.add(row)
                 return change
 
@@ -261,14 +271,16 @@ class Backorders:
         row.eta, row.eta_source = found.day, found.source
 
     def _reconfigure(
-        self, row: BackorderAssignmentRow, config: dict[str, Any], now: datetime
+        self, s: Session, row: BackorderAssignmentRow, config: dict[str, Any], now: datetime
     ) -> Change:
-        change = Change(row)
+        change = Change(row, eta_before=row.eta)
         change.changes = [n for n in CONFIG_FIELDS if n in config and getattr(row, n) != config[n]]
         for name in change.changes:
             setattr(row, name, config[name])
         if set(change.changes) & set(ETA_FIELDS):
             self._set_eta(row, now.date())
+            if row.eta != change.eta_before:
+                change.waiting = ledger.waiting_lines(s, row.id)
         if row.status == ACTIVE and row.units >= row.backorder_limit:
             ledger.close(row, ledger.LIMIT_REACHED, now)
             change.reached = True
@@ -305,6 +317,15 @@ class Backorders:
                 store,
                 body,
                 ev.key(workspace, store, row.id, "updated", row.version),
+            )
+        for told in ev.order_eta_changed(row, self.settings, change.waiting, change.eta_before):
+            await self.send(
+                emit,
+                ev.ORDER_ETA_CHANGED,
+                workspace,
+                store,
+                told.model_dump(mode="json"),
+                ev.key(workspace, store, row.id, "eta", row.version, told.order_id),
             )
         if change.reached:
             await self.send_limit(row, workspace, store, None, emit)

@@ -121,11 +121,15 @@ class Shop:
         return await client.get_product(product_id, include="variants,custom_fields")
 
     async def buy(
-        self, product_id: int, quantity: int = 1, variant_id: int | None = None
+        self,
+        product_id: int,
+        quantity: int = 1,
+        variant_id: int | None = None,
+        customer_id: int = 0,
     ) -> httpx.Response:
         line = {"product_id": product_id, "quantity": quantity, "variant_id": variant_id}
         url = f"{self.url}/_sim/stores/{self.hash}/orders"
-        return await self.http.post(url, json={"lines": [line]})
+        return await self.http.post(url, json={"lines": [line], "customer_id": customer_id})
 
     async def set_stock(self, product_id: int, level: int, variant_id: int | None = None) -> None:
         body = {"product_id": product_id, "level": level, "variant_id": variant_id}

@@ -25,6 +25,7 @@ def test_the_connector_registers() -> None:
         "backorder.assigned",
         "backorder.back_in_stock_date_reached",
         "backorder.limit_reached",
+        "backorder.order_eta_changed",
         "backorder.ordered",
         "backorder.restocked",
         "backorder.unassigned",

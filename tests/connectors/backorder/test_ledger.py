@@ -7,7 +7,14 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from connectors.backorder.actions import AssignParams, Target, assign, unassign
+from connectors.backorder.actions import (
+    AssignParams,
+    Target,
+    UpdateParams,
+    assign,
+    unassign,
+    update,
+)
 from connectors.backorder.handlers import on_order
 from connectors.backorder.ledger import read
 from connectors.backorder.models import BackorderLineRow
@@ -17,10 +24,14 @@ CARD = "Leather Card Holder"
 
 
 async def sell(
-    shop: Shop, product_id: int, quantity: int = 1, variant_id: int | None = None
+    shop: Shop,
+    product_id: int,
+    quantity: int = 1,
+    variant_id: int | None = None,
+    customer_id: int = 0,
 ) -> int:
     """A shopper checks out; Sous hears of the order. Returns the order id."""
-    response = await shop.buy(product_id, quantity, variant_id)
+    response = await shop.buy(product_id, quantity, variant_id, customer_id)
     assert response.status_code == 201, response.text
     order_id = int(response.json()["order"]["id"])
     await on_order(
@@ -186,3 +197,30 @@ async def test_variant_backorder_keeps_sold_out_siblings_closed(shop: Shop) -> N
     product = await shop.product(pid)
     assert product["inventory_tracking"] == "variant"
     assert all(not v["purchasing_disabled"] for v in product["variants"])
+
+
+async def test_a_moved_eta_is_told_to_each_waiting_order(shop: Shop) -> None:
+    pid = shop.product_id(CARD)
+    first_date = shop.clock.now().date() + timedelta(days=7)
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10, back_in_stock_date=first_date))
+    jane = next(c for c in shop.store.customers.values() if c.first_name == "Jane")
+    ava = next(c for c in shop.store.customers.values() if c.first_name == "Ava")
+    older = await sell(shop, pid, 2, customer_id=jane.id)
+    newer = await sell(shop, pid, 1, customer_id=ava.id)
+    await update(shop.ctx("later"), UpdateParams(product_id=pid, limit=20))  # ETA unchanged
+    assert shop.sent("backorder.order_eta_changed") == []
+    moved = first_date + timedelta(days=5)
+    await update(shop.ctx("move"), UpdateParams(product_id=pid, back_in_stock_date=moved))
+    told = shop.sent("backorder.order_eta_changed")
+    assert [
+        (t["order_id"], t["customer"]["email"], t["customer"]["name"], t["units_waiting"])
+        for t in told
+    ] == [
+        (older, "jane.doe@example.com", "Jane Doe", 2),
+        (newer, "ava.chen@example.com", "Ava Chen", 1),
+    ]
+    assert {(t["previous_eta"], t["backorder"]["eta"]) for t in told} == {
+        (first_date.isoformat(), moved.isoformat())
+    }
+    await update(shop.ctx("again"), UpdateParams(product_id=pid, back_in_stock_date=moved))
+    assert len(shop.sent("backorder.order_eta_changed")) == 2  # the same date: nobody told twice

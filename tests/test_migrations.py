@@ -41,3 +41,25 @@ def test_migrations_match_models_beside_the_postgresql_queue() -> None:
                 )
         finally:
             engine.dispose()
+
+
+def test_each_migration_upgrades_and_downgrades(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from sous.migrate import alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'steps.db'}")
+    config = alembic_config(engine)
+
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns("backorder_line")}
+
+    upgrade(engine, "0001")
+    assert "customer_email" not in columns()
+    upgrade(engine)
+    assert {"customer_email", "customer_name"} <= columns()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert "customer_email" not in columns()

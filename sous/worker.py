@@ -24,14 +24,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import func, select
 
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock
 from engine.db import Database
 from engine.engine import Engine
 from engine.errors import RegistryError
 from engine.models import RecipeRow
 from engine.queue.base import Job, JobQueue
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning, install_schema
-from sous.container import Container
+from sous.container import build
 from sous.settings import Settings, load_settings
 
 log = logging.getLogger("sous.worker")
@@ -73,29 +73,6 @@ def migrate_queue(settings: Settings, engine: SqlEngine) -> str | None:
     if engine.dialect.name != "postgresql":
         raise SystemExit("sous: SOUS_QUEUE=procrastinate needs a PostgreSQL SOUS_DATABASE_URL")
     return install_schema(engine)
-
-
-def build_container(settings: Settings, clock: Clock | None = None) -> Container:
-    """What :func:`sous.container.build` builds, with the queue chosen by ``settings.queue``
-    (the schema is left to ``sous migrate``)."""
-    from engine.context import Services
-    from engine.engine import EngineSettings
-    from sous.container import build_registry
-
-    clock = clock or SystemClock()
-    db = Database(settings.database_url)
-    registry = build_registry()
-    services = Services()
-    services.add(settings, Settings)
-    engine = Engine(
-        db,
-        registry,
-        clock=clock,
-        services=services,
-        queue=make_queue(settings, db, clock),
-        settings=EngineSettings(max_depth=settings.max_chain_depth, workers=settings.workers),
-    )
-    return Container(settings, db, registry, engine, services, clock)
 
 
 # -- schedules ----------------------------------------------------------------------------
@@ -233,7 +210,7 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     tuning = QueueSettings()
-    container = build_container(settings)
+    container = build(settings, migrate=False)  # the schema is left to `sous migrate`
     queue = container.engine.queue
     if not isinstance(queue, ProcrastinateJobQueue):
         raise SystemExit(

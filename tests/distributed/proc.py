@@ -80,13 +80,13 @@ def ledger_connector() -> Connector:
 def _patch() -> None:
     import sous.container
     import sous.serve
-    from sous.worker import build_container
+    from sous.container import build as build_container
 
     original = sous.container.connectors
     sous.container.connectors = lambda: [*original(), ledger_connector()]
 
     def build(settings: Any, **_: Any) -> Any:
-        return build_container(settings)
+        return build_container(settings, migrate=False)
 
     sous.serve.build = build  # type: ignore[attr-defined]
 

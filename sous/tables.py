@@ -10,6 +10,7 @@ TABLE_MODULES = (
     "engine.packs.models",
     "api.tables",
     "connectors.email.models",
+    "connectors.http.inbound",
     "connectors.bigcommerce.models",
     "connectors.backorder.models",
 )

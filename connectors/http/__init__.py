@@ -1,4 +1,5 @@
-"""HTTP: call an outside API from a recipe (``http.request``), through the outbound guard.
+"""HTTP: call an outside API from a recipe (``http.request``), through the outbound guard, and
+start recipes from signed webhooks of any system (``http.webhook``, :mod:`connectors.http.inbound`).
 
 - ``http.request``: method, url, headers, query, a json, form or raw body, timeout, ``expect``
   (acceptable statuses, default 2xx), ``max_response_bytes``. Returns the status, headers, the
@@ -13,6 +14,7 @@ The composition root calls :func:`services_from_settings` to register the
 from __future__ import annotations
 
 from connectors.http.guard import OutboundPolicy, OutboundRefused
+from connectors.http.inbound import TRIGGER as WEBHOOK_TRIGGER
 from connectors.http.request import RequestOutput, RequestParams, http_request
 from engine.context import Services
 from engine.db import Database
@@ -28,7 +30,8 @@ def services_from_settings(settings: Settings, services: Services, db: Database)
 
 CONNECTOR = Connector(
     name="http",
-    description="Call outside HTTP APIs",
+    description="Call outside HTTP APIs; receive signed webhooks",
+    triggers=(WEBHOOK_TRIGGER,),
     actions=(
         ActionSpec(
             name="http.request",

@@ -27,6 +27,7 @@ async def other(client: Client, make_key: KeyFactory, engine: Engine) -> dict[st
     )
     await client.put("/v1/secrets/B_SECRET", json={"value": "b"}, headers=headers)
     key = await client.post("/v1/keys", json={"name": "b", "scopes": ["read"]}, headers=headers)
+    hook = await client.post("/v1/hooks", json={"name": "b-hook"}, headers=headers)
     result = await engine.ingest(
         NewEvent(type="test.stock", payload={"product": {"id": 1}}, workspace="bee")
     )
@@ -34,12 +35,14 @@ async def other(client: Client, make_key: KeyFactory, engine: Engine) -> dict[st
     assert made.status_code == 201
     assert store.status_code == 201
     assert key.status_code == 201
+    assert hook.status_code == 201
     assert len(result.runs) == 1
     return {
         "headers": headers,
         "uid": made.json()["uid"],
         "store": store.json()["id"],
         "key": key.json()["id"],
+        "hook": hook.json()["id"],
         "event": result.event_id,
         "run": result.runs[0],
     }
@@ -72,6 +75,7 @@ def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("DELETE", "/v1/stores/bbb", None),
         ("DELETE", "/v1/secrets/B_SECRET", None),
         ("DELETE", f"/v1/keys/{b['key']}", None),
+        ("DELETE", f"/v1/hooks/{b['hook']}", None),
     ]
 
 
@@ -87,6 +91,7 @@ async def snapshot(client: Client, b: dict[str, Any]) -> dict[str, Any]:
         "/v1/stores",
         "/v1/secrets",
         "/v1/keys",
+        "/v1/hooks",
     ]
     return {path: (await client.get(path, headers=headers)).json() for path in paths}
 
@@ -107,7 +112,14 @@ async def test_lists_show_only_the_callers_workspace(
     client: Client, make_key: KeyFactory, other: dict[str, Any]
 ) -> None:
     a = make_key("ay", "admin")
-    for path in ("/v1/recipes", "/v1/events", "/v1/runs", "/v1/stores", "/v1/secrets"):
+    for path in (
+        "/v1/recipes",
+        "/v1/events",
+        "/v1/runs",
+        "/v1/stores",
+        "/v1/secrets",
+        "/v1/hooks",
+    ):
         assert (await client.get(path, headers=a)).json()["data"] == [], path
     keys = (await client.get("/v1/keys", headers=a)).json()["data"]
     assert [k["name"] for k in keys] == ["test"]

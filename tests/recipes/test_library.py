@@ -61,6 +61,8 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
     "reports/daily-backlog-digest": {"store": "{store}"},
     "reports/weekly-backlog-digest": {"store": "{store}"},
     "reports/unfulfilled-for-days": {"store": "{store}", "days": 1},
+    # a webhook has no store of its own either; the sample arrived at the hook "warehouse"
+    "integrations/signed-supplier-delay": {"hook": "warehouse", "store": "{store}"},
 }
 
 SAMPLE_CHANGES: dict[str, dict[str, Any]] = {
@@ -102,6 +104,10 @@ NO_MATCH: dict[str, tuple[str, dict[str, Any]]] = {
     "integrations/supplier-eta-to-backorder": (
         "the custom event's sample carries no date",
         {"eta": "2026-12-24"},
+    ),
+    "integrations/signed-supplier-delay": (
+        "the sample webhook names no product id",
+        {"body.product_id": ON_BACKORDER, "body.arrives": "2026-12-24"},
     ),
 }
 

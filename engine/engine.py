@@ -31,6 +31,7 @@ from engine.dispatcher import CompiledRecipe, Decision, Dispatcher, RecipeIndex
 from engine.events import Event, NewEvent
 from engine.health import Health
 from engine.ids import new_id
+from engine.leader import Leadership
 from engine.limits import AutoDisable, FloodLimit
 from engine.models import EventRow, MatchRow, RunRow
 from engine.modes import Admission, FloodGate
@@ -125,6 +126,8 @@ class Engine(WorkerPool):
         )
         self.floods = FloodGate()
         self.health = Health(self)
+        self.leadership = Leadership(db)
+        """Whether this process does the periodic work (see :mod:`engine.leader`)."""
         self._renderer = Renderer(self.clock.now)
         self._workers: list[asyncio.Task[None]] = []
         self._handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]] = {}

@@ -232,11 +232,14 @@ class Scheduler:
     # -- the tick -------------------------------------------------------------------------
     async def tick(self, now: datetime | None = None) -> TickReport:
         """Send every due firing, and start every due poll and periodic job; ``now`` defaults
-        to the engine's clock."""
+        to the engine's clock. Only in the process that leads (:mod:`engine.leader`): with many
+        ``sous serve`` replicas on one database, one of them does this work."""
         async with self._lock:
+            report = TickReport()
+            if not await self.engine.leadership.lead():
+                return report  # another process fires, polls and cleans up
             self.sync()
             moment = utc(now) if now is not None else self.clock.now()
-            report = TickReport()
             for plan in list(self._plans.values()):
                 try:
                     await self._fire(plan, moment, report)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from engine.clock import Clock
 from engine.db import Database, Tx
+from engine.leader import Leadership
 from engine.queue.base import Job, JobQueue, QueueClosed
 from engine.recovery import put_back
 
@@ -37,6 +38,7 @@ class WorkerPool:
     _workers: list[asyncio.Task[None]]
     _handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]]
     _side_tasks: set[asyncio.Task[None]]
+    leadership: Leadership
     _idle: asyncio.Event
     _room: asyncio.Event
     _busy: int
@@ -48,6 +50,7 @@ class WorkerPool:
         self._handlers[kind] = (handler, asyncio.Semaphore(concurrency))
 
     async def stop(self) -> None:
+        self.leadership.close()
         await self.queue.close()
         for task in [*self._workers, *self._side_tasks]:
             task.cancel()

@@ -112,7 +112,10 @@ class BackorderRuntime:
             await asyncio.gather(*list(self._enqueuing), return_exceptions=True)
 
     async def handle(self, job: Job) -> None:
-        event = self._load(job.ref)
+        db = self.engine.db  # a server round trip would stall the event loop: read in a thread
+        event = (
+            self._load(job.ref) if db.is_sqlite else await asyncio.to_thread(self._load, job.ref)
+        )
         try:
             if event is not None:
                 await self.react(event)
@@ -175,7 +178,8 @@ class BackorderRuntime:
         while True:
             await self.engine.clock.sleep(self.service.settings.check_interval)
             try:
-                await self.tick()
+                if await self.engine.leadership.lead():  # one process of many checks
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -245,11 +245,13 @@ class BigCommerceRuntime:
         return 0 if result.duplicate else 1
 
     async def run_periodic(self) -> None:
-        """Reconcile every ``reconcile_interval`` seconds of the engine's clock, forever."""
+        """Reconcile every ``reconcile_interval`` seconds of the engine's clock, forever (in the
+        one process that leads, when several share the database: see :mod:`engine.leader`)."""
         while True:
             await self.engine.clock.sleep(self.config.reconcile_interval)
             try:
-                await self.reconcile_all()
+                if await self.engine.leadership.lead():
+                    await self.reconcile_all()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -151,6 +151,9 @@ class StepRow(SQLModel, table=True):
     started_at: datetime | None = _ts(nullable=True)
     finished_at: datetime | None = _ts(nullable=True)
     duration_ms: float | None = None
+    output_sealed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """The output as the step returned it, encrypted, when ``output`` (the trace) had secrets
+    masked: later steps of a run resumed after a restart read this, not the masks."""
 
 
 class JobRow(SQLModel, table=True):

@@ -36,6 +36,7 @@ from engine.modes import Verdict, group_of, lock_of
 from engine.queue.base import NewJob
 from engine.recipe import Recipe
 from engine.runner import RunState, event_from_row
+from engine.runstate import step_output
 
 if TYPE_CHECKING:
     from engine.engine import Engine
@@ -194,7 +195,9 @@ async def replay_run(
     )
     for step in src.copied:
         if step["status"] in ("succeeded", "skipped") and step["output"] is not None:
-            state.outputs[step["step_id"]] = step["output"]
+            state.outputs[step["step_id"]] = step_output(
+                step["output"], step.get("output_sealed"), engine.runner.cipher
+            )
         state.failures += step["status"] == "failed"
     job = NewJob(
         "run",

@@ -31,8 +31,17 @@ from engine.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.recipe import Step
 from engine.registry import Registry
-from engine.runstate import FINAL, RunState, event_from_row, load_run, parse_time, step_row
+from engine.runstate import (
+    FINAL,
+    RunState,
+    event_from_row,
+    load_run,
+    parse_time,
+    seal,
+    step_row,
+)
 from engine.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
+from engine.vault import Cipher, Vault
 from engine.waits import Recheck, Wait, recheck, refresh
 
 if TYPE_CHECKING:
@@ -71,7 +80,13 @@ class Runner:
     # -- loading --------------------------------------------------------------------------
     def load(self, run_id: str) -> RunState | None:
         """Rebuild a run's state from the database (after a restart, or without a cache)."""
-        return self._db.run_sync(lambda tx: load_run(tx, run_id))
+        return self._db.run_sync(lambda tx: load_run(tx, run_id, self.cipher))
+
+    @property
+    def cipher(self) -> Cipher | None:
+        """The vault's cipher, which seals step outputs whose traces mask secrets."""
+        vault = self._services.find(Vault)
+        return vault.cipher if vault is not None else None
 
     # -- execution ------------------------------------------------------------------------
     async def execute(self, job: Job) -> None:
@@ -149,6 +164,8 @@ class Runner:
                 finished_at=self._clock.now(),
                 duration_ms=(self._clock.monotonic() - t0) * 1000,
             )
+            if done.output is not None and done.traced_out != done.output:
+                record["output_sealed"] = seal(self.cipher, done.output)
             if done.output is not None:
                 state.outputs[step.id or str(index)] = done.output
             if await self._save(state, index, step, record, _advance(state), job) in FINAL:

@@ -8,6 +8,8 @@ wait in progress.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.db import Tx
+from engine.errors import SousError
 from engine.events import CausedBy, Event
 from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.recipe import Recipe, Step
+from engine.vault import Cipher
 
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
@@ -33,6 +37,8 @@ FINAL = frozenset(
         "discarded",
     }
 )
+
+log = logging.getLogger("sous.engine")
 
 
 @dataclass
@@ -55,7 +61,7 @@ class RunState:
     ``input``."""
 
 
-def load_run(tx: Tx, run_id: str) -> RunState | None:
+def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | None:
     """The state of an unfinished run, or ``None`` (finished, held, or gone)."""
     run = tx.conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
     if run is None or run.status in FINAL or run.status == "held":
@@ -87,7 +93,7 @@ def load_run(tx: Tx, run_id: str) -> RunState | None:
     )
     for step in steps:
         if step.status in ("succeeded", "skipped") and step.output is not None:
-            state.outputs[step.step_id] = step.output
+            state.outputs[step.step_id] = step_output(step.output, step.output_sealed, cipher)
         if step.status == "failed":
             state.failures += 1
         if step.index == run.next_step:
@@ -112,7 +118,25 @@ def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dic
         "started_at": record.get("started_at"),
         "finished_at": record.get("finished_at"),
         "duration_ms": record.get("duration_ms"),
+        "output_sealed": record.get("output_sealed"),
     }
+
+
+def seal(cipher: Cipher | None, output: Any) -> str | None:
+    """``output`` encrypted for the step row (``None`` without a cipher: then a run resumed
+    after a restart sees the trace's masks)."""
+    return cipher.encrypt(json.dumps(output)) if cipher is not None else None
+
+
+def step_output(output: Any, sealed: str | None, cipher: Cipher | None) -> Any:
+    """A completed step's output as later steps read it: the sealed original when the trace
+    masked secrets (and the cipher can open it), else the trace's ``output``."""
+    if sealed and cipher is not None:
+        try:
+            return json.loads(cipher.decrypt(sealed))
+        except (SousError, ValueError):  # another secret key, or damaged: the trace will do
+            log.warning("a sealed step output could not be opened; the trace's is used")
+    return output
 
 
 def parse_time(text: str) -> datetime:

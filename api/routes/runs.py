@@ -81,7 +81,8 @@ def _detail(session: Session, workspace: str, run_id: str) -> RunDetail:
         select(StepRow).where(StepRow.run_id == run_id).order_by(col(StepRow.index))
     ).all()
     traced = [
-        StepPublic(**s.model_dump(exclude={"run_id", "step_id"}), id=s.step_id) for s in steps
+        StepPublic(**s.model_dump(exclude={"run_id", "step_id", "output_sealed"}), id=s.step_id)
+        for s in steps
     ]
     return RunDetail(**_public(run, slug).model_dump(), steps=traced)
 

@@ -198,3 +198,32 @@ async def test_secrets_are_masked_in_stored_errors(
         [again] = await fire(engine, type_="custom.leak")
         await engine.drain()
         assert steps(engine, again)[0].error == "*** timed out"
+
+
+async def test_a_resumed_run_reads_outputs_as_returned_not_as_masked(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    vault = Vault(db, Cipher("tests-only"), clock)
+    vault.put("default", "ERP_TOKEN", "s3cr3t-erp-token")
+    services = Services()
+    services.add(vault)
+    recorder.failures["pause"] = 1
+    actions = [
+        {"id": "login", "use": "test.record", "with": {"message": "{{ secrets.ERP_TOKEN }}"}},
+        {"id": "pause", "use": "test.flaky"},  # fails once: the run waits for its retry
+        {"id": "use", "use": "test.record", "with": {"message": "{{ steps.login.echoed }}"}},
+    ]
+    registry = registry_for(Probe(), recorder)
+    async with running(db, registry, clock, services=services) as engine:
+        add(engine, {"id": "sealed", "actions": actions})
+        [made] = await fire(engine)
+        await engine.drain()
+        assert run(engine, made).status == "retrying"
+        [login, _] = steps(engine, made)
+    assert login.output == {"echoed": "***", "count": 0}  # the trace masks the secret
+    assert login.output_sealed is not None and "s3cr3t" not in login.output_sealed
+    async with running(db, registry, clock, services=services) as engine:  # a restart
+        clock.advance(60)
+        await engine.drain()
+        assert run(engine, made).status == "succeeded"
+    assert [c["message"] for c in recorder.named("test.record")] == ["s3cr3t-erp-token"] * 2

@@ -215,7 +215,7 @@ class Engine(WorkerPool):
         return result
 
     async def receive(self, new: NewEvent, follow_up: Sequence[str] = ()) -> IngestResult:
-        """Ingest an event that arrives from outside (the HTTP API, a webhook), with
+        """Ingest an event that a sender outside waits on (the HTTP API, inbound hooks), with
         backpressure: once it is stored, if more jobs wait for a worker than ``backlog``, the
         answer waits (up to ``backlog_wait`` seconds) for the workers to catch up. A sender that
         waits for its answer then sends no faster than runs finish, and the time from ingest to

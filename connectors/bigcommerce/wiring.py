@@ -84,7 +84,9 @@ class BigCommerceRuntime:
         self.writes.load()
 
     def router(self, max_body: int = 1_000_000) -> Any:
-        return build_router(self.stores, self.engine.receive, self.webhooks, max_body=max_body)
+        # Engine.ingest, not Engine.receive: BigCommerce wants an answer at once and retries (and
+        # in the end blocklists) slow destinations; it does not slow down for a held answer.
+        return build_router(self.stores, self.engine.ingest, self.webhooks, max_body=max_body)
 
     # -- registration ----------------------------------------------------------------------------
     async def register(self, **store: Any) -> dict[str, Any]:

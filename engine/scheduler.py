@@ -110,8 +110,17 @@ class _Periodic:
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, settings: SchedulerSettings | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: SchedulerSettings | None = None,
+        *,
+        schedules: bool = True,
+    ) -> None:
+        """``schedules=False``: leave schedule recipes to another firer (the workers of the
+        distributed mode fire them through procrastinate) and run only polls and periodic jobs."""
         self.engine = engine
+        self.schedules = schedules
         self.db = engine.db
         self.clock = engine.clock
         self.settings = settings or SchedulerSettings()
@@ -172,7 +181,7 @@ class Scheduler:
         enabled recipes. Call it after recipes change; ``tick()`` calls it too."""
         wanted: dict[str, CompiledRecipe] = {}
         for uid, compiled in self.engine.index.by_uid.items():
-            if compiled.trigger.kind != "schedule":
+            if not self.schedules or compiled.trigger.kind != "schedule":
                 continue
             if not isinstance(compiled.trigger_params, ScheduleParams):
                 log.error("trigger %s is a schedule without schedule params", compiled.trigger.type)

@@ -87,7 +87,9 @@ def _scheduler(container: Container) -> Scheduler:
             events=settings.retention_events_days,
         ),
     )
-    scheduler = Scheduler(container.engine)
+    # With the PostgreSQL queue the workers fire schedule recipes (sous.worker.ScheduleFirer).
+    distributed = container.settings.queue == "procrastinate"
+    scheduler = Scheduler(container.engine, schedules=not distributed)
     scheduler.every(
         "retention", retention.settings.every, retention.run, first_after=timedelta(minutes=5)
     )

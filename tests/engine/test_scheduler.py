@@ -235,6 +235,24 @@ async def test_cron_recipe_fires_once_per_firing(
     assert state is not None and state.last_scheduled_for.replace(tzinfo=UTC) == at(10)
 
 
+async def test_a_scheduler_without_schedules_leaves_them_to_another_firer(
+    engine: Engine, clock: ManualClock, recorder: Recorder
+) -> None:
+    uid = add(engine, doc("schedule.cron", {"cron": "0 10 * * *"}, store="s1"))
+    scheduler = Scheduler(engine, schedules=False)
+    ran: list[int] = []
+
+    async def periodic() -> None:
+        ran.append(1)
+
+    scheduler.every("cleanup", timedelta(hours=1), periodic)
+    clock.set(at(10) + timedelta(seconds=2))
+    report = await scheduler.tick()
+    await scheduler.settle()
+    assert report.fired == [] and scheduler.next_firing(uid) is None
+    assert report.started == ["cleanup"] and ran == [1]  # its periodic jobs still run
+
+
 async def test_a_firing_computed_twice_is_stored_once(
     engine: Engine, clock: ManualClock, recorder: Recorder
 ) -> None:

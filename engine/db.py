@@ -196,10 +196,18 @@ class Writer:
                         results.append((True, fn(tx)))
                     except Exception as exc:
                         raise _BatchFailed from exc
+                    for op in tx._ops:
+                        op(ops)
                 else:
+                    # Each function's deferred writes are flushed inside its own savepoint, so
+                    # one that breaks a constraint fails alone.
                     savepoint = conn.begin_nested()
                     try:
                         value = fn(tx)
+                        own = Ops()
+                        for op in tx._ops:
+                            op(own)
+                        own.flush(conn)
                         savepoint.commit()
                     except Exception as exc:
                         savepoint.rollback()
@@ -207,9 +215,11 @@ class Writer:
                         continue
                     results.append((True, value))
                 after += tx._after
-                for op in tx._ops:
-                    op(ops)
-            ops.flush(conn)
+            if not isolate:
+                try:
+                    ops.flush(conn)
+                except Exception as exc:  # the deferred writes of one function broke the batch
+                    raise _BatchFailed from exc
         return results, after
 
     def close(self) -> None:

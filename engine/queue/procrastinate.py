@@ -278,6 +278,11 @@ class ProcrastinateJobQueue:
         scheduled = found.scheduled_at
         job_id = str(found.id)
         self.claimed += 1
+        hint = self._hints.pop(job_id, None)
+        if found.attempts:
+            # Handed out before (to a worker that died, or retried): the state this process
+            # built at enqueue time may be behind what that worker committed. Read it afresh.
+            hint = None
         return Job(
             id=job_id,
             kind=found.task_name,
@@ -285,7 +290,7 @@ class ProcrastinateJobQueue:
             due_at=now if scheduled is None else min(now, scheduled),
             lock_key=found.lock,
             attempts=found.attempts,
-            hint=self._hints.pop(job_id, None),
+            hint=hint,
         )
 
     async def _wait(self, seen: int) -> None:

@@ -133,6 +133,21 @@ async def test_hints_stay_in_the_process_that_enqueued(pg_db, pg_clock, pg_queue
     await other.close()
 
 
+async def test_a_hint_is_not_used_once_another_worker_had_the_job(
+    pg_db, pg_clock, pg_queue
+) -> None:
+    """The enqueuing process's state is stale once another worker ran (part of) the job."""
+    other = ProcrastinateJobQueue(pg_db, pg_clock, QueueTuning(heartbeat=60, stalled_after=1.0))
+    await enqueue(pg_db, pg_queue, NewJob("run", "mine", hint={"next_step": 0}))
+    taken = await asyncio.wait_for(other.get(), 2)  # another process's worker takes it, and dies
+    assert (taken.ref, taken.hint) == ("mine", None)
+    silence(pg_db, other.worker_id)
+    assert await pg_queue.recover() == 1
+    again = await asyncio.wait_for(pg_queue.get(), 2)
+    assert (again.ref, again.attempts, again.hint) == ("mine", 1, None)
+    await other.close()
+
+
 async def test_counts_split_due_and_delayed_jobs(pg_db, pg_clock: PgManualClock, pg_queue) -> None:
     later = pg_clock.now() + timedelta(minutes=10)
     await enqueue(pg_db, pg_queue, NewJob("run", "now"), NewJob("run", "later", due_at=later))

@@ -94,25 +94,16 @@ async def cancel(
         return {ref for (ref,) in found}
 
     with_job = engine.db.run_sync(jobs)
-    groups: dict[str, str | None] = {}
     started: list[NewJob] = []
     for row in direct:
         if row.id in with_job:  # its job must end it, even if handed out before this commits
             admission.cancel_requests[row.id] = reason
-        groups[row.id] = admission.group(row.id)
         started += admission.leave(row.id)
     now = engine.clock.now()
 
     def write(tx: Tx) -> list[str]:
-        done = []
-        for row in direct:
-            moved = tx.conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id == row.id, RUNS.c.status.in_(allowed))
-                .values(status="cancelled", status_reason=reason, finished_at=now)
-            ).rowcount
-            if moved:
-                done.append(row.id)
+        values = {"status": "cancelled", "status_reason": reason, "finished_at": now}
+        done = _move(tx, direct, allowed, values)
         if started:
             engine.queue.enqueue(tx, started)
         return done
@@ -125,6 +116,18 @@ async def cancel(
         else:
             changes.refused[row.id] = f"run {row.id} finished meanwhile"
     return changes
+
+
+def _move(tx: Tx, rows: Sequence[Any], allowed: Sequence[str], values: dict[str, Any]) -> list[str]:
+    """Set ``values`` on each run still in one of ``allowed``; the ids of those moved."""
+    done = []
+    for row in rows:
+        moved = tx.conn.execute(
+            update(RUNS).where(RUNS.c.id == row.id, RUNS.c.status.in_(allowed)).values(values)
+        ).rowcount
+        if moved:
+            done.append(row.id)
+    return done
 
 
 def _only_held(rows: Sequence[Any], changes: RunChanges) -> list[Any]:
@@ -156,15 +159,7 @@ async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None)
             jobs[row.id] = job
 
     def write(tx: Tx) -> list[str]:
-        done = []
-        for row in held:
-            moved = tx.conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id == row.id, RUNS.c.status == "held")
-                .values(status="queued", status_reason="released")
-            ).rowcount
-            if moved:
-                done.append(row.id)
+        done = _move(tx, held, ("held",), {"status": "queued", "status_reason": "released"})
         engine.queue.enqueue(tx, [j for ref, j in jobs.items() if ref in done])
         return done
 
@@ -190,16 +185,8 @@ async def discard(engine: Engine, run_ids: Sequence[str], workspace: str | None)
     now = engine.clock.now()
 
     def write(tx: Tx) -> list[str]:
-        done = []
-        for row in held:
-            moved = tx.conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id == row.id, RUNS.c.status == "held")
-                .values(status="discarded", status_reason="discarded", finished_at=now)
-            ).rowcount
-            if moved:
-                done.append(row.id)
-        return done
+        values = {"status": "discarded", "status_reason": "discarded", "finished_at": now}
+        return _move(tx, held, ("held",), values)
 
     done = await engine.db.writer.write(write) if held else []
     for row in held:

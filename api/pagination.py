@@ -7,9 +7,10 @@ the cursor is the key of the last item returned. Clients treat it as opaque.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
+from sqlmodel import Session, col
 
 T = TypeVar("T")
 
@@ -25,3 +26,19 @@ def page(rows: Sequence[T], limit: int, key: Callable[[T], str]) -> tuple[list[T
     data = list(rows[:limit])
     more = len(rows) > limit
     return data, (key(data[-1]) if more and data else None)
+
+
+def newest_first(
+    session: Session,
+    query: Any,
+    id_column: Any,
+    limit: int,
+    cursor: str | None,
+    key: Callable[[Any], str] = lambda row: str(row.id),
+) -> tuple[list[Any], str | None]:
+    """One page of ``query``, newest first by ``id_column``, after ``cursor``."""
+    column = col(id_column)
+    if cursor:
+        query = query.where(column < cursor)
+    rows = session.exec(query.order_by(column.desc()).limit(limit + 1)).all()
+    return page(rows, limit, key)

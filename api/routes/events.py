@@ -19,7 +19,7 @@ from api.models import (
     EventsPublic,
     UtcDateTime,
 )
-from api.pagination import Cursor, Limit, page
+from api.pagination import Cursor, Limit, newest_first
 from engine.errors import RegistryError
 from engine.events import NewEvent
 from engine.models import EventRow, MatchRow, RecipeRow
@@ -70,10 +70,7 @@ def list_events(
         query = query.where(EventRow.received_at >= since)
     if until is not None:
         query = query.where(EventRow.received_at < until)
-    if cursor:
-        query = query.where(EventRow.id < cursor)
-    rows = session.exec(query.order_by(col(EventRow.id).desc()).limit(limit + 1)).all()
-    data, next_cursor = page(rows, limit, lambda r: r.id)
+    data, next_cursor = newest_first(session, query, EventRow.id, limit, cursor)
     return EventsPublic(
         data=[EventPublic.model_validate(r, from_attributes=True) for r in data],
         next_cursor=next_cursor,

@@ -14,13 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CipherDep, ContainerDep, RequireWrite, SessionDep
 from api.errors import ApiError, not_found, responses
 from api.models import EventAccepted, UtcDateTime
-from api.pagination import Cursor, Limit, page
+from api.pagination import Cursor, Limit, newest_first
 from connectors.http.inbound import EVENT_TYPE, NAME_PATTERN, InboundHookRow
 from connectors.http.signing import SignatureError, new_secret, verify
 from engine.events import NewEvent
@@ -93,10 +93,7 @@ def list_hooks(
     caller: RequireWrite, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> HooksPublic:
     query = select(InboundHookRow).where(InboundHookRow.workspace_id == caller.workspace)
-    if cursor:
-        query = query.where(InboundHookRow.id < cursor)
-    rows = session.exec(query.order_by(col(InboundHookRow.id).desc()).limit(limit + 1)).all()
-    data, next_cursor = page(rows, limit, lambda r: r.id)
+    data, next_cursor = newest_first(session, query, InboundHookRow.id, limit, cursor)
     return HooksPublic(data=[_public(r) for r in data], next_cursor=next_cursor)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from sqlmodel import col, select
+from sqlmodel import select
 
 from api.deps import ContainerDep, RequireAdmin, SessionDep
 from api.errors import not_found, responses
 from api.keys import new_key
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
-from api.pagination import Cursor, Limit, page
+from api.pagination import Cursor, Limit, newest_first
 from api.tables import ApiKeyRow
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(401, 403, 422))
@@ -31,10 +31,7 @@ def list_keys(
     caller: RequireAdmin, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> KeysPublic:
     query = select(ApiKeyRow).where(ApiKeyRow.workspace_id == caller.workspace)
-    if cursor:
-        query = query.where(ApiKeyRow.id < cursor)
-    rows = session.exec(query.order_by(col(ApiKeyRow.id).desc()).limit(limit + 1)).all()
-    data, next_cursor = page(rows, limit, lambda r: r.id)
+    data, next_cursor = newest_first(session, query, ApiKeyRow.id, limit, cursor)
     return KeysPublic(
         data=[KeyPublic.model_validate(r, from_attributes=True) for r in data],
         next_cursor=next_cursor,

@@ -21,7 +21,7 @@ from api.models import (
     StepPublic,
     UtcDateTime,
 )
-from api.pagination import Cursor, Limit, page
+from api.pagination import Cursor, Limit, newest_first
 from engine.control import RunChanges
 from engine.models import RecipeRow, RunRow, StepRow
 
@@ -65,10 +65,9 @@ def list_runs(
         query = query.where(RunRow.created_at >= since)
     if until is not None:
         query = query.where(RunRow.created_at < until)
-    if cursor:
-        query = query.where(RunRow.id < cursor)
-    rows = session.exec(query.order_by(col(RunRow.id).desc()).limit(limit + 1)).all()
-    data, next_cursor = page(rows, limit, lambda r: r[0].id)
+    data, next_cursor = newest_first(
+        session, query, RunRow.id, limit, cursor, key=lambda r: str(r[0].id)
+    )
     return RunsPublic(data=[_public(run, slug) for run, slug in data], next_cursor=next_cursor)
 
 

@@ -15,7 +15,7 @@ from api.connect import base_url_for, call_hook, new_webhook_secret, register_we
 from api.deps import CipherDep, ContainerDep, RequireAdmin, SandboxDep, SessionDep, WorkspaceDep
 from api.errors import ApiError, not_found, responses
 from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
-from api.pagination import Cursor, Limit, page
+from api.pagination import Cursor, Limit, newest_first
 from engine.ids import new_id
 from engine.models import EventRow, StoreRow
 
@@ -105,10 +105,7 @@ def list_stores(
     workspace: WorkspaceDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> StoresPublic:
     query = select(StoreRow).where(StoreRow.workspace_id == workspace)
-    if cursor:
-        query = query.where(StoreRow.id < cursor)
-    rows = session.exec(query.order_by(col(StoreRow.id).desc()).limit(limit + 1)).all()
-    data, next_cursor = page(rows, limit, lambda r: r.id)
+    data, next_cursor = newest_first(session, query, StoreRow.id, limit, cursor)
     return StoresPublic(data=[_public(r) for r in data], next_cursor=next_cursor)
 
 

@@ -54,3 +54,24 @@ async def engine(db: Database, registry: Registry, clock: ManualClock) -> AsyncI
     await eng.start()
     yield eng
     await eng.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A new PostgreSQL database for the module (migrated, with the queue's schema); skipped
+    when PostgreSQL is absent, failed then under ``SOUS_REQUIRE_SERVICES=1``."""
+    from tests.distributed.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[Database]:
+    """The module's PostgreSQL database, emptied before the test."""
+    from tests.distributed.pg import truncate
+
+    database = Database(pg_url)
+    truncate(database)
+    yield database
+    database.dispose()

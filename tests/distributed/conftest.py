@@ -1,31 +1,17 @@
-"""Fixtures of the distributed-mode tests: one PostgreSQL database per module, emptied between
-tests; a queue-aware manual clock."""
+"""Fixtures of the distributed-mode tests (``pg_url`` and ``pg_db`` are in tests/conftest.py):
+a queue-aware manual clock and a procrastinate queue."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from engine.db import Database
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning
-from tests.distributed.pg import PgManualClock, fresh_database, truncate
+from tests.distributed.pg import PgManualClock
 
 FAST = QueueTuning(heartbeat=0.2, stalled_after=1.0, poll=0.2)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_db(pg_url: str) -> Iterator[Database]:
-    database = Database(pg_url)
-    truncate(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -6,14 +6,15 @@ The crash-recovery test of the suite builds ``SqlJobQueue`` itself; its distribu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from engine.db import Database
 from engine.queue import JobQueue
-from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning
-from tests.distributed.pg import PgManualClock, fresh_database, truncate
+from engine.queue.procrastinate import ProcrastinateJobQueue
+from tests.distributed.conftest import FAST
+from tests.distributed.pg import PgManualClock
 from tests.engine.test_queue_contract import (
     test_close_wakes_waiters,
     test_delayed_job_waits_for_the_clock,
@@ -35,18 +36,9 @@ __all__ = [
 ]
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
-
-
 @pytest.fixture
-def db(pg_url: str) -> Iterator[Database]:
-    database = Database(pg_url)
-    truncate(database)
-    yield database
-    database.dispose()
+def db(pg_db: Database) -> Database:
+    return pg_db
 
 
 @pytest.fixture
@@ -56,6 +48,6 @@ def clock(db: Database) -> PgManualClock:
 
 @pytest.fixture(params=["procrastinate"])
 async def queue(db: Database, clock: PgManualClock) -> AsyncIterator[JobQueue]:
-    q = ProcrastinateJobQueue(db, clock, QueueTuning(heartbeat=0.2, stalled_after=1.0, poll=0.2))
+    q = ProcrastinateJobQueue(db, clock, FAST)
     yield q
     await q.close()

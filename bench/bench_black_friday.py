@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -61,6 +60,7 @@ from engine.models import EventRow, RunRow, StoreRow
 from engine.registry import Registry
 from engine.vault import Cipher
 from sous.container import Container
+from sous.sandbox import free_port
 from sous.settings import Settings
 
 STORE, TOKEN, HOOK_SECRET = "blackfriday", "bench-token", "bench-webhook-secret"
@@ -90,13 +90,6 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.scale)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

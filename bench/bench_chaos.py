@@ -35,7 +35,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from sous.sandbox import free_port
 
 STORE = "sousdemo"
 TOKEN = "sim-demo-token"
@@ -93,13 +94,6 @@ class ChaosReport:
             f"time              {self.seconds:.1f} s",
             *self.notes,
         ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _wait_http(

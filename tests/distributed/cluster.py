@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,11 @@ from engine.db import Database
 from engine.registry import Registry
 from engine.store.recipes import SqlRecipeStore
 from sous.container import connectors
+from sous.sandbox import free_port
 from tests.distributed.proc import LEDGER_TABLES, ledger_connector
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE = "cluster"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,15 +28,9 @@ from engine.context import ActionContext, Services
 from engine.db import Database
 from engine.errors import NotFoundError
 from engine.events import Event, NewEvent
+from sous.sandbox import free_port
 
 FAST = RetryPolicy(read_delays=(), write_delays=(), network_delays=(0.05,))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +25,7 @@ from connectors.bigcommerce.simulator import (
 )
 from connectors.bigcommerce.simulator.products import create_product
 from engine.clock import ManualClock
+from sous.sandbox import free_port
 
 STORE = "abc123"
 TOKEN = "tok-secret"
@@ -188,13 +188,6 @@ async def drive_io(
             raise AssertionError(f"still waiting after {limit}s of clock time")
         clock.advance(step)
     return task.result()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

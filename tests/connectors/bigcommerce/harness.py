@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from engine.models import EventRow, MatchRow, RunRow, StoreRow
 from engine.registry import Registry
 from engine.vault import Cipher
 from sous.container import Container, connectors
+from sous.sandbox import free_port
 from sous.settings import Settings
 from tests.connectors.bigcommerce.openapi_requests import (
     SSL,
@@ -44,13 +44,6 @@ from tests.connectors.bigcommerce.openapi_requests import (
 from tests.fakes import Recorder, recording_connector
 
 SECRET_KEY = "tests-only-secret-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from connectors.bigcommerce.simulator import (
     simulator_of,
 )
 from engine.clock import ManualClock
+from sous.sandbox import free_port
 
 from .spec_check import SPECS, SpecLog, check_response, specs_available
 
@@ -119,13 +119,6 @@ def control(harness: Harness) -> httpx.AsyncClient:
 
 
 # -- a real HTTP server on loopback ----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

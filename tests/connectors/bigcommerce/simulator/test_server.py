@@ -13,8 +13,9 @@ import uvicorn
 
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
 from connectors.bigcommerce.simulator.__main__ import main
+from sous.sandbox import free_port
 
-from .conftest import free_port, serve
+from .conftest import serve
 from .spec_check import SpecLog, check_response
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -23,8 +23,9 @@ process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -184,8 +185,9 @@ class PostgresQuotaBudget:
     async def _save(self, conn: psycopg.AsyncConnection[Any], store_hash: str, st: _Store) -> None:
         await conn.execute(_UPDATE, (*(getattr(st, c) for c in _STATE), store_hash))
 
-    async def _try(self, store_hash: str) -> float | None:
-        """One decision: 0 (a lease was taken), seconds to wait, or ``None`` (poll)."""
+    @contextlib.asynccontextmanager
+    async def _state(self, store_hash: str) -> AsyncIterator[tuple[Any, _Store, float]]:
+        """The store's shared state, row-locked in a transaction, saved when the block ends."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -193,31 +195,29 @@ class PostgresQuotaBudget:
             async with conn.transaction():
                 now = self._clock.now().timestamp()
                 st = await self._locked(conn, store_hash, now)
-                delay = self._policy._delay(st)
-                if delay == 0.0:
-                    st.requests += 1
-                    await conn.execute(_LEASE, (store_hash, self.owner, now + self.lease_ttl))
+                yield conn, st, now
                 await self._save(conn, store_hash, st)
+
+    async def _try(self, store_hash: str) -> float | None:
+        """One decision: 0 (a lease was taken), seconds to wait, or ``None`` (poll)."""
+        async with self._state(store_hash) as (conn, st, now):
+            delay = self._policy._delay(st)
+            if delay == 0.0:
+                st.requests += 1
+                await conn.execute(_LEASE, (store_hash, self.owner, now + self.lease_ttl))
         return delay
 
     async def _observe(self, store_hash: str, h: dict[str, str], status: int | None) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            conn = await self._connection()
-            async with conn.transaction():
-                now = self._clock.now().timestamp()
-                st = await self._locked(conn, store_hash, now)
-                # This process's oldest lease of the store, and any expired one of anybody's.
-                await conn.execute(
-                    "DELETE FROM sous_quota_lease WHERE store_hash = %s AND (expires_at < %s OR"
-                    " id = (SELECT min(id) FROM sous_quota_lease WHERE store_hash = %s"
-                    " AND owner = %s))",
-                    (store_hash, now, store_hash, self.owner),
-                )
-                if status is not None:
-                    self._learn(st, now, h, status)
-                await self._save(conn, store_hash, st)
+        async with self._state(store_hash) as (conn, st, now):
+            # This process's oldest lease of the store, and any expired one of anybody's.
+            await conn.execute(
+                "DELETE FROM sous_quota_lease WHERE store_hash = %s AND (expires_at < %s OR"
+                " id = (SELECT min(id) FROM sous_quota_lease WHERE store_hash = %s"
+                " AND owner = %s))",
+                (store_hash, now, store_hash, self.owner),
+            )
+            if status is not None:
+                self._learn(st, now, h, status)
 
     def _learn(self, st: _Store, now: float, h: dict[str, str], status: int) -> None:
         """What :meth:`MemoryQuotaBudget.observe` does with a response, on the shared state."""

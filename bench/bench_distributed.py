@@ -29,8 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
 
-from bench.bench_pipeline import RECIPE as PIPELINE
-from bench.common import percentile, temp_engine
+from bench.common import RECIPE, percentile, temp_engine
 from engine.clock import SystemClock
 from engine.context import Services
 from engine.db import Database
@@ -55,7 +54,6 @@ PAYLOAD = {
 }
 TICK = os.sysconf("SC_CLK_TCK")
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
-RECIPE = {**PIPELINE, "flood": False}  # a benchmark is a flood on purpose
 
 
 @dataclass

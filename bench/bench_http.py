@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from bench.common import percentile
+from bench.common import RECIPE, percentile
 from sous.sandbox import free_port
 
 BODY = {
@@ -38,22 +38,6 @@ BODY = {
             "name": "Cat Eye Sunglasses",
         }
     },
-}
-RECIPE = {
-    "id": "stock-message",
-    "name": "Build a stock-out message",
-    "trigger": {"type": "custom.stock"},
-    # A benchmark floods one recipe on purpose: lift the flood limit and the default of ten
-    # runs at once.
-    "max_runs": 1000,
-    "flood": False,
-    "conditions": [
-        {"<=": [{"var": "product.inventory_level"}, 0]},
-        {"==": [{"var": "product.inventory_tracking"}, "product"]},
-    ],
-    "actions": [
-        {"id": "msg", "use": "core.set", "with": {"text": "{{ product.name }} is sold out"}}
-    ],
 }
 LUA = """
 wrk.method = "POST"

@@ -14,24 +14,9 @@ import shutil
 import time
 from typing import Any
 
-from bench.common import summary, temp_engine
+from bench.common import RECIPE, summary, temp_engine
 from engine.events import NewEvent
 from sous.serve import freeze_heap
-
-RECIPE = {
-    "id": "bench",
-    "name": "bench",
-    "trigger": {"type": "custom.stock"},
-    # One recipe taking every event as fast as it can: a flood by any sensible limit, and
-    # more than the default ten runs at once. The bench measures the pipeline, so lift both.
-    "max_runs": 1000,
-    "flood": False,
-    "conditions": [
-        {"<=": [{"var": "product.inventory_level"}, 0]},
-        {"==": [{"var": "product.inventory_tracking"}, "product"]},
-    ],
-    "actions": [{"id": "msg", "use": "core.set", "with": {"text": "{{ product.name }} sold out"}}],
-}
 
 
 async def run(events: int, concurrency: int, backpressure: bool = True) -> None:

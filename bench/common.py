@@ -1,15 +1,35 @@
-"""Shared pieces of the benchmarks: a throwaway engine on a SQLite file, and percentiles."""
+"""Shared pieces of the benchmarks: the recipe they run, a throwaway engine on a SQLite file,
+and percentiles."""
 
 from __future__ import annotations
 
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from engine.context import Services
 from engine.db import Database
 from engine.engine import Engine, EngineSettings
 from sous.container import build_registry
+
+RECIPE: dict[str, Any] = {
+    "id": "stock-message",
+    "name": "Build a stock-out message",
+    "trigger": {"type": "custom.stock"},
+    # A benchmark floods one recipe on purpose: lift the flood limit and the default of ten
+    # runs at once.
+    "max_runs": 1000,
+    "flood": False,
+    "conditions": [
+        {"<=": [{"var": "product.inventory_level"}, 0]},
+        {"==": [{"var": "product.inventory_tracking"}, "product"]},
+    ],
+    "actions": [
+        {"id": "msg", "use": "core.set", "with": {"text": "{{ product.name }} is sold out"}}
+    ],
+}
+"""Two conditions and one action that builds a message (webhook → IF → Set in n8n's terms)."""
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -16,7 +16,6 @@ again, with the same idempotency key (``run:step``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -78,10 +77,6 @@ class Runner:
         """Runs a worker is executing right now (in this process)."""
 
     # -- loading --------------------------------------------------------------------------
-    def load(self, run_id: str) -> RunState | None:
-        """Rebuild a run's state from the database (after a restart, or without a cache)."""
-        return self._db.run_sync(lambda tx: load_run(tx, run_id, self.cipher))
-
     @property
     def cipher(self) -> Cipher | None:
         """The vault's cipher, which seals step outputs whose traces mask secrets."""
@@ -93,13 +88,8 @@ class Runner:
         state: RunState | None = job.hint if isinstance(job.hint, RunState) else None
         job.hint = None
         if state is None:
-            # SQLite reads take microseconds; a server round trip would stall the event loop
-            # (every job of a distributed worker arrives without a hint).
-            state = (
-                self.load(job.ref)
-                if self._db.is_sqlite
-                else await asyncio.to_thread(self.load, job.ref)
-            )
+            run_id, cipher = job.ref, self.cipher
+            state = await self._db.run(lambda tx: load_run(tx, run_id, cipher))
             if state is None:  # finished, held or gone: nothing to do but drop the job
                 await self._drop(job)
                 return

@@ -23,6 +23,7 @@ from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.recipe import Recipe, Step
 from engine.vault import Cipher
 
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
 
@@ -66,9 +67,7 @@ def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | No
     run = tx.conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
     if run is None or run.status in FINAL or run.status == "held":
         return None
-    ev = tx.conn.execute(
-        select(EventRow.__table__).where(EventRow.__table__.c.id == run.event_id)  # type: ignore[attr-defined]
-    ).one()
+    ev = tx.conn.execute(select(EVENTS).where(EVENTS.c.id == run.event_id)).one()
     versions = RecipeVersionRow.__table__  # type: ignore[attr-defined]
     doc = tx.conn.execute(
         select(versions.c.document).where(
@@ -142,6 +141,11 @@ def step_output(output: Any, sealed: str | None, cipher: Cipher | None) -> Any:
 def parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def load_event(tx: Tx, event_id: str) -> Event | None:
+    row = tx.conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first()
+    return None if row is None else event_from_row(row)
 
 
 def event_from_row(row: Any) -> Event:

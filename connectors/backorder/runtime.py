@@ -24,13 +24,10 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from engine.errors import Retry, RetryableError
 from engine.events import Event, NewEvent
-from engine.models import EventRow
 from engine.queue.base import Job, NewJob
-from engine.runner import event_from_row
+from engine.runstate import load_event
 
 from .handlers import check_dates, on_order, on_stock, reconcile
 from .service import Backorders, Emit
@@ -56,7 +53,6 @@ STOCK_EVENTS = frozenset(
         for name in ("inventory_changed", "out_of_stock", "back_in_stock")
     }
 )
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 def follow_ups(event_type: str) -> tuple[str, ...]:
@@ -112,10 +108,8 @@ class BackorderRuntime:
             await asyncio.gather(*list(self._enqueuing), return_exceptions=True)
 
     async def handle(self, job: Job) -> None:
-        db = self.engine.db  # a server round trip would stall the event loop: read in a thread
-        event = (
-            self._load(job.ref) if db.is_sqlite else await asyncio.to_thread(self._load, job.ref)
-        )
+        ref = job.ref
+        event = await self.engine.db.run(lambda tx: load_event(tx, ref))
         try:
             if event is not None:
                 await self.react(event)
@@ -155,13 +149,6 @@ class BackorderRuntime:
             product_id = int(payload["product"]["id"])
             await on_stock(self.service, event.workspace, event.store, [product_id], emit=emit)
             self._count("stock")
-
-    def _load(self, event_id: str) -> Event | None:
-        def read(tx: Any) -> Any:
-            return tx.conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first()
-
-        row = self.engine.db.run_sync(read)
-        return None if row is None else event_from_row(row)
 
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from connectors.bigcommerce import normalize_orders as orders
 from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.payloads import as_int as _int
@@ -37,9 +35,8 @@ from connectors.bigcommerce.payloads import dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
 from engine.errors import NotFoundError, PermanentError, Retry, RetryableError
 from engine.events import CausedBy, Event, NewEvent
-from engine.models import EventRow
 from engine.queue.base import Job
-from engine.runner import event_from_row
+from engine.runstate import load_event
 
 if TYPE_CHECKING:
     from engine.engine import Engine
@@ -48,7 +45,6 @@ log = logging.getLogger("sous.bigcommerce")
 
 NORMALIZE = "bigcommerce.normalize"
 RAW_TYPES = ("bigcommerce.webhook", "bigcommerce.poll")
-EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -98,12 +94,8 @@ class Normalizer:
     async def handle(self, job: Job) -> None:
         event = job.hint if isinstance(job.hint, Event) else None
         if event is None:  # a job from another process, or after a restart
-            db = self.engine.db
-            event = (
-                self._load(job.ref)
-                if db.is_sqlite
-                else await asyncio.to_thread(self._load, job.ref)
-            )
+            ref = job.ref
+            event = await self.engine.db.run(lambda tx: load_event(tx, ref))
         job.hint = None
         try:
             raw = await self._raw(event) if event is not None else None
@@ -134,13 +126,6 @@ class Normalizer:
             self.count("jobs_retried")
             due = self.engine.clock.now() + timedelta(seconds=delay)
             await self.engine.db.writer.write(lambda tx: self.engine.queue.retry(tx, job, due))
-
-    def _load(self, event_id: str) -> Event | None:
-        def read(tx: Any) -> Any:
-            return tx.conn.execute(select(EVENTS).where(EVENTS.c.id == event_id)).first()
-
-        row = self.engine.db.run_sync(read)
-        return None if row is None else event_from_row(row)
 
     async def _raw(self, event: Event) -> Raw | None:
         envelope = event.payload

@@ -72,7 +72,7 @@ def get_session(container: ContainerDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_cipher(container: ContainerDep) -> Cipher:
+async def get_cipher(container: ContainerDep) -> Cipher:
     return Cipher(container.settings.secret_key.get_secret_value())
 
 

@@ -137,8 +137,10 @@ def delete_hook(hook_id: str, caller: RequireWrite, session: SessionDep) -> Resp
         },
     },
 )
-async def receive(hook_id: str, request: Request, container: ContainerDep) -> EventAccepted:
-    found = await _hook(container, hook_id)
+async def receive(
+    hook_id: str, request: Request, container: ContainerDep, cipher: CipherDep
+) -> EventAccepted:
+    found = await _hook(container, cipher, hook_id)
     if found is None:
         raise not_found("hook", hook_id)
     row, secret = found
@@ -168,15 +170,14 @@ async def receive(hook_id: str, request: Request, container: ContainerDep) -> Ev
     return EventAccepted(event_id=result.event_id, duplicate=result.duplicate, runs=result.runs)
 
 
-async def _hook(container: ContainerDep, hook_id: str) -> tuple[InboundHookRow, str] | None:
-    """The live hook and its secret (read in a thread: this route runs on the event loop)."""
+async def _hook(
+    container: ContainerDep, cipher: Cipher, hook_id: str
+) -> tuple[InboundHookRow, str] | None:
+    """The hook and its secret (read in a thread: this route runs on the event loop)."""
 
     def read() -> tuple[InboundHookRow, str] | None:
         with container.db.session() as session:
             row = session.get(InboundHookRow, hook_id)
-        if row is None:
-            return None
-        cipher = Cipher(container.settings.secret_key.get_secret_value())
-        return row, cipher.decrypt(row.secret_enc)
+        return None if row is None else (row, cipher.decrypt(row.secret_enc))
 
     return await run_in_threadpool(read)

@@ -10,6 +10,7 @@ longer has gives ``None``: the run ends ``skipped``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from connectors.bigcommerce.normalize_orders import get_order
@@ -72,12 +73,6 @@ async def order(stores: BigCommerceStores, event: Event) -> dict[str, Any] | Non
 
 
 def install(refetchers: Refetchers, stores: BigCommerceStores) -> None:
-    async def products(event: Event) -> dict[str, Any] | None:
-        return await product(stores, event)
-
-    async def orders(event: Event) -> dict[str, Any] | None:
-        return await order(stores, event)
-
-    refetchers.add("bigcommerce.product.*", products)
-    refetchers.add("bigcommerce.variant.*", products)
-    refetchers.add("bigcommerce.order.*", orders)
+    refetchers.add("bigcommerce.product.*", partial(product, stores))
+    refetchers.add("bigcommerce.variant.*", partial(product, stores))
+    refetchers.add("bigcommerce.order.*", partial(order, stores))

@@ -4,16 +4,13 @@ a client per store through a small ClientProvider, the Backorders service on one
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import SQLModel
 
 import connectors.backorder.models  # noqa: F401  (registers the tables)
@@ -28,28 +25,9 @@ from engine.context import ActionContext, Services
 from engine.db import Database
 from engine.errors import NotFoundError
 from engine.events import Event, NewEvent
-from sous.sandbox import free_port
+from tests.servers import serve
 
 FAST = RetryPolicy(read_delays=(), write_delays=(), network_delays=(0.05,))
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port in this event loop."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 class Clients:

@@ -31,8 +31,8 @@ from engine.registry import Registry
 from engine.vault import Cipher
 from sous.container import Container, connectors
 from sous.settings import Settings
-from tests.connectors.backorder.conftest import serve
 from tests.fakes import Recorder, recording_connector
+from tests.servers import serve
 
 SECRET_KEY = "backorder-tests-secret-key"
 WEBHOOK_SECRET = "whsec-backorder-0123456789"

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import uvicorn
 
 from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.ratelimit import BudgetConfig, MemoryQuotaBudget
@@ -25,7 +24,7 @@ from connectors.bigcommerce.simulator import (
 )
 from connectors.bigcommerce.simulator.products import create_product
 from engine.clock import ManualClock
-from sous.sandbox import free_port
+from tests.servers import serve
 
 STORE = "abc123"
 TOKEN = "tok-secret"
@@ -188,26 +187,6 @@ async def drive_io(
             raise AssertionError(f"still waiting after {limit}s of clock time")
         clock.advance(step)
     return task.result()
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI ``app`` with uvicorn on a free loopback port, in this event loop."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
-    for _ in range(10_000):  # start-up is I/O: poll it
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.001)
-    if not server.started:
-        raise RuntimeError("uvicorn did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 class Live:

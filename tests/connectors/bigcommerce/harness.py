@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -35,34 +34,15 @@ from engine.models import EventRow, MatchRow, RunRow, StoreRow
 from engine.registry import Registry
 from engine.vault import Cipher
 from sous.container import Container, connectors
-from sous.sandbox import free_port
 from sous.settings import Settings
 from tests.connectors.bigcommerce.openapi_requests import (
     SSL,
     RecordingTransport,
 )
 from tests.fakes import Recorder, recording_connector
+from tests.servers import serve
 
 SECRET_KEY = "tests-only-secret-key"
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a (free) loopback port in this event loop."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 # -- the rig -----------------------------------------------------------------------------------

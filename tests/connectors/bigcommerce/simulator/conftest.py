@@ -3,16 +3,13 @@ checked against BigCommerce's OpenAPI documents, the control client, and a webho
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from connectors.bigcommerce.simulator import (
@@ -22,7 +19,7 @@ from connectors.bigcommerce.simulator import (
     simulator_of,
 )
 from engine.clock import ManualClock
-from sous.sandbox import free_port
+from tests.servers import serve
 
 from .spec_check import SPECS, SpecLog, check_response, specs_available
 
@@ -121,26 +118,6 @@ def control(harness: Harness) -> httpx.AsyncClient:
 # -- a real HTTP server on loopback ----------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any, lifespan: Literal["auto", "on", "off"] = "auto") -> AsyncIterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan=lifespan)
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(2000):  # up to 20 s on a busy machine
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @dataclass
 class Receiver:
     """A webhook destination: records every POST and answers with ``statuses`` in turn."""
@@ -168,6 +145,6 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     recv = Receiver()
-    async with serve(recv) as url:
+    async with serve(recv, lifespan="auto", start_timeout=20) as url:
         recv.url = url + "/hooks/bigcommerce"
         yield recv

@@ -14,8 +14,8 @@ import uvicorn
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
 from connectors.bigcommerce.simulator.__main__ import main
 from sous.sandbox import free_port
+from tests.servers import serve
 
-from .conftest import serve
 from .spec_check import SpecLog, check_response
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[4]
 async def test_real_http_server_answers_like_the_in_process_app(clock):
     app = create_simulator(SimulatorConfig(clock=clock))
     log = SpecLog()
-    async with serve(app, lifespan="on") as url:
+    async with serve(app, lifespan="on", start_timeout=20) as url:
         headers = {"X-Auth-Token": "sim-demo-token", "Accept": "application/json"}
         async with httpx.AsyncClient(base_url=f"{url}/stores/sousdemo", headers=headers) as api:
             products = await api.get("/v3/catalog/products", params={"keyword": "cat eye"})

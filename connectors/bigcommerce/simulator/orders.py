@@ -226,7 +226,27 @@ def refund(store: Store, order: Order, amount: Decimal | None = None) -> int:
     return refund_id
 
 
+def _address_id(order: Order, body: dict[str, Any]) -> int:
+    """``order_address_id``: required, an integer, one of the order's shipping addresses."""
+    given = body.get("order_address_id")
+    if not isinstance(given, int) or isinstance(given, bool):
+        raise ApiError(
+            400,
+            "The field 'order_address_id' is invalid: it is required and must be an integer, "
+            f"the id of a shipping address of the order (GET /v2/orders/{order.id}"
+            "/shipping_addresses).",
+        )
+    if given != order.order_address_id:
+        raise ApiError(
+            400,
+            f"The field 'order_address_id' is invalid: order {order.id} has no shipping address "
+            f"{given} (GET /v2/orders/{order.id}/shipping_addresses lists them).",
+        )
+    return given
+
+
 def create_shipment(store: Store, order: Order, body: dict[str, Any]) -> Shipment:
+    address_id = _address_id(order, body)
     items = body.get("items")
     if not isinstance(items, list) or not items:
         raise ApiError(400, "The field 'items' is invalid: at least one item is required.")
@@ -251,7 +271,7 @@ def create_shipment(store: Store, order: Order, body: dict[str, Any]) -> Shipmen
         id=store.next_id("shipment"),
         order_id=order.id,
         customer_id=order.customer_id,
-        order_address_id=int(body.get("order_address_id") or order.order_address_id),
+        order_address_id=address_id,
         date_created=now,
         tracking_number=str(body.get("tracking_number", "")),
         tracking_link=str(body.get("tracking_link", "")),

@@ -279,3 +279,38 @@ def shipment_body(store: Store, shipment: Shipment) -> dict[str, Any]:
         }
     )
     return data
+
+
+ADDRESS_FIELDS = ("first_name", "last_name", "company", "street_1", "street_2", "city", "state",
+                  "zip", "country", "country_iso2", "phone", "email")  # fmt: skip
+
+
+def shipping_address_body(order: Order, base_url: str) -> dict[str, Any]:
+    """The order's one shipping address (``order_address_id``), as ``orderShippingAddress``."""
+    billing = {k: v for k, v in order.billing_address.items() if k != "form_fields"}
+    address = dict(order.shipping_address or billing)
+    physical = [line for line in order.lines if line.type == "physical"]
+    cost, zero = money(order.shipping_cost), money(0)
+    path = f"/orders/{order.id}/shipping_addresses/{order.order_address_id}/shipping_quotes"
+    return {
+        "id": order.order_address_id,
+        "order_id": order.id,
+        **{key: str(address.get(key, "")) for key in ADDRESS_FIELDS},
+        "items_total": sum(line.quantity for line in physical),
+        "items_shipped": sum(line.quantity_shipped for line in physical),
+        "shipping_method": "Flat Rate" if order.shipping_cost else "Free Shipping",
+        "base_cost": cost,
+        "cost_ex_tax": cost,
+        "cost_inc_tax": cost,
+        "cost_tax": zero,
+        "cost_tax_class_id": 2,
+        "base_handling_cost": zero,
+        "handling_cost_ex_tax": zero,
+        "handling_cost_inc_tax": zero,
+        "handling_cost_tax": zero,
+        "handling_cost_tax_class_id": 2,
+        "shipping_zone_id": 1,
+        "shipping_zone_name": "United States",
+        "shipping_quotes": {"url": f"{base_url}/v2{path}", "resource": path},
+        "form_fields": [],
+    }

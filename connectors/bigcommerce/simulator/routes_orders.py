@@ -1,5 +1,6 @@
 """Orders v2: orders (list with filters, count, get, create, update, archive), order products,
-shipments (list, count, get, create), messages (list) and order statuses.
+shipping addresses (list, get), shipments (list, count, get, create), messages (list) and order
+statuses.
 
 v2 answers are bare JSON (no envelope), dates are RFC-2822, money is a string with four decimals,
 an empty collection or a page past the end is ``204 No Content``.
@@ -18,11 +19,13 @@ from .deps import V2, StoreDep, bare, no_content, read_object
 from .formats import ApiError, parse_when, q_int, rfc2822
 from .orders import create_order, create_shipment, set_status
 from .orders_json import (
+    ADDRESS_FIELDS,
     STATUS_ORDER,
     STATUSES,
     line_body,
     order_body,
     shipment_body,
+    shipping_address_body,
     status_body,
     totals,
 )
@@ -149,10 +152,6 @@ def _lines(store: Store, body: dict[str, Any]) -> tuple[list[Any], list[dict[str
     return wanted, custom
 
 
-ADDRESS_FIELDS = ("first_name", "last_name", "company", "street_1", "street_2", "city", "state",
-                  "zip", "country", "country_iso2", "phone", "email")  # fmt: skip
-
-
 def _address(raw: Any) -> dict[str, str]:
     """The billing address: the spec's string fields (``zip`` required), others dropped."""
     if not isinstance(raw, dict) or not raw.get("zip"):
@@ -239,6 +238,24 @@ async def order_product(store: StoreDep, order_id: int, line_id: int) -> JSONRes
         if line.id == line_id:
             return JSONResponse(line_body(store, line))
     raise ApiError(404, "The requested resource was not found.")
+
+
+@router.get(V2 + "/orders/{order_id}/shipping_addresses")
+async def shipping_addresses(request: Request, store: StoreDep, order_id: int) -> Response:
+    order = _order(store, order_id)
+    page, limit = _page(request.query_params)
+    found = [shipping_address_body(order, base_url(request, store))]
+    return bare(found[(page - 1) * limit : page * limit])
+
+
+@router.get(V2 + "/orders/{order_id}/shipping_addresses/{address_id}")
+async def shipping_address(
+    request: Request, store: StoreDep, order_id: int, address_id: int
+) -> JSONResponse:
+    order = _order(store, order_id)
+    if address_id != order.order_address_id:
+        raise ApiError(404, "The requested resource was not found.")
+    return JSONResponse(shipping_address_body(order, base_url(request, store)))
 
 
 @router.get(V2 + "/orders/{order_id}/shipments")

@@ -251,6 +251,7 @@ def _orders(store: Store) -> None:
                 {
                     "tracking_number": "1Z999AA10123456784",
                     "shipping_provider": "ups",
+                    "order_address_id": order.order_address_id,
                     "items": [
                         {"order_product_id": line.id, "quantity": line.quantity}
                         for line in order.lines

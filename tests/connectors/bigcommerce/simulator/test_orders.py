@@ -270,7 +270,10 @@ async def test_shipments(api, sim):
     }
     over = await api.post(
         f"/v2/orders/{order_id}/shipments",
-        json={"items": [{"order_product_id": line["id"], "quantity": 1}]},
+        json={
+            "order_address_id": line["order_address_id"],
+            "items": [{"order_product_id": line["id"], "quantity": 1}],
+        },
     )
     assert over.status_code == 400
 
@@ -284,7 +287,10 @@ async def test_partial_shipment_sets_partially_shipped(api, sim):
     line = sim.demo_store.orders[order_id].lines[0]
     r = await api.post(
         f"/v2/orders/{order_id}/shipments",
-        json={"items": [{"order_product_id": line.id, "quantity": 2}]},
+        json={
+            "order_address_id": line.order_address_id,
+            "items": [{"order_product_id": line.id, "quantity": 2}],
+        },
     )
     assert r.status_code == 201
     assert sim.demo_store.orders[order_id].status_id == 3
@@ -300,3 +306,36 @@ async def test_messages(api, control, sim):
     assert [m["message"] for m in messages] == ["Where is my order?"]
     assert scopes(sim) == ["store/order/message/created"]
     assert sim.demo_store.events[0].data["message"] == {"order_message_id": messages[0]["id"]}
+
+
+async def test_the_shipping_addresses_link_of_an_order_answers(api, sim):
+    order = (await api.get("/v2/orders/100")).json()
+    link = order["shipping_addresses"]["resource"]
+    listed = await api.get(f"/v2{link}")
+    assert listed.status_code == 200
+    [address] = listed.json()
+    stored = sim.demo_store.orders[100]
+    assert (address["id"], address["order_id"]) == (stored.order_address_id, 100)
+    assert address["zip"] == stored.shipping_address["zip"]
+    assert address["items_total"] == sum(line.quantity for line in stored.lines)
+    assert MONEY.match(address["cost_inc_tax"])
+    one = await api.get(f"/v2{link}/{address['id']}")
+    assert one.json() == address
+    assert (await api.get(f"/v2{link}/{address['id'] + 999}")).status_code == 404
+    assert (await api.get("/v2/orders/9999/shipping_addresses")).status_code == 404
+
+
+async def test_a_shipment_needs_the_integer_id_of_a_shipping_address(api, sim):
+    order_id = next(o.id for o in sim.demo_store.orders.values() if o.status_id == 11)
+    line = sim.demo_store.orders[order_id].lines[0]
+    items = [{"order_product_id": line.id, "quantity": 1}]
+    for given in ({"order_address_id": None}, {}, {"order_address_id": "1"},
+                  {"order_address_id": line.order_address_id + 999}):  # fmt: skip
+        refused = await api.post(f"/v2/orders/{order_id}/shipments", json={**given, "items": items})
+        assert refused.status_code == 400, given
+        assert "order_address_id" in refused.json()[0]["message"]
+        assert "/shipping_addresses" in refused.json()[0]["message"]
+    assert sim.demo_store.shipments == {} or all(
+        s.order_id != order_id for s in sim.demo_store.shipments.values()
+    )
+    assert scopes(sim) == []

@@ -44,7 +44,7 @@ def operations() -> set[tuple[str, str]]:
 
 def test_every_route_is_a_documented_operation():
     found = operations()
-    assert len(found) == 57
+    assert len(found) == 59
     assert ("GET", "/v3/catalog/products/{product_id}/custom-fields/{custom_field_id}") in found
 
 
@@ -85,7 +85,10 @@ TOUR: list[tuple[str, str, object]] = [
     ("GET", "/v2/orders/100/products", None),
     ("GET", "/v2/orders/100/products/{line}", None),
     ("GET", "/v2/orders/100/shipments/count", None),
-    ("POST", "/v2/orders/100/shipments", {"items": [{"order_product_id": "{line}",
+    ("GET", "/v2/orders/100/shipping_addresses", None),
+    ("GET", "/v2/orders/100/shipping_addresses/{address}", None),
+    ("POST", "/v2/orders/100/shipments", {"order_address_id": "{address}",
+                                          "items": [{"order_product_id": "{line}",
                                                      "quantity": 1}]}),
     ("GET", "/v2/orders/100/shipments", None),
     ("GET", "/v2/orders/100/shipments/{shipment}", None),
@@ -152,6 +155,7 @@ async def test_a_tour_calls_every_route_once_and_every_answer_matches_the_spec(h
             ids["product"] = data["id"]
         elif url == "/v2/orders/100/products":
             ids["line"] = data[0]["id"]
+            ids["address"] = data[0]["order_address_id"]
         elif method == "POST" and url.endswith("/shipments"):
             ids["shipment"] = data["id"]
     toured = {(m, t) for m, t, _, _ in harness.spec_log.checked}

@@ -104,7 +104,10 @@ async def raise_every_simulated_event(harness) -> dict[str, dict[str, Any]]:
     line = harness.sim.demo_store.orders[order["id"]].lines[0]
     await api.post(
         f"/v2/orders/{order['id']}/shipments",
-        json={"items": [{"order_product_id": line.id, "quantity": 1}]},
+        json={
+            "order_address_id": line.order_address_id,
+            "items": [{"order_product_id": line.id, "quantity": 1}],
+        },
     )
     await control.post(
         f"/_sim/stores/sousdemo/orders/{order['id']}/messages", json={"message": "thanks"}

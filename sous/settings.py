@@ -6,10 +6,12 @@ default secrets are refused.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-insecure-key-change-me"  # noqa: S105 - refused outside development
 
@@ -43,7 +45,11 @@ class Settings(BaseSettings):
     outbound_allow_private: bool = Field(
         default=False, description="let http.request reach loopback and private addresses"
     )
-    outbound_allow_hosts: list[str] = Field(default_factory=list)
+    outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="hosts, *.domains, addresses or networks outbound requests may reach; "
+        "comma-separated or a JSON list",
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -56,6 +62,23 @@ class Settings(BaseSettings):
     retention_events_days: float = Field(default=14, ge=0, description="keep events without runs")
     queue: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
     log_level: str = "info"
+
+    @field_validator("outbound_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        """``erp.lan,10.20.0.0/16`` or ``["erp.lan"]`` from the environment; a list as is."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"not a JSON list ({exc.msg}); write the hosts comma-separated instead, "
+                    "e.g. erp.lan,api.example.com"
+                ) from None
+        return [h.strip() for h in text.split(",") if h.strip()]
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -6,13 +6,14 @@ import ipaddress
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from connectors.http import OutboundPolicy, OutboundRefused, RequestParams, services_from_settings
 from connectors.http.guard import address_problem
 from connectors.http.request import http_request
 from engine.context import Services
 from engine.db import Database
-from sous.settings import Settings
+from sous.settings import Settings, load_settings
 from tests.connectors.http.conftest import LocalServer, MakeContext, resolver
 
 
@@ -179,3 +180,29 @@ def test_services_from_settings(tmp_path) -> None:
     assert policy.allow_private
     assert policy.allow_hosts == ("erp.lan",)
     assert OutboundPolicy.from_settings(Settings()).allow_private is False
+
+
+@pytest.mark.parametrize(
+    ("value", "hosts"),
+    [
+        ("erp.lan", ("erp.lan",)),
+        ("erp.lan, api.example.com,,10.20.0.0/16", ("erp.lan", "api.example.com", "10.20.0.0/16")),
+        ('["erp.lan", "*.corp.example"]', ("erp.lan", "*.corp.example")),
+        ("", ()),
+    ],
+)
+def test_allow_hosts_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, hosts: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("SOUS_OUTBOUND_ALLOW_HOSTS", value)
+    policy = OutboundPolicy.from_settings(load_settings())
+    assert policy.allow_hosts == hosts
+    assert policy.host_allowed("erp.lan") is ("erp.lan" in hosts)
+
+
+def test_allow_hosts_with_broken_json_says_how_to_write_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOUS_OUTBOUND_ALLOW_HOSTS", '["erp.lan"')
+    with pytest.raises(ValidationError, match="comma-separated"):
+        load_settings()

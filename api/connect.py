@@ -6,8 +6,9 @@ Hooks other packages may put in ``container.extras`` (each may be sync or async)
 - ``bigcommerce.register_store(*, workspace, store_id, store_hash, api_base_url,
   access_token, webhook_secret) -> dict | None`` registers webhooks; what it returns is kept
   in the store's ``info["webhooks"]``.
-- ``bigcommerce.health(workspace, store_hash) -> dict | None``: ``hooks_active``, ``quota``
-  and any other details about the store.
+- ``bigcommerce.health(workspace, store_hash) -> dict | None``: ``hooks_active`` (how many of
+  Sous's webhooks are active), ``hooks_expected`` (how many it needs), ``quota`` and any other
+  details about the store.
 """
 
 from __future__ import annotations

@@ -120,7 +120,19 @@ class StorePublic(BaseModel):
 
 class StoreHealth(BaseModel):
     last_event_at: UtcDateTime | None = None
-    hooks_active: bool | None = Field(default=None, description="null when not known")
+    hooks_active: int | None = Field(
+        default=None,
+        description="How many of Sous's webhooks on the store are active, as last checked "
+        "(at connection and at each reconciliation); null when not known",
+    )
+    hooks_expected: int | None = Field(
+        default=None, description="How many webhooks Sous needs on the store (one per scope)"
+    )
+    hooks_ok: bool | None = Field(
+        default=None,
+        description="True when every expected webhook is active; false means events may be "
+        "missed until the next reconciliation re-activates them; null when not known",
+    )
     quota: JSONObject | None = Field(default=None, description="API quota last seen, if known")
     details: JSONObject = Field(default_factory=dict)
 

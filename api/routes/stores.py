@@ -116,9 +116,12 @@ async def show_store(store: str, workspace: WorkspaceDep, container: ContainerDe
     )
     found = await call_hook(container.extras.get("bigcommerce.health"), workspace, row.store_hash)
     details: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
+    active, expected = details.pop("hooks_active", None), details.pop("hooks_expected", None)
     health = StoreHealth(
         last_event_at=row.last_event_at or last_event,
-        hooks_active=details.pop("hooks_active", None),
+        hooks_active=active,
+        hooks_expected=expected,
+        hooks_ok=None if active is None or expected is None else active >= expected,
         quota=details.pop("quota", None),
         details=details,
     )

@@ -28,7 +28,12 @@ from connectors.bigcommerce import refresh
 from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.normalize import NORMALIZE, Normalizer
 from connectors.bigcommerce.payloads import dedup_key
-from connectors.bigcommerce.stores import BigCommerceConfig, BigCommerceStores, StoreHandle
+from connectors.bigcommerce.stores import (
+    SCOPES,
+    BigCommerceConfig,
+    BigCommerceStores,
+    StoreHandle,
+)
 from connectors.bigcommerce.webhooks import WebhookStats, build_router
 from engine.events import NewEvent
 from engine.models import StoreRow
@@ -281,6 +286,7 @@ class BigCommerceRuntime:
         last = self.stores.last_webhook_at.get(handle.id)
         return {
             "hooks_active": self.stores.hooks_active.get(handle.id),
+            "hooks_expected": len(SCOPES),
             "quota": {
                 "limit": quota.quota,
                 "left": quota.left,

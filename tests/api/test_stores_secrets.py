@@ -80,7 +80,12 @@ def hooks(extras: dict[str, Any]) -> list[dict[str, Any]]:
         return {"created": ["store/product/inventory/updated"]}
 
     def health(workspace: str, store_hash: str) -> dict[str, Any]:
-        return {"hooks_active": True, "quota": {"left": 140, "per_30s": 150}, "plan": "standard"}
+        return {
+            "hooks_active": 3,
+            "hooks_expected": 4,
+            "quota": {"left": 140, "per_30s": 150},
+            "plan": "standard",
+        }
 
     extras["bigcommerce.register_store"] = register_store
     extras["bigcommerce.health"] = health
@@ -100,7 +105,8 @@ async def test_webhook_registration_and_health_come_from_the_connector(
     await engine.ingest(NewEvent(type="test.stock", payload={}, store="abc123"))
     shown = (await client.get("/v1/stores/abc123", headers=admin)).json()
     assert shown["id"] == made["id"]
-    assert shown["health"]["hooks_active"] is True
+    assert shown["health"]["hooks_active"] == 3
+    assert shown["health"]["hooks_ok"] is False
     assert shown["health"]["quota"]["left"] == 140
     assert shown["health"]["details"] == {"plan": "standard"}
     assert shown["health"]["last_event_at"] == "2026-11-27T09:00:00Z"

@@ -28,11 +28,17 @@ from api.models import (
 )
 from api.pagination import Cursor, Limit, page
 from api.recipes_query import public_row, public_stored, search
+from api.yaml_body import YAML_REQUEST_BODY, YamlBodyRoute
 from engine.store.recipes import StoredRecipe
 from engine.validation import validate_document
 from sous.container import Container
 
-router = APIRouter(prefix="/v1/recipes", tags=["recipes"], responses=responses(401, 403, 422))
+router = APIRouter(
+    prefix="/v1/recipes",
+    tags=["recipes"],
+    responses=responses(401, 403, 422),
+    route_class=YamlBodyRoute,  # create and replace take a recipe as JSON or as YAML
+)
 RecipeId = Annotated[str, Path(max_length=80, description="The recipe's id (slug)")]
 
 
@@ -62,7 +68,13 @@ def _expected_version(if_match: str | None, body_version: int | None) -> int | N
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, summary="Create a recipe", responses=responses(409)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a recipe",
+    description="The body is the recipe document: JSON, or YAML as in a recipe file "
+    "(`Content-Type: application/yaml`); errors in YAML name the line and the field.",
+    responses=responses(409),
+    openapi_extra=YAML_REQUEST_BODY,
 )
 async def create_recipe(
     body: RecipeCreate, caller: RequireWrite, container: ContainerDep, response: Response
@@ -112,7 +124,12 @@ def show_recipe(
 
 
 @router.put(
-    "/{recipe_id}", summary="Replace a recipe (a new version)", responses=responses(404, 409, 428)
+    "/{recipe_id}",
+    summary="Replace a recipe (a new version)",
+    description="The body is the whole new document: JSON, or YAML as in a recipe file "
+    "(`Content-Type: application/yaml`); errors in YAML name the line and the field.",
+    responses=responses(404, 409, 428),
+    openapi_extra=YAML_REQUEST_BODY,
 )
 async def update_recipe(
     recipe_id: RecipeId,

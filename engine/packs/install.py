@@ -45,9 +45,10 @@ _REF = re.compile(
 
 
 def default_library() -> Path | None:
-    """The template library shipped with Sous (``recipes/packs`` of the source tree)."""
-    folder = Path(__file__).resolve().parents[2] / "recipes" / "packs"
-    return folder if folder.is_dir() else None
+    """The template library shipped with Sous (``recipes/packs``, installed as package data)."""
+    from recipes import library_folder
+
+    return library_folder("packs")
 
 
 def _declared_name(folder: Path) -> str:

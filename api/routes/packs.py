@@ -17,6 +17,7 @@ from api.deps import ContainerDep, RequireAdmin, RequireWrite, WorkspaceDep
 from api.errors import ApiError, ErrorItem, responses
 from api.models import RecipePublic
 from api.recipes_query import public_stored
+from connectors.http.guard import GuardedSyncTransport, OutboundPolicy, OutboundRefused
 from engine.packs.archive import PackError, build_archive, sha256
 from engine.packs.install import PackService, default_library
 from engine.store.recipes import StoredRecipe
@@ -33,11 +34,16 @@ ARCHIVE_TYPES = (
 
 def pack_service(container: ContainerDep) -> PackService:
     """One service per app (it keeps the parsed library): ``extras["packs.library"]`` and
-    ``extras["packs.transport"]`` (an httpx transport for downloads) configure it."""
+    ``extras["packs.verify"]`` (an :class:`ssl.SSLContext` to trust instead of the system's
+    certificate authorities) configure it. Downloads go through the outbound guard, like
+    ``http.request``: loopback and private addresses only when the settings allow them."""
     service = container.extras.get("packs.service")
     if not isinstance(service, PackService):
         library = container.extras.get("packs.library", default_library())
-        transport = container.extras.get("packs.transport")
+        policy = container.services.find(OutboundPolicy) or OutboundPolicy.from_settings(
+            container.settings
+        )
+        transport = GuardedSyncTransport(policy, verify=container.extras.get("packs.verify"))
         service = PackService(
             container.db, container.registry, container.clock, library=library, transport=transport
         )
@@ -171,11 +177,19 @@ async def install(
             "packs are downloaded over https only",
             details=[ErrorItem(path="/url", message="https only")],
         )
-    result = await run(
-        container,
-        lambda: service.install(key.workspace, source, pin=body.sha256, recipes=body.recipes),
-        nothing,
-    )
+    try:
+        result = await run(
+            container,
+            lambda: service.install(key.workspace, source, pin=body.sha256, recipes=body.recipes),
+            nothing,
+        )
+    except OutboundRefused as exc:
+        raise ApiError(
+            422,
+            str(exc),
+            code="outbound_refused",
+            details=[ErrorItem(path="/url", message=exc.reason)],
+        ) from None
     return await _respond(service, container, key.workspace, result)
 
 

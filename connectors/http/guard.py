@@ -1,7 +1,8 @@
-"""Outbound safety for ``http.request``: which addresses Sous may connect to.
+"""Outbound safety for ``http.request`` and pack downloads: which addresses Sous may connect to.
 
-A recipe author chooses the URL, so without a guard a recipe could reach the machine Sous runs
-on, the private network around it, or the cloud provider's metadata service. The guard:
+A recipe author (or whoever installs a pack from a URL) chooses the URL, so without a guard
+a request could reach the machine Sous runs on, the private network around it, or the cloud
+provider's metadata service. The guard:
 
 - allows only ``http`` and ``https``;
 - resolves the host (every A and AAAA record) and refuses the connection if **any** address is
@@ -23,7 +24,7 @@ second lookup cannot return a different answer. TLS is still negotiated for the 
 and certificate verification use the URL's host, because httpcore passes the origin's name to
 ``start_tls``), and the Host header is the URL's. Proxies from the environment are ignored.
 Redirects are followed by the caller one hop at a time, and every hop connects through the
-same guard.
+same guard. :class:`GuardedSyncTransport` is the same for a blocking ``httpx.Client``.
 """
 
 from __future__ import annotations
@@ -212,6 +213,11 @@ class OutboundPolicy:
                 raise OutboundRefused(name, reason, str(ip))
         return addresses
 
+    def resolve_blocking(self, host: str, port: int) -> list[IPAddress]:
+        """:meth:`resolve` for a blocking client, called from a worker thread (never from a
+        thread running an event loop)."""
+        return asyncio.run(self.resolve(host, port))
+
 
 def _normal(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
@@ -260,6 +266,45 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+class GuardedSyncBackend(httpcore.NetworkBackend):
+    """:class:`GuardedBackend` for blocking clients (pack downloads run in a worker thread)."""
+
+    def __init__(self, policy: OutboundPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        failure: Exception | None = None
+        for ip in self._policy.resolve_blocking(host, port):
+            try:
+                return self._inner.connect_tcp(
+                    str(ip),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise OutboundRefused(path, "unix sockets are not allowed")
+
+
 @functools.cache
 def _default_tls() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
@@ -281,4 +326,18 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=4,
             max_keepalive_connections=4,
             network_backend=GuardedBackend(policy),
+        )
+
+
+class GuardedSyncTransport(httpx.HTTPTransport):
+    """:class:`GuardedTransport` for a blocking ``httpx.Client``."""
+
+    def __init__(self, policy: OutboundPolicy, verify: ssl.SSLContext | None = None) -> None:
+        context = verify or _default_tls()
+        super().__init__(verify=context, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=4,
+            max_keepalive_connections=4,
+            network_backend=GuardedSyncBackend(policy),
         )

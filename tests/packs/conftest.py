@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from engine.db import Database
 from engine.packs import models  # noqa: F401  (registers the pack tables)
 from engine.packs.install import PackService
 from engine.registry import Registry
+from tests.connectors.email.conftest import self_signed_cert, server_tls
 from tests.templates.conftest import STOCK_TEMPLATE
 
 RECIPE = """\
@@ -80,3 +85,51 @@ def service(db: Database, registry: Registry, clock: ManualClock, tmp_path: Path
     db.create_all()
     SQLModel.metadata.create_all(db.engine)
     return PackService(db, registry, clock, library=tmp_path / "library")
+
+
+@dataclass
+class PackHost:
+    """An https server on 127.0.0.1 (its own certificate authority): ``files`` by path, and
+    ``redirects`` (path → Location); ``seen`` lists the paths asked for."""
+
+    port: int
+    verify: ssl.SSLContext
+    files: dict[str, bytes] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def pack_host(tmp_path: Path) -> Iterator[PackHost]:
+    cert, key = self_signed_cert(tmp_path)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    httpd.socket = server_tls(cert, key).wrap_socket(httpd.socket, server_side=True)
+    host = PackHost(httpd.server_address[1], ssl.create_default_context(cafile=str(cert)))
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            host.seen.append(self.path)
+            if self.path in host.redirects:
+                self.send_response(302)
+                self.send_header("Location", host.redirects[self.path])
+                body = b""
+            else:
+                body = host.files.get(self.path, b"")
+                self.send_response(200 if self.path in host.files else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd.RequestHandlerClass = Handler
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield host
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()

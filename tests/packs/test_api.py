@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from engine.packs.archive import build_archive, read_folder, sha256
 from engine.registry import Registry
 from sous.container import Container
 from sous.settings import Settings
-from tests.packs.conftest import write_pack
+from tests.packs.conftest import PackHost, write_pack
 from tests.templates.conftest import STOCK_TEMPLATE
 
 Headers = dict[str, str]
@@ -36,31 +37,38 @@ def library(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-async def client(
-    db: Database, registry: Registry, engine: Engine, clock: ManualClock, library: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    SQLModel.metadata.create_all(db.engine)
-    archive = build_archive(read_folder(library), "lib-1.0.0")
-    downloads = httpx.MockTransport(
-        lambda r: (
-            httpx.Response(200, content=archive)
-            if r.url.path == "/lib.tar.gz"
-            else httpx.Response(404)
-        )
-    )
-    extras: dict[str, Any] = {
-        "api.routers": routers(),
-        "packs.library": library.parent,
-        "packs.transport": downloads,
-    }
-    container = Container(
-        Settings(max_body_bytes=200_000), db, registry, engine, engine.services, clock, extras
-    )
+@contextlib.asynccontextmanager
+async def sous_api(container: Container, pack_host: PackHost) -> AsyncIterator[httpx.AsyncClient]:
+    container.extras.update({"api.routers": routers(), "packs.verify": pack_host.verify})
     app = create_app(container)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://sous.test"
     ) as http:
+        yield http
+
+
+@pytest.fixture
+def make_container(
+    db: Database, registry: Registry, engine: Engine, clock: ManualClock, library: Path
+) -> Callable[[Settings], Container]:
+    SQLModel.metadata.create_all(db.engine)
+
+    def make(settings: Settings) -> Container:
+        extras: dict[str, Any] = {"packs.library": library.parent}
+        return Container(settings, db, registry, engine, engine.services, clock, extras)
+
+    return make
+
+
+@pytest.fixture
+async def client(
+    make_container: Callable[[Settings], Container], library: Path, pack_host: PackHost
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API, allowed to download packs from the https server on 127.0.0.1 (which serves
+    the library's pack at ``/lib.tar.gz``)."""
+    pack_host.files["/lib.tar.gz"] = build_archive(read_folder(library), "lib-1.0.0")
+    settings = Settings(max_body_bytes=200_000, outbound_allow_hosts=["127.0.0.1"])
+    async with sous_api(make_container(settings), pack_host) as http:
         yield http
 
 
@@ -125,9 +133,9 @@ async def test_templates_are_listed_with_their_schema_and_made_into_running_reci
 
 
 async def test_install_from_url_upload_and_library(
-    client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path
+    client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path, pack_host: PackHost
 ) -> None:
-    body = {"url": "https://packs.example/lib.tar.gz", "recipes": True}
+    body = {"url": pack_host.url("/lib.tar.gz"), "recipes": True}
     assert (await client.post("/v1/packs", json=body, headers=headers["write"])).status_code == 403
     insecure = await client.post(
         "/v1/packs", json={"url": "http://packs.example/lib.tar.gz"}, headers=headers["admin"]
@@ -163,6 +171,38 @@ async def test_install_from_url_upload_and_library(
     assert shown["readme"] == "# demo\n"
     assert shown["sha256"] == sha256(v2)
     assert shown["made_recipes"] == []
+
+
+async def test_downloads_go_through_the_outbound_guard(
+    make_container: Callable[[Settings], Container],
+    headers: dict[str, Headers],
+    library: Path,
+    pack_host: PackHost,
+) -> None:
+    pack_host.files["/lib.tar.gz"] = build_archive(read_folder(library), "lib-1.0.0")
+    pack_host.redirects["/moved"] = "https://10.20.30.40/lib.tar.gz"
+    async with sous_api(make_container(Settings()), pack_host) as http:
+        for url, reason in (
+            (pack_host.url("/lib.tar.gz"), "a loopback address"),
+            ("https://10.20.30.40/lib.tar.gz", "a private address"),
+        ):
+            refused = await http.post("/v1/packs", json={"url": url}, headers=headers["admin"])
+            assert refused.status_code == 422, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "outbound_refused"
+            assert "SOUS_OUTBOUND_ALLOW_HOSTS" in error["message"]
+            assert error["details"] == [{"path": "/url", "message": reason}]
+    assert pack_host.seen == []  # never connected
+    allowed = Settings(outbound_allow_hosts=["127.0.0.1"])
+    async with sous_api(make_container(allowed), pack_host) as http:
+        body = {"url": pack_host.url("/moved")}  # each redirect hop is checked too
+        hop = await http.post("/v1/packs", json=body, headers=headers["admin"])
+        assert hop.status_code == 422, hop.text
+        assert hop.json()["error"]["details"] == [{"path": "/url", "message": "a private address"}]
+        body = {"url": pack_host.url("/lib.tar.gz")}
+        installed = await http.post("/v1/packs", json=body, headers=headers["admin"])
+        assert installed.status_code == 201, installed.text
+    assert pack_host.seen == ["/moved", "/lib.tar.gz"]
 
 
 async def test_a_pack_with_code_is_refused_with_details(

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.http import OutboundPolicy, OutboundRefused, RequestParams, services_from_settings
-from connectors.http.guard import address_problem
+from connectors.http.guard import GuardedSyncTransport, address_problem
 from connectors.http.request import http_request
 from engine.context import Services
 from engine.db import Database
@@ -206,3 +206,18 @@ def test_allow_hosts_with_broken_json_says_how_to_write_it(
     monkeypatch.setenv("SOUS_OUTBOUND_ALLOW_HOSTS", '["erp.lan"')
     with pytest.raises(ValidationError, match="comma-separated"):
         load_settings()
+
+
+def test_a_blocking_client_is_guarded_too(server: LocalServer) -> None:
+    calls: list[str] = []
+    policy = OutboundPolicy(resolver=resolver({"erp.shop.test": ["10.1.2.3"]}, calls))
+    with httpx.Client(transport=GuardedSyncTransport(policy)) as client:
+        with pytest.raises(OutboundRefused, match=r"erp\.shop\.test \(10\.1\.2\.3\): a private"):
+            client.get("https://erp.shop.test/")
+        with pytest.raises(OutboundRefused, match="a loopback address"):
+            client.get(f"{server.base}/json")
+    assert calls == ["erp.shop.test"]
+    assert server.seen == []
+    allowed = OutboundPolicy(allow_hosts=("127.0.0.1",))
+    with httpx.Client(transport=GuardedSyncTransport(allowed)) as client:
+        assert client.get(f"{server.base}/json").json() == {"ok": True, "items": [1, 2]}

@@ -7,7 +7,12 @@ sink whose messages the API lists at ``/v1/sandbox/messages``. Once the API answ
 creates an API key, connects the simulator's demo store through the API (which registers the
 webhooks), loads ``recipes/examples`` for that store, and then a simulated shopper buys the last
 "Cat Eye Sunglasses": the store sends its webhooks, the out-of-stock recipe runs, and what it did
-is printed here.
+(with the e-mail that run sent, if any) is printed here.
+
+The sandbox's database (``sous-data/sandbox.db``) is emptied at every start, as the simulated
+store starts fresh too; the banner says so. Commands run with ``SOUS_SANDBOX=1`` use it too
+(``SOUS_SANDBOX=1 sous keys create --workspace sandbox``), and the running sandbox picks up the
+recipes they write there.
 """
 
 from __future__ import annotations
@@ -23,17 +28,24 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import APIRouter
+from sqlmodel import col, select
 
 from api.deps import CurrentKey
-from connectors.email.sink import SmtpSink
+from connectors.email.sink import CapturedMessage, SmtpSink
+from engine.models import StepRow
+from recipes import library_folder
 from sous.container import Container
 from sous.output import paint
-from sous.settings import Settings
+from sous.settings import SANDBOX_DATABASE, Settings, sandbox_database_url
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "recipes" / "examples"
 DEMO_STORE = "sousdemo"
 DEMO_TOKEN = "sim-demo-token"  # noqa: S105 - the simulator's published demo token
 DEMO_PRODUCT = "Cat Eye Sunglasses"
+NEXT_PRODUCT = "Bamboo Sunglasses Case"
+"""What the banner's "sell out another product" command sells out: stock tracked on the
+product (as the sold-out recipe's condition asks), not on its variants."""
+RECIPE_CHECK_SECONDS = 1.0
+"""How often the sandbox looks for recipes other processes (the CLI) wrote to its database."""
 
 
 def free_port() -> int:
@@ -61,8 +73,11 @@ class Sandbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.simulator_url = os.environ.get("SOUS_SANDBOX_SIMULATOR_URL", "").rstrip("/")
         self.api_key: str | None = None
+        self.database: str | None = None
+        """The file of the sandbox's own database (``None`` under ``SOUS_DATABASE_URL``)."""
         self.ready = asyncio.Event()
-        """Set once the demo store is connected and the example recipes are loaded."""
+        """Set once the demo store is connected, the example recipes are loaded and the
+        banner is printed."""
 
     # What the API needs of a sandbox (api.deps.SandboxLike).
     @property
@@ -78,8 +93,10 @@ class Sandbox:
             await self._start_simulator()
         await self.sink.start()
         database = self.settings.database_url
-        if "SOUS_DATABASE_URL" not in os.environ:
-            database = _fresh_database(Path("sous-data") / "sandbox.db")
+        given = "database_url" in self.settings.model_fields_set
+        if database == sandbox_database_url() or not given:
+            database = _fresh_database(SANDBOX_DATABASE)
+            self.database = str(SANDBOX_DATABASE)
         self.settings = self.settings.model_copy(
             update={
                 "database_url": database,
@@ -156,33 +173,54 @@ class Sandbox:
                     flush=True,
                 )
                 return
-            loaded = load_recipe_folder(container, EXAMPLES, workspace="sandbox", store=DEMO_STORE)
-            self.ready.set()
+            examples = library_folder("examples")
+            loaded = 0
+            if examples is not None:
+                loaded = load_recipe_folder(
+                    container, examples, workspace="sandbox", store=DEMO_STORE
+                )
+            self._follow_recipes(container)
             if self._announce:
                 self._watch(container)
-                self._print_welcome(api, loaded)
+                next_id = (await self.product(NEXT_PRODUCT) or {}).get("id")
+                self._print_welcome(api, loaded, next_id)
+            self.ready.set()
             if self._shopper:
                 await asyncio.sleep(1.0)
                 await self.sell_out(DEMO_PRODUCT)
 
-    async def sell_out(self, name: str) -> None:
-        """A shopper buys every unit left of the product called ``name``."""
+    def _follow_recipes(self, container: Container) -> None:
+        """Reload the recipes when another process (``sous templates instantiate`` run with
+        ``SOUS_SANDBOX=1``) changes them in the sandbox's database."""
+        from sous.worker import _keep_recipes_fresh
+
+        task = asyncio.create_task(
+            _keep_recipes_fresh(container.engine, RECIPE_CHECK_SECONDS), name="sandbox-recipes"
+        )
+        self._tasks.add(task)
+
+    async def product(self, name: str) -> dict[str, Any] | None:
+        """The demo store's product called ``name``, as its catalog API gives it."""
         async with httpx.AsyncClient(
             base_url=f"{self.simulator_url}/stores/{DEMO_STORE}",
             headers={"X-Auth-Token": DEMO_TOKEN},
         ) as sim:
             found = (await sim.get("/v3/catalog/products", params={"name": name})).json()["data"]
-            if not found:
-                return
-            product = found[0]
-            left = int(product.get("inventory_level") or 0)
-            if self._announce:
-                print(paint(f"\nA shopper buys the last {left} of {name} …", "bold"), flush=True)
-            async with httpx.AsyncClient(base_url=self.simulator_url) as control:
-                await control.post(
-                    f"/_sim/stores/{DEMO_STORE}/orders",
-                    json={"lines": [{"product_id": product["id"], "quantity": left}]},
-                )
+        return found[0] if found else None
+
+    async def sell_out(self, name: str) -> None:
+        """A shopper buys every unit left of the product called ``name``."""
+        product = await self.product(name)
+        if product is None:
+            return
+        left = int(product.get("inventory_level") or 0)
+        if self._announce:
+            print(paint(f"\nA shopper buys the last {left} of {name} …", "bold"), flush=True)
+        async with httpx.AsyncClient(base_url=self.simulator_url) as control:
+            await control.post(
+                f"/_sim/stores/{DEMO_STORE}/orders",
+                json={"lines": [{"product_id": product["id"], "quantity": left}]},
+            )
 
     def router(self) -> APIRouter:
         """``GET /v1/sandbox/messages``: the e-mails the SMTP sink has captured."""
@@ -202,24 +240,36 @@ class Sandbox:
                 return
             status = data.get("status")
             if status in ("succeeded", "succeeded_with_errors", "failed", "loop_stopped"):
-                stored = container.engine.recipes.by_uid(str(data.get("recipe_uid")))
-                name = stored.recipe.id if stored else data.get("recipe_uid")
+                compiled = container.engine.index.by_uid.get(str(data.get("recipe_uid")))
+                name = compiled.recipe.id if compiled else data.get("recipe_uid")
                 colour = (
                     "green" if status == "succeeded" else "yellow" if status != "failed" else "red"
                 )
                 print(paint(f"  run {data['id']}  {name}: {status}", colour), flush=True)
-                if stored and status == "succeeded" and self.sink.messages:
-                    last = self.sink.messages[-1]
-                    print(f"    e-mail to {', '.join(last.to)}: {last.subject}", flush=True)
+                for mail in self.mails_of(container, str(data["id"])):
+                    print(f"    e-mail to {', '.join(mail.to)}: {mail.subject}", flush=True)
 
         container.engine.subscribe(on_change)
 
-    def _print_welcome(self, api: str, loaded: int) -> None:
+    def mails_of(self, container: Container, run_id: str) -> list[CapturedMessage]:
+        """The e-mails the sink captured from run ``run_id`` (its steps' ``message_id``)."""
+        with container.db.read_session() as session:  # a snapshot: never waits for the writer
+            outputs = session.exec(select(StepRow.output).where(col(StepRow.run_id) == run_id))
+            sent = {o.get("message_id") for o in outputs if isinstance(o, dict)} - {None}
+        return [m for m in self.sink.messages if m.message_id in sent]
+
+    def _print_welcome(self, api: str, loaded: int, next_id: int | None) -> None:
+        key = f"-H 'Authorization: Bearer {self.api_key}'"
+        if self.database is None:
+            database = "the one SOUS_DATABASE_URL or --database-url names"
+        else:
+            database = f"{self.database}, emptied at every start (the simulated store is new too)"
         lines = [
             "",
             paint("Sous sandbox is ready", "bold"),
             f"  API and docs:       {api}/docs",
             f"  API key (sandbox):  {self.api_key}",
+            f"  database:           {database}",
             f"  store simulator:    {self.simulator_url}/stores/{DEMO_STORE}  (token {DEMO_TOKEN})",
             f"  simulator control:  {self.simulator_url}/_sim/docs",
             f"  SMTP sink:          127.0.0.1:{self.sink.port}",
@@ -227,9 +277,12 @@ class Sandbox:
             f"  example recipes:    {loaded} loaded from recipes/examples",
             "",
             "Next: list runs with",
-            f"  curl -H 'Authorization: Bearer {self.api_key}' {api}/v1/runs",
-            "and sell out another product with",
+            f"  curl {key} {api}/v1/runs",
+            f"sell out another product ({NEXT_PRODUCT}) with",
             f"  curl -X PUT {self.simulator_url}/_sim/stores/{DEMO_STORE}/stock \\",
-            "       -H 'Content-Type: application/json' -d '{\"product_id\": 112, \"level\": 0}'",
+            "       -H 'Content-Type: application/json' -d "
+            f'\'{{"product_id": {next_id}, "level": 0}}\'',
+            "and reach this sandbox's database from the command line (keys, templates, packs) with",
+            "  SOUS_SANDBOX=1 sous keys create --workspace sandbox",
         ]
         print("\n".join(lines), flush=True)

@@ -14,6 +14,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-insecure-key-change-me"  # noqa: S105 - refused outside development
+SANDBOX_DATABASE = Path("sous-data") / "sandbox.db"
+"""The database of ``sous serve --sandbox`` (emptied at each start); commands run with
+``SOUS_SANDBOX=1`` use it too, so what they make is what the running sandbox sees."""
 
 
 class Settings(BaseSettings):
@@ -21,6 +24,10 @@ class Settings(BaseSettings):
 
     env: str = Field(default="development", description="development | production")
     database_url: str = Field(default="sqlite:///sous-data/sous.db")
+    sandbox: bool = Field(
+        default=False,
+        description="use the sandbox's database (sous-data/sandbox.db) unless a URL is given",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=16, ge=1, le=512, description="concurrent runs in this process")
@@ -81,12 +88,22 @@ class Settings(BaseSettings):
         return [h.strip() for h in text.split(",") if h.strip()]
 
     @model_validator(mode="after")
+    def _sandbox_database(self) -> Settings:
+        if self.sandbox and "database_url" not in self.model_fields_set:
+            self.database_url = sandbox_database_url()
+        return self
+
+    @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env != "development" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError(
                 "SOUS_SECRET_KEY must be set outside development (SOUS_ENV=production)"
             )
         return self
+
+
+def sandbox_database_url() -> str:
+    return f"sqlite:///{SANDBOX_DATABASE}"
 
 
 def load_settings(**overrides: object) -> Settings:

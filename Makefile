@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: serve test check lint format bench demo clean
+.PHONY: serve test check lint format bench demo fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Sous needs Python 3.11 or newer")'
@@ -32,6 +32,11 @@ lint: $(STAMP)
 	$(BIN)/sous validate recipes/
 
 check: lint test
+
+# schemathesis against a live `sous serve --sandbox`: every check, every phase. FUZZ_DATABASE_URL
+# names a PostgreSQL server to run on (a scratch database is made there); SQLite otherwise.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz $(if $(FUZZ_DATABASE_URL),--database-url $(FUZZ_DATABASE_URL))
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -12,7 +12,7 @@ import importlib.metadata
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, openapi
 from api.deps import SandboxLike, known_query_only
 from api.middleware import Guard
 from api.routes import (
@@ -80,6 +80,8 @@ def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> F
     webhooks = container.extras.get("bigcommerce.router")
     for router in (*extra, *([webhooks] if webhooks is not None else [])):
         app.include_router(router)
+    openapi.install(app)
+    app.add_middleware(openapi.LocationHeader)
     app.add_middleware(Guard, max_body_bytes=container.settings.max_body_bytes)
     if container.settings.cors_origins:
         app.add_middleware(

@@ -46,13 +46,14 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
-_CODES = {
+CODES = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -85,7 +86,7 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.code = code or _CODES.get(status, "error")
+        self.code = code or CODES.get(status, "error")
         self.message = message
         self.details = list(details)
         self.headers = headers
@@ -114,7 +115,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     info = ErrorInfo(
-        code=code or _CODES.get(status, "error"),
+        code=code or CODES.get(status, "error"),
         message=message,
         details=list(details),
         request_id=request_id,
@@ -176,6 +177,8 @@ def install(app: FastAPI) -> None:
 
     async def sous_error(request: Request, exc: Exception) -> JSONResponse:
         status, code, details = _sous_status(exc)
+        if status == 409 and "if-match" in request.headers:
+            status, code = 412, CODES[412]  # the precondition the client sent failed (RFC 9110)
         message = "the recipe is invalid" if isinstance(exc, RecipeError) else str(exc)
         return error_response(
             status, message, code=code, details=details, request_id=request_id_of(request)
@@ -224,12 +227,15 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-_DESCRIPTIONS = {
+DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",
     403: "The API key lacks the scope this needs",
     404: "Not found in the caller's workspace",
+    405: "The path does not take this method; `Allow` lists the ones it takes",
     409: "Conflict: a stale version, a duplicate, or a state that does not allow this",
+    412: "`If-Match` names an older version: fetch the recipe again, reapply, and retry",
     413: "The request body is too large",
+    415: "Send the body as one of the media types the operation lists (`Content-Type`)",
     422: "The request is invalid; `details` says where",
     428: "Send `If-Match` (or a `version`) to say which version the change is based on",
     502: "The store could not be reached",
@@ -239,4 +245,4 @@ _DESCRIPTIONS = {
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for error statuses, all with the one error body."""
-    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS.get(s, "Error")} for s in statuses}
+    return {s: {"model": ErrorBody, "description": DESCRIPTIONS.get(s, "Error")} for s in statuses}

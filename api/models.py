@@ -31,6 +31,8 @@ _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 ScopeName = Literal["read", "write", "admin"]
 JSONObject = dict[str, Any]
+MAX_VERSION = 2**63 - 1
+"""Version numbers are 64-bit integers in the database: a larger one is refused with 422."""
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -209,7 +211,7 @@ class RecipeDisable(BaseModel):
 
 class RecipeRollback(BaseModel):
     model_config = _examples({"version": 2})
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class SampleEvent(BaseModel):
@@ -410,9 +412,11 @@ class CatalogPublic(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = _examples({"status": "ok"})
     status: Literal["ok"] = "ok"
 
 
 class Readiness(BaseModel):
+    model_config = _examples({"status": "ready", "database": "ok"})
     status: Literal["ready"] = "ready"
     database: Literal["ok"] = "ok"

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
 from api.errors import ApiError, recipe_details, responses
 from api.models import (
+    MAX_VERSION,
     RECIPE_EXAMPLE,
     RecipeCreate,
     RecipeDiff,
@@ -203,7 +204,10 @@ def list_versions(
     responses=responses(404),
 )
 def show_version(
-    recipe_id: RecipeId, version: int, workspace: WorkspaceDep, container: ContainerDep
+    recipe_id: RecipeId,
+    version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
+    workspace: WorkspaceDep,
+    container: ContainerDep,
 ) -> RecipeVersionDocument:
     document = container.engine.recipes.version(workspace, recipe_id, version)
     return RecipeVersionDocument(version=version, document=document)
@@ -214,8 +218,8 @@ def diff_versions(
     recipe_id: RecipeId,
     workspace: WorkspaceDep,
     container: ContainerDep,
-    from_: Annotated[int, Query(alias="from", ge=1)],
-    to: Annotated[int, Query(ge=1)],
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+    to: Annotated[int, Query(ge=1, le=MAX_VERSION)],
 ) -> RecipeDiff:
     text = container.engine.recipes.diff(workspace, recipe_id, from_, to)
     return RecipeDiff(from_=from_, to=to, diff=text)

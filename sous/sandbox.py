@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,8 +31,10 @@ import uvicorn
 from fastapi import APIRouter
 from sqlmodel import col, select
 
-from api.deps import CurrentKey
+from api.deps import ContainerDep, CurrentKey
+from connectors.email.send import SENT
 from connectors.email.sink import CapturedMessage, SmtpSink
+from engine.db import Tx
 from engine.models import StepRow
 from recipes import library_folder
 from sous.container import Container
@@ -46,6 +49,16 @@ NEXT_PRODUCT = "Bamboo Sunglasses Case"
 product (as the sold-out recipe's condition asks), not on its variants."""
 RECIPE_CHECK_SECONDS = 1.0
 """How often the sandbox looks for recipes other processes (the CLI) wrote to its database."""
+
+
+def _sent_from(tx: Tx, *, workspace: str, ids: set[str]) -> set[str]:
+    """Which of the Message-IDs ``ids`` Sous sent for ``workspace`` (from the sent log)."""
+    if not ids:
+        return set()
+    query = select(SENT.c.message_id).where(
+        SENT.c.workspace_id == workspace, SENT.c.message_id.in_(ids)
+    )
+    return {str(found) for found in tx.conn.execute(query).scalars()}
 
 
 def free_port() -> int:
@@ -223,13 +236,24 @@ class Sandbox:
             )
 
     def router(self) -> APIRouter:
-        """``GET /v1/sandbox/messages``: the e-mails the SMTP sink has captured."""
+        """``GET /v1/sandbox/messages``: the e-mails the SMTP sink has captured that Sous sent
+        for the caller's workspace, newest first.
+
+        A message belongs to the workspace whose ``email.send`` step sent it: the sent log
+        (``email_sent``) records the workspace and the Message-ID of every message the SMTP
+        server accepted, and the sink keeps the Message-ID it received. Mail Sous did not send
+        (or whose sent log row is not written yet) is shown to no one."""
         router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
         sink = self.sink
 
-        @router.get("/messages", summary="E-mails captured by the sandbox's SMTP sink")
-        async def messages(caller: CurrentKey) -> dict[str, Any]:
-            data = [m.to_dict() for m in reversed(sink.messages)]
+        @router.get(
+            "/messages", summary="E-mails sent for this workspace, as the SMTP sink captured them"
+        )
+        async def messages(caller: CurrentKey, container: ContainerDep) -> dict[str, Any]:
+            captured = list(reversed(sink.messages))
+            ids = {m.message_id for m in captured if m.message_id}
+            ours = await container.db.run(partial(_sent_from, workspace=caller.workspace, ids=ids))
+            data = [m.to_dict() for m in captured if m.message_id in ours]
             return {"data": data, "count": len(data)}
 
         return router

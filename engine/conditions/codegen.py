@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from engine.conditions import runtime as rt
 from engine.conditions import semantics as sem
+from engine.conditions.fastpaths import FastPaths
 from engine.conditions.generated import (
     COMPARE_HELPERS,
     EAGER_HELPERS,
@@ -36,6 +37,7 @@ from engine.conditions.generated import (
     PY_OPERATOR,
     Expr,
     Function,
+    Loop,
 )
 from engine.conditions.interpreter import COMPARISONS
 from engine.conditions.operators import OPERATORS
@@ -48,6 +50,9 @@ _SPLIT_DEPTH: Final = 16
 their own, keeping every expression far below the Python parser's nesting limits."""
 _ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%", "max", "min"})
 _STRING_RESULT: Final = frozenset({"cat", "substr"})
+_QUANTIFIERS: Final = frozenset({"all", "some", "none"})
+_AS_SEQUENCE: Final = ("if _i.__class__ is not _list:", "    _i = _seq(_i)", "    if _i is None:")
+"""The start of a compiled iterator over a value that may not be a list (map/filter/reduce)."""
 
 
 def static_segments(args: Any) -> tuple[str, ...] | None:
@@ -75,7 +80,7 @@ def needs_scope(node: Any) -> bool:
     return needs_scope(args)
 
 
-class _Generator:
+class _Generator(FastPaths):
     def __init__(self, rule: Any) -> None:
         self.uses_scope = needs_scope(rule)
         self.scope_arg = "s" if self.uses_scope else "None"
@@ -98,13 +103,31 @@ class _Generator:
             self._constant_names[key] = name
         return name
 
-    def function(self, node: Any, *, test: bool = False) -> str:
-        """Generate a function evaluating ``node`` against its argument; return its name."""
-        fn = Function(f"_f{self._functions}", self.const, self.uses_scope)
+    def new_function(self, **roots: str) -> Function:
+        """A new, empty generated function (its source is added by the caller)."""
+        fn = Function(f"_f{self._functions}", self.const, self.uses_scope, roots)
         self._functions += 1
+        return fn
+
+    def function(self, node: Any, *, test: bool = False, entry: bool = False) -> str:
+        """Generate a function evaluating ``node`` against its argument; return its name.
+
+        The ``entry`` function (the rule itself) re-evaluates the rule with the interpreter
+        when inlined arithmetic meets a Python error, so errors stay the interpreter's.
+        """
+        fn = self.new_function()
         body = self.test(node, fn) if test else self.expr(node, fn).code
-        self.definitions.append(fn.render(body))
+        fallback = f"_interpret({self.const(node)}, d)" if entry else None
+        self.definitions.append(fn.render(body, fallback))
         return fn.name
+
+    @staticmethod
+    def bind(e: Expr, fn: Function) -> tuple[str, str]:
+        """Source for the first use of ``e`` and for later uses (a temporary unless simple)."""
+        if e.simple:
+            return e.code, e.code
+        t = fn.temp()
+        return f"({t} := {e.code})", t
 
     def call_args(self, name: str, args: Any, fn: Function) -> str:
         """Source for an operator's argument list (shorthand and chaining applied)."""
@@ -175,7 +198,8 @@ class _Generator:
             return e.code
         if e.kind in ("num", "str", "list"):
             return f"(not not {e.code})"
-        return f"_T({e.code})"
+        first, later = self.bind(e, fn)
+        return f"((not not {later}) if {first}.__class__ in _PLAIN else _T({later}))"
 
     def _eager(self, name: str, args: Any, fn: Function) -> Expr:
         kind = "num" if name in _ARITHMETIC else "str" if name in _STRING_RESULT else "any"
@@ -209,9 +233,6 @@ class _Generator:
     def _exists(self, name: str, args: Any, fn: Function) -> Expr:
         call = f"_exists(d, {self.scope_tuple}, [{self.call_args(name, args, fn)}])"
         return Expr(call, "bool")
-
-    def _missing(self, name: str, args: Any, fn: Function) -> Expr:
-        return Expr(f"_{name}(d, {self.call_args(name, args, fn)})", "list")
 
     def _if(self, name: str, args: Any, fn: Function) -> Expr:
         if not args:
@@ -254,29 +275,37 @@ class _Generator:
         return Expr(self.test({name: args}, fn), "bool")
 
     def _compare(self, name: str, args: Any, fn: Function) -> Expr:
-        exprs = [self.expr(arg, fn) for arg in args]
         operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
-        for i, e in enumerate(exprs):
-            if e.simple or i in (0, len(exprs) - 1):
-                operands.append((e, e))
-            else:
-                t = fn.temp()
-                operands.append((Expr(f"({t} := {e.code})", e.kind), Expr(t, e.kind, True)))
+        for e in (self.expr(arg, fn) for arg in args):
+            first, later = self.bind(e, fn)
+            operands.append((Expr(first, e.kind, e.simple, e.const), Expr(later, e.kind, True)))
         pairs = [
-            self._pair(name, operands[i][0] if i == 0 else operands[i][1], operands[i + 1][0], fn)
+            self._pair(name, operands[i] if i == 0 else (operands[i][1],) * 2, operands[i + 1], fn)
             for i in range(len(operands) - 1)
         ]
         return Expr(pairs[0] if len(pairs) == 1 else "(" + " and ".join(pairs) + ")", "bool")
 
-    def _pair(self, name: str, left: Expr, right: Expr, fn: Function) -> str:
+    def _pair(
+        self, name: str, left: tuple[Expr, Expr], right: tuple[Expr, Expr], fn: Function
+    ) -> str:
+        """One comparison of two operands, each given as (first use, later uses)."""
         helper = COMPARE_HELPERS[name]
-        left_const = left.const is not NOT_CONSTANT
-        if left_const != (right.const is not NOT_CONSTANT):
-            k, x = (left, right) if left_const else (right, left)
+        (l1, l2), (r1, r2) = left, right
+        left_const, right_const = l1.const is not NOT_CONSTANT, r1.const is not NOT_CONSTANT
+        if left_const != right_const:
+            k, x = (l1, r1) if left_const else (r1, l1)
             fast = self._guarded(name, k, x, left_const, fn)
             if fast is not None:
                 return fast
-        return f"{helper}({left.code}, {right.code})"
+        if left_const or right_const:
+            return f"{helper}({l1.code}, {r1.code})"
+        if name in ("<", "<=", ">", ">="):
+            guard = f"({l1.code}.__class__ in _NUMS) & ({r1.code}.__class__ in _NUMS)"
+        else:
+            same = f"({l1.code}.__class__ is {r1.code}.__class__)"
+            guard = f"{same} & ({l2.code}.__class__ in _PRIMS)"
+        fast = f"{l2.code} {PY_OPERATOR[name]} {r2.code}"
+        return f"({fast} if {guard} else {helper}({l2.code}, {r2.code}))"
 
     def _guarded(self, name: str, k: Expr, x: Expr, k_on_left: bool, fn: Function) -> str | None:
         """A comparison with a constant that skips coercion when the types allow it."""
@@ -292,36 +321,59 @@ class _Generator:
             guard = "{}.__class__ in _NUMS"
         else:
             return None
-        first = later = x.code
-        if not x.simple:
-            t = fn.temp()
-            first, later = f"({t} := {x.code})", t
+        first, later = self.bind(x, fn)
         op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
         lhs, rhs = (k.code, later) if k_on_left else (later, k.code)
         return f"({lhs} {op} {rhs} if {guard.format(first)} else {helper}({lhs}, {rhs}))"
 
-    def _in(self, name: str, args: Any, fn: Function) -> Expr:
-        if not isinstance(args, list):
-            return self._eager(name, args, fn)
-        needle, haystack = (self.expr(arg, fn) for arg in args)
-        if not isinstance(needle.const, str) or haystack.kind == "str":
-            return Expr(f"_contains({needle.code}, {haystack.code})", "bool")
-        first = later = haystack.code
-        if not haystack.simple:
-            t = fn.temp()
-            first, later = f"({t} := {haystack.code})", t
-        fast = f"{needle.code} in {later}"
-        slow = f"_contains({needle.code}, {later})"
-        return Expr(f"({fast} if {first}.__class__ is _list else {slow})", "bool")
-
     def _iterate(self, name: str, args: Any, fn: Function) -> Expr:
         items = self.expr(args[0], fn).code
-        body = self.function(args[1], test=name in ("filter", "all", "some", "none"))
+        kind = "list" if name in ("map", "filter") else "bool" if name != "reduce" else "any"
+        if self.uses_scope:  # bodies climbing scopes need the scope tuple: runtime iterators
+            body = self.function(args[1], test=name in _QUANTIFIERS or name == "filter")
+            if name == "reduce":
+                initial = self.expr(args[2], fn).code if len(args) > 2 else "None"
+                return Expr(f"_it_reduce({items}, {body}, {initial}, d, {self.scope_arg})")
+            return Expr(f"_it_{name}({items}, {body}, d, {self.scope_arg})", kind)
         if name == "reduce":
             initial = self.expr(args[2], fn).code if len(args) > 2 else "None"
-            return Expr(f"_it_reduce({items}, {body}, {initial}, d, {self.scope_arg})")
-        kind = "list" if name in ("map", "filter") else "bool"
-        return Expr(f"_it_{name}({items}, {body}, d, {self.scope_arg})", kind)
+            return Expr(f"{self._reduce_loop(args[1])}({items}, {initial})")
+        return Expr(f"{self._loop(name, args[1])}({items})", kind)
+
+    def _loop(self, name: str, body: Any) -> str:
+        """A function running ``name`` over its argument with ``body`` inlined in a loop."""
+        fn = self.new_function()
+        if name in _QUANTIFIERS:
+            head = [
+                "if _i.__class__ is not _list:",
+                f"    _i = _quantified({self.const(name)}, _i)",
+            ]
+        else:
+            head = [*_AS_SEQUENCE, "        return []", "_o = []"]
+        if name == "map":
+            step, tail = [f"_o.append({self.expr(body, fn).code})"], ["return _o"]
+        else:
+            test = self.test(body, fn)
+            step, tail = {
+                "filter": ([f"if {test}:", "    _o.append(d)"], ["return _o"]),
+                "some": ([f"if {test}:", "    return True"], ["return False"]),
+                "none": ([f"if {test}:", "    return False"], ["return True"]),
+                "all": ([f"if not ({test}):", "    return False"], ["return True"]),
+            }[name]
+            if name == "all":
+                head += ["if not _i:", "    return False"]
+        self.definitions.append(fn.render_loop("_i", Loop(head, step, tail)))
+        return fn.name
+
+    def _reduce_loop(self, body: Any) -> str:
+        """A function folding its argument through ``body``, with ``current`` and
+        ``accumulator`` held in locals (the context object is built only if read whole)."""
+        fn = self.new_function(current="_c", accumulator="_a")
+        step = [f"_a = {self.expr(body, fn).code}"]
+        context = f"{{{self.const('current')}: _c, {self.const('accumulator')}: _a}}"
+        loop = Loop([*_AS_SEQUENCE, "        return _a"], step, ["return _a"], "_c", context)
+        self.definitions.append(fn.render_loop("_i, _a", loop))
+        return fn.name
 
     def _try(self, name: str, args: Any, fn: Function) -> Expr:
         bodies = [self.function(node) for node in (args if isinstance(args, list) else [args])]
@@ -347,6 +399,12 @@ _METHODS: Final = {
     "!": "_not",
     "!!": "_not",
     "in": "_in",
+    **dict.fromkeys(("+", "-", "*", "/", "%"), "_arithmetic"),
+    "max": "_extremum",
+    "min": "_extremum",
+    "merge": "_merge",
+    "cat": "_cat",
+    "substr": "_substr",
     "try": "_try",
     "preserve": "_preserve",
     **dict.fromkeys(COMPARISONS, "_compare"),
@@ -361,5 +419,5 @@ def generate(rule: Any) -> tuple[str, str, dict[str, Any]]:
     it must be executed in ``{**HELPERS, **constants}``.
     """
     generator = _Generator(rule)
-    entry = generator.function(rule)
+    entry = generator.function(rule, entry=True)
     return "\n\n\n".join(generator.definitions) + "\n", entry, generator.constants

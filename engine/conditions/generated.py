@@ -7,13 +7,14 @@ source. The generator itself is :mod:`engine.conditions.codegen`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from engine.conditions import runtime as rt
 from engine.conditions import semantics as sem
-from engine.conditions.interpreter import COMPARISONS, EAGER, spread_checked
+from engine.conditions.interpreter import COMPARISONS, EAGER, evaluate, spread_checked
 
 NOT_CONSTANT: Final = object()
 """Marks an expression whose value is not known when generating code."""
@@ -38,9 +39,20 @@ HELPERS: Final[dict[str, Any]] = {
     "_E": (),
     "_LOOKUP": rt.LOOKUP_ERRORS,
     "_NUMS": frozenset({int, float}),
+    "_PLAIN": frozenset({str, int, bool, list, type(None)}),
+    "_PRIMS": frozenset({str, int, float, bool, type(None)}),
+    "_STRLIST": frozenset({str, list}),
+    "_FALLBACK": (OverflowError, ZeroDivisionError),
     "_str": str,
+    "_int": int,
+    "_float": float,
     "_list": list,
     "_dict": dict,
+    "_nf": sem.normalise_number,
+    "_seq": rt.sequence_or_none,
+    "_quantified": rt.quantified,
+    "_absent": rt.absent_keys,
+    "_interpret": evaluate,
     "_ix": rt.child,
     "_var": rt.var,
     "_val": rt.val,
@@ -83,16 +95,22 @@ class Lookup:
     missing: str  # what the local holds when the key is absent: "None" or "_M"
 
 
+_DATA_NAME: Final = re.compile(r"\bd\b")
+
+
 @dataclass
 class Function:
     """One generated ``def``: its name, its hoisted lookups and its temporaries.
 
     ``const`` names a namespace constant for a value; ``uses_scope`` adds the scope parameter.
+    ``roots`` binds first path segments to locals (a ``reduce`` body reads ``current`` and
+    ``accumulator`` from the loop's locals instead of a context object).
     """
 
     name: str
     const: Callable[[Any], str]
     uses_scope: bool
+    roots: dict[str, str] = field(default_factory=dict)
     temps: int = 0
     depth: int = 0
     lookups: dict[tuple[Any, ...], Lookup] = field(default_factory=dict)
@@ -104,8 +122,10 @@ class Function:
 
     def lookup(self, segments: tuple[str, ...], *, sentinel: bool = False) -> str:
         """The local holding the value at ``segments`` (hoisted, prefixes shared)."""
-        parent = "d"
-        for i in range(1, len(segments) + 1):
+        parent, start = "d", 1
+        if segments and segments[0] in self.roots:
+            parent, start = self.roots[segments[0]], 2
+        for i in range(start, len(segments) + 1):
             last = i == len(segments)
             key: tuple[Any, ...] = (
                 (*segments[:i], NOT_CONSTANT) if last and sentinel else segments[:i]
@@ -119,24 +139,65 @@ class Function:
             parent = node.local
         return parent
 
-    def render(self, body: str) -> str:
-        """The ``def`` source: hoisted lookups, then ``return body``."""
-        const = self.const
-        params = "d, s=_E" if self.uses_scope else "d"
-        lines = [f"def {self.name}({params}):"]
+    def _lookup_lines(self, indent: str) -> list[str]:
+        const, lines = self.const, []
         for node in self.lookups.values():
             index = rt.index_of(node.key)
             if index is not None:
                 lines.append(
-                    f"    {node.local} = _ix({node.parent}, {const(node.key)}, "
+                    f"{indent}{node.local} = _ix({node.parent}, {const(node.key)}, "
                     f"{const(index)}, {node.missing})"
                 )
             else:
                 lines += [
-                    "    try:",
-                    f"        {node.local} = {node.parent}[{const(node.key)}]",
-                    "    except _LOOKUP:",
-                    f"        {node.local} = {node.missing}",
+                    f"{indent}try:",
+                    f"{indent}    {node.local} = {node.parent}[{const(node.key)}]",
+                    f"{indent}except _LOOKUP:",
+                    f"{indent}    {node.local} = {node.missing}",
                 ]
-        lines.append(f"    return {body}")
+        return lines
+
+    def render(self, body: str, fallback: str | None = None) -> str:
+        """The ``def`` source: hoisted lookups, then ``return body``.
+
+        With ``fallback``, Python errors from inlined arithmetic (overflow, division by zero)
+        return ``fallback`` instead, which re-evaluates the rule with the interpreter.
+        """
+        params = "d, s=_E" if self.uses_scope else "d"
+        lines = [f"def {self.name}({params}):", *self._lookup_lines("    ")]
+        if fallback is None:
+            lines.append(f"    return {body}")
+        else:
+            lines += ["    try:", f"        return {body}", "    except _FALLBACK:"]
+            lines.append(f"        return {fallback}")
         return "\n".join(lines)
+
+    def render_loop(self, params: str, loop: Loop) -> str:
+        """A ``def`` running ``loop.step`` for each element of ``_i`` (lookups hoisted per step).
+
+        When the step reads the whole element context ``d`` and ``loop.context`` is given, the
+        context is built first in each step.
+        """
+        inner = self._lookup_lines("        ") + ["        " + line for line in loop.step]
+        if loop.context is not None and _DATA_NAME.search("\n".join(inner)):
+            inner.insert(0, f"        d = {loop.context}")
+        return "\n".join(
+            [
+                f"def {self.name}({params}):",
+                *("    " + line for line in loop.head),
+                f"    for {loop.variable} in _i:",
+                *inner,
+                *("    " + line for line in loop.tail),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The statements of a compiled iterator: before, in and after ``for <variable> in _i``."""
+
+    head: list[str]
+    step: list[str]
+    tail: list[str]
+    variable: str = "d"
+    context: str | None = None

@@ -131,12 +131,12 @@ def exists(data: Any, scope: Scope, args: Any) -> bool:
 def missing(data: Any, *keys: Any) -> list[Any]:
     """The ``keys`` whose ``var`` lookup is absent, ``null`` or ``""`` (json-logic-js)."""
     wanted = keys[0] if keys and isinstance(keys[0], list) else keys
-    absent = []
-    for key in wanted:
-        value = get_path(data, var_path(key), None)
-        if value is None or value == "":
-            absent.append(key)
-    return absent
+    return absent_keys(wanted, [get_path(data, var_path(key), None) for key in wanted])
+
+
+def absent_keys(keys: Sequence[Any], values: Sequence[Any]) -> list[Any]:
+    """The ``keys`` whose looked-up ``values`` are ``null`` or ``""`` (compiled ``missing``)."""
+    return [key for key, value in zip(keys, values, strict=True) if value is None or value == ""]
 
 
 def missing_some(data: Any, need: Any, keys: Any) -> list[Any]:
@@ -254,7 +254,13 @@ def iterate_reduce(items: Any, body: Body, initial: Any, data: Any, scope: Scope
     return accumulator
 
 
-def _quantified(name: str, items: Any) -> Sequence[Any]:
+def sequence_or_none(items: Any) -> Sequence[Any] | None:
+    """``items`` when it is an array (list or tuple), else None (compiled iterators)."""
+    return items if isinstance(items, list | tuple) else None
+
+
+def quantified(name: str, items: Any) -> Sequence[Any]:
+    """``items`` when it is an array; raises for ``all``/``some``/``none`` over anything else."""
     if not isinstance(items, list | tuple):
         raise invalid_arguments(f"{name} needs an array, got {to_js_string(items)!r}")
     return items
@@ -262,7 +268,7 @@ def _quantified(name: str, items: Any) -> Sequence[Any]:
 
 def iterate_all(items: Any, body: Body, data: Any, scope: Scope | None) -> bool:
     """``all``: every body truthy; False for an empty array; raises for a non-array."""
-    sequence = _quantified("all", items)
+    sequence = quantified("all", items)
     if not sequence:
         return False
     for i, item in enumerate(sequence):
@@ -274,7 +280,7 @@ def iterate_all(items: Any, body: Body, data: Any, scope: Scope | None) -> bool:
 
 def iterate_some(items: Any, body: Body, data: Any, scope: Scope | None) -> bool:
     """``some``: any body truthy; False for an empty array; raises for a non-array."""
-    for i, item in enumerate(_quantified("some", items)):
+    for i, item in enumerate(quantified("some", items)):
         result = body(item) if scope is None else body(item, (*scope, data, {"index": i}))
         if truthy(result):
             return True
@@ -283,7 +289,7 @@ def iterate_some(items: Any, body: Body, data: Any, scope: Scope | None) -> bool
 
 def iterate_none(items: Any, body: Body, data: Any, scope: Scope | None) -> bool:
     """``none``: no body truthy; True for an empty array; raises for a non-array."""
-    _quantified("none", items)
+    quantified("none", items)
     return not iterate_some(items, body, data, scope)
 
 

@@ -7,12 +7,11 @@ single argument (``{"!": {"var": "x"}}``) sits at its operation's path (``!.var`
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
 from engine.conditions.operators import OPERATORS, OperatorSpec
-from engine.errors import ConditionError
+from engine.errors import ConditionError, unknown
 
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_NODES = 5000
@@ -81,9 +80,7 @@ class _Validator:
             raise ConditionError(location, f"object keys must be strings, got {name!r}")
         spec = OPERATORS.get(name)
         if spec is None:
-            close = difflib.get_close_matches(name, OPERATORS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConditionError(join_path(location, name), f"unknown operator {name!r}{hint}")
+            raise ConditionError(join_path(location, name), unknown("operator", name, OPERATORS))
         path = join_path(location, name)
         if name == "preserve":
             self.data(args, path, depth + 1)

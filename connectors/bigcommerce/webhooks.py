@@ -10,9 +10,14 @@ workspaces and are what the registered destination carries. A delivery is
 4. written to the inbox as a ``bigcommerce.webhook`` event together with its normalisation job,
    and only then acknowledged with 200. A delivery seen before is acknowledged and dropped.
 
-No BigCommerce call is made here. The dedup key is the envelope's ``hash`` qualified by the store,
-scope and ``created_at``: a retried delivery repeats all four, while the docs describe the hash as
-a digest of ``data`` alone, which two real changes (two identical stock decrements) can share.
+No BigCommerce call is made here. The envelope cannot tell a retry from a second event: its
+``hash`` is the SHA-1 of ``data`` alone and ``created_at`` has one-second resolution, so two sales
+of one unit in the same second send identical bodies. A delivery is therefore recognised as seen
+before only by its Standard Webhooks ``webhook-id`` header, which names the event and repeats on
+every retry of it (qualified by the store, scope, ``created_at`` and ``hash``, which a retry
+repeats too). A delivery without that header is always stored: a retry of it costs one product
+read, and the normaliser's state-derived dedup keys turn it into no new event, while dropping it
+could lose a real change.
 """
 
 from __future__ import annotations
@@ -57,9 +62,16 @@ class Envelope(BaseModel):
     producer: str = Field(min_length=1, max_length=200)
 
 
-def raw_dedup_key(store_id: str, envelope: Envelope) -> str:
-    text = f"{store_id}\n{envelope.scope}\n{envelope.created_at}\n{envelope.hash}"
-    return "bcw:" + hashlib.sha256(text.encode()).hexdigest()[:48]
+MESSAGE_ID_HEADER = "webhook-id"
+
+
+def raw_dedup_key(store_id: str, envelope: Envelope, message_id: str) -> str | None:
+    """The inbox key of one delivery: retries of one event share it, two events never do.
+    ``None`` (no dedup) when the delivery carries no ``webhook-id``."""
+    if not message_id:
+        return None
+    parts = (store_id, message_id, envelope.scope, str(envelope.created_at), envelope.hash)
+    return "bcw:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:48]
 
 
 class WebhookStats:
@@ -145,7 +157,9 @@ def build_router(
             workspace=workspace,
             store=store_hash,
             source="webhook",
-            dedup_key=raw_dedup_key(store_id, envelope),
+            dedup_key=raw_dedup_key(
+                store_id, envelope, request.headers.get(MESSAGE_ID_HEADER, "")[:200]
+            ),
             occurred_at=datetime.fromtimestamp(envelope.created_at, UTC),
         )
         try:

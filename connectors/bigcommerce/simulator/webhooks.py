@@ -4,10 +4,12 @@ Each event a store raises is sent to every *active* hook whose scope matches, ex
 wildcard (``store/product/*`` matches ``store/product/inventory/updated``). The envelope is the
 published one — ``scope`` (the concrete event scope), ``store_id`` (string), ``data``, ``hash``,
 ``created_at`` (Unix seconds), ``producer`` (``stores/{hash}``) — POSTed as JSON with the hook's
-custom ``headers``. ``hash`` is a SHA-1 over the event, the same on every retry of one event and
-different between events. With ``webhook_signing`` the Standard Webhooks headers
-(``webhook-id``, ``webhook-timestamp``, ``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 of
-``id.timestamp.body`` keyed with the store's client secret) are added.
+custom ``headers``. ``hash`` is the documented SHA-1 of the JSON-encoded ``data``: the same on
+every retry of one event, and also the same for two events with equal data (two sales of one unit
+in the same second send byte-identical bodies). With ``webhook_signing`` the Standard Webhooks
+headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``: ``v1,`` + base64
+HMAC-SHA256 of ``id.timestamp.body`` keyed with the store's client secret) are added;
+``webhook-id`` names the event, so it repeats on every retry and differs between events.
 
 A 2xx answer is a success; any other status, a timeout or a connection error is a failure. A failed
 delivery is retried after 60 s, 180 s, 300 s, … 86 400 s (:data:`RETRY_SCHEDULE_S`, times
@@ -46,13 +48,15 @@ def scope_matches(hook_scope: str, event_scope: str) -> bool:
     return hook_scope.endswith("/*") and event_scope.startswith(hook_scope[:-1])
 
 
+def data_hash(data: Any) -> str:
+    """The envelope's ``hash``: SHA-1 of the JSON-encoded ``data`` (webhooks.md §1), so two
+    events with the same data (two sales of one unit) carry the same hash."""
+    encoded = json.dumps(data, separators=(",", ":")).encode()
+    return hashlib.sha1(encoded).hexdigest()  # noqa: S324 - BigCommerce's hash, not security
+
+
 def envelope(store: Store, event: WebhookEvent) -> dict[str, Any]:
-    digest = hashlib.sha1(  # noqa: S324 - BigCommerce's payload hash is SHA-1, not a security use
-        json.dumps(
-            [store.store_hash, event.seq, event.scope, event.data, event.created_at],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    digest = data_hash(event.data)
     return {
         "scope": event.scope,
         "store_id": str(store.store_id),

@@ -173,9 +173,15 @@ class Live:
         ]  # fmt: skip
 
     async def post_webhook(
-        self, payload: Any, secret: str | None = None, store: str | None = None
+        self,
+        payload: Any,
+        secret: str | None = None,
+        store: str | None = None,
+        message_id: str | None = None,
     ) -> httpx.Response:
         headers = {SECRET_HEADER: self.secret if secret is None else secret}
+        if message_id is not None:
+            headers["webhook-id"] = message_id
         url = f"{self.sous_url}/v1/webhooks/bigcommerce/{store or self.store_id}"
         return await self.http.post(url, json=payload, headers=headers)
 

@@ -227,14 +227,48 @@ async def test_a_redelivered_webhook_is_dropped(live: Live) -> None:
         r for r in live.sim.deliveries.log
         if r.store_hash == live.store_hash and r.scope == "store/product/inventory/updated"
     )  # fmt: skip
-    again = await live.post_webhook(delivered.payload)
+    message_id = delivered.headers["webhook-id"]
+    again = await live.post_webhook(delivered.payload, message_id=message_id)
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate"}
-    wrong = await live.post_webhook(delivered.payload, secret="nope")
+    wrong = await live.post_webhook(delivered.payload, secret="nope", message_id=message_id)
     assert wrong.status_code == 401
     await live.settle()
     assert len(live.events("bigcommerce.webhook")) == before
+    # without its webhook-id a retry cannot be told from a second change: it is stored, and the
+    # normaliser finds nothing new in the store
+    bare = await live.post_webhook(delivered.payload)
+    assert bare.json() == {"status": "accepted"}
+    await live.settle()
+    assert len(live.events("bigcommerce.webhook")) == before + 1
     assert len(live.events("bigcommerce.product.inventory_changed")) == 1
+
+
+async def test_two_sales_of_one_unit_in_one_second_lose_nothing(live: Live, tmp_path: Path) -> None:
+    live.load(tmp_path, SOLD_OUT)
+    cat = live.product("Cat Eye Sunglasses")
+    await live.set_stock(cat.id, 2)
+    await live.settle()
+    live.clock.advance(1)
+    sales = []
+    for _ in range(2):  # same second: BigCommerce sends the same body twice
+        sale = {"customer_id": 1, "lines": [{"product_id": cat.id, "quantity": 1}]}
+        await live.control("POST", "/orders", json=sale)
+        await live.settle()
+        sales.append(next(
+            r for r in reversed(live.sim.deliveries.log)
+            if r.store_hash == live.store_hash and r.scope == "store/product/inventory/order/updated"
+        ))  # fmt: skip
+    first, second = sales
+    assert first.payload == second.payload  # data, hash and created_at alike
+    assert first.headers["webhook-id"] != second.headers["webhook-id"]
+    assert levels(live, "bigcommerce.product.inventory_changed")[-2:] == [(2, 1), (1, 0)]
+    assert levels(live, "bigcommerce.product.out_of_stock") == [(1, 0)]
+    assert [p["message"] for p in live.recorder.named("test.record")] == [
+        "Cat Eye Sunglasses sold out (1 -> 0)"
+    ]
+    retry = await live.post_webhook(second.payload, message_id=second.headers["webhook-id"])
+    assert retry.json() == {"status": "duplicate"}  # a retry of one of them is still dropped
 
 
 async def test_updating_the_product_on_product_updated_does_not_loop(

@@ -80,6 +80,22 @@ async def test_delivery_to_a_real_receiver_with_custom_headers(harness, receiver
     status = receiver.received[1][1]["data"]["status"]
     assert status == {"previous_status_id": 0, "new_status_id": 11}
     assert receiver.received[0][1]["hash"] != receiver.received[1][1]["hash"]
+    for _, body in receiver.received:  # the documented hash: SHA-1 of the JSON-encoded data
+        encoded = json.dumps(body["data"], separators=(",", ":")).encode()
+        assert body["hash"] == hashlib.sha1(encoded).hexdigest()
+
+
+async def test_two_sales_of_one_unit_in_one_second_send_the_same_body(make_harness):
+    sink = Sink()
+    harness = make_harness(webhook_transport=httpx.MockTransport(sink))
+    await hook(harness.api(), "store/product/inventory/order/updated")
+    await buy(harness.control(), 111)
+    await buy(harness.control(), 111)  # the clock has not moved
+    await harness.sim.deliveries.drain()
+    first, second = sink.requests
+    assert first.content == second.content
+    assert json.loads(first.content)["data"]["inventory"]["value"] == -1
+    assert first.headers["webhook-id"] != second.headers["webhook-id"]
 
 
 async def test_signature_headers_verify_with_the_client_secret(make_harness):

@@ -255,9 +255,10 @@ async def test_two_sales_of_one_unit_in_one_second_lose_nothing(live: Live, tmp_
         sale = {"customer_id": 1, "lines": [{"product_id": cat.id, "quantity": 1}]}
         await live.control("POST", "/orders", json=sale)
         await live.settle()
+        scope = "store/product/inventory/order/updated"
         sales.append(next(
             r for r in reversed(live.sim.deliveries.log)
-            if r.store_hash == live.store_hash and r.scope == "store/product/inventory/order/updated"
+            if r.store_hash == live.store_hash and r.scope == scope
         ))  # fmt: skip
     first, second = sales
     assert first.payload == second.payload  # data, hash and created_at alike

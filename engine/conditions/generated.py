@@ -143,7 +143,13 @@ class Function:
         const, lines = self.const, []
         for node in self.lookups.values():
             index = rt.index_of(node.key)
-            if index is not None:
+            if node.missing == "_M":  # a default is given: absence is expected, avoid raising
+                lines.append(
+                    f"{indent}{node.local} = {node.parent}.get({const(node.key)}, _M) "
+                    f"if {node.parent}.__class__ is _dict "
+                    f"else _ix({node.parent}, {const(node.key)}, {const(index)}, _M)"
+                )
+            elif index is not None:
                 lines.append(
                     f"{indent}{node.local} = _ix({node.parent}, {const(node.key)}, "
                     f"{const(index)}, {node.missing})"

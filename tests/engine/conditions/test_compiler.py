@@ -83,7 +83,7 @@ NASTY_RULE = {
         {"try": [{"throw": NASTY}, {"var": "type"}]},
     ]
 }
-_ALLOWED_NAME = re.compile(r"_[kptf]\d+|_[ioca]|[ds]|__class__|append")
+_ALLOWED_NAME = re.compile(r"_[kptf]\d+|_[ioca]|[ds]|__class__|append|get")
 
 
 def test_no_rule_value_becomes_source_text() -> None:

@@ -284,12 +284,23 @@ def _locations(doc: dict[str, Any]) -> None:
             }
 
 
+def _media_examples(doc: dict[str, Any], op: dict[str, Any]) -> None:
+    """Show a model's example on each request and answer that uses the model."""
+    bodies = [op.get("requestBody", {}), *op["responses"].values()]
+    for body in bodies:
+        for media in body.get("content", {}).values():
+            examples = _resolve(doc, media.get("schema", {})).get("examples")
+            if examples and "example" not in media and "examples" not in media:
+                media["example"] = examples[0]
+
+
 def finish(doc: dict[str, Any]) -> dict[str, Any]:
     """The document FastAPI made, finished as the module's docstring says."""
     _name_operations(doc)
     for path, method, op in _operations(doc):
         _document_errors(path, method, op)
         _describe(path, method, op)
+        _media_examples(doc, op)
     _locations(doc)
     _links(doc)
     doc.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)

@@ -65,11 +65,22 @@ SandboxDep = Annotated[SandboxLike | None, Depends(get_sandbox)]
 
 
 def get_session(container: ContainerDep) -> Iterator[Session]:
+    with container.db.read_session() as session:
+        yield session
+
+
+def get_write_session(container: ContainerDep) -> Iterator[Session]:
     with container.db.session() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session closes when the handler returns, before the answer is sent, so no
+# transaction outlives the work that needed it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+"""A read-only session: it never holds nor waits for the write lock."""
+
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+"""A session for a handler that commits a small change of its own."""
 
 
 async def get_cipher(container: ContainerDep) -> Cipher:

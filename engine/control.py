@@ -60,7 +60,7 @@ def _rows(
             query = query.where(RUNS.c.workspace_id == workspace)
         return list(tx.conn.execute(query).all())
 
-    rows = engine.db.run_sync(read) if wanted else []
+    rows = engine.db.read_sync(read) if wanted else []
     found = {r.id for r in rows}
     return rows, [r for r in wanted if r not in found]
 
@@ -93,7 +93,7 @@ async def cancel(
         found = tx.conn.execute(select(JOBS.c.ref).where(JOBS.c.kind == "run", JOBS.c.ref.in_(ids)))
         return {ref for (ref,) in found}
 
-    with_job = engine.db.run_sync(jobs)
+    with_job = engine.db.read_sync(jobs)
     started: list[NewJob] = []
     for row in direct:
         if row.id in with_job:  # its job must end it, even if handed out before this commits

@@ -5,23 +5,37 @@ same tables. Engine writes go through :class:`Writer`, which gathers the writes 
 a transaction is in flight and commits them together: each caller's function runs in its own
 SAVEPOINT (so one failure rolls back only that caller's work) and each caller's ``await`` returns
 only after the commit, so "stored before acknowledged" holds for every one of them.
+
+Reads never take the write lock. On SQLite they go through a second engine whose transactions
+begin deferred and whose connections are ``query_only``: in WAL mode a reader sees the last
+committed snapshot and never waits for the writer, nor makes it wait. Write transactions begin
+``IMMEDIATE`` (two writers never deadlock upgrading a read to a write); the busy timeout is only
+the last resort for another process's short write (the CLI), never how readers and the engine
+share the file. On PostgreSQL reads take no locks that writes wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
 from engine.bulk import Ops
 
 T = TypeVar("T")
+log = logging.getLogger("sous.engine")
+
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite write waits for another process's write lock before it fails."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -29,14 +43,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_read_only(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA query_only=ON")  # a write through a reader is a bug: fail loudly
+    cur.close()
+
+
+def is_memory(url: str) -> bool:
+    return url in ("sqlite://", "sqlite:///:memory:")
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """The engine for ``url``. On SQLite, writers begin ``IMMEDIATE`` and readers (``read_only``)
+    begin deferred on ``query_only`` connections."""
     if url.startswith("sqlite"):
-        memory = url in ("sqlite://", "sqlite:///:memory:")
+        memory = is_memory(url)
         if not memory:
             path = url.split("///", 1)[-1]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -45,10 +72,12 @@ def make_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False},
             poolclass=StaticPool if memory else None,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_only if read_only else _sqlite_pragmas)
         # IMMEDIATE: take the write lock up front, so two connections never deadlock upgrading
         # a read transaction to a write one (SQLite would answer "database is locked" at once).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # A reader's deferred BEGIN takes no lock: WAL gives it a snapshot.
+        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -84,10 +113,19 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
+        # An in-memory database lives in its one connection: readers share it.
+        separate = self.is_sqlite and not is_memory(url)
+        self.reader: Engine = make_engine(url, read_only=True) if separate else self.engine
         self.writer: Writer = Writer(self)
 
     def session(self) -> Session:
+        """A session that writes (its transaction holds the write lock on SQLite: keep it short,
+        and never across an ``await``)."""
         return Session(self.engine, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        """A session that only reads: it never holds the write lock, nor waits for it."""
+        return Session(self.reader, expire_on_commit=False)
 
     def create_all(self) -> None:
         """Create every table directly (tests); deployments use :func:`sous.migrate`."""
@@ -96,14 +134,24 @@ class Database:
 
         SQLModel.metadata.create_all(self.engine)
 
-    async def run(self, fn: Callable[[Tx], T]) -> T:
-        """:meth:`run_sync` from the event loop: inline on SQLite, where a read takes
-        microseconds and a thread hop would cost more; in a thread on a database server, whose
-        round trip would otherwise stall every other task of the loop."""
-        return self.run_sync(fn) if self.is_sqlite else await asyncio.to_thread(self.run_sync, fn)
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """:meth:`read_sync` from the event loop: inline on SQLite, where a read of a snapshot
+        takes microseconds, waits for no lock and a thread hop would cost more; in a thread on a
+        database server, whose round trip would otherwise stall every other task of the loop."""
+        return self.read_sync(fn) if self.is_sqlite else await asyncio.to_thread(self.read_sync, fn)
+
+    def read_sync(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in a read-only transaction, now, on this thread."""
+        with self.reader.connect() as conn, conn.begin():
+            tx = Tx(conn)
+            result = fn(tx)
+        if tx._ops or tx._after:
+            raise RuntimeError("a read asked for writes: use Database.writer")
+        return result
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn`` in its own transaction, now, on this thread."""
+        """Run ``fn`` in its own write transaction, now, on this thread (set-up, tests and
+        other processes' tools; the running engine writes through :attr:`writer`)."""
         with self.engine.begin() as conn:
             tx = Tx(conn)
             result = fn(tx)
@@ -118,6 +166,7 @@ class Database:
     def dispose(self) -> None:
         self.writer.close()
         self.engine.dispose()
+        self.reader.dispose()
 
 
 class _BatchFailed(Exception):
@@ -230,3 +279,40 @@ class Writer:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+def transient(exc: BaseException) -> bool:
+    """A fault that passes: a locked file, a lost or restarted connection, a serialisation
+    conflict. Writing again later can succeed; anything else is a bug or bad data."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):  # SQLite also says "no such table" so
+        return any(word in str(exc.orig).lower() for word in ("locked", "busy"))
+    return True  # a server's OperationalError: the connection, a serialisation conflict
+
+
+async def write_until_done(
+    writer: Writer,
+    fn: Callable[[Tx], T],
+    sleep: Callable[[float], Awaitable[None]],
+    what: str,
+    *,
+    first: float = 0.05,
+    longest: float = 5.0,
+) -> T:
+    """``writer.write(fn)``, written again after a transient fault with a growing delay
+    (``first`` doubling up to ``longest`` seconds) until it commits. A job's completion, put-back
+    or trace must outlast a passing fault: dropping it would park the job until a restart.
+    ``fn`` must be safe to run again (its transaction rolled back)."""
+    delay = first
+    while True:
+        try:
+            return await writer.write(fn)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            log.warning("%s failed (%s); writing it again in %.2fs", what, exc, delay)
+        await sleep(delay)
+        delay = min(longest, delay * 2)

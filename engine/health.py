@@ -76,7 +76,7 @@ class Health:
             counts = {status: int(n) for status, n in rows}
             return sum(counts.values()), counts.get("failed", 0)
 
-        return self._engine.db.run_sync(read)
+        return self._engine.db.read_sync(read)
 
     async def run_failed(self, uid: str) -> None:
         compiled = self._engine.index.by_uid.get(uid)

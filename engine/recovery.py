@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from engine.clock import Clock
-from engine.db import Database, Tx
+from engine.db import Database, Tx, write_until_done
 from engine.models import JobRow, RunRow
 from engine.modes import ACTIVE, group_of, lock_of, slots
 from engine.queue.base import Job, JobQueue, NewJob
@@ -51,7 +51,7 @@ async def rebuild(engine: Engine) -> int:
         refs = tx.conn.execute(select(JOBS.c.ref).where(JOBS.c.kind == "run")).all()
         return [(r[0], r[1], r[2], r[3]) for r in runs], {ref for (ref,) in refs}
 
-    runs, with_job = engine.db.run_sync(read)
+    runs, with_job = engine.db.read_sync(read)
     recipes: dict[str, Recipe | None] = {}
     orphans: list[NewJob] = []
     for run_id, uid, key, status in runs:
@@ -83,6 +83,11 @@ async def put_back(db: Database, queue: JobQueue, clock: Clock, job: Job) -> Non
     delay = min(300.0, 5.0 * 2 ** min(job.attempts, 10))
     due = clock.now() + timedelta(seconds=delay)
     try:
-        await db.writer.write(lambda tx: queue.retry(tx, job, due))
+        await write_until_done(
+            db.writer,
+            lambda tx: queue.retry(tx, job, due),
+            clock.sleep,
+            f"putting back job {job.id}",
+        )
     except Exception:
         log.exception("job %s could not be put back; it runs again after a restart", job.id)

@@ -148,7 +148,7 @@ def _read(
             first = failed
         return _Source(run, event, recipe, wanted, first, copied)
 
-    return engine.db.run_sync(read)
+    return engine.db.read_sync(read)
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -297,7 +297,7 @@ def select_runs(engine: Engine, which: RunFilter) -> list[str]:
         ).all()
         return [r.id for r in rows]
 
-    return engine.db.run_sync(read)
+    return engine.db.read_sync(read)
 
 
 async def replay_many(

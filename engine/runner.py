@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock
 from engine.context import Services
-from engine.db import Database, Tx
+from engine.db import Database, Tx, write_until_done
 from engine.errors import RetryableError
 from engine.events import CausedBy, Event, NewEvent
 from engine.models import RunRow, StepRow
@@ -89,7 +89,7 @@ class Runner:
         job.hint = None
         if state is None:
             run_id, cipher = job.ref, self.cipher
-            state = await self._db.run(lambda tx: load_run(tx, run_id, cipher))
+            state = await self._db.read(lambda tx: load_run(tx, run_id, cipher))
             if state is None:  # finished, held or gone: nothing to do but drop the job
                 await self._drop(job)
                 return
@@ -110,7 +110,9 @@ class Runner:
                 self._queue.enqueue(tx, started)
 
         try:
-            await self._db.writer.write(write)
+            await write_until_done(
+                self._db.writer, write, self._clock.sleep, f"dropping job {job.id}"
+            )
         except BaseException:
             if group is not None:
                 admission.rejoin(job.ref, group, started)
@@ -225,7 +227,12 @@ class Runner:
         until, since = parse_time(info["until"]), parse_time(info.get("since") or info["until"])
         now = self._clock.now()
         if until > now:  # handed out early (a restart, a moved clock): back until then
-            await self._db.writer.write(lambda tx: self._queue.retry(tx, job, until))
+            await write_until_done(
+                self._db.writer,
+                lambda tx: self._queue.retry(tx, job, until),
+                self._clock.sleep,
+                f"putting back job {job.id}",
+            )
             return False
         info.pop("recheck", None)
         info["waited_s"] = round((now - since).total_seconds(), 3)
@@ -350,7 +357,9 @@ class Runner:
                 self._queue.retry(tx, job, retry_at)
 
         try:
-            await self._db.writer.write(write)
+            await write_until_done(
+                self._db.writer, write, self._clock.sleep, f"saving run {state.run_id}"
+            )
         except BaseException:
             if group is not None:
                 admission.rejoin(state.run_id, group, started)

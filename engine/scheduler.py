@@ -204,7 +204,7 @@ class Scheduler:
 
     def _plan(self, fresh: list[CompiledRecipe], result: SyncResult) -> None:
         uids = [c.uid for c in fresh]
-        with self.db.session() as s:
+        with self.db.read_session() as s:
             states = {
                 r.recipe_uid: r
                 for r in s.exec(
@@ -366,7 +366,7 @@ class Scheduler:
     async def _poll_scope(self, source: PollSource, scope: PollScope) -> None:
         started = self.clock.now()
         key = {"source": source.name, "workspace_id": scope.workspace, "store": scope.store or ""}
-        with self.db.session() as s:
+        with self.db.read_session() as s:
             row = s.get(PollStateRow, (key["source"], key["workspace_id"], key["store"]))
             since = utc(row.since) if row is not None else None
         found = await source.fetch(scope, since)

@@ -53,14 +53,14 @@ class Vault:
             s.commit()
 
     def get(self, workspace: str, name: str) -> str:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             row = s.get(CredentialRow, (workspace, name))
             if row is None:
                 raise NotFoundError("secret", name)
             return self.cipher.decrypt(row.value_enc)
 
     def names(self, workspace: str) -> list[str]:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             rows = s.exec(select(CredentialRow.name).where(CredentialRow.workspace_id == workspace))
             return sorted(rows.all())
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from engine.clock import Clock
-from engine.db import Database, Tx
+from engine.db import Database, Tx, write_until_done
 from engine.leader import Leadership
 from engine.queue.base import Job, JobQueue, QueueClosed
 from engine.recovery import put_back
@@ -98,7 +98,7 @@ class WorkerPool:
         def write(tx: Tx) -> None:
             self.queue.complete(tx, job)
 
-        await self.db.writer.write(write)
+        await write_until_done(self.db.writer, write, self.clock.sleep, f"completing job {job.id}")
 
     async def _side(self, job: Job, handler: JobHandler, limit: asyncio.Semaphore) -> None:
         try:

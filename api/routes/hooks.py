@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CipherDep, ContainerDep, RequireWrite, SessionDep
+from api.deps import CipherDep, ContainerDep, RequireWrite, SessionDep, WriteSessionDep
 from api.errors import ApiError, not_found, responses
 from api.models import EventAccepted, UtcDateTime
 from api.pagination import Cursor, Limit, newest_first
@@ -67,7 +67,7 @@ def _public(row: InboundHookRow) -> HookPublic:
 def create_hook(
     body: HookCreate,
     caller: RequireWrite,
-    session: SessionDep,
+    session: WriteSessionDep,
     cipher: CipherDep,
     container: ContainerDep,
 ) -> HookCreated:
@@ -103,7 +103,7 @@ def list_hooks(
     summary="Delete an inbound hook (its URL stops accepting messages)",
     responses=responses(404),
 )
-def delete_hook(hook_id: str, caller: RequireWrite, session: SessionDep) -> Response:
+def delete_hook(hook_id: str, caller: RequireWrite, session: WriteSessionDep) -> Response:
     row = session.get(InboundHookRow, hook_id)
     if row is None or row.workspace_id != caller.workspace:
         raise not_found("hook", hook_id)
@@ -176,7 +176,7 @@ async def _hook(
     """The hook and its secret (read in a thread: this route runs on the event loop)."""
 
     def read() -> tuple[InboundHookRow, str] | None:
-        with container.db.session() as session:
+        with container.db.read_session() as session:
             row = session.get(InboundHookRow, hook_id)
         return None if row is None else (row, cipher.decrypt(row.secret_enc))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlmodel import select
 
-from api.deps import ContainerDep, RequireAdmin, SessionDep
+from api.deps import ContainerDep, RequireAdmin, SessionDep, WriteSessionDep
 from api.errors import not_found, responses
 from api.keys import new_key
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(401, 40
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key")
 def create_key(
-    body: KeyCreate, caller: RequireAdmin, session: SessionDep, container: ContainerDep
+    body: KeyCreate, caller: RequireAdmin, session: WriteSessionDep, container: ContainerDep
 ) -> KeyCreated:
     row, key = new_key(
         session, caller.workspace, list(body.scopes), body.name, container.clock.now()
@@ -45,7 +45,7 @@ def list_keys(
     responses=responses(404),
 )
 def revoke_key(
-    key_id: str, caller: RequireAdmin, session: SessionDep, container: ContainerDep
+    key_id: str, caller: RequireAdmin, session: WriteSessionDep, container: ContainerDep
 ) -> None:
     row = session.get(ApiKeyRow, key_id)
     if row is None or row.workspace_id != caller.workspace:

@@ -137,7 +137,7 @@ async def metrics(container: ContainerDep) -> PlainTextResponse:
     engine = container.engine
 
     def read() -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        with container.db.session() as session:
+        with container.db.read_session() as session:
             return _steps(session), _active_runs(session)
 
     steps, active = await run_in_threadpool(read)

@@ -123,7 +123,7 @@ async def _change(container: ContainerDep, workspace: str, run_id: str, op: Chan
         raise ApiError(409, changes.refused[run_id])
 
     def read() -> RunDetail:
-        with container.db.session() as session:
+        with container.db.read_session() as session:
             return _detail(session, workspace, run_id)
 
     return await run_in_threadpool(read)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from api.deps import ContainerDep, RequireAdmin, SessionDep, WorkspaceDep
+from api.deps import ContainerDep, RequireAdmin, SessionDep, WorkspaceDep, WriteSessionDep
 from api.errors import responses
 from api.models import WorkspacePublic, WorkspaceUpdate
 from engine.models import RecipeRow, StoreRow, Workspace
@@ -38,7 +38,7 @@ def show_workspace(workspace: WorkspaceDep, session: SessionDep) -> WorkspacePub
 
 @router.patch("", summary="Rename the caller's workspace")
 def rename_workspace(
-    body: WorkspaceUpdate, caller: RequireAdmin, session: SessionDep, container: ContainerDep
+    body: WorkspaceUpdate, caller: RequireAdmin, session: WriteSessionDep, container: ContainerDep
 ) -> WorkspacePublic:
     row = session.get(Workspace, caller.workspace)
     if row is None:

@@ -71,7 +71,7 @@ async def write(db: Database, fn: Callable[[Session], T]) -> T:
 
 
 def read(db: Database, fn: Callable[[Session], T]) -> T:
-    with db.session() as session:
+    with db.read_session() as session:
         return fn(session)
 
 

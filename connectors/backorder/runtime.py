@@ -109,7 +109,7 @@ class BackorderRuntime:
 
     async def handle(self, job: Job) -> None:
         ref = job.ref
-        event = await self.engine.db.run(lambda tx: load_event(tx, ref))
+        event = await self.engine.db.read(lambda tx: load_event(tx, ref))
         try:
             if event is not None:
                 await self.react(event)

@@ -147,7 +147,7 @@ class Snapshots:
                 )
             ).first()
 
-        row = self._db.run_sync(read)
+        row = self._db.read_sync(read)
         found = None
         if row is not None:
             found = Snapshot(
@@ -163,7 +163,7 @@ class Snapshots:
             query = select(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id)
             return list(tx.conn.execute(query).all())
 
-        rows = self._db.run_sync(read)
+        rows = self._db.read_sync(read)
         for r in rows:
             self._cache[(store_id, r.kind, r.ref)] = Snapshot(
                 r.level, r.warning_level, r.tracked, r.status_id, r.stamp, r.parent
@@ -276,7 +276,7 @@ class WriteLog:
         def read(tx: Tx) -> list[Any]:
             return list(tx.conn.execute(select(WRITES).where(WRITES.c.created_at >= since)).all())
 
-        rows = sorted(self._db.run_sync(read), key=lambda r: (r.created_at, r.id))
+        rows = sorted(self._db.read_sync(read), key=lambda r: (r.created_at, r.id))
         for row in rows:
             at = (
                 row.created_at
@@ -358,7 +358,7 @@ class WriteLog:
                 .order_by(WRITES.c.created_at.desc())
             ).first()
 
-        row = self._db.run_sync(read)
+        row = self._db.read_sync(read)
         return None if row is None else (str(row.status), dict(row.detail or {}))
 
     async def prune(self) -> None:

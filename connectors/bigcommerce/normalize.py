@@ -95,7 +95,7 @@ class Normalizer:
         event = job.hint if isinstance(job.hint, Event) else None
         if event is None:  # a job from another process, or after a restart
             ref = job.ref
-            event = await self.engine.db.run(lambda tx: load_event(tx, ref))
+            event = await self.engine.db.read(lambda tx: load_event(tx, ref))
         job.hint = None
         try:
             raw = await self._raw(event) if event is not None else None

@@ -169,7 +169,7 @@ class BigCommerceStores:
                 query = query.where(STORES.c[name] == value)
             return tx.conn.execute(query).first()
 
-        row = self.db.run_sync(read)
+        row = self.db.read_sync(read)
         if row is None:
             return None
         return _Row(
@@ -214,7 +214,7 @@ class BigCommerceStores:
         def read(tx: Tx) -> list[str]:
             return [r.id for r in tx.conn.execute(select(STORES.c.id)).all()]
 
-        return self.db.run_sync(read)
+        return self.db.read_sync(read)
 
     async def _open(self, row: _Row) -> StoreHandle:
         async with self._lock:

@@ -170,7 +170,7 @@ class BigCommerceRuntime:
         def read(tx: Any) -> Any:
             return tx.conn.execute(select(SYNC).where(SYNC.c.store_id == store_id)).first()
 
-        row = self.engine.db.run_sync(read)
+        row = self.engine.db.read_sync(read)
         default = self.engine.clock.now() - timedelta(seconds=2 * self.config.reconcile_interval)
 
         def aware(value: datetime | None) -> datetime:

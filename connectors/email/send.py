@@ -220,7 +220,7 @@ async def _password(ctx: ActionContext, config: SmtpConfig) -> str | None:
 
 async def _logged(db: Database, key: str) -> EmailSentRow | None:
     def read() -> EmailSentRow | None:
-        with db.session() as session:
+        with db.read_session() as session:
             return session.get(EmailSentRow, key)
 
     return await asyncio.to_thread(read)

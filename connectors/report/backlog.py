@@ -210,7 +210,7 @@ async def build_report(
     included = tuple(statuses) if statuses else (*BACKLOG_STATUSES, *WHILE_UNSHIPPED)
     names, raw, requests = await fetch_backlog(client, included)
     raw = [o for o in raw if _in_backlog(o, included)]
-    with db.session() as session:
+    with db.read_session() as session:
         lines = _lines(session, workspace, store)
         assignments = _assignments(session, workspace, store)
     open_ids = {int(o["id"]) for o in raw}

@@ -234,7 +234,7 @@ class PackService:
         return result
 
     def installed(self, workspace: str) -> list[InstalledPackRow]:
-        with self.db.session() as s:
+        with self.db.read_session() as s:
             rows = s.exec(
                 select(InstalledPackRow).where(InstalledPackRow.workspace_id == workspace)
             ).all()
@@ -366,7 +366,7 @@ class PackService:
 
     # -- instances ------------------------------------------------------------------------
     def instances(self, workspace: str, pack: str | None = None) -> list[TemplateInstanceRow]:
-        with self.db.session() as s:
+        with self.db.read_session() as s:
             query = select(TemplateInstanceRow).where(TemplateInstanceRow.workspace_id == workspace)
             if pack is not None:
                 query = query.where(TemplateInstanceRow.pack_name == pack)

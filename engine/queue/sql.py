@@ -109,7 +109,7 @@ class SqlJobQueue:
             rows = tx.conn.execute(select(_T).order_by(_T.c.due_at, _T.c.id)).all()
             return [Job(r.id, r.kind, r.ref, r.due_at, r.lock_key, r.attempts) for r in rows]
 
-        jobs = self._db.run_sync(load)
+        jobs = self._db.read_sync(load)
         known = {j.id for j in self._ready} | {j.id for *_, j in self._delayed}
         known |= {j.id for q in self._locked.values() for j in q} | self._inflight
         fresh = [j for j in jobs if j.id not in known]

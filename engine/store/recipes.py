@@ -169,7 +169,7 @@ class SqlRecipeStore:
             return uid
 
     def get(self, workspace: str, slug: str) -> StoredRecipe:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             return _stored(self._row(s, workspace, slug))
 
     def find(self, workspace: str, slug: str) -> StoredRecipe | None:
@@ -179,7 +179,7 @@ class SqlRecipeStore:
             return None
 
     def by_uid(self, uid: str) -> StoredRecipe | None:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             row = s.get(RecipeRow, uid)
             return _stored(row) if row else None
 
@@ -190,7 +190,7 @@ class SqlRecipeStore:
         limit: int = 10_000,
         after: str | None = None,
     ) -> list[StoredRecipe]:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             query = select(RecipeRow)
             if workspace is not None:
                 query = query.where(RecipeRow.workspace_id == workspace)
@@ -202,7 +202,7 @@ class SqlRecipeStore:
             return [_stored(r) for r in s.exec(query).all()]
 
     def count(self, workspace: str) -> int:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             return int(
                 s.exec(
                     select(func.count())
@@ -212,7 +212,7 @@ class SqlRecipeStore:
             )
 
     def versions(self, workspace: str, slug: str) -> builtins.list[tuple[int, datetime]]:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             row = self._row(s, workspace, slug)
             rows = s.exec(
                 select(RecipeVersionRow)
@@ -222,7 +222,7 @@ class SqlRecipeStore:
             return [(r.version, r.created_at) for r in rows]
 
     def version(self, workspace: str, slug: str, version: int) -> dict[str, Any]:
-        with self._db.session() as s:
+        with self._db.read_session() as s:
             row = self._row(s, workspace, slug)
             found = s.get(RecipeVersionRow, (row.uid, version))
             if found is None:

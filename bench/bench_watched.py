@@ -130,19 +130,21 @@ def sandbox_key(log: Path, server: subprocess.Popen[bytes]) -> str:
 
 
 def count_runs(url: str) -> tuple[int, int]:
-    """(events stored, runs succeeded), waiting up to 120 s for every run to finish."""
+    """(load events stored, their runs succeeded), waiting up to 120 s for every run to end."""
     engine = create_engine(url)
+    ours = "from run r join event e on e.id = r.event_id where e.type = 'custom.stock'"
     try:
         deadline = time.monotonic() + 120
         with engine.connect() as conn:
             while time.monotonic() < deadline:
-                q = "select count(*) from run where finished_at is null"
-                if conn.execute(text(q)).scalar_one() == 0:
+                going = conn.execute(text(f"select count(*) {ours} and r.finished_at is null"))
+                if going.scalar_one() == 0:
                     break
                 conn.rollback()
                 time.sleep(0.5)
-            events = conn.execute(text("select count(*) from event")).scalar_one()
-            done = conn.execute(text("select count(*) from run where status='succeeded'"))
+            q = "select count(*) from event where type = 'custom.stock'"
+            events = conn.execute(text(q)).scalar_one()
+            done = conn.execute(text(f"select count(*) {ours} and r.status = 'succeeded'"))
             return int(events), int(done.scalar_one())
     finally:
         engine.dispose()

@@ -18,7 +18,10 @@ from engine.conditions.interpreter import COMPARISONS, evaluate
 from engine.conditions.validate import is_operation, join_path, validate_rule
 
 _ITERATORS = frozenset({"map", "filter", "reduce", "all", "some", "none"})
+_QUANTIFIERS = frozenset({"all", "some", "none"})
 _MAX_TEXT = 80
+_MAX_ELEMENTS = 3
+"""How many failed elements an explanation of ``some`` names."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -144,7 +147,32 @@ class _Explainer:
             return _Outcome(None, [self.failure(node, path, None, exc)], exc)
         if sem.truthy(value):
             return _Outcome(value)
-        return _Outcome(value, [self.failure(node, path, value, None)])
+        failure = self.failure(node, path, value, None)
+        ((name, args),) = node.items()
+        if name in _QUANTIFIERS:
+            failure = self.quantified(name, args, path, failure)
+        return _Outcome(value, [failure])
+
+    def quantified(self, name: str, args: list[Any], path: str, failure: Failure) -> Failure:
+        """``failure`` of ``all``/``some``/``none`` with the elements and sub-conditions that
+        decided it: the first element failing ``all``'s condition, the first matching
+        ``none``'s, or the first elements for which ``some``'s condition failed."""
+        items = evaluate(args[0], self.data)
+        if not isinstance(items, list | tuple) or not items:
+            return failure
+        body, reasons = args[1], []
+        for i, item in enumerate(items):
+            inner = _Explainer(item).value(body, f"{path}[1]")
+            if inner.error is not None or sem.truthy(inner.value) == (name == "none"):
+                if name == "none":
+                    reasons.append(f"element {i} {_show(item)} matched {_render(body)}")
+                else:
+                    why = "; ".join(f.message for f in inner.failures) or "falsy"
+                    reasons.append(f"element {i} {_show(item)}: {why}")
+                if name != "some" or len(reasons) == _MAX_ELEMENTS:
+                    break
+        message = f"{failure.message}: {', '.join(reasons)}" if reasons else failure.message
+        return Failure(failure.path, failure.operator, failure.actual, message)
 
     def safe(self, node: Any) -> Any:
         """The value of ``node``, or a description of the error it raised (for display)."""

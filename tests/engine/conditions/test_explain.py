@@ -130,3 +130,43 @@ def test_explanations_are_frozen_and_json_serialisable() -> None:
 def test_invalid_rules_are_rejected() -> None:
     with pytest.raises(ConditionError):
         explain({"nope": []}, {})
+
+
+ORDER = {
+    "lines": [
+        {"sku": "TEE", "stock": 4, "tags": []},
+        {"sku": "HAT", "stock": 0, "tags": ["fragile"]},
+        {"sku": "MUG", "stock": 0, "tags": ["fragile"]},
+    ]
+}
+
+
+def test_all_names_the_first_failing_element_and_its_sub_condition() -> None:
+    rule = {"all": [{"var": "lines"}, {">": [{"var": "stock"}, 0]}]}
+    (failure,) = explain(rule, ORDER).failures
+    assert failure.path == "all"
+    assert failure.message.endswith(
+        'element 1 {"sku": "HAT", "stock": 0, "tags": ["fragile"]}: stock > 0 was false (actual: 0)'
+    )
+
+
+def test_none_names_the_first_matching_element() -> None:
+    rule = {"none": [{"var": "lines"}, {"in": ["fragile", {"var": "tags"}]}]}
+    (failure,) = explain(rule, ORDER).failures
+    assert "element 1 " in failure.message
+    assert "element 2" not in failure.message
+    assert failure.message.endswith('matched {"in": ["fragile", {"var": "tags"}]}')
+
+
+def test_some_names_each_failed_element_with_the_failed_sub_condition() -> None:
+    rule = {
+        "some": [
+            {"var": "lines"},
+            {"and": [{"==": [{"var": "sku"}, "MUG"]}, {">": [{"var": "stock"}, 0]}]},
+        ]
+    }
+    (failure,) = explain(rule, ORDER).failures
+    assert 'element 0 {"sku": "TEE"' in failure.message
+    assert 'sku == "MUG" was false' in failure.message
+    assert 'element 2 {"sku": "MUG"' in failure.message
+    assert failure.message.endswith("stock > 0 was false (actual: 0)")

@@ -21,7 +21,7 @@ SCALARS = st.one_of(
     st.sampled_from([0.0, 0.5, 19.99, -2.5, 1e300, 2.0**53]),
     st.sampled_from(["", "0", "12", "SALE-X", "US", "fragile", "apparel", "VIP", "a@example.com"]),
 )
-VALUES = st.recursive(
+VALUES: st.SearchStrategy[Any] = st.recursive(
     SCALARS, lambda inner: st.lists(inner, max_size=3) | st.just({}), max_leaves=4
 )
 

@@ -6,20 +6,22 @@ import argparse
 import sys
 from typing import Any
 
-from api.keys import SCOPES
+from sous import cli_options
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from api.keys import create_key
+    from api.keys import SCOPES, create_key
     from engine.db import Database
     from sous.migrate import upgrade
+    from sous.output import progress
     from sous.settings import load_settings
 
     settings = load_settings(database_url=args.database_url)
+    progress("opening the database")
     db = Database(settings.database_url)
     try:
         upgrade(db.engine)
-        key = create_key(db, args.workspace, args.scope or ["read", "write", "admin"], args.name)
+        key = create_key(db, args.workspace, args.scope or list(SCOPES), args.name)
     except ValueError as exc:
         print(f"sous keys create: {exc}", file=sys.stderr)
         return 2
@@ -37,11 +39,9 @@ def register(subparsers: Any) -> None:
     p = actions.add_parser("create", help="create an API key; prints it once")
     p.add_argument("--workspace", default="default", help="workspace name (created if missing)")
     p.add_argument("--name", default="cli", help="a label for the key")
+    # Checked by create_key (importing the scopes here would slow every command's start).
     p.add_argument(
-        "--scope",
-        action="append",
-        choices=SCOPES,
-        help="read, write or admin (repeatable; default: all three)",
+        "--scope", action="append", help="read, write or admin (repeatable; default: all three)"
     )
-    p.add_argument("--database-url", default=None)
+    cli_options.database(p)
     p.set_defaults(handler=cmd_keys_create)

@@ -21,6 +21,8 @@ parsing text.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -78,14 +80,22 @@ class RenderError(SousError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+def unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    """``unknown action 'core.lgo'; did you mean 'core.log'?``: the nearest known names (not
+    the whole list), or where the whole list is when nothing is near."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if close:
+        return f"unknown {kind} {name!r}; did you mean {' or '.join(map(repr, close))}?"
+    return f"unknown {kind} {name!r} (the catalog, GET /v1/catalog, lists every one)"
+
+
 class RegistryError(SousError):
     """An unknown trigger type or action name."""
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
         self.kind = kind
         self.name = name
-        hint = f"; known: {', '.join(sorted(known))}" if known else ""
-        super().__init__(f"unknown {kind} {name!r}{hint}")
+        super().__init__(unknown(kind, name, known))
 
 
 class NotFoundError(SousError):

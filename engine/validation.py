@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine import conditions
 from engine.errors import ConditionError, ErrorDetail, RegistryError, RenderError
-from engine.recipe import Recipe
+from engine.recipe import SLUG, Recipe
 from engine.registry import Registry
 from engine.rendering import check_template, is_template
 
@@ -39,6 +39,11 @@ def _message(error: Any) -> str:
         return "unknown field (check the spelling; the catalog lists every parameter)"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == SLUG:
+        return (
+            f"{error['input']!r} is not a valid id: use lowercase letters, digits, - and _, "
+            "starting with a letter or digit, at most 80 characters"
+        )
     return msg[0].lower() + msg[1:] if msg else msg
 
 
@@ -101,13 +106,36 @@ def _check_rule(rule: Any, loc: Loc) -> list[ErrorDetail]:
     return []
 
 
+def _shape(document: Any) -> tuple[Recipe | None, list[ErrorDetail]]:
+    """Phase 1. When the only problems are malformed ids, the rest is still checked (with
+    stand-in ids), so one bad id does not hide every other error."""
+    try:
+        return Recipe.model_validate(document), []
+    except ValidationError as exc:
+        details = _pydantic_details(exc, ())
+        bad_ids = [e["loc"] for e in exc.errors() if e["loc"][-1:] == ("id",)]
+        if len(bad_ids) < len(exc.errors()) or not isinstance(document, dict):
+            return None, details
+    patched = dict(document)
+    patched["actions"] = [
+        dict(a) if isinstance(a, dict) else a for a in document.get("actions", [])
+    ]
+    for n, loc in enumerate(bad_ids):
+        parent: Any = patched
+        for part in loc[:-1]:
+            parent = parent[part]
+        parent["id"] = f"id-{n}"
+    try:
+        return Recipe.model_validate(patched), details
+    except ValidationError:
+        return None, details
+
+
 def validate_document(document: Any, registry: Registry) -> tuple[Recipe | None, list[ErrorDetail]]:
     """Validate a recipe document; returns the recipe (or ``None``) and every problem found."""
-    try:
-        recipe = Recipe.model_validate(document)
-    except ValidationError as exc:
-        return None, _pydantic_details(exc, ())
-    details: list[ErrorDetail] = []
+    recipe, details = _shape(document)
+    if recipe is None:
+        return None, details
     try:
         trigger = registry.trigger(recipe.trigger.type)
     except RegistryError as exc:

@@ -1,7 +1,9 @@
 """``sous templates …`` and ``sous packs …``: recipe templates and shareable packs.
 
-Commands that read or change a workspace open the database from ``SOUS_DATABASE_URL`` (or
-``--database-url``); ``packs build`` and ``packs inspect`` need no database. Exit status: 0 done,
+Commands that change a workspace open the database from ``SOUS_DATABASE_URL`` (or
+``--database-url``), migrated to the newest schema. Commands that only read (``templates list``,
+``templates show``, ``packs list``) never create or migrate one: without a database they show the
+library alone. ``packs build`` and ``packs inspect`` need no database. Exit status: 0 done,
 1 refused or invalid (every problem is printed), 2 a usage error.
 """
 
@@ -13,34 +15,51 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import SousError
-from engine.packs.archive import PackError, build_archive, read_folder, sha256
-from engine.packs.install import PackService, default_library
-from engine.packs.pack import load_pack
-from engine.registry import Registry
-from sous.output import emit_json, paint, table
+from sous import cli_options
+from sous.output import emit_json, paint, progress, table
+
+if TYPE_CHECKING:
+    from engine.packs.install import PackService
+    from engine.registry import Registry
 
 Handler = Callable[[argparse.Namespace], int]
+READ_ONLY = "read_only"
+
+
+def _database_url(args: argparse.Namespace) -> tuple[str, bool]:
+    """The configured database, and whether to migrate it. A command that only reads never
+    creates a SQLite file (an empty one in memory stands in) and never changes a schema."""
+    from sous.settings import load_settings
+
+    url = load_settings(database_url=args.database_url).database_url
+    if not getattr(args, READ_ONLY, False):
+        return url, True
+    file = url.split("///", 1)[-1] if url.startswith("sqlite") and "///" in url else None
+    if file is not None and file != ":memory:" and not Path(file).exists():
+        return "sqlite://", True
+    return url, False
 
 
 def open_service(args: argparse.Namespace) -> AbstractContextManager[PackService]:
-    """The pack service on the configured database (migrated to the newest schema)."""
+    """The pack service on the configured database (see :func:`_database_url`)."""
 
     @contextmanager
     def opened() -> Iterator[PackService]:
         from engine.clock import SystemClock
         from engine.db import Database
-        from sous.container import build_registry
+        from engine.packs.install import PackService, default_library
         from sous.migrate import upgrade
-        from sous.settings import load_settings
+        from sous.registry import build_registry
 
-        db = Database(load_settings(database_url=args.database_url).database_url)
+        url, migrate = _database_url(args)
+        progress("opening the database" if migrate else "reading the database")
+        db = Database(url)
         try:
-            upgrade(db.engine)
+            if migrate:
+                upgrade(db.engine)
             library = Path(args.library) if args.library else default_library()
             yield PackService(db, build_registry(), SystemClock(), library=library)
         finally:
@@ -50,7 +69,7 @@ def open_service(args: argparse.Namespace) -> AbstractContextManager[PackService
 
 
 def default_registry() -> Registry:
-    from sous.container import build_registry
+    from sous.registry import build_registry
 
     return build_registry()
 
@@ -74,6 +93,8 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 
 
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    import yaml
+
     values: dict[str, Any] = {}
     if getattr(args, "inputs", None):
         loaded = yaml.safe_load(Path(args.inputs).read_text(encoding="utf-8"))
@@ -85,6 +106,8 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _fail(error: SousError) -> int:
+    from engine.packs.archive import PackError
+
     details = getattr(error, "details", None) or []
     head = error.message if isinstance(error, PackError) else "" if details else str(error)
     for line in [head] * bool(head) + [f"  {d}" for d in details]:
@@ -108,6 +131,8 @@ def _guarded(handler: Handler) -> Handler:
             return handler(args)
         except SousError as exc:
             return _fail(exc)
+        except BrokenPipeError:
+            raise  # the reader went away: sous.cli.main stops quietly
         except (ValueError, OSError) as exc:
             print(f"sous {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -166,6 +191,8 @@ def _templates_instantiate(seams: Seams, args: argparse.Namespace) -> int:
             store=args.store,
             save=not args.dry_run,
         )
+    import yaml
+
     document = made.instance.document()
     if args.json:
         emit_json({"recipe": document, "inputs": made.instance.values, "saved": bool(made.stored)})
@@ -177,19 +204,31 @@ def _templates_instantiate(seams: Seams, args: argparse.Namespace) -> int:
 
 
 # -- packs -------------------------------------------------------------------------------------
+def _wrote(args: argparse.Namespace, path: Path, digest: str | None) -> int:
+    """Report a written archive (path, then its SHA-256) or folder."""
+    if args.json:
+        emit_json({"path": str(path), "sha256": digest})
+    else:
+        print(f"{path}\nsha256 {digest}" if digest else path)
+    return 0
+
+
 def _packs_build(seams: Seams, args: argparse.Namespace) -> int:
+    from engine.packs.archive import build_archive, read_folder, sha256
+    from engine.packs.pack import load_pack
+
     folder = Path(args.folder)
     pack = load_pack(read_folder(folder), seams.registry())
     data = build_archive(pack.files, f"{pack.name}-{pack.version}")
     out = Path(args.output or ".") / f"{pack.name}-{pack.version}.tar.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    print(f"{out}\nsha256 {sha256(data)}")
-    return 0
+    return _wrote(args, out, sha256(data))
 
 
 def _packs_inspect(seams: Seams, args: argparse.Namespace) -> int:
     from engine.packs.archive import read_source
+    from engine.packs.pack import load_pack
 
     found = read_source(args.source, pin=args.sha256)
     pack = load_pack(found.files, seams.registry())
@@ -219,18 +258,26 @@ def _packs_install(seams: Seams, args: argparse.Namespace) -> int:
     values = _inputs(args)
     with seams.service(args) as service:
         result = service.install(args.workspace, args.source, pin=args.sha256, recipes=args.recipes)
-        _say(f"{result.pack.ref} {'installed' if result.new else 'is already installed'}")
-        for slug in result.recipes:
-            print(f"  created recipe {slug}")
-        for slug in result.skipped:
-            print(f"  kept existing recipe {slug}")
-        if args.store:
-            made = make_for_stores(
+        made = (
+            make_for_stores(
                 service, args.workspace, result.pack.ref, args.store, values, args.template
             )
-            for item in made:
-                assert item.stored is not None
-                print(f"  created recipe {item.stored.recipe.id}")
+            if args.store
+            else []
+        )
+    created = list(result.recipes)
+    for item in made:
+        assert item.stored is not None
+        created.append(item.stored.recipe.id)
+    if args.json:
+        report = {"pack": result.pack.ref, "installed": result.new, "created": created}
+        emit_json(report | {"kept": list(result.skipped)})
+        return 0
+    _say(f"{result.pack.ref} {'installed' if result.new else 'is already installed'}")
+    for slug in result.skipped:
+        print(f"  kept existing recipe {slug}")
+    for slug in created:
+        print(f"  created recipe {slug}")
     return 0
 
 
@@ -258,6 +305,9 @@ def _packs_uninstall(seams: Seams, args: argparse.Namespace) -> int:
         deleted = service.uninstall(
             args.workspace, name, version, delete_recipes=args.delete_recipes, force=args.force
         )
+    if args.json:
+        emit_json({"uninstalled": f"{name}@{version}", "deleted": list(deleted)})
+        return 0
     _say(f"uninstalled {name}@{version}")
     for slug in deleted:
         print(f"  deleted recipe {slug}")
@@ -297,6 +347,7 @@ def _packs_upgrade(seams: Seams, args: argparse.Namespace) -> int:
 
 
 def _packs_export(seams: Seams, args: argparse.Namespace) -> int:
+    from engine.packs.archive import build_archive, sha256
     from engine.packs.export import export_workspace, write_folder
 
     with seams.service(args) as service:
@@ -315,11 +366,9 @@ def _packs_export(seams: Seams, args: argparse.Namespace) -> int:
     if out.name.endswith((".tar.gz", ".tgz")):
         data = build_archive(pack.files, f"{pack.name}-{pack.version}")
         out.write_bytes(data)
-        print(f"{out}\nsha256 {sha256(data)}")
-    else:
-        write_folder(pack.files, out)
-        print(out)
-    return 0
+        return _wrote(args, out, sha256(data))
+    write_folder(pack.files, out)
+    return _wrote(args, out, None)
 
 
 def _flag(p: argparse.ArgumentParser, name: str, help: str) -> None:
@@ -333,7 +382,7 @@ def _many(p: argparse.ArgumentParser, name: str, metavar: str, help: str) -> Non
 def _common(p: argparse.ArgumentParser, database: bool = True) -> None:
     if database:
         p.add_argument("--workspace", default="default", help="workspace id (default: default)")
-        p.add_argument("--database-url", default=None)
+        cli_options.database(p)
         p.add_argument(
             "--library", default=None, help="folder of shipped packs (default: recipes/packs)"
         )
@@ -350,6 +399,10 @@ def _values(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", metavar="FILE", help="input values from a YAML or JSON mapping")
 
 
+def _read_only(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(**{READ_ONLY: True})
+
+
 def register(subparsers: Any, seams: Seams | None = None) -> None:
     """Add ``sous templates …`` and ``sous packs …`` (``subparsers`` from ``add_subparsers``)."""
     seams = seams or Seams()
@@ -364,14 +417,20 @@ def register(subparsers: Any, seams: Seams | None = None) -> None:
     p = actions.add_parser("list", help="templates from installed packs and the library")
     _flag(p, "--all-versions", "every installed version, not only the newest")
     _common(p)
+    _read_only(p)
     bind(p, _templates_list)
     p = actions.add_parser("show", help="a template's inputs (--schema: as JSON Schema)")
-    p.add_argument("template", metavar="PACK/TEMPLATE")
+    p.add_argument(
+        "template",
+        metavar="PACK/TEMPLATE",
+        help="which template, e.g. backorders/sold-out-backorder",
+    )
     _flag(p, "--schema", "print the inputs' JSON Schema")
     _common(p)
+    _read_only(p)
     bind(p, _templates_show)
     p = actions.add_parser("instantiate", help="make a recipe from a template")
-    p.add_argument("template", metavar="PACK/TEMPLATE")
+    p.add_argument("template", metavar="PACK/TEMPLATE", help="which template")
     _values(p)
     p.add_argument("--id", help="the recipe's id (default: the template's, with the store hash)")
     p.add_argument("--name", help="the recipe's name (default: the template's)")
@@ -383,13 +442,14 @@ def register(subparsers: Any, seams: Seams | None = None) -> None:
     packs = subparsers.add_parser("packs", help="shareable packs of templates and recipes")
     actions = packs.add_subparsers(dest="packs_command", required=True, metavar="ACTION")
     p = actions.add_parser("build", help="check a pack folder and write NAME-VERSION.tar.gz")
-    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("folder", metavar="FOLDER", help="the pack folder (with pack.yaml)")
     p.add_argument(
         "--output", "-o", metavar="DIR", help="where to write the archive (default: here)"
     )
+    _common(p, database=False)
     bind(p, _packs_build)
     p = actions.add_parser("inspect", help="show and check a pack (folder, archive or https URL)")
-    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("source", metavar="SOURCE", help="folder, .tar.gz/.zip or https URL")
     p.add_argument("--sha256", help="refuse the pack unless its archive has this SHA-256")
     _common(p, database=False)
     bind(p, _packs_inspect)
@@ -408,9 +468,10 @@ def register(subparsers: Any, seams: Seams | None = None) -> None:
     bind(p, _packs_install)
     p = actions.add_parser("list", help="installed packs, and library packs not installed")
     _common(p)
+    _read_only(p)
     bind(p, _packs_list)
     p = actions.add_parser("uninstall", help="remove a pack version")
-    p.add_argument("pack", metavar="NAME@VERSION")
+    p.add_argument("pack", metavar="NAME@VERSION", help="the pack version to remove")
     _flag(p, "--delete-recipes", "also delete the recipes made from it")
     _flag(p, "--force", "keep the recipes made from it")
     _common(p)
@@ -418,7 +479,7 @@ def register(subparsers: Any, seams: Seams | None = None) -> None:
     p = actions.add_parser(
         "upgrade", help="remake recipes from another version of a pack (dry run unless --apply)"
     )
-    p.add_argument("pack", metavar="NAME")
+    p.add_argument("pack", metavar="NAME", help="the installed pack")
     p.add_argument("--to", metavar="VERSION", help="the version to move to (default: the newest)")
     _many(p, "--recipe", "ID", "only these recipes")
     _many(p, "--map", "OLD=NEW", "move a removed input's value (OLD= drops it)")
@@ -428,11 +489,11 @@ def register(subparsers: Any, seams: Seams | None = None) -> None:
     _common(p)
     bind(p, _packs_upgrade)
     p = actions.add_parser("export", help="a workspace's recipes as a pack")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, help="the pack's name")
     p.add_argument("--version", required=True, help="semantic version, e.g. 1.0.0")
-    p.add_argument("--description", default="")
-    p.add_argument("--author", default="")
-    p.add_argument("--license", default="")
+    p.add_argument("--description", default="", help="one line on what the pack does")
+    p.add_argument("--author", default="", help="who made it")
+    p.add_argument("--license", default="", help="an SPDX licence id, e.g. Apache-2.0")
     _many(p, "--recipe", "ID", "only these recipes")
     _flag(p, "--keep-stores", "keep store hashes (default: every store)")
     p.add_argument("--output", "-o", metavar="PATH", help="NAME.tar.gz, or a new folder")

@@ -9,25 +9,11 @@ from engine.clock import Clock, SystemClock
 from engine.context import Services
 from engine.db import Database
 from engine.engine import Engine, EngineSettings
-from engine.registry import Connector, Registry
+from engine.registry import Registry
+from sous.registry import build_registry, connectors
 from sous.settings import Settings
 
-
-def connectors() -> list[Connector]:
-    """Every connector Sous ships, listed explicitly."""
-    from connectors.backorder import CONNECTOR as backorder
-    from connectors.bigcommerce.connector import CONNECTOR as bigcommerce
-    from connectors.core import CONNECTOR as core
-    from connectors.email import CONNECTOR as email
-    from connectors.http import CONNECTOR as http
-    from connectors.report import CONNECTOR as report
-    from connectors.schedule import CONNECTOR as schedule
-
-    return [core, schedule, bigcommerce, backorder, email, http, report]
-
-
-def build_registry() -> Registry:
-    return Registry(connectors())
+__all__ = ["Container", "build", "build_registry", "connectors"]
 
 
 @dataclass

@@ -37,3 +37,15 @@ def emit_json(data: Any, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     json.dump(data, stream, indent=2, default=str)
     stream.write("\n")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def progress(message: str) -> None:
+    """Say on standard error what slow work is under way, on a terminal only (pipes and
+    scripts get clean output)."""
+    if sys.stderr.isatty():
+        print(paint(f"{message}…", "dim", sys.stderr), file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from engine.loader import load_paths
 from engine.retention import Retention, RetentionSettings
 from engine.scheduler import Scheduler
 from sous.container import Container, build
+from sous.logs import configure_logging
 from sous.output import paint
 from sous.settings import Settings, load_settings
 
@@ -137,9 +138,6 @@ def freeze_heap() -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = load_settings(
         host=args.host,
         port=args.port,
@@ -147,6 +145,7 @@ async def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         recipes_dir=args.recipes,
     )
+    configure_logging(settings.log_level)
     async with running(settings, sandbox=args.sandbox) as (container, _):
         freeze_heap()
         base = f"http://{settings.host}:{settings.port}"

@@ -32,6 +32,7 @@ from engine.models import RecipeRow
 from engine.queue.base import Job, JobQueue
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning, install_schema
 from sous.container import build
+from sous.logs import configure_logging
 from sous.settings import Settings, load_settings
 
 log = logging.getLogger("sous.worker")
@@ -275,32 +276,19 @@ async def _touch(path: Path, every: float) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = load_settings(
         database_url=args.database_url, workers=args.workers, queue="procrastinate"
     )
+    configure_logging(settings.log_level)
     alive = Path(args.alive_file) if args.alive_file else None
     return asyncio.run(run_worker(settings, alive_file=alive))
 
 
-def register(subparsers: Any) -> None:
-    """Add ``sous worker`` to the command line's subparsers."""
-    p = subparsers.add_parser(
-        "worker", help="run recipes from the shared PostgreSQL queue (no HTTP)"
-    )
-    p.add_argument("--database-url", default=None)
-    p.add_argument("--workers", type=int, default=None, help="concurrent runs in this process")
-    p.add_argument(
-        "--alive-file", default=None, help="touch this file while healthy (health checks)"
-    )
-    p.set_defaults(handler=cmd_worker)
-
-
 def main(argv: list[str] | None = None) -> int:
+    from sous.cli import register_worker
+
     parser = argparse.ArgumentParser(prog="sous")
-    register(parser.add_subparsers(dest="command", required=True))
+    register_worker(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     handler = args.handler
     return int(handler(args))

@@ -252,7 +252,7 @@ class Sandbox:
         async def messages(caller: CurrentKey, container: ContainerDep) -> dict[str, Any]:
             captured = list(reversed(sink.messages))
             ids = {m.message_id for m in captured if m.message_id}
-            ours = await container.db.run(partial(_sent_from, workspace=caller.workspace, ids=ids))
+            ours = await container.db.read(partial(_sent_from, workspace=caller.workspace, ids=ids))
             data = [m.to_dict() for m in captured if m.message_id in ours]
             return {"data": data, "count": len(data)}
 

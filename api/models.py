@@ -170,6 +170,11 @@ class RecipePublic(BaseModel):
     created_at: UtcDateTime
     updated_at: UtcDateTime
     document: JSONObject
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Saved, but something will keep it from running as written: for example a "
+        "store that is not connected (yet). Given when the recipe is created or replaced.",
+    )
 
 
 class RecipesPublic(BaseModel):

@@ -8,7 +8,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api.models import RecipePublic
-from engine.models import RecipeRow
+from engine.db import Tx
+from engine.models import RecipeRow, StoreRow
+from engine.recipe import Recipe
 from engine.store.recipes import StoredRecipe
 
 _CHUNK = 200
@@ -28,6 +30,24 @@ def public_stored(stored: StoredRecipe) -> RecipePublic:
         updated_at=stored.updated_at,
         document=stored.recipe.document(),
     )
+
+
+def store_warnings(tx: Tx, workspace: str, recipe: Recipe) -> list[str]:
+    """A recipe limited to a store that is not connected never fires there (a typo in a store
+    hash looks just like that). Saving first and connecting after is allowed: this only says so,
+    naming the stores that are connected."""
+    wanted = recipe.stores()
+    if not wanted:
+        return []
+    query = select(StoreRow.store_hash).where(StoreRow.workspace_id == workspace)
+    connected = sorted(tx.conn.execute(query).scalars())
+    known = ", ".join(connected) if connected else "none yet"
+    return [
+        f"store {store!r} is not connected to this workspace: the recipe will not run for it "
+        f"until it is (connected stores: {known})"
+        for store in wanted
+        if store not in connected
+    ]
 
 
 def public_row(row: RecipeRow) -> RecipePublic:

@@ -3,7 +3,8 @@
 The index maps ``(store, event type)`` and ``(workspace, event type)`` to compiled recipes, so
 the cost of an event does not grow with recipes that do not subscribe to it. Every recipe
 considered yields a :class:`Decision`, kept with the event: which matched, and for the others
-which stage said no and why.
+which stage said no and why. A disabled recipe that subscribes to the event is recorded too
+(stage ``disabled``), so an event shows why a recipe did not run.
 """
 
 from __future__ import annotations
@@ -52,20 +53,35 @@ class Decision:
     recipe: CompiledRecipe
     matched: bool
     stage: str
-    """``matched``, ``trigger`` (its filter said no), ``conditions``, ``loop`` (own write)."""
+    """``matched``, ``trigger`` (its filter said no), ``conditions``, ``loop`` (own write),
+    ``disabled`` (the recipe is switched off)."""
     reason: dict[str, Any] | None = None
 
 
-class RecipeIndex:
-    """Enabled recipes by ``(store, type)`` and, for all-store recipes, ``(workspace, type)``."""
+DISABLED = {"message": "the recipe is disabled; enable it to let it run"}
 
-    def __init__(self) -> None:
+
+class RecipeIndex:
+    """Enabled recipes by ``(store, type)`` and, for all-store recipes, ``(workspace, type)``.
+
+    ``disabled`` indexes the disabled recipes the same way, apart: only to say why they did not
+    run. ``by_uid``, ``len`` and :meth:`candidates` see enabled recipes only; :meth:`remove`
+    forgets a recipe in both.
+    """
+
+    def __init__(self, *, keep_disabled: bool = True) -> None:
         self._by_store: dict[tuple[str, str], list[CompiledRecipe]] = defaultdict(list)
         self._by_workspace: dict[tuple[str, str], list[CompiledRecipe]] = defaultdict(list)
         self.by_uid: dict[str, CompiledRecipe] = {}
+        self.disabled = RecipeIndex(keep_disabled=False) if keep_disabled else None
 
     def __len__(self) -> int:
         return len(self.by_uid)
+
+    def add_disabled(self, compiled: CompiledRecipe) -> None:
+        self.remove(compiled.uid)
+        if self.disabled is not None:
+            self.disabled.add(compiled)
 
     def add(self, compiled: CompiledRecipe) -> None:
         self.remove(compiled.uid)
@@ -79,6 +95,8 @@ class RecipeIndex:
                 self._by_store[(store, type_)].append(compiled)
 
     def remove(self, uid: str) -> None:
+        if self.disabled is not None:
+            self.disabled.remove(uid)
         old = self.by_uid.pop(uid, None)
         if old is None:
             return
@@ -114,6 +132,9 @@ class Dispatcher:
             if data is None:
                 data = event.context()
             decisions.append(decide_one(compiled, event, data))
+        if self.index.disabled is not None:
+            for compiled in self.index.disabled.candidates(event):
+                decisions.append(Decision(compiled, False, "disabled", dict(DISABLED)))
         return decisions
 
 

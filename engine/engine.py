@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -26,13 +25,14 @@ from engine import control, planning
 from engine.bulk import insert_ignoring_conflicts
 from engine.clock import Clock, SystemClock
 from engine.context import Services
+from engine.contracts import EngineSettings, IngestResult, JobHandler, Listener
 from engine.db import Database, Tx
 from engine.dispatcher import CompiledRecipe, Decision, Dispatcher, RecipeIndex
+from engine.errors import SousError
 from engine.events import Event, NewEvent
 from engine.health import Health
 from engine.ids import new_id
 from engine.leader import Leadership
-from engine.limits import AutoDisable, FloodLimit
 from engine.models import EventRow, MatchRow, RunRow
 from engine.modes import Admission, FloodGate
 from engine.queue.base import JobQueue, NewJob
@@ -45,7 +45,7 @@ from engine.replay import Replayed, ReplayReport, RunFilter, event_row, replay_m
 from engine.runner import Runner, RunState
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
 from engine.waits import Refetchers
-from engine.workers import JobHandler, WorkerPool
+from engine.workers import WorkerPool
 
 log = logging.getLogger("sous.engine")
 
@@ -63,38 +63,6 @@ __all__ = [
     "RunChanges",
     "RunFilter",
 ]
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    max_depth: int = 5
-    """The longest chain of events caused by Sous's own writes before a run stops as a loop."""
-    workers: int = 16
-    flood: FloodLimit | None = field(default_factory=FloodLimit)
-    """Default flood limit of recipes that do not set one (``None``: no limit)."""
-    auto_disable: AutoDisable | None = field(default_factory=AutoDisable)
-    """Default auto-disable rule of recipes that do not set one (``None``: never)."""
-    admission: bool | None = None
-    """Run modes and slots in this process; ``None``: on with the embedded queue (the slots are
-    kept in memory, which is right only where one process owns the queue)."""
-    backlog: int | None = None
-    """Backpressure with the embedded queue: when more jobs than this wait for a worker,
-    :meth:`Engine.receive` holds its answer until they drop to it (``None``: a quarter of the
-    workers, at least one). With a shared queue, the workers of other processes drain it and
-    nothing is held."""
-    backlog_wait: float = 1.0
-    """The longest :meth:`Engine.receive` holds an answer, in seconds (the event is stored)."""
-
-
-@dataclass
-class IngestResult:
-    event_id: str
-    duplicate: bool
-    runs: list[str] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-
-
-Listener = Callable[[str, dict[str, Any]], None]
 
 
 class Engine(WorkerPool):
@@ -149,10 +117,10 @@ class Engine(WorkerPool):
 
     # -- recipes --------------------------------------------------------------------------
     def reload(self) -> int:
-        """Rebuild the index from every enabled recipe in the database; return how many."""
+        """Rebuild the index from the recipes in the database; return how many are enabled."""
         fresh = RecipeIndex()
-        for stored in self.recipes.list(enabled=True):
-            fresh.add(self.compile(stored))
+        for stored in self.recipes.list():
+            self._place(fresh, stored)
         self.index = fresh
         self.dispatcher.index = fresh
         return len(fresh)
@@ -164,10 +132,23 @@ class Engine(WorkerPool):
 
     def refresh(self, stored: StoredRecipe | None, uid: str | None = None) -> None:
         """Bring one recipe's index entry up to date after a change."""
-        if stored is None or not stored.enabled:
-            self.index.remove(uid or (stored.uid if stored else ""))
+        if stored is None:
+            self.index.remove(uid or "")
         else:
-            self.index.add(self.compile(stored))
+            self._place(self.index, stored)
+
+    def _place(self, index: RecipeIndex, stored: StoredRecipe) -> None:
+        if stored.enabled:
+            index.add(self.compile(stored))
+            return
+        try:  # disabled: indexed only to record why it did not run
+            index.add_disabled(self.compile(stored))
+        except (SousError, ValueError):  # no longer compiles (a connector gone): nothing to record
+            index.remove(stored.uid)
+
+    def compiled(self, uid: str) -> CompiledRecipe | None:
+        """The enabled recipe ``uid`` as it matches events now, or ``None``."""
+        return self.index.by_uid.get(uid)
 
     def recipe_of(self, uid: str) -> Recipe | None:
         """The current recipe of ``uid`` (enabled or not), for its mode and limits."""

@@ -28,7 +28,7 @@ from api.models import (
     ValidationResult,
 )
 from api.pagination import Cursor, Limit, page
-from api.recipes_query import public_row, public_stored, search
+from api.recipes_query import public_row, public_stored, search, store_warnings
 from api.yaml_body import YAML_REQUEST_BODY, YamlBodyRoute
 from engine.store.recipes import StoredRecipe
 from engine.validation import validate_document
@@ -53,6 +53,15 @@ async def _change(container: Container, change: Callable[[], StoredRecipe]) -> S
 def _tagged(response: Response, stored: StoredRecipe) -> RecipePublic:
     response.headers["ETag"] = f'"{stored.version}"'
     return public_stored(stored)
+
+
+async def _saved(container: Container, response: Response, stored: StoredRecipe) -> RecipePublic:
+    """A created or replaced recipe, with :func:`store_warnings`."""
+    shown = _tagged(response, stored)
+    shown.warnings = await container.db.read(
+        lambda tx: store_warnings(tx, stored.workspace, stored.recipe)
+    )
+    return shown
 
 
 def _expected_version(if_match: str | None, body_version: int | None) -> int | None:
@@ -83,7 +92,7 @@ async def create_recipe(
     stored = await _change(
         container, lambda: container.engine.recipes.create(caller.workspace, body.document())
     )
-    return _tagged(response, stored)
+    return await _saved(container, response, stored)
 
 
 @router.post("/validate", summary="Validate a recipe document without saving it")
@@ -148,7 +157,7 @@ async def update_recipe(
     stored = await _change(
         container, lambda: recipes.update(caller.workspace, recipe_id, body.document(), expected)
     )
-    return _tagged(response, stored)
+    return await _saved(container, response, stored)
 
 
 @router.post("/{recipe_id}/enable", summary="Enable a recipe", responses=responses(404))

@@ -24,7 +24,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +39,13 @@ from engine.queue.base import Job
 from engine.runstate import load_event
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import ConnectorHost
 
 log = logging.getLogger("sous.bigcommerce")
 
 NORMALIZE = "bigcommerce.normalize"
+SHELF = "shelf"
+"""Snapshot kind: a product's level last seen while tracked, kept while tracking is off."""
 RAW_TYPES = ("bigcommerce.webhook", "bigcommerce.poll")
 
 
@@ -63,7 +65,7 @@ class Normalizer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: ConnectorHost,
         stores: BigCommerceStores,
         snapshots: Snapshots,
         writes: WriteLog,
@@ -185,51 +187,82 @@ class Normalizer:
         if record is None:
             return None
         self.count("attributed")
-        compiled = self.engine.index.by_uid.get(record.recipe_uid)
+        compiled = self.engine.compiled(record.recipe_uid)
         name = compiled.recipe.id if compiled is not None else record.recipe_uid
         return CausedBy(record.run_id, record.recipe_uid, record.depth + 1, (*record.chain, name))
 
     def _stock(
         self, raw: Raw, kind: str, ref: int, now: Snapshot, hint: int | None, base: dict[str, Any]
     ) -> list[NewEvent]:
-        before_snap = self.snapshots.get((raw.store.id, kind, ref))
-        if before_snap is not None and before_snap.level is not None:
-            before = before_snap.level
-        elif hint is not None:
-            before = (now.level or 0) - hint
-        else:
-            return []
+        snap = self.snapshots.get((raw.store.id, kind, ref))
         after = now.level or 0
-        if before == after:
-            return []
-        names = ["inventory_changed"]
+        if snap is not None and snap.level is not None:
+            before: int | None = snap.level
+        else:  # first seen, or only provisionally: the delivery's delta gives the level before
+            before = None if hint is None else after - hint
+        steps: list[tuple[str, int]] = []
+        if before is not None and before != after:
+            steps.append(("inventory_changed", before))
+        shelf = self._shelf(raw, kind, ref, snap, now, before)
         warning = now.warning_level or 0
-        if now.tracked:
-            if before > 0 >= after:
-                names.append("out_of_stock")
-            if before <= 0 < after:
-                names.append("back_in_stock")
-            if warning > 0 and before > warning >= after:
-                names.append("low_stock")
+        if now.tracked and shelf is not None:
+            if shelf > 0 >= after:
+                steps.append(("out_of_stock", shelf))
+            if shelf <= 0 < after:
+                steps.append(("back_in_stock", shelf))
+            if warning > 0 and shelf > warning >= after:
+                steps.append(("low_stock", shelf))
+        if not steps:
+            return []
         kinds = ("product_stock",) if kind == "product" else ("variant_stock", "variant")
         caused = self.attribute(raw, kinds, ref)
-        payload = {
-            **base,
-            "previous": before,
-            "current": after,
-            "delta": after - before,
-            "warning_level": warning,
-        }
         return [
             self.new_event(
                 raw,
                 f"{kind}.{name}",
-                payload,
-                f"{kind}:{ref}:{name}:{before}>{after}:{now.stamp}",
+                {**base, "previous": prev, "current": after, "delta": after - prev,
+                 "warning_level": warning},
+                f"{kind}:{ref}:{name}:{prev}>{after}:{now.stamp}",
                 caused,
             )
-            for name in names
-        ]
+            for name, prev in steps
+        ]  # fmt: skip
+
+    def _shelf(
+        self,
+        raw: Raw,
+        kind: str,
+        ref: int,
+        snap: Snapshot | None,
+        now: Snapshot,
+        before: int | None,
+    ) -> int | None:
+        """The level transitions start from: the level before, or, when tracking comes back on
+        (the end of a backorder), the level last seen while tracked (``shelf`` snapshot)."""
+        if kind != "product" or snap is None or snap.tracked or not now.tracked:
+            return before
+        kept = self.snapshots.get((raw.store.id, SHELF, ref))
+        return kept.level if kept is not None else None
+
+    def _has_shelf(self, sid: str, ref: int) -> bool:
+        return self.snapshots.get((sid, SHELF, ref)) is not None
+
+    def _baseline(
+        self, sid: str, ref: int, now: Snapshot, hint: int | None
+    ) -> dict[SnapKey, Snapshot | None]:
+        """The snapshot changes a product read makes. A first read without a delta is kept
+        without its level: it may already include changes whose deliveries are still to come
+        (a sale before Sous first read a new product), whose deltas then give the level before.
+        While tracking is off, the level last seen tracked is kept as the ``shelf``."""
+        key = (sid, "product", ref)
+        snap = self.snapshots.get(key)
+        now = _provisional(snap, now, hint)
+        changes: dict[SnapKey, Snapshot | None] = {key: now} if snap != now else {}
+        if snap is not None and snap.tracked and not now.tracked and snap.level is not None:
+            changes[(sid, SHELF, ref)] = Snapshot(snap.level, tracked=True, stamp=snap.stamp)
+        elif snap is not None and not snap.tracked and now.tracked and self._has_shelf(sid, ref):
+            changes[(sid, SHELF, ref)] = None
+        return changes
 
     def _hints(self, raw: Raw) -> dict[tuple[str, int], int]:
         inventory = raw.data.get("inventory")
@@ -283,7 +316,7 @@ class Normalizer:
                 event = self.new_event(
                     raw, "product.deleted", {"product": {"id": pid}}, f"product:{pid}:deleted"
                 )
-                await self.commit(job, [event], {key: None})
+                await self.commit(job, [event], {key: None, (raw.store.id, SHELF, pid): None})
             return
         key = (raw.store.id, "product", pid)
         seq, found = await self._fetch(raw, key)
@@ -304,7 +337,10 @@ class Normalizer:
                 if variant_id is not None:
                     changes[(raw.store.id, "variant", variant_id)] = None
             await self.commit(job, events, changes)
-            if fresh:  # only once committed: a failed job is observed again when retried
+            kept = self.snapshots.get(key)
+            # only once committed (a failed job is observed again when retried), and not while
+            # the level is provisional (the deliveries this read includes must still compare)
+            if fresh and (kept is None or kept.level is not None):
                 self._seen[key] = seq
 
     def _observe(
@@ -326,11 +362,9 @@ class Normalizer:
         events: list[NewEvent] = []
         changes: dict[SnapKey, Snapshot | None] = {}
         if fresh:
-            events = self._stock(
-                raw, "product", pid, now, hints.get(("product", pid)), {"product": product}
-            )
-            if self.snapshots.get((sid, "product", pid)) != now:
-                changes[(sid, "product", pid)] = now
+            hint = hints.get(("product", pid))
+            events = self._stock(raw, "product", pid, now, hint, {"product": product})
+            changes = self._baseline(sid, pid, now, hint)
         variants = {
             int(v["id"]): v for v in product["variants"] if isinstance(v, dict) and "id" in v
         }
@@ -345,8 +379,11 @@ class Normalizer:
                 parent=pid,
             )
             base = {"product": product, "variant": variant}
-            events += self._stock(raw, "variant", vid, vnow, hints.get(("variant", vid)), base)
-            if self.snapshots.get((sid, "variant", vid)) != vnow:
+            vhint = hints.get(("variant", vid))
+            events += self._stock(raw, "variant", vid, vnow, vhint, base)
+            vsnap = self.snapshots.get((sid, "variant", vid))
+            vnow = _provisional(vsnap, vnow, vhint)
+            if vsnap != vnow:
                 changes[(sid, "variant", vid)] = vnow
         scope = raw.scope
         if scope == "store/product/created":
@@ -374,6 +411,13 @@ class Normalizer:
                     key = f"variant:{vid_}:updated:{stamp}:{digest(changed)}"
                     events.append(self.new_event(raw, "variant.updated", payload, key, caused))
         return events, changes
+
+
+def _provisional(snap: Snapshot | None, now: Snapshot, hint: int | None) -> Snapshot:
+    """``now``, without its level when no level was known before and no delta came with it."""
+    if (snap is None or snap.level is None) and hint is None:
+        return replace(now, level=None)
+    return now
 
 
 ROUTES: dict[str, Route] = {

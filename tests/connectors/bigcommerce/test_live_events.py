@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from connectors.bigcommerce.simulator.webhooks import envelope
 from connectors.bigcommerce.stores import SCOPES
 from engine.models import StoreRow
 from engine.vault import Cipher
@@ -463,3 +464,30 @@ async def test_registering_again_with_a_new_secret_updates_every_hook(live: Live
                 "data": {"type": "product", "id": 1}, "producer": "stores/x"}  # fmt: skip
     assert (await live.post_webhook(envelope)).status_code == 401  # the old secret
     assert (await live.post_webhook(envelope, secret=rotated)).status_code == 200
+
+
+async def test_a_sale_before_the_first_read_of_a_new_product_still_sells_it_out(
+    live: Live, tmp_path: Path
+) -> None:
+    live.load(tmp_path, SOLD_OUT)
+    for hook in live.sim_store.hooks.values():  # deliveries are posted below, in a fixed order
+        hook.is_active = False
+    created = await live.store_api("POST", "/v3/catalog/products", json={
+        "name": "Launch Tote", "type": "physical", "weight": 1, "price": 30,
+        "inventory_tracking": "product", "inventory_level": 1,
+    })  # fmt: skip
+    assert created.status_code == 200, created.text
+    pid = created.json()["data"]["id"]
+    live.clock.advance(1)
+    sale = {"customer_id": 1, "lines": [{"product_id": pid, "quantity": 1}]}
+    await live.control("POST", "/orders", json=sale)
+    wanted = ("store/product/created", "store/product/inventory/order/updated")
+    for scope in wanted:  # the created delivery is read after the sale, then the sale's arrives
+        [event] = [e for e in live.sim_store.events if e.scope == scope and e.data["id"] == pid]
+        answer = await live.post_webhook(envelope(live.sim_store, event))
+        assert answer.json() == {"status": "accepted"}
+        await live.settle()
+    assert levels(live, "bigcommerce.product.out_of_stock") == [(1, 0)]
+    assert [p["message"] for p in live.recorder.named("test.record")] == [
+        "Launch Tote sold out (1 -> 0)"
+    ]

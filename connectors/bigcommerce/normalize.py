@@ -10,7 +10,12 @@ change from the snapshot to the fetched level gives ``inventory_changed`` and, f
 stock, ``out_of_stock`` (to zero), ``back_in_stock`` (from zero) and ``low_stock`` (crossing
 ``inventory_warning_level`` downwards; a drop straight to zero fires both). The inventory
 webhook's ``value`` is a *delta*, not a level (webhooks.md §1), so it only supplies the
-previous level of a product seen for the first time.
+previous level of a product seen for the first time. A first read without a delta keeps no level
+(it may already include a sale whose delivery is still to come); the next delta gives it.
+Transitions say whether shoppers can buy from stock: while a product's tracking is off (on
+backorder) only ``inventory_changed`` fires, and when tracking comes back on the level is
+compared with the one last seen tracked (the ``shelf`` snapshot), so a restock after a backorder
+fires ``back_in_stock`` (docs/backorders.md).
 
 Dedup keys derive from the resource and its state (id, ``date_modified``, the levels), never
 from the delivery, so a re-run job, two deliveries that saw the same state, and a poll of a

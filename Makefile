@@ -47,5 +47,15 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_dispatch
 	$(BIN)/python -m bench.bench_pipeline
 
+# Build the wheel, install it in a fresh virtual environment, and run the sandbox from an
+# empty folder until the sold-out recipe fires (CI runs it).
+wheel-check: $(STAMP)
+	$(BIN)/python scripts/wheel_check.py
+
+# Fetch the pinned BigCommerce specs the tests check against (into $$SOUS_BIGCOMMERCE_SPECS,
+# else ../shared/bigcommerce/specs); needs access to raw.githubusercontent.com.
+specs:
+	$(PYTHON) scripts/fetch_bigcommerce_specs.py
+
 clean:
 	rm -rf $(VENV) sous-data .mypy_cache .ruff_cache .pytest_cache

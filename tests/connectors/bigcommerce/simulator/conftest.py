@@ -19,9 +19,10 @@ from connectors.bigcommerce.simulator import (
     simulator_of,
 )
 from engine.clock import ManualClock
+from tests.conftest import require_specs
 from tests.servers import serve
 
-from .spec_check import SPECS, SpecLog, check_response, specs_available
+from .spec_check import SpecLog, check_response
 
 HOST = "http://sim.test"
 
@@ -79,8 +80,7 @@ class Harness:
 async def make_harness(
     clock: ManualClock, spec_log: SpecLog
 ) -> AsyncIterator[Callable[..., Harness]]:
-    if not specs_available():
-        pytest.skip(f"BigCommerce OpenAPI specs not found at {SPECS} (../shared/bigcommerce/specs)")
+    require_specs()
     made: list[Harness] = []
 
     def make(**config: Any) -> Harness:

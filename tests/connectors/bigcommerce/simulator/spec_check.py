@@ -26,7 +26,8 @@ from openapi_core.validation.response.exceptions import MissingData
 from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPECS = Path(__file__).resolve().parents[4].parent / "shared" / "bigcommerce" / "specs"
+from tests.conftest import SPECS, require_specs
+
 SERVER = "https://api.bigcommerce.com"
 PATH = re.compile(r"^/stores/(?P<hash>[^/]+)/(?P<version>v2|v3)(?P<rest>/.*)$")
 
@@ -57,10 +58,6 @@ def load_yaml(path: Path) -> Any:
     return yaml.load(path.read_text(), Loader=loader)
 
 
-def specs_available() -> bool:
-    return SPECS.is_dir() and any(SPECS.glob("*.yml"))
-
-
 @dataclass
 class _Spec:
     name: str
@@ -87,6 +84,7 @@ class _Spec:
 
 @functools.cache
 def _catalogue() -> list[_Spec]:
+    require_specs()
     out = []
     for path in sorted(SPECS.glob("*.yml")):
         data = load_yaml(path)

@@ -17,11 +17,12 @@ from sqlalchemy import select, update
 
 from engine.db import Tx
 from engine.models import JobRow, RunRow
-from engine.modes import ACTIVE, group_of, lock_of
+from engine.modes import group_of, lock_of
 from engine.queue.base import NewJob
+from engine.status import ACTIVE, RunStatus
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import OpsHost
 
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 JOBS = JobRow.__table__  # type: ignore[attr-defined]
@@ -43,7 +44,7 @@ class RunChanges:
 
 
 def _rows(
-    engine: Engine, run_ids: Sequence[str], workspace: str | None
+    engine: OpsHost, run_ids: Sequence[str], workspace: str | None
 ) -> tuple[list[Any], list[str]]:
     wanted = list(dict.fromkeys(run_ids))
 
@@ -70,12 +71,12 @@ def _needs(status: str, allowed: Sequence[str], run_id: str) -> str:
 
 
 async def cancel(
-    engine: Engine, run_ids: Sequence[str], workspace: str | None, reason: str
+    engine: OpsHost, run_ids: Sequence[str], workspace: str | None, reason: str
 ) -> RunChanges:
     rows, missing = _rows(engine, run_ids, workspace)
     changes = RunChanges(missing=missing)
     admission = engine.admission
-    allowed = (*ACTIVE, "held")
+    allowed = (*ACTIVE, RunStatus.HELD)
     direct: list[Any] = []
     for row in rows:
         if row.status not in allowed:
@@ -102,7 +103,7 @@ async def cancel(
     now = engine.clock.now()
 
     def write(tx: Tx) -> list[str]:
-        values = {"status": "cancelled", "status_reason": reason, "finished_at": now}
+        values = {"status": RunStatus.CANCELLED, "status_reason": reason, "finished_at": now}
         done = _move(tx, direct, allowed, values)
         if started:
             engine.queue.enqueue(tx, started)
@@ -111,8 +112,8 @@ async def cancel(
     done = await engine.db.writer.write(write)
     for row in direct:
         if row.id in done:
-            changes.changed[row.id] = "cancelled"
-            _notify(engine, row, "cancelled")
+            changes.changed[row.id] = RunStatus.CANCELLED
+            _notify(engine, row, RunStatus.CANCELLED)
         else:
             changes.refused[row.id] = f"run {row.id} finished meanwhile"
     return changes
@@ -134,14 +135,14 @@ def _only_held(rows: Sequence[Any], changes: RunChanges) -> list[Any]:
     """The held runs among ``rows``; the others are refused in ``changes`` with the reason."""
     held = []
     for row in rows:
-        if row.status != "held":
-            changes.refused[row.id] = _needs(row.status, ("held",), row.id)
+        if row.status != RunStatus.HELD:
+            changes.refused[row.id] = _needs(row.status, (RunStatus.HELD,), row.id)
         else:
             held.append(row)
     return held
 
 
-async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
+async def release(engine: OpsHost, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
     rows, missing = _rows(engine, run_ids, workspace)
     changes = RunChanges(missing=missing)
     held = _only_held(rows, changes)
@@ -159,7 +160,9 @@ async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None)
             jobs[row.id] = job
 
     def write(tx: Tx) -> list[str]:
-        done = _move(tx, held, ("held",), {"status": "queued", "status_reason": "released"})
+        done = _move(
+            tx, held, (RunStatus.HELD,), {"status": RunStatus.QUEUED, "status_reason": "released"}
+        )
         engine.queue.enqueue(tx, [j for ref, j in jobs.items() if ref in done])
         return done
 
@@ -171,34 +174,38 @@ async def release(engine: Engine, run_ids: Sequence[str], workspace: str | None)
     _give_back(engine, [r.id for r in held if r.id not in done])
     for row in held:
         if row.id in done:
-            changes.changed[row.id] = "queued"
-            _notify(engine, row, "queued")
+            changes.changed[row.id] = RunStatus.QUEUED
+            _notify(engine, row, RunStatus.QUEUED)
         else:
             changes.refused[row.id] = f"run {row.id} is no longer held"
     return changes
 
 
-async def discard(engine: Engine, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
+async def discard(engine: OpsHost, run_ids: Sequence[str], workspace: str | None) -> RunChanges:
     rows, missing = _rows(engine, run_ids, workspace)
     changes = RunChanges(missing=missing)
     held = _only_held(rows, changes)
     now = engine.clock.now()
 
     def write(tx: Tx) -> list[str]:
-        values = {"status": "discarded", "status_reason": "discarded", "finished_at": now}
-        return _move(tx, held, ("held",), values)
+        values = {
+            "status": RunStatus.DISCARDED,
+            "status_reason": RunStatus.DISCARDED,
+            "finished_at": now,
+        }
+        return _move(tx, held, (RunStatus.HELD,), values)
 
     done = await engine.db.writer.write(write) if held else []
     for row in held:
         if row.id in done:
-            changes.changed[row.id] = "discarded"
-            _notify(engine, row, "discarded")
+            changes.changed[row.id] = RunStatus.DISCARDED
+            _notify(engine, row, RunStatus.DISCARDED)
         else:
             changes.refused[row.id] = f"run {row.id} is no longer held"
     return changes
 
 
-def _give_back(engine: Engine, run_ids: Sequence[str]) -> None:
+def _give_back(engine: OpsHost, run_ids: Sequence[str]) -> None:
     started: list[NewJob] = []
     for run_id in run_ids:
         started += engine.admission.leave(run_id)
@@ -206,5 +213,5 @@ def _give_back(engine: Engine, run_ids: Sequence[str]) -> None:
         engine.spawn(engine.enqueue(started))
 
 
-def _notify(engine: Engine, row: Any, status: str) -> None:
+def _notify(engine: OpsHost, row: Any, status: RunStatus) -> None:
     engine.announce(row.id, row.recipe_uid, row.workspace_id, status, row.next_step)

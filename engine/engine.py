@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from engine import control, planning
+from engine import control, observe, planning
 from engine.bulk import insert_ignoring_conflicts
 from engine.clock import Clock, SystemClock
 from engine.context import Services
@@ -183,16 +183,17 @@ class Engine(WorkerPool):
         example the BigCommerce connector's normalisation of a raw webhook).
         """
         event = self._event(new)
-        decisions = self.dispatcher.decide(event)
-        plan = planning.plan(self, event, decisions)
-        try:
-            result = await self.db.writer.write(
-                lambda tx: self._store(tx, event, decisions, plan, follow_up)
-            )
-        except BaseException:
-            planning.undo(self, plan)
-            raise
-        await self._stored(event, plan, result)
+        with observe.work("ingest", event_id=event.id):
+            decisions = self.dispatcher.decide(event)
+            plan = planning.plan(self, event, decisions)
+            try:
+                result = await self.db.writer.write(
+                    lambda tx: self._store(tx, event, decisions, plan, follow_up)
+                )
+            except BaseException:
+                planning.undo(self, plan)
+                raise
+            await self._stored(event, plan, result)
         return result
 
     async def receive(self, new: NewEvent, follow_up: Sequence[str] = ()) -> IngestResult:

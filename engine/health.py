@@ -23,17 +23,17 @@ from engine.errors import NotFoundError
 from engine.events import NewEvent
 from engine.limits import pick
 from engine.models import RunRow
+from engine.status import COUNTED, RunStatus
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import RecipeHost
 
 log = logging.getLogger("sous.engine")
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
-COUNTED = ("succeeded", "succeeded_with_errors", "failed")
 
 
 class Health:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: RecipeHost) -> None:
         self._engine = engine
         self._busy: set[str] = set()
         self.disabled: list[str] = []
@@ -74,7 +74,7 @@ class Health:
                 .group_by(RUNS.c.status)
             ).all()
             counts = {status: int(n) for status, n in rows}
-            return sum(counts.values()), counts.get("failed", 0)
+            return sum(counts.values()), counts.get(RunStatus.FAILED, 0)
 
         return self._engine.db.read_sync(read)
 

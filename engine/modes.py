@@ -37,9 +37,6 @@ from engine.limits import FloodLimit
 from engine.queue.base import NewJob
 from engine.recipe import Mode, Recipe
 
-ACTIVE = ("queued", "running", "retrying", "waiting")
-"""Statuses of a run that holds a slot or waits for one."""
-
 NEVER_STORED = "\x00never stored"
 """A cancellation reason: the run's write failed (or its event was a duplicate) after its turn
 came; its job must be dropped without writing anything."""

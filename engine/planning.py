@@ -19,10 +19,11 @@ from engine.limits import pick
 from engine.modes import Verdict
 from engine.queue.base import NewJob
 from engine.recipe import Mode
-from engine.runstate import FINAL, RunState
+from engine.runstate import RunState
+from engine.status import FINAL, RunStatus
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import PlanHost
 
 
 @dataclass(slots=True)
@@ -38,7 +39,7 @@ class Plan:
     notices: list[NewEvent] = field(default_factory=list)
 
 
-def plan(engine: Engine, event: Event, decisions: list[Decision]) -> Plan:
+def plan(engine: PlanHost, event: Event, decisions: list[Decision]) -> Plan:
     plan = Plan()
     now = engine.clock.now()
     for decision in decisions:
@@ -47,13 +48,13 @@ def plan(engine: Engine, event: Event, decisions: list[Decision]) -> Plan:
         stage, reason_doc = decision.stage, decision.reason
         if decision.matched:
             run_id = new_id("run")
-            status, reason, key = "queued", None, None
+            status, reason, key = RunStatus.QUEUED, None, None
             if event.depth > engine.settings.max_depth:
                 chain = " → ".join(
                     (*(event.caused_by.chain if event.caused_by else ()), compiled.recipe.id)
                 )
                 status, reason = (
-                    "loop_stopped",
+                    RunStatus.LOOP_STOPPED,
                     f"chain deeper than {engine.settings.max_depth}: {chain}",
                 )
             else:
@@ -99,7 +100,7 @@ def plan(engine: Engine, event: Event, decisions: list[Decision]) -> Plan:
 
 
 def _admit(
-    engine: Engine,
+    engine: PlanHost,
     plan: Plan,
     compiled: CompiledRecipe,
     run_id: str,
@@ -107,7 +108,7 @@ def _admit(
     group: str,
     job: NewJob,
     now: datetime,
-) -> tuple[str, str | None, str | None]:
+) -> tuple[RunStatus, str | None, str | None]:
     """Flood limit, then the recipe's mode: ``(status, reason, decision stage or None)``."""
     uid, recipe = compiled.uid, compiled.recipe
     flood = pick(recipe.flood, engine.settings.flood)
@@ -126,13 +127,17 @@ def _admit(
                         window.isoformat(),
                     )
                 )
-            return "held", reason, "flood"
+            return RunStatus.HELD, reason, "flood"
     admitted = engine.admission.admit(run_id, group, recipe, key is not None, job)
     verdict = admitted.verdict
     if verdict is Verdict.SKIP or verdict is Verdict.HOLD:
         if window is not None:
             engine.floods.give_back(uid, window)
-        return ("skipped" if verdict is Verdict.SKIP else "held"), admitted.reason, "mode"
+        return (
+            (RunStatus.SKIPPED if verdict is Verdict.SKIP else RunStatus.HELD),
+            admitted.reason,
+            "mode",
+        )
     plan.admitted.append(run_id)
     if window is not None:
         plan.flood_taken.append((uid, window))
@@ -140,10 +145,10 @@ def _admit(
         plan.supersede.append((run_id, admitted.supersede))
     if verdict is Verdict.START:
         plan.jobs.append(job)
-    return "queued", None, None
+    return RunStatus.QUEUED, None, None
 
 
-def undo(engine: Engine, plan: Plan) -> None:
+def undo(engine: PlanHost, plan: Plan) -> None:
     """The plan was not stored (a duplicate event, a failed write): give back its slots."""
     started: list[NewJob] = []
     for run_id in plan.admitted:

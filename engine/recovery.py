@@ -1,4 +1,4 @@
-"""Crash recovery: what :meth:`Engine.start` does before the workers start, and what happens to
+"""Crash recovery: what :meth:`OpsHost.start` does before the workers start, and what happens to
 a job whose handler failed unexpectedly.
 
 Nothing a run needs lives only in memory. After a crash:
@@ -24,19 +24,20 @@ from sqlalchemy import select
 from engine.clock import Clock
 from engine.db import Database, Tx, write_until_done
 from engine.models import JobRow, RunRow
-from engine.modes import ACTIVE, group_of, lock_of, slots
+from engine.modes import group_of, lock_of, slots
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.recipe import Recipe
+from engine.status import ACTIVE, RunStatus
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import OpsHost
 
 log = logging.getLogger("sous.engine")
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 JOBS = JobRow.__table__  # type: ignore[attr-defined]
 
 
-async def rebuild(engine: Engine) -> int:
+async def rebuild(engine: OpsHost) -> int:
     """Rebuild the run slots from the database and start the runs whose turn it is; returns
     how many runs were found unfinished."""
     if not engine.admission.enabled:
@@ -65,7 +66,7 @@ async def rebuild(engine: Engine) -> int:
         job = NewJob("run", run_id, lock_key=lock_of(uid, recipe, key))
         if run_id in with_job:
             engine.admission.restore(group, capacity, run_id, None)
-        elif status == "queued":
+        elif status == RunStatus.QUEUED:
             engine.admission.restore(group, capacity, run_id, job)
         else:  # going, but its job is gone: give it one
             log.warning("run %s was %s without a job; it resumes", run_id, status)

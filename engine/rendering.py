@@ -13,7 +13,6 @@ Helpers available in every template: ``now()`` (the engine clock, UTC), ``days(n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -25,28 +24,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.durations import parse_duration
 from engine.errors import RenderError
-
-_DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d|w)", re.IGNORECASE)
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str | int | float) -> timedelta:
-    """``"90s"``, ``"2h30m"``, ``"14d"`` or a number of seconds, as a timedelta."""
-    if isinstance(text, int | float):
-        return timedelta(seconds=text)
-    stripped = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", stripped):
-        return timedelta(seconds=float(stripped))
-    total, pos = 0.0, 0
-    for match in _DURATION.finditer(stripped):
-        if stripped[pos : match.start()].strip():
-            break
-        total += float(match["n"]) * _UNITS[match["unit"].lower()]
-        pos = match.end()
-    if pos == 0 or stripped[pos:].strip():
-        raise ValueError(f"not a duration: {text!r} (try '90s', '2h30m' or '14d')")
-    return timedelta(seconds=total)
 
 
 def _format_date(value: Any, fmt: str = "%Y-%m-%d") -> str:

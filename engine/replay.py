@@ -37,9 +37,10 @@ from engine.queue.base import NewJob
 from engine.recipe import Recipe
 from engine.runner import RunState, event_from_row
 from engine.runstate import step_output
+from engine.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import OpsHost
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MATCHES = MatchRow.__table__  # type: ignore[attr-defined]
@@ -67,7 +68,7 @@ class RunFilter:
     workspace: str | None = None
     recipe: str | None = None
     """A recipe id (slug, needs ``workspace``) or uid."""
-    status: str | Sequence[str] = "failed"
+    status: str | Sequence[str] = RunStatus.FAILED
     since: datetime | None = None
     """Created at or after."""
     until: datetime | None = None
@@ -93,7 +94,7 @@ class _Source:
 
 
 def _read(
-    engine: Engine, run_id: str, from_step: str, version: str, workspace: str | None
+    engine: OpsHost, run_id: str, from_step: str, version: str, workspace: str | None
 ) -> _Source:
     if from_step not in ("start", *FROM_FAILED):
         raise ValueError(f"from_step is 'start' or 'failed', not {from_step!r}")
@@ -136,7 +137,7 @@ def _read(
                     select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.index)
                 )
             ]
-            failed = next((s["index"] for s in rows if s["status"] == "failed"), None)
+            failed = next((s["index"] for s in rows if s["status"] == StepStatus.FAILED), None)
             if failed is None:
                 raise ConflictError(f"run {run_id} has no failed step; replay it from the start")
             copied = [s for s in rows if s["index"] < failed]
@@ -170,7 +171,7 @@ def event_row(event: Event) -> dict[str, Any]:
 
 
 async def replay_run(
-    engine: Engine, run_id: str, from_step: str, version: str, workspace: str | None
+    engine: OpsHost, run_id: str, from_step: str, version: str, workspace: str | None
 ) -> Replayed:
     src = _read(engine, run_id, from_step, version, workspace)
     old = src.run
@@ -194,11 +195,14 @@ async def replay_run(
         new_run, old.recipe_uid, old.workspace_id, src.recipe, event, next_step=src.first
     )
     for step in src.copied:
-        if step["status"] in ("succeeded", "skipped") and step["output"] is not None:
+        if (
+            step["status"] in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+            and step["output"] is not None
+        ):
             state.outputs[step["step_id"]] = step_output(
                 step["output"], step.get("output_sealed"), engine.runner.cipher
             )
-        state.failures += step["status"] == "failed"
+        state.failures += step["status"] == StepStatus.FAILED
     job = NewJob(
         "run",
         new_run,
@@ -246,7 +250,7 @@ async def replay_run(
                     "recipe_version": src.version,
                     "event_id": event_id,
                     "store": old.store,
-                    "status": "queued",
+                    "status": RunStatus.QUEUED,
                     "status_reason": f"replay of {old.id}",
                     "concurrency_key": key,
                     "next_step": src.first,
@@ -268,11 +272,11 @@ async def replay_run(
         if started:
             engine.spawn(engine.enqueue(started))
         raise
-    engine.announce(new_run, old.recipe_uid, old.workspace_id, "queued", src.first)
+    engine.announce(new_run, old.recipe_uid, old.workspace_id, RunStatus.QUEUED, src.first)
     return Replayed(new_run, event_id, src.version, src.first, old.id)
 
 
-def select_runs(engine: Engine, which: RunFilter) -> list[str]:
+def select_runs(engine: OpsHost, which: RunFilter) -> list[str]:
     """The ids of the runs ``which`` names, oldest first."""
 
     def read(tx: Tx) -> list[str]:
@@ -301,7 +305,7 @@ def select_runs(engine: Engine, which: RunFilter) -> list[str]:
 
 
 async def replay_many(
-    engine: Engine, which: RunFilter, from_step: str, version: str
+    engine: OpsHost, which: RunFilter, from_step: str, version: str
 ) -> ReplayReport:
     report = ReplayReport()
     ids = select_runs(engine, which)

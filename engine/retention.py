@@ -31,6 +31,7 @@ from engine.clock import Clock
 from engine.db import Database, Tx
 from engine.models import EventRow, JobRow, MatchRow, RecipeRow, RunRow, StepRow
 from engine.schedule_models import ScheduleStateRow
+from engine.status import FAILURES, SUCCESSES
 
 log = logging.getLogger("sous.retention")
 
@@ -42,14 +43,11 @@ JOBS = JobRow.__table__  # type: ignore[attr-defined]
 RECIPES = RecipeRow.__table__  # type: ignore[attr-defined]
 SCHEDULE_STATE = ScheduleStateRow.__table__  # type: ignore[attr-defined]
 
-SUCCESS_STATUSES = ("succeeded", "skipped", "cancelled", "discarded")
-FAILURE_STATUSES = ("failed", "succeeded_with_errors", "loop_stopped")
-
 
 @dataclass(frozen=True)
 class RetentionSettings:
     succeeded: timedelta = timedelta(days=14)
-    """Keep time of runs that ended without a failure (:data:`SUCCESS_STATUSES`)."""
+    """Keep time of runs that ended without a failure (:data:`engine.status.SUCCESSES`)."""
     failed: timedelta = timedelta(days=90)
     """Keep time of runs that failed, partly failed or were stopped as a loop."""
     events: timedelta = timedelta(days=14)
@@ -105,8 +103,8 @@ class Retention:
         now = self.clock.now()
         report = RetentionReport()
         groups = (
-            (SUCCESS_STATUSES, self.settings.succeeded),
-            (FAILURE_STATUSES, self.settings.failed),
+            (SUCCESSES, self.settings.succeeded),
+            (FAILURES, self.settings.failed),
         )
         for statuses, keep in groups:
             cutoff = now - keep

@@ -20,6 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from engine import observe
 from engine.clock import Clock
 from engine.context import Services
 from engine.db import Database, Tx, write_until_done
@@ -31,7 +32,6 @@ from engine.queue.base import Job, JobQueue, NewJob
 from engine.recipe import Step
 from engine.registry import Registry
 from engine.runstate import (
-    FINAL,
     RunState,
     event_from_row,
     load_run,
@@ -39,21 +39,20 @@ from engine.runstate import (
     seal,
     step_row,
 )
+from engine.status import FINAL, GOING, RunStatus, StepStatus
 from engine.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
 from engine.vault import Cipher, Vault
 from engine.waits import Recheck, Wait, recheck, refresh
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import RunnerHost
 
-__all__ = ["FINAL", "RunState", "Runner", "SecretsView", "StepFailed", "event_from_row"]
+__all__ = ["RunState", "Runner", "SecretsView", "StepFailed", "event_from_row"]
 
 log = logging.getLogger("sous.runner")
 
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
-
-_GOING = frozenset({"running", "retrying", "waiting"})
 
 
 class Runner:
@@ -64,7 +63,7 @@ class Runner:
         registry: Registry,
         clock: Clock,
         services: Services,
-        engine: Engine,
+        engine: RunnerHost,
     ) -> None:
         self._db = db
         self._queue = queue
@@ -96,7 +95,8 @@ class Runner:
         run_id = state.run_id
         self.executing.add(run_id)
         try:
-            await self._steps(job, state)
+            with observe.work("run", event_id=state.event.id, run_id=run_id):  # logs, traces
+                await self._steps(job, state)
         finally:
             self.executing.discard(run_id)
 
@@ -128,7 +128,9 @@ class Runner:
                 if reason is NEVER_STORED:  # its event turned out a duplicate: no run to end
                     await self._drop(job)
                 else:
-                    await self._save(state, None, None, None, "cancelled", job, reason=reason)
+                    await self._save(
+                        state, None, None, None, RunStatus.CANCELLED, job, reason=reason
+                    )
                 return
             index = state.next_step
             step = recipe.actions[index]
@@ -140,7 +142,8 @@ class Runner:
             state.attempts += 1
             record: dict[str, Any] = {"attempts": state.attempts, "started_at": self._clock.now()}
             try:
-                done = await self.steps.run(state, step, index, lambda new: self._emit(state, new))
+                with observe.span("step", step=step.id or str(index), action=step.use):
+                    done = await self.steps.run(state, step, index, lambda n: self._emit(state, n))
             except Wait as wait:
                 if not await self._begin_wait(state, step, index, job, wait, record):
                     return
@@ -175,17 +178,25 @@ class Runner:
     ) -> bool:
         """Retry, skip past (``continue_on_error``) or fail; True if the run goes on now."""
         now = self._clock.now()
-        record.update(status="failed", error=str(exc), input=None)
+        record.update(status=StepStatus.FAILED, error=str(exc), input=None)
         policy = self.steps.policy(step)
         if retries(policy, exc, state.attempts):
             delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
-            record.update(status="retrying", finished_at=now)
+            record.update(status=StepStatus.RETRYING, finished_at=now)
             if state.wait is not None:  # a re-check after a wait failed: the wait row stays
                 record.update(
-                    status="waiting", input=state.wait["input"], output=state.wait["output"]
+                    status=StepStatus.WAITING,
+                    input=state.wait["input"],
+                    output=state.wait["output"],
                 )
             await self._save(
-                state, index, step, record, "retrying", job, retry_at=now + timedelta(seconds=delay)
+                state,
+                index,
+                step,
+                record,
+                RunStatus.RETRYING,
+                job,
+                retry_at=now + timedelta(seconds=delay),
             )
             return False
         record["finished_at"] = now
@@ -200,12 +211,15 @@ class Runner:
         if step.continue_on_error:
             state.next_step += 1
             if state.next_step < len(state.recipe.actions):
-                return await self._save(state, index, step, record, "running", job) not in FINAL
+                return (
+                    await self._save(state, index, step, record, RunStatus.RUNNING, job)
+                    not in FINAL
+                )
             await self._save(
-                state, index, step, record, "succeeded_with_errors", job, reason=reason
+                state, index, step, record, RunStatus.SUCCEEDED_WITH_ERRORS, job, reason=reason
             )
             return False
-        await self._save(state, index, step, record, "failed", job, reason=reason)
+        await self._save(state, index, step, record, RunStatus.FAILED, job, reason=reason)
         return False
 
     # -- waits ----------------------------------------------------------------------------
@@ -217,8 +231,8 @@ class Runner:
         state.wait = {"output": info, "input": wait.traced_input}
         if wait.until <= now:
             return True
-        record.update(status="waiting", input=wait.traced_input, output=info)
-        await self._save(state, index, step, record, "waiting", job, retry_at=wait.until)
+        record.update(status=StepStatus.WAITING, input=wait.traced_input, output=info)
+        await self._save(state, index, step, record, RunStatus.WAITING, job, retry_at=wait.until)
         return False
 
     async def _resume_wait(self, state: RunState, step: Step, index: int, job: Job) -> bool:
@@ -251,7 +265,7 @@ class Runner:
                 state.attempts += 1
                 return await self._failed(state, step, index, job, exc, record, t0)
             info["recheck"] = check.to_dict()
-            record.update(status="succeeded", output=info, finished_at=now)
+            record.update(status=StepStatus.SUCCEEDED, output=info, finished_at=now)
             if not check.passed:
                 state.wait = None
                 await self._save(
@@ -259,7 +273,7 @@ class Runner:
                     index,
                     step,
                     record,
-                    "skipped",
+                    RunStatus.SKIPPED,
                     job,
                     reason=f"recheck after the wait: {check.reason}",
                 )
@@ -267,7 +281,7 @@ class Runner:
             if event is not None and check.refreshed:
                 state.event = event
                 context = {"payload": event.payload}
-        record.update(status="succeeded", output=info, finished_at=now, duration_ms=0.0)
+        record.update(status=StepStatus.SUCCEEDED, output=info, finished_at=now, duration_ms=0.0)
         state.wait = None
         state.outputs[step.id or str(index)] = info
         status = _advance(state)
@@ -310,20 +324,20 @@ class Runner:
         index: int | None,
         step: Step | None,
         record: dict[str, Any] | None,
-        run_status: str,
+        run_status: RunStatus,
         job: Job,
         *,
         retry_at: datetime | None = None,
         reason: str | None = None,
         context: dict[str, Any] | None = None,
-    ) -> str:
+    ) -> RunStatus:
         """Write the step's trace row and the run's new state with the job's fate; returns the
         status written (a pending cancellation turns a going run ``cancelled``)."""
         admission = self._engine.admission
-        if run_status in _GOING:
+        if run_status in GOING:
             asked = admission.cancel_requests.get(state.run_id)
             if asked is not None:
-                run_status, reason, retry_at = "cancelled", asked, None
+                run_status, reason, retry_at = RunStatus.CANCELLED, asked, None
         now = self._clock.now()
         final = run_status in FINAL
         values: dict[str, Any] = {"status": run_status, "next_step": state.next_step}
@@ -367,15 +381,15 @@ class Runner:
         if final and admission.cancel_requests:
             admission.cancel_requests.pop(state.run_id, None)
         self._engine.notify_run(state, run_status)
-        if run_status == "failed":
+        if run_status == RunStatus.FAILED:
             await self._engine.health.run_failed(state.recipe_uid)
         return run_status
 
 
-def _advance(state: RunState) -> str:
+def _advance(state: RunState) -> RunStatus:
     """The step is done: move on; the run's status after it (ended after its last step)."""
     state.next_step += 1
     state.attempts = 0
     if state.next_step < len(state.recipe.actions):
-        return "running"
-    return "succeeded_with_errors" if state.failures else "succeeded"
+        return RunStatus.RUNNING
+    return RunStatus.SUCCEEDED_WITH_ERRORS if state.failures else RunStatus.SUCCEEDED

@@ -21,23 +21,13 @@ from engine.errors import SousError
 from engine.events import CausedBy, Event
 from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.recipe import Recipe, Step
+from engine.status import FINAL, RunStatus, StepStatus
 from engine.vault import Cipher
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
 
-FINAL = frozenset(
-    {
-        "succeeded",
-        "failed",
-        "succeeded_with_errors",
-        "skipped",
-        "cancelled",
-        "loop_stopped",
-        "discarded",
-    }
-)
 
 log = logging.getLogger("sous.engine")
 
@@ -65,7 +55,7 @@ class RunState:
 def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | None:
     """The state of an unfinished run, or ``None`` (finished, held, or gone)."""
     run = tx.conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
-    if run is None or run.status in FINAL or run.status == "held":
+    if run is None or run.status in FINAL or run.status == RunStatus.HELD:
         return None
     ev = tx.conn.execute(select(EVENTS).where(EVENTS.c.id == run.event_id)).one()
     versions = RecipeVersionRow.__table__  # type: ignore[attr-defined]
@@ -91,13 +81,13 @@ def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | No
         resumed=True,
     )
     for step in steps:
-        if step.status in ("succeeded", "skipped") and step.output is not None:
+        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) and step.output is not None:
             state.outputs[step.step_id] = step_output(step.output, step.output_sealed, cipher)
-        if step.status == "failed":
+        if step.status == StepStatus.FAILED:
             state.failures += 1
         if step.index == run.next_step:
             state.attempts = step.attempts
-            if step.status == "waiting" and step.output:
+            if step.status == StepStatus.WAITING and step.output:
                 state.wait = {"output": step.output, "input": step.input}
     return state
 

@@ -36,7 +36,7 @@ from sqlmodel import col, select
 
 from engine.db import Tx
 from engine.dispatcher import CompiledRecipe
-from engine.engine import Engine
+from engine.contracts import RecipeHost
 from engine.events import NewEvent
 from engine.models import RecipeRow
 from engine.schedule_models import PollStateRow, ScheduleStateRow
@@ -112,7 +112,7 @@ class _Periodic:
 class Scheduler:
     def __init__(
         self,
-        engine: Engine,
+        engine: RecipeHost,
         settings: SchedulerSettings | None = None,
         *,
         schedules: bool = True,

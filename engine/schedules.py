@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,11 +43,6 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 
-_DURATION = re.compile(
-    r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$"
-)
-_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-
 
 class Misfire(StrEnum):
     """What to do with firings whose time passed while Sous was not running.
@@ -71,23 +65,6 @@ def utc(moment: datetime) -> datetime:
 
 def iso(moment: datetime) -> str:
     return utc(moment).isoformat()
-
-
-def parse_duration(value: str | float) -> timedelta:
-    """``"15m"``, ``"1h30m"``, ``"2d"``, ``"1w"``, ``"45s"``, or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text such as 15m, 1h30m, 2d")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    text = value.strip().replace(" ", "").lower()
-    if text.isdigit():
-        return timedelta(seconds=int(text))
-    found = _DURATION.match(text)
-    if not text or found is None:
-        raise ValueError(
-            f"not a duration: {value!r} (use a number of seconds or e.g. 15m, 1h30m, 2d)"
-        )
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for u, n in found.groupdict().items() if n))
 
 
 def cron_expression(text: str) -> str:

@@ -35,6 +35,7 @@ from engine.redact import redact
 from engine.registry import Registry
 from engine.rendering import Renderer
 from engine.retry import RetryOn, RetryPolicy
+from engine.status import StepStatus
 from engine.vault import Vault
 from engine.waits import Wait
 
@@ -134,7 +135,7 @@ class StepExecutor:
                 except ConditionError as exc:
                     raise StepFailed(f"if: {exc}") from None
                 if not passed:
-                    return StepDone("skipped", None, None, None)
+                    return StepDone(StepStatus.SKIPPED, None, None, None)
             action = self._registry.action(step.use)
             vault = self._services.find(Vault)
             if vault is not None:
@@ -186,7 +187,7 @@ class StepExecutor:
             output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
             masked = used.values()
             return StepDone(
-                "succeeded",
+                StepStatus.SUCCEEDED,
                 output,
                 redact(rendered, action.secret_fields, masked),
                 redact(output, (), masked),

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from engine.clock import Clock
+from engine.contracts import JobHandler
 from engine.db import Database, Tx, write_until_done
 from engine.leader import Leadership
 from engine.queue.base import Job, JobQueue, QueueClosed
@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from engine.runner import Runner
 
 log = logging.getLogger("sous.engine")
-
-JobHandler = Callable[[Job], Awaitable[None]]
-
 
 class WorkerPool:
     """The worker half of :class:`~engine.engine.Engine`."""

@@ -25,7 +25,7 @@ from api.connect import call_hook
 from api.deps import ContainerDep
 from api.errors import ApiError, responses
 from engine.models import RunRow, StepRow
-from engine.runner import FINAL
+from engine.status import FINAL
 
 router = APIRouter(tags=["health"])
 _WINDOW = 1000

@@ -33,7 +33,7 @@ from .handlers import check_dates, on_order, on_stock, reconcile
 from .service import Backorders, Emit
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import ConnectorHost
 
 log = logging.getLogger("sous.backorder")
 
@@ -61,7 +61,7 @@ def follow_ups(event_type: str) -> tuple[str, ...]:
 
 
 class BackorderRuntime:
-    def __init__(self, engine: Engine, service: Backorders, *, max_attempts: int = 8) -> None:
+    def __init__(self, engine: ConnectorHost, service: Backorders, *, max_attempts: int = 8) -> None:
         self.engine = engine
         self.service = service
         self.max_attempts = max_attempts

@@ -41,7 +41,7 @@ from engine.vault import Cipher
 from engine.waits import Refetchers
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.contracts import ConnectorHost
     from sous.container import Container
 
 log = logging.getLogger("sous.bigcommerce")
@@ -67,7 +67,7 @@ class BigCommerceRuntime:
     """The connector's live parts: stores, normalisation, webhook counts, reconciliation."""
 
     def __init__(
-        self, engine: Engine, stores: BigCommerceStores, *, config: BigCommerceConfig
+        self, engine: ConnectorHost, stores: BigCommerceStores, *, config: BigCommerceConfig
     ) -> None:
         self.engine = engine
         self.stores = stores

@@ -23,10 +23,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.context import ActionContext
+from engine.durations import parse_duration
 from engine.errors import PermanentError
 from engine.events import NewEvent
 from engine.registry import ActionSpec, Connector, Params, TriggerSpec
-from engine.rendering import parse_duration
 from engine.retry import RetryPolicy
 from engine.waits import MAX_WAIT, Wait
 

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from engine.durations import parse_duration
 from engine.events import Event
 from engine.registry import Connector, TriggerSpec
 from engine.schedules import (
@@ -31,7 +32,6 @@ from engine.schedules import (
     ScheduleParams,
     Timetable,
     cron_expression,
-    parse_duration,
     time_zone,
     utc,
 )

@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engine.durations import parse_duration
 from engine.errors import RenderError
-from engine.rendering import Renderer, parse_duration
+from engine.rendering import Renderer
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

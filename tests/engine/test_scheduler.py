@@ -13,6 +13,7 @@ from sqlmodel import select
 from connectors.schedule import CONNECTOR as SCHEDULE
 from engine.clock import ManualClock
 from engine.dryrun import dry_run
+from engine.durations import parse_duration
 from engine.engine import Engine
 from engine.events import Event, NewEvent
 from engine.models import EventRow, RunRow
@@ -26,7 +27,6 @@ from engine.schedules import (
     PollScope,
     PollSource,
     due_firings,
-    parse_duration,
 )
 from engine.validation import validate_document
 from sous.container import connectors
@@ -85,7 +85,11 @@ def test_durations() -> None:
     assert parse_duration("1h30m") == timedelta(minutes=90)
     assert parse_duration("2d") == parse_duration(172_800) == parse_duration("172800")
     assert parse_duration("1w 1s") == timedelta(weeks=1, seconds=1)
-    for bad in ("", "15 minutes", "m", "1.5h"):
+    # one parser everywhere: decimals and milliseconds are durations, a boolean is not
+    assert parse_duration("1.5h") == timedelta(minutes=90)
+    assert parse_duration("500ms") == timedelta(milliseconds=500)
+    assert parse_duration("30m1h") == timedelta(minutes=90)
+    for bad in ("", "15 minutes", "m", True, False, None, "1h soon"):
         with pytest.raises(ValueError):
             parse_duration(bad)
 

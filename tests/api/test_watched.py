@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-import engine.db
+import engine.db as db_module
 from api.deps import get_session
 from engine.db import Database, Tx, write_until_done
 from engine.engine import Engine
@@ -100,7 +100,7 @@ async def test_runs_complete_while_a_dashboard_reads(
 async def test_a_write_that_meets_a_passing_fault_is_written_again(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine.db, "BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 20)
     db = Database(f"sqlite:///{tmp_path / 'fault.db'}")
     db.create_all()
     release = threading.Event()

@@ -51,6 +51,7 @@ their own, keeping every expression far below the Python parser's nesting limits
 _ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%", "max", "min"})
 _STRING_RESULT: Final = frozenset({"cat", "substr"})
 _QUANTIFIERS: Final = frozenset({"all", "some", "none"})
+_ORDERING: Final = frozenset({"<", "<=", ">", ">="})
 _AS_SEQUENCE: Final = ("if _i.__class__ is not _list:", "    _i = _seq(_i)", "    if _i is None:")
 """The start of a compiled iterator over a value that may not be a list (map/filter/reduce)."""
 
@@ -299,12 +300,21 @@ class _Generator(FastPaths):
                 return fast
         if left_const or right_const:
             return f"{helper}({l1.code}, {r1.code})"
-        if name in ("<", "<=", ">", ">="):
-            guard = f"({l1.code}.__class__ in _NUMS) & ({r1.code}.__class__ in _NUMS)"
+        op = PY_OPERATOR[name]
+        if l1.kind == r1.kind and l1.kind in ("num", "str"):  # exact in Python
+            return f"({l1.code} {op} {r1.code})"
+        if name in _ORDERING:
+            guards = [  # in order: a known number is only evaluated (bound) there
+                f"({x.code}.__class__ in _NUMS)" if x.kind != "num" else f"({x.code} is not None)"
+                for x in (l1, r1)
+                if x.kind != "num" or not x.simple
+            ]
+            finite = " + ".join(f"{x.code} - {x.code}" for x in (l2, r2) if x.kind != "num")
+            guard = f"{' & '.join(guards)} and {finite} == _Z"
         else:
             same = f"({l1.code}.__class__ is {r1.code}.__class__)"
             guard = f"{same} & ({l2.code}.__class__ in _PRIMS)"
-        fast = f"{l2.code} {PY_OPERATOR[name]} {r2.code}"
+        fast = f"{l2.code} {op} {r2.code}"
         return f"({fast} if {guard} else {helper}({l2.code}, {r2.code}))"
 
     def _guarded(self, name: str, k: Expr, x: Expr, k_on_left: bool, fn: Function) -> str | None:
@@ -316,13 +326,18 @@ class _Generator(FastPaths):
         if isinstance(value, bool):
             return f"({x.code} is {negated}{k.code})" if name in ("===", "!==") else None
         if isinstance(value, str):
-            guard = "{}.__class__ is _str"
+            guard, kind = "{}.__class__ is _str", "str"
         elif sem.is_number(value):
-            guard = "{}.__class__ in _NUMS"
+            guard, kind = "{}.__class__ in _NUMS", "num"
         else:
             return None
-        first, later = self.bind(x, fn)
         op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
+        if x.kind == kind:  # a finite number (or a string) already: Python's operator is exact
+            lhs, rhs = (k.code, x.code) if k_on_left else (x.code, k.code)
+            return f"({lhs} {op} {rhs})"
+        first, later = self.bind(x, fn)
+        if kind == "num" and name in _ORDERING:  # NaN and infinities go to the helper (raises)
+            guard += f" and {later} - {later} == _Z"
         lhs, rhs = (k.code, later) if k_on_left else (later, k.code)
         return f"({lhs} {op} {rhs} if {guard.format(first)} else {helper}({lhs}, {rhs}))"
 

@@ -23,6 +23,23 @@ def _is_number(e: Expr) -> bool:
     return e.const is not NOT_CONSTANT and sem.is_number(e.const)
 
 
+def _float_result(t: str, code: str) -> str:
+    """``code`` (a float) normalised inline: kept when finite and not integral, an ``int``
+    when integral and exactly representable; NaN and infinities reach ``_nf``, which raises.
+    (``t % 1.0`` is in (0, 1] for a finite non-integral float, 0.0 for an integral one and
+    NaN for NaN and infinities; ``_Z``, ``_U`` and ``_SAFE`` are 0.0, 1.0 and 2.0**53.)"""
+    return f"({t} if _Z < ({t} := {code}) % _U else {_integral(t)})"
+
+
+def _number_result(t: str, code: str) -> str:
+    """``code`` (an int or a float) normalised inline, as :func:`_float_result`."""
+    return f"({t} if ({t} := {code}).__class__ is _int or _Z < {t} % _U else {_integral(t)})"
+
+
+def _integral(t: str) -> str:
+    return f"_int({t}) if -_SAFE <= {t} <= _SAFE else _nf({t})"
+
+
 class FastPaths:
     """Mixed into the code generator: ``in``, arithmetic, ``max``/``min``, ``merge``, ``cat``,
     ``substr``, ``missing`` and ``missing_some``."""
@@ -80,25 +97,54 @@ class FastPaths:
         if not isinstance(args, list) or len(args) != 2:  # the helper (one frame less: deep rules)
             return Expr(f"{EAGER_HELPERS[name]}({self.call_args(name, args, fn)})", "num")
         operands = self._bound(args, fn)
-        integers = name == "%"  # JavaScript's remainder equals Python's for ints a >= 0, b > 0
-        if any(
-            e.const is not NOT_CONSTANT
-            and (not _is_number(e) or (integers and e.const.__class__ is not int))
-            for e, _, _ in operands
-        ):
+        if any(e.const is not NOT_CONSTANT and not _is_number(e) for e, _, _ in operands):
             return self._eager(name, args, fn)
-        (_, _, a), (_, _, b) = operands
+        if name == "%":
+            return self._remainder(args, operands, fn)
+        (_, _, a), (eb, _, b) = operands
         slow = f"{EAGER_HELPERS[name]}({a}, {b})"
-        if integers:
-            checks = self._checks(operands, "{}.__class__ is _int")
-            return Expr(self._either(checks, f"{a} % {b}", slow, f"{a} >= 0 and {b} > 0"), "num")
-        checks = self._checks(operands, "{}.__class__ in _NUMS")
-        if name == "/":  # int / int keeps the helper's exact integer division
-            extra = f"({a}.__class__ is _float or {b}.__class__ is _float)"
-            return Expr(self._either(checks, f"_nf({a} / {b})", slow, extra), "num")
+        checks = self._numeric_checks(operands)
+        floats = any(e.const.__class__ is float for e, _, _ in operands)
         t = fn.temp()
-        fast = f"({t} if ({t} := {a} {_BINARY[name]} {b}).__class__ is _int else _nf({t}))"
+        if name == "/":  # int / int keeps the helper's exact integer division
+            extra = [] if floats else [f"({a}.__class__ is _float or {b}.__class__ is _float)"]
+            if eb.kind != "num":  # x / Infinity would be 0 where the helper raises
+                extra.append(f"{b} - {b} == _Z")
+            fast = _float_result(t, f"{a} / {b}")
+            return Expr(self._either(checks, fast, slow, " and ".join(extra)), "num")
+        # + - *: a non-finite result (from non-finite operands too) is left to _nf, which raises
+        result = f"{a} {_BINARY[name]} {b}"
+        fast = _float_result(t, result) if floats else _number_result(t, result)
         return Expr(self._either(checks, fast, slow), "num")
+
+    def _remainder(self, args: Any, operands: list[tuple[Expr, str, str]], fn: Function) -> Expr:
+        """``a % b``: Python's remainder equals JavaScript's for ints ``a >= 0``, ``b > 0``."""
+        if any(
+            e.const is not NOT_CONSTANT and (e.const.__class__ is not int or e.const < low)
+            for (e, _, _), low in zip(operands, (0, 1), strict=True)
+        ):
+            return self._eager("%", args, fn)
+        (_, _, a), (_, _, b) = operands
+        checks = self._checks(operands, "{}.__class__ is _int")
+        signs = [
+            f"{x} {sign} _Z"
+            for (e, _, x), sign in zip(operands, (">=", ">"), strict=True)
+            if e.const is NOT_CONSTANT
+        ]
+        slow = f"{EAGER_HELPERS['%']}({a}, {b})"
+        return Expr(self._either(checks, f"{a} % {b}", slow, " and ".join(signs)), "num")
+
+    @staticmethod
+    def _numeric_checks(operands: list[tuple[Expr, str, str]]) -> list[str]:
+        """A check per operand, in order, that it is a number; an operand already known to be
+        a finite number is only evaluated there (so evaluation order stays the operands')."""
+        checks = []
+        for e, first, _ in operands:
+            if e.kind != "num":
+                checks.append(f"{first}.__class__ in _NUMS")
+            elif not e.simple:
+                checks.append(f"{first} is not None")
+        return checks
 
     def _extremum(self, name: str, args: Any, fn: Function) -> Expr:
         if not isinstance(args, list) or not args:
@@ -112,8 +158,11 @@ class FastPaths:
             t = fn.temp()
             best = f"({t} if ({t} := {best}) {op} {later} else {later})"
         slow = f"{EAGER_HELPERS[name]}({', '.join(later for _, _, later in operands)})"
-        checks = self._checks(operands, "{}.__class__ in _NUMS")
-        return Expr(self._either(checks, best, slow), "num")
+        checks = self._numeric_checks(operands)
+        unknown = [later for e, _, later in operands if e.kind != "num"]
+        # x - x is 0 for a finite number and NaN for NaN and infinities (the helper raises)
+        finite = " + ".join(f"{x} - {x}" for x in unknown) + " == _Z" if unknown else ""
+        return Expr(self._either(checks, best, slow, finite), "num")
 
     def _merge(self, name: str, args: Any, fn: Function) -> Expr:
         if not isinstance(args, list) or not args:
@@ -134,16 +183,21 @@ class FastPaths:
     def _cat(self, name: str, args: Any, fn: Function) -> Expr:
         if not isinstance(args, list) or len(args) < 2:
             return self._eager(name, args, fn)
-        operands = self._bound(args, fn)
-        checks, parts = [], []
-        for e, first, later in operands:
-            if e.const is NOT_CONSTANT:
-                checks.append(f"{first}.__class__ is _str")
-                parts.append(later)
-            elif e.const is not None:
-                parts.append(self.const(rt.cat(e.const)))
-        slow = f"{EAGER_HELPERS[name]}({', '.join(later for _, _, later in operands)})"
-        return Expr(self._either(checks, " + ".join(parts) or self.const(""), slow), "str")
+        parts = []
+        for arg in args:  # each part converted where it stands: cat cannot raise
+            e = self.expr(arg, fn)
+            if e.const is not NOT_CONSTANT:
+                if e.const is not None:
+                    parts.append(self.const(rt.cat(e.const)))
+            elif e.kind == "str":
+                parts.append(e.code)
+            else:
+                first, later = self.bind(e, fn)
+                parts.append(
+                    f"({later} if {first}.__class__ is _str else _str({later}) "
+                    f"if {later}.__class__ is _int else _cp({later}))"
+                )
+        return Expr(f"({' + '.join(parts)})" if parts else self.const(""), "str")
 
     def _substr(self, name: str, args: Any, fn: Function) -> Expr:
         bounds: list[Any] = args[1:] if isinstance(args, list) and len(args) in (2, 3) else [None]

@@ -31,8 +31,10 @@ _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 ScopeName = Literal["read", "write", "admin"]
 JSONObject = dict[str, Any]
-MAX_VERSION = 2**63 - 1
-"""Version numbers are 64-bit integers in the database: a larger one is refused with 422."""
+MAX_VERSION = 2**53 - 1
+"""Version numbers are 64-bit integers in the database; the bound is the largest integer a JSON
+number holds exactly (a client parsing numbers as doubles reads it unchanged), so the schema's
+``maximum`` says exactly what is refused with 422."""
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:

@@ -284,6 +284,16 @@ def _locations(doc: dict[str, Any]) -> None:
             }
 
 
+def _require_raw_bodies(op: dict[str, Any]) -> None:
+    """A body that is only raw bytes (a pack archive) is the whole request: without it the
+    server answers 415, so the document says it is required."""
+    content = op.get("requestBody", {}).get("content", {})
+    if content and all(
+        media.get("schema", {}).get("format") == "binary" for media in content.values()
+    ):
+        op["requestBody"]["required"] = True
+
+
 def _media_examples(doc: dict[str, Any], op: dict[str, Any]) -> None:
     """Show a model's example on each request and answer that uses the model."""
     bodies = [op.get("requestBody", {}), *op["responses"].values()]
@@ -301,6 +311,7 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
         _document_errors(path, method, op)
         _describe(path, method, op)
         _media_examples(doc, op)
+        _require_raw_bodies(op)
     _locations(doc)
     _links(doc)
     doc.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)

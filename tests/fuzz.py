@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,6 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCEPTED = ["2xx", "401", "403", "404", "409"]
 KEY = re.compile(r"API key \(sandbox\):\s+(sous_\S+)")
 LINKS_FLOOR = 0.8
+GENERATED = re.compile(r"(\d+) generated")
+UNIT_PHASES = "examples,coverage,fuzzing"
+SEED_RECIPE: dict[str, Any] = {
+    "id": "fuzz-seed",
+    "name": "Log each seed event",
+    "trigger": {"type": "custom.fuzz_seed"},
+    "actions": [{"id": "log", "use": "core.log", "with": {"message": "seed {{ product.id }}"}}],
+}
 
 
 @contextlib.contextmanager
@@ -95,11 +104,17 @@ def _wait_for_key(process: subprocess.Popen[bytes], log: Path, timeout: float = 
     raise SystemExit(f"fuzz: the sandbox did not start; its log:\n{log.read_text()}")
 
 
-def write_config(base: str, folder: Path) -> Path:
+def write_config(base: str, folder: Path, args: argparse.Namespace) -> Path:
     """schemathesis settings: schema-valid data must be accepted, except where the document
     says an operation refuses more with 422 (its 422 answer's ``x-refused-when``)."""
     doc = httpx.get(f"{base}/openapi.json", timeout=30).raise_for_status().json()
-    lines = ["# written by tests/fuzz.py from the API's own document"]
+    lines = [
+        "# written by tests/fuzz.py from the API's own document",
+        "[phases.stateful]",
+        f"max-steps = {args.stateful_steps}",
+        "[phases.stateful.generation]",
+        f"max-examples = {args.stateful_scenarios}",
+    ]
     for item in doc["paths"].values():
         for op in item.values():
             refused = op.get("responses", {}).get("422", {}).get("x-refused-when")
@@ -116,17 +131,20 @@ def write_config(base: str, folder: Path) -> Path:
     return config
 
 
-def run_schemathesis(base: str, key: str, folder: Path, args: argparse.Namespace) -> int:
+def run_schemathesis(
+    base: str, key: str, folder: Path, phases: str, args: argparse.Namespace
+) -> tuple[int, int]:
+    """One ``schemathesis run`` over ``phases``; its exit code and the cases it generated."""
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
-        str(write_config(base, folder)),
+        str(write_config(base, folder, args)),
         "run",
         f"{base}/openapi.json",
         "--checks",
         "all",
         "--phases",
-        "examples,coverage,fuzzing,stateful",
+        phases,
         "--max-examples",
         str(args.max_examples),
         "--header",
@@ -146,17 +164,71 @@ def run_schemathesis(base: str, key: str, folder: Path, args: argparse.Namespace
     ]
     print("fuzz:", " ".join(command).replace(key, "sous_…"), flush=True)
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(ROOT)}
-    return subprocess.call(command, cwd=folder, env=env)
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    cases = 0
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        found = GENERATED.search(line)
+        if found:
+            cases = int(found.group(1))
+    return process.wait(), cases
 
 
-def links_covered(folder: Path) -> tuple[int, int]:
-    """(covered, total) OpenAPI links, from the stateful phase's events in the report."""
-    covered = total = 0
+def seed(base: str, key: str) -> None:
+    """Put back what the earlier phases may have taken and add what the sandbox starts without,
+    so every list the links read from has a first item: the demo store (reconnected if a
+    fuzzed request disconnected it), a recipe and an event that ran it, a secret, an inbound
+    hook, a library pack; and, last, a spare key, so the newest key a link may revoke is not
+    the one the fuzzer calls with."""
+    from sous.sandbox import DEMO_STORE, DEMO_TOKEN
+
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+
+        def call(method: str, path: str, body: Any, ok: tuple[int, ...]) -> None:
+            answer = api.request(method, path, json=body)
+            if answer.status_code not in ok:
+                raise SystemExit(
+                    f"fuzz: seeding {method} {path}: {answer.status_code} {answer.text}"
+                )
+
+        stores = api.get("/v1/stores").raise_for_status().json()["data"]
+        if not any(s["store_hash"] == DEMO_STORE for s in stores):
+            body = {"store_hash": DEMO_STORE, "access_token": DEMO_TOKEN, "name": "Sandbox store"}
+            call("POST", "/v1/stores", body, (201,))
+        if api.get(f"/v1/recipes/{SEED_RECIPE['id']}").status_code == 404:
+            call("POST", "/v1/recipes", SEED_RECIPE, (201,))
+        event = {"type": "custom.fuzz_seed", "payload": {"product": {"id": 1}}}
+        call("POST", "/v1/events", event, (202,))
+        call("PUT", "/v1/secrets/FUZZ_SEED", {"value": "seed"}, (200, 201, 204))
+        call("POST", "/v1/hooks", {"name": "fuzz_seed"}, (201, 409))
+        call("POST", "/v1/packs", {"library": "catalog"}, (200, 201))
+        call("POST", "/v1/keys", {"name": "fuzz spare", "scopes": ["read"]}, (201,))
+
+
+def links_covered(folder: Path) -> tuple[set[str], int]:
+    """(links covered, links in the document), as schemathesis counts them: a link is covered
+    when a stateful scenario's step applied it (``is_transition_applied``); the total is the
+    stateful phase's ``transitions_total``."""
+    covered: set[str] = set()
+    total = 0
     for report in folder.glob("*.ndjson"):
         for line in report.read_text().splitlines():
-            text = json.dumps(json.loads(line))
-            for match in re.finditer(r'"links_selected": (\d+), "links_total": (\d+)', text):
-                covered, total = int(match.group(1)), int(match.group(2))
+            event = json.loads(line)
+            started = event.get("PhaseStarted", {})
+            if started.get("phase", {}).get("name") == "stateful":
+                total = max(total, (started.get("payload") or {}).get("transitions_total", 0))
+            finished = event.get("ScenarioFinished")
+            if not finished or finished.get("phase") != "stateful" or finished.get("is_final"):
+                continue
+            if finished.get("status") in ("interrupted", "skip"):
+                continue
+            for case in finished.get("recorder", {}).get("cases", {}).values():
+                transition = case.get("transition")
+                if transition and case.get("is_transition_applied"):
+                    covered.add(transition["id"])
     return covered, total
 
 
@@ -166,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=12, help="cases per operation")
     parser.add_argument("--workers", default="2")
     parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument("--stateful-scenarios", type=int, default=150)
+    parser.add_argument("--stateful-steps", type=int, default=10, help="steps per scenario")
+    parser.add_argument("--keep", action="store_true", help="keep the report folder")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="sous-fuzz-"))
     started = time.monotonic()
@@ -175,17 +250,34 @@ def main(argv: list[str] | None = None) -> int:
             if url and url.startswith("postgresql"):
                 url = stack.enter_context(scratch_postgres(url))
             base, key, log = stack.enter_context(sandbox(url, folder))
+            units, walk = folder / "units", folder / "stateful"
+            units.mkdir()
+            walk.mkdir()
             try:
-                code = run_schemathesis(base, key, folder, args)
+                code, cases = run_schemathesis(base, key, units, UNIT_PHASES, args)
+                seed(base, key)
+                stateful_code, steps = run_schemathesis(base, key, walk, "stateful", args)
                 httpx.get(f"{base}/healthz", timeout=10).raise_for_status()
             finally:
                 errors = [line for line in log.read_text().splitlines() if "ERROR" in line]
                 print("fuzz: errors in the sandbox's log:", *errors[-20:] or ["none"], sep="\n")
         stalls = log.read_text().count("database is locked")
-        print(f"fuzz: {time.monotonic() - started:.0f} s; 'database is locked' in log: {stalls}")
-        return code
+        covered, total = links_covered(walk)
+        share = len(covered) / total if total else 0.0
+        print(
+            f"fuzz: {cases} cases in the examples, coverage and fuzzing phases, {steps} in the "
+            f"stateful phase; links covered {len(covered)} of {total} ({share:.0%}, floor "
+            f"{LINKS_FLOOR:.0%}); {time.monotonic() - started:.0f} s; "
+            f"'database is locked' in the log: {stalls}"
+        )
+        if share < LINKS_FLOOR:
+            print("fuzz: too few links covered", flush=True)
+        return code or stateful_code or int(share < LINKS_FLOOR)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.keep:
+            print(f"fuzz: reports kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

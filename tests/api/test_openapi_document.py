@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from api.openapi import _require_raw_bodies
 from tests.api.conftest import RECIPE, error_of
 
 Client = httpx.AsyncClient
@@ -118,11 +119,14 @@ async def test_a_stale_if_match_is_412_and_a_stale_body_version_409(
     assert by_body.status_code == 409
 
 
-async def test_version_numbers_past_64_bits_are_422_naming_the_field(
+async def test_version_numbers_past_the_documented_maximum_are_422_naming_the_field(
     client: Client, admin: Headers
 ) -> None:
+    doc = await document(client)
+    bound = doc["components"]["schemas"]["RecipeRollback"]["properties"]["version"]["maximum"]
+    assert bound == 2**53 - 1 and float(bound) == bound  # exact even where numbers are doubles
     assert (await client.post("/v1/recipes", json=RECIPE, headers=admin)).status_code == 201
-    huge = 2**64
+    huge = bound + 1
     diff = await client.get(f"/v1/recipes/sold-out-alert/diff?from=1&to={huge}", headers=admin)
     assert diff.status_code == 422
     assert error_of(diff)["details"][0]["path"] == "query.to"
@@ -134,3 +138,13 @@ async def test_version_numbers_past_64_bits_are_422_naming_the_field(
     )
     assert rollback.status_code == 422
     assert error_of(rollback)["details"][0]["path"] == "/version"
+
+
+def test_a_body_of_raw_bytes_is_required() -> None:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    upload: dict[str, Any] = {"requestBody": {"content": {"application/gzip": binary}}}
+    json_body: dict[str, Any] = {"requestBody": {"content": {"application/json": {"schema": {}}}}}
+    _require_raw_bodies(upload)
+    _require_raw_bodies(json_body)
+    assert upload["requestBody"]["required"] is True
+    assert "required" not in json_body["requestBody"]

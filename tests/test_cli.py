@@ -7,6 +7,7 @@ import pty
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sous.cli import main
 
@@ -240,3 +241,32 @@ def test_progress_is_shown_on_a_terminal_only(tmp_path: Path) -> None:
         shown = terminal.read1(4096).decode()
     assert done.returncode == 0
     assert "loading the connectors…" in shown
+
+
+def test_packs_commands_answer_in_json(tmp_path: Path, capsys) -> None:
+    library = Path(__file__).resolve().parents[1] / "recipes" / "packs"
+    database = ["--database-url", f"sqlite:///{tmp_path / 'sous.db'}"]
+
+    def run(*argv: str) -> Any:
+        assert main([*argv, "--json"]) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    built = run("packs", "build", str(library / "catalog"), "-o", str(tmp_path))
+    assert Path(built["path"]).is_file() and len(built["sha256"]) == 64
+    installed = run("packs", "install", built["path"], "--recipes", *database)
+    assert installed["installed"] is True and installed["created"]
+    name = installed["pack"]
+    exported = run(
+        "packs",
+        "export",
+        "--name",
+        "mine",
+        "--version",
+        "1.0.0",
+        "-o",
+        str(tmp_path / "mine.tar.gz"),
+        *database,
+    )
+    assert exported["path"].endswith("mine.tar.gz") and exported["sha256"]
+    removed = run("packs", "uninstall", name, "--delete-recipes", *database)
+    assert removed["uninstalled"] == name and isinstance(removed["deleted"], list)

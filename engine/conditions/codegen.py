@@ -41,6 +41,7 @@ from engine.conditions.generated import (
 )
 from engine.conditions.interpreter import COMPARISONS
 from engine.conditions.operators import OPERATORS
+from engine.conditions.statements import Statements
 from engine.conditions.validate import is_operation
 
 __all__ = ["HELPERS", "generate", "needs_scope", "static_segments"]
@@ -81,7 +82,7 @@ def needs_scope(node: Any) -> bool:
     return needs_scope(args)
 
 
-class _Generator(FastPaths):
+class _Generator(FastPaths, Statements):
     def __init__(self, rule: Any) -> None:
         self.uses_scope = needs_scope(rule)
         self.scope_arg = "s" if self.uses_scope else "None"
@@ -117,9 +118,9 @@ class _Generator(FastPaths):
         when inlined arithmetic meets a Python error, so errors stay the interpreter's.
         """
         fn = self.new_function()
-        body = self.test(node, fn) if test else self.expr(node, fn).code
+        body = self.statements(node, fn, test=test)
         fallback = f"_interpret({self.const(node)}, d)" if entry else None
-        self.definitions.append(fn.render(body, fallback))
+        self.definitions.append(fn.render_statements(body, fallback))
         return fn.name
 
     @staticmethod
@@ -192,7 +193,10 @@ class _Generator(FastPaths):
             fn.depth -= 1
 
     def _test_value(self, node: Any, fn: Function) -> str:
-        e = self.expr(node, fn)
+        return self.truth(self.expr(node, fn), fn)
+
+    def truth(self, e: Expr, fn: Function) -> str:
+        """Source for a Python bool equal to the JavaScript truthiness of ``e``."""
         if e.const is not NOT_CONSTANT:
             return "True" if sem.truthy(e.const) else "False"
         if e.kind == "bool":

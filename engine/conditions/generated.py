@@ -8,7 +8,8 @@ source. The generator itself is :mod:`engine.conditions.codegen`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -118,6 +119,7 @@ class Function:
     temps: int = 0
     depth: int = 0
     lookups: dict[tuple[Any, ...], Lookup] = field(default_factory=dict)
+    emitted: int = 0  # how many of ``lookups`` statements have placed already
 
     def temp(self) -> str:
         """A fresh temporary name, local to this function."""
@@ -143,9 +145,24 @@ class Function:
             parent = node.local
         return parent
 
-    def _lookup_lines(self, indent: str) -> list[str]:
+    def new_lookup_lines(self) -> list[str]:
+        """The lookups registered since the last call, as statements (for lazy placement)."""
+        nodes = list(self.lookups.values())[self.emitted :]
+        self.emitted = len(self.lookups)
+        return self._lookup_lines("", nodes)
+
+    @contextmanager
+    def branch(self) -> Iterator[None]:
+        """Lookups registered inside are local to a branch: forgotten when it ends."""
+        lookups, emitted = dict(self.lookups), self.emitted
+        try:
+            yield
+        finally:
+            self.lookups, self.emitted = lookups, emitted
+
+    def _lookup_lines(self, indent: str, nodes: list[Lookup] | None = None) -> list[str]:
         const, lines = self.const, []
-        for node in self.lookups.values():
+        for node in self.lookups.values() if nodes is None else nodes:
             index = rt.index_of(node.key)
             if node.missing == "_M":  # a default is given: absence is expected, avoid raising
                 lines.append(
@@ -153,11 +170,15 @@ class Function:
                     f"if {node.parent}.__class__ is _dict "
                     f"else _ix({node.parent}, {const(node.key)}, {const(index)}, _M)"
                 )
-            elif index is not None:
-                lines.append(
-                    f"{indent}{node.local} = _ix({node.parent}, {const(node.key)}, "
-                    f"{const(index)}, {node.missing})"
-                )
+            elif index is not None:  # a list is indexed inline (a dict is read by the key)
+                lines += [
+                    f"{indent}try:",
+                    f"{indent}    {node.local} = {node.parent}[{const(index)}] "
+                    f"if {node.parent}.__class__ is _list "
+                    f"else _ix({node.parent}, {const(node.key)}, {const(index)}, {node.missing})",
+                    f"{indent}except _LOOKUP:",
+                    f"{indent}    {node.local} = {node.missing}",
+                ]
             else:
                 lines += [
                     f"{indent}try:",
@@ -181,6 +202,25 @@ class Function:
             lines += ["    try:", f"        return {body}", "    except _FALLBACK:"]
             lines.append(f"        return {fallback}")
         return "\n".join(lines)
+
+    def render_statements(self, body: list[str], fallback: str | None = None) -> str:
+        """The ``def`` source running ``body`` (statements that place their own lookups).
+
+        With ``fallback``, Python errors from inlined arithmetic (overflow, division by zero)
+        return ``fallback`` instead, which re-evaluates the rule with the interpreter.
+        """
+        params = "d, s=_E" if self.uses_scope else "d"
+        if fallback is None:
+            return "\n".join([f"def {self.name}({params}):", *("    " + line for line in body)])
+        return "\n".join(
+            [
+                f"def {self.name}({params}):",
+                "    try:",
+                *("        " + line for line in body),
+                "    except _FALLBACK:",
+                f"        return {fallback}",
+            ]
+        )
 
     def render_loop(self, params: str, loop: Loop) -> str:
         """A ``def`` running ``loop.step`` for each element of ``_i`` (lookups hoisted per step).

@@ -11,7 +11,7 @@ from sous import cli_options
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from api.keys import SCOPES, create_key
-    from engine.db import Database
+    from engine import Database
     from sous.migrate import upgrade
     from sous.output import progress
     from sous.settings import load_settings

@@ -24,8 +24,7 @@ from api.deps import SandboxLike
 from api.errors import ApiError, ErrorItem
 from connectors.bigcommerce.client import DEFAULT_BASE_URL, BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.errors import BigCommerceError, Unauthorized
-from engine.clock import Clock
-from engine.models import StoreRow
+from engine import Clock, StoreRow
 from sous.settings import Settings
 
 log = logging.getLogger("sous.api")

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError, ErrorItem
 from api.keys import Caller, Scope, authenticate, hash_key
-from engine.vault import Cipher, Vault
+from engine import Cipher, Vault
 from sous.container import Container
 
 

@@ -18,9 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from api.tables import ApiKeyRow
-from engine.db import Database
-from engine.ids import new_id
-from engine.models import Workspace
+from engine import Database, Workspace, new_id
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge, error_response
+from engine import REQUEST_ID
 
 log = logging.getLogger("sous.api")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -47,6 +48,7 @@ class Guard:
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(scope, receive, send_with_id, request_id)
             return
+        token = REQUEST_ID.set(request_id)  # log lines and spans of this request carry it
         try:
             await self.app(scope, self._counting(receive), send_with_id)
         except BodyTooLarge:
@@ -63,6 +65,8 @@ class Guard:
                     request_id=request_id,
                 )
                 await response(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
     def _counting(self, receive: Receive) -> Receive:
         seen = 0

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.errors import ErrorItem
-from engine.recipe import Recipe
+from engine import Recipe
 
 
 def _utc(value: datetime) -> datetime:

@@ -8,10 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api.models import RecipePublic
-from engine.db import Tx
-from engine.models import RecipeRow, StoreRow
-from engine.recipe import Recipe
-from engine.store.recipes import StoredRecipe
+from engine import Recipe, RecipeRow, StoredRecipe, StoreRow, Tx
 
 _CHUNK = 200
 

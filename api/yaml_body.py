@@ -17,9 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from api.errors import ApiError, ErrorItem, validation_details
-from engine.errors import ErrorDetail, RecipeError
-from engine.loader import _line_for, parse_yaml
-from engine.validation import Loc, format_loc
+from engine import ErrorDetail, Loc, RecipeError, format_loc, line_for, parse_yaml
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 
@@ -60,7 +58,7 @@ def is_yaml(request: Request) -> bool:
 
 
 def _located(loc: Loc, message: str, lines: dict[Loc, int]) -> ErrorItem:
-    line = _line_for(lines, loc)
+    line = line_for(lines, loc)
     field = format_loc(loc)
     where = ", ".join(p for p in (f"line {line}" if line else "", field) if p)
     pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc)

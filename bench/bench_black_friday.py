@@ -54,11 +54,11 @@ from connectors.bigcommerce.stores import BigCommerceConfig
 from connectors.bigcommerce.wiring import setup
 from connectors.core import CONNECTOR as CORE
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
-from engine.models import EventRow, RunRow, StoreRow
 from engine.registry import Registry
-from engine.vault import Cipher
+from engine.store.db import Database
+from engine.store.models import EventRow, RunRow, StoreRow
+from engine.store.vault import Cipher
 from sous.container import Container
 from sous.sandbox import free_port
 from sous.settings import Settings
@@ -258,7 +258,7 @@ async def run(webhooks: int, products: int, seconds: float, scale: float, worker
             for _ in range(100_000):  # then Sous has processed everything
                 await engine.drain(timeout=600)
                 await asyncio.sleep(0.2)
-                if not (engine.queue.depth() or engine._busy):
+                if not (engine.queue.depth() or engine.workers.busy):
                     break
             drained = time.perf_counter() - t0
             stats = (await http.get("/_bench/stats")).json()

@@ -148,7 +148,7 @@ class Process:
 def _prepare_database(url: str) -> None:
     """Migrate the database and store the chaos recipe in the sandbox workspace."""
     from engine.clock import SystemClock
-    from engine.db import Database
+    from engine.store.db import Database
     from engine.store.recipes import SqlRecipeStore
     from sous.container import build_registry
     from sous.migrate import upgrade
@@ -169,8 +169,8 @@ def _read_database(
     """Per product: inventory_changed events and runs of the chaos recipe; runs by status."""
     from sqlalchemy import select
 
-    from engine.db import Database
-    from engine.models import EventRow, RecipeRow, RunRow
+    from engine.store.db import Database
+    from engine.store.models import EventRow, RecipeRow, RunRow
 
     events_t = EventRow.__table__  # type: ignore[attr-defined]
     recipes_t = RecipeRow.__table__  # type: ignore[attr-defined]

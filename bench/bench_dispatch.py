@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from engine.dispatcher import CompiledRecipe, Dispatcher, RecipeIndex
-from engine.events import Event
-from engine.recipe import Recipe
+from engine.match.dispatcher import CompiledRecipe, Dispatcher, RecipeIndex
+from engine.model.events import Event
+from engine.model.recipe import Recipe
 from sous.container import build_registry
 
 TYPES = ["custom.stock", "custom.order", "custom.customer", "custom.shipment", "custom.refund"]

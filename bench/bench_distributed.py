@@ -32,11 +32,11 @@ from sqlalchemy import create_engine, select, text
 from bench.common import RECIPE, percentile, temp_engine
 from engine.clock import SystemClock
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.models import RunRow
+from engine.model.events import NewEvent
 from engine.queue.procrastinate import ProcrastinateJobQueue, install_schema
+from engine.store.db import Database
+from engine.store.models import RunRow
 from sous.container import build_registry
 from sous.migrate import upgrade
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from bench.common import RECIPE, summary, temp_engine
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from sous.serve import freeze_heap
 
 

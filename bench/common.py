@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
+from engine.store.db import Database
 from sous.container import build_registry
 
 RECIPE: dict[str, Any] = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from engine.clock import Clock
-from engine.events import Event, NewEvent
+from engine.model.events import Event, NewEvent
 
 T = TypeVar("T")
 

@@ -15,21 +15,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.limits import AutoDisable, FloodLimit
+from engine.model.limits import AutoDisable, FloodLimit
 
 if TYPE_CHECKING:
     from engine.clock import Clock
     from engine.context import Services
-    from engine.db import Database, Tx
-    from engine.dispatcher import CompiledRecipe, Decision, RecipeIndex
-    from engine.events import Event, NewEvent
-    from engine.leader import Leadership
-    from engine.modes import Admission, FloodGate
+    from engine.match.dispatcher import CompiledRecipe, Decision, RecipeIndex
+    from engine.model.events import Event, NewEvent
+    from engine.model.recipe import Recipe
+    from engine.model.run import RunState
+    from engine.plan.modes import Admission, FloodGate
     from engine.queue.base import Job, JobQueue, NewJob
-    from engine.recipe import Recipe
-    from engine.runstate import RunState
+    from engine.store.db import Database, Tx
     from engine.store.recipes import SqlRecipeStore, StoredRecipe
-    from engine.vault import Cipher
+    from engine.store.vault import Cipher
+    from engine.timing.leader import Leadership
 
 Listener = Callable[[str, dict[str, Any]], None]
 """Told ``(kind, data)`` of every stored event (``"event"``) and run change (``"run"``)."""
@@ -105,7 +105,7 @@ class Executing(Protocol):
 
 class Slots(Protocol):
     """What every stage that creates, moves or ends runs shares: the database and the clock,
-    the queue, and the in-memory run slots (:mod:`engine.modes`)."""
+    the queue, and the in-memory run slots (:mod:`engine.plan.modes`)."""
 
     @property
     def db(self) -> Database: ...
@@ -152,7 +152,7 @@ class PlanHost(Slots, Protocol):
     @property
     def floods(self) -> FloodGate: ...
     @property
-    def health(self) -> Notices: ...
+    def autodisable(self) -> Notices: ...
 
 
 class OpsHost(Slots, Protocol):
@@ -168,7 +168,7 @@ class RunnerHost(Ingest, Protocol):
     @property
     def admission(self) -> Admission: ...
     @property
-    def health(self) -> Notices: ...
+    def autodisable(self) -> Notices: ...
 
     def notify_run(self, state: RunState, status: str) -> None:
         """Tell listeners that run ``state`` is now ``status``."""
@@ -232,4 +232,3 @@ class ConnectorHost(Ingest, Protocol):
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` on every event and run change; returns the unsubscribe."""
         ...
-

@@ -3,9 +3,9 @@
 :meth:`Engine.ingest` writes the event to the inbox and, in the same transaction, the dispatch
 decisions, the runs they start and those runs' jobs; it returns only after the commit, so a
 caller can acknowledge the event once ``ingest`` returns. Each new run goes through flood
-protection and its recipe's mode (:mod:`engine.modes`): it starts (its job is written with it),
+protection and its recipe's mode (:mod:`engine.plan.modes`): it starts (its job is written with it),
 waits its turn, or is recorded ``skipped`` or ``held``. Workers take run jobs from the queue
-and hand them to the :class:`~engine.runner.Runner`.
+and hand them to the :class:`~engine.run.runner.Runner`.
 
 Operations on runs from outside (the API): :meth:`Engine.replay`, :meth:`Engine.replay_many`,
 :meth:`Engine.cancel`, :meth:`Engine.release` and :meth:`Engine.discard`.
@@ -13,39 +13,37 @@ Operations on runs from outside (the API): :meth:`Engine.replay`, :meth:`Engine.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-
-from engine import control, observe, planning
-from engine.bulk import insert_ignoring_conflicts
+from engine import observe
+from engine.authoring.rendering import Renderer
 from engine.clock import Clock, SystemClock
 from engine.context import Services
 from engine.contracts import EngineSettings, IngestResult, JobHandler, Listener
-from engine.db import Database, Tx
-from engine.dispatcher import CompiledRecipe, Decision, Dispatcher, RecipeIndex
 from engine.errors import SousError
-from engine.events import Event, NewEvent
-from engine.health import Health
-from engine.ids import new_id
-from engine.leader import Leadership
-from engine.models import EventRow, MatchRow, RunRow
-from engine.modes import Admission, FloodGate
+from engine.ingest.inbox import received, store
+from engine.match.dispatcher import CompiledRecipe, Dispatcher, RecipeIndex
+from engine.model.events import Event, NewEvent
+from engine.model.recipe import Recipe
+from engine.model.run import RunState
+from engine.ops import control
+from engine.ops.autodisable import AutoDisabler
+from engine.ops.recovery import rebuild
+from engine.ops.replay import Replayed, ReplayReport, RunFilter, replay_many, replay_run
+from engine.plan import planning
+from engine.plan.modes import Admission, FloodGate
 from engine.queue.base import JobQueue, NewJob
 from engine.queue.sql import SqlJobQueue
-from engine.recipe import Recipe
-from engine.recovery import rebuild
 from engine.registry import Registry
-from engine.rendering import Renderer
-from engine.replay import Replayed, ReplayReport, RunFilter, event_row, replay_many, replay_run
-from engine.runner import Runner, RunState
+from engine.run.runner import Runner
+from engine.run.waits import Refetchers
+from engine.run.workers import WorkerPool
+from engine.store.db import Database, Tx
+from engine.store.models import EventRow, MatchRow, RunRow
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
-from engine.waits import Refetchers
-from engine.workers import WorkerPool
+from engine.timing.leader import Leadership
 
 log = logging.getLogger("sous.engine")
 
@@ -65,7 +63,7 @@ __all__ = [
 ]
 
 
-class Engine(WorkerPool):
+class Engine:
     def __init__(
         self,
         db: Database,
@@ -93,20 +91,15 @@ class Engine(WorkerPool):
             enabled=self.settings.admission if self.settings.admission is not None else embedded
         )
         self.floods = FloodGate()
-        self.health = Health(self)
+        self.autodisable = AutoDisabler(self)
         self.leadership = Leadership(db)
-        """Whether this process does the periodic work (see :mod:`engine.leader`)."""
+        """Whether this process does the periodic work (see :mod:`engine.timing.leader`)."""
         self._renderer = Renderer(self.clock.now)
-        self._workers: list[asyncio.Task[None]] = []
-        self._handlers: dict[str, tuple[JobHandler, asyncio.Semaphore]] = {}
-        self._side_tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Listener] = []
-        self._idle = asyncio.Event()
-        self._room = asyncio.Event()
-        self._busy = 0
-        self.backlog = (
+        backlog = (
             (self.settings.backlog or max(1, self.settings.workers // 4)) if embedded else None
         )
+        self.workers = WorkerPool(db, self.clock, self.queue, self.runner.execute, backlog)
         self.counters: dict[str, int] = {
             "events": 0,
             "duplicates": 0,
@@ -159,41 +152,31 @@ class Engine(WorkerPool):
         return stored.recipe if stored is not None else None
 
     # -- ingestion ------------------------------------------------------------------------
-    def _event(self, new: NewEvent) -> Event:
-        now = self.clock.now()
-        event_id = new_id("evt")
-        return Event(
-            id=event_id,
-            type=new.type,
-            payload=new.payload,
-            workspace=new.workspace,
-            store=new.store,
-            source=new.source,
-            dedup_key=new.dedup_key or event_id,
-            occurred_at=new.occurred_at or now,
-            received_at=now,
-            caused_by=new.caused_by,
-            target_recipe=new.target_recipe,
-        )
-
     async def ingest(self, new: NewEvent, follow_up: Sequence[str] = ()) -> IngestResult:
         """Store the event (deduplicated on its key) with its decisions, runs and jobs.
 
         ``follow_up`` names job kinds to enqueue for the event in the same transaction (for
         example the BigCommerce connector's normalisation of a raw webhook).
         """
-        event = self._event(new)
+        event = received(new, self.clock.now())
         with observe.work("ingest", event_id=event.id):
             decisions = self.dispatcher.decide(event)
             plan = planning.plan(self, event, decisions)
             try:
                 result = await self.db.writer.write(
-                    lambda tx: self._store(tx, event, decisions, plan, follow_up)
+                    lambda tx: store(tx, self.queue, event, decisions, plan, follow_up)
                 )
             except BaseException:
                 planning.undo(self, plan)
                 raise
             await self._stored(event, plan, result)
+            log.debug(
+                "event %s (%s): %s, %d run(s)",
+                result.event_id,
+                event.type,
+                "duplicate" if result.duplicate else "stored",
+                len(result.runs),
+            )
         return result
 
     async def receive(self, new: NewEvent, follow_up: Sequence[str] = ()) -> IngestResult:
@@ -203,11 +186,8 @@ class Engine(WorkerPool):
         waits for its answer then sends no faster than runs finish, and the time from ingest to
         run end stays bounded instead of growing with a queue."""
         result = await self.ingest(new, follow_up)
-        if self.backlog is not None and self.queue.due() > self.backlog:
+        if await self.workers.hold(self.settings.backlog_wait):
             self.counters["backpressure_waits"] += 1
-            self._room.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), self.settings.backlog_wait)
         return result
 
     async def ingest_many(
@@ -226,12 +206,12 @@ class Engine(WorkerPool):
         """
         prepared = []
         for new in news:
-            event = self._event(new)
+            event = received(new, self.clock.now())
             decisions = self.dispatcher.decide(event)
             prepared.append((event, decisions, planning.plan(self, event, decisions)))
 
         def write(tx: Tx) -> list[IngestResult]:
-            results = [self._store(tx, e, d, p, follow_up(e.type)) for e, d, p in prepared]
+            results = [store(tx, self.queue, e, d, p, follow_up(e.type)) for e, d, p in prepared]
             if also is not None:
                 also(tx)
             return results
@@ -245,32 +225,6 @@ class Engine(WorkerPool):
         for (event, _, plan), result in zip(prepared, results, strict=True):
             await self._stored(event, plan, result)
         return results
-
-    def _store(
-        self,
-        tx: Tx,
-        event: Event,
-        decisions: list[Decision],
-        plan: planning.Plan,
-        follow_up: Sequence[str],
-    ) -> IngestResult:
-        if not insert_ignoring_conflicts(tx.conn, EVENTS, event_row(event)):
-            existing = tx.conn.execute(
-                select(EVENTS.c.id).where(
-                    EVENTS.c.workspace_id == event.workspace,
-                    EVENTS.c.dedup_key == event.dedup_key,
-                )
-            ).scalar_one()
-            return IngestResult(existing, duplicate=True)
-        if plan.matches:
-            tx.insert(MATCHES, plan.matches)
-        if plan.runs:
-            tx.insert(RUNS, plan.runs)
-        if plan.jobs:
-            self.queue.enqueue(tx, plan.jobs)
-        if follow_up:
-            self.queue.enqueue(tx, [NewJob(kind, event.id, hint=event) for kind in follow_up])
-        return IngestResult(event.id, False, [r["id"] for r in plan.runs], decisions)
 
     async def _stored(self, event: Event, plan: planning.Plan, result: IngestResult) -> None:
         """After the commit: give back a duplicate's slots, or tell listeners and do what the
@@ -301,16 +255,7 @@ class Engine(WorkerPool):
 
     def spawn(self, work: Awaitable[None]) -> None:
         """Run ``work`` beside the workers (its failure is logged)."""
-
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("background engine work failed")
-
-        task = asyncio.create_task(guarded())
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        self.workers.spawn(work)
 
     def concurrency_key(self, recipe: Recipe, event: Event) -> str | None:
         template = recipe.concurrency_key
@@ -333,7 +278,7 @@ class Engine(WorkerPool):
         *,
         workspace: str | None = None,
     ) -> Replayed:
-        """Run a run's event through its recipe again, as a new run (see :mod:`engine.replay`)."""
+        """Run a run's event through its recipe again, as a new run (:mod:`engine.ops.replay`)."""
         return await replay_run(self, run_id, from_step, version, workspace)
 
     async def replay_many(
@@ -367,12 +312,24 @@ class Engine(WorkerPool):
         ``workers=0`` ingests only (other processes run the jobs)."""
         count = self.settings.workers if workers is None else workers
         if count == 0:
-            self.backlog = None  # nothing here takes jobs: never hold an answer for them
+            self.workers.backlog = None  # nothing here takes jobs: never hold an answer
         await self.queue.recover()
         self.reload()
         await rebuild(self)
-        for n in range(count):
-            self._workers.append(asyncio.create_task(self._work(), name=f"sous-worker-{n}"))
+        self.workers.start(count)
+
+    def handle(self, kind: str, handler: JobHandler, concurrency: int = 64) -> None:
+        """Run jobs of ``kind`` with ``handler``, up to ``concurrency`` at once, beside the run
+        workers (a handler must complete or retry its job through the queue)."""
+        self.workers.handle(kind, handler, concurrency)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until no job is due or running (tests and the demo); delayed jobs may remain."""
+        await self.workers.drain(timeout)
+
+    async def stop(self) -> None:
+        self.leadership.close()
+        await self.workers.stop()
 
     # -- notifications --------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -380,20 +337,7 @@ class Engine(WorkerPool):
         return lambda: self._listeners.remove(listener)
 
     def notify_run(self, state: RunState, status: str) -> None:
-        counts = self.run_status_counts
-        counts[status] = counts.get(status, 0) + 1
-        data = {
-            "id": state.run_id,
-            "recipe_uid": state.recipe_uid,
-            "workspace": state.workspace,
-            "status": status,
-            "next_step": state.next_step,
-        }
-        for listener in list(self._listeners):
-            try:
-                listener("run", data)
-            except Exception:
-                log.exception("listener failed")
+        self.announce(state.run_id, state.recipe_uid, state.workspace, status, state.next_step)
 
     def announce(
         self,
@@ -422,11 +366,3 @@ class Engine(WorkerPool):
                 listener(kind, data)
             except Exception:
                 log.exception("listener failed")
-
-    async def set_run_status(self, run_id: str, status: str, reason: str | None = None) -> None:
-        def write(tx: Tx) -> None:
-            tx.conn.execute(
-                update(RUNS).where(RUNS.c.id == run_id).values(status=status, status_reason=reason)
-            )
-
-        await self.db.writer.write(write)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from engine.errors import RegistryError
-from engine.retry import RetryPolicy
+from engine.model.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from engine.context import ActionContext
-    from engine.events import Event
+    from engine.model.events import Event
 
 
 class Params(BaseModel):

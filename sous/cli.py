@@ -34,7 +34,7 @@ def _is_template(path: Path) -> bool:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from engine.loader import load_paths
+    from engine.authoring.loader import load_paths
     from engine.templates.template import validate_templates
     from sous.registry import build_registry
 
@@ -73,7 +73,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from engine.schema import recipe_schema
+    from engine.authoring.schema import recipe_schema
     from sous.registry import build_registry
 
     text = json.dumps(recipe_schema(build_registry()), indent=2)
@@ -86,10 +86,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from engine.authoring.dryrun import dry_run
+    from engine.authoring.loader import load_file
     from engine.clock import SystemClock
-    from engine.dryrun import dry_run
-    from engine.events import Event
-    from engine.loader import load_file
+    from engine.model.events import Event
     from sous.registry import build_registry
 
     registry = build_registry()
@@ -158,7 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     progress("migrating the database")
-    from engine.db import Database
+    from engine.store.db import Database
     from sous.migrate import upgrade
     from sous.settings import load_settings
     from sous.worker import migrate_queue

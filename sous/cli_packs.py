@@ -49,8 +49,8 @@ def open_service(args: argparse.Namespace) -> AbstractContextManager[PackService
     @contextmanager
     def opened() -> Iterator[PackService]:
         from engine.clock import SystemClock
-        from engine.db import Database
         from engine.packs.install import PackService, default_library
+        from engine.store.db import Database
         from sous.migrate import upgrade
         from sous.registry import build_registry
 

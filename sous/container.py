@@ -7,9 +7,9 @@ from typing import Any
 
 from engine.clock import Clock, SystemClock
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
+from engine.store.db import Database
 from sous.registry import build_registry, connectors
 from sous.settings import Settings
 

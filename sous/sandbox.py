@@ -34,8 +34,8 @@ from sqlmodel import col, select
 from api.deps import ContainerDep, CurrentKey
 from connectors.email.send import SENT
 from connectors.email.sink import CapturedMessage, SmtpSink
-from engine.db import Tx
-from engine.models import StepRow
+from engine.store.db import Tx
+from engine.store.models import StepRow
 from recipes import library_folder
 from sous.container import Container
 from sous.output import paint

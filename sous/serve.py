@@ -13,9 +13,9 @@ from pathlib import Path
 
 import uvicorn
 
-from engine.loader import load_paths
-from engine.retention import Retention, RetentionSettings
-from engine.scheduler import Scheduler
+from engine.authoring.loader import load_paths
+from engine.ops.retention import Retention, RetentionSettings
+from engine.timing.scheduler import Scheduler
 from sous.container import Container, build
 from sous.logs import configure_logging
 from sous.output import paint

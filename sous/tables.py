@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 
 TABLE_MODULES = (
-    "engine.models",
-    "engine.schedule_models",
+    "engine.store.models",
+    "engine.store.schedule_models",
     "engine.packs.models",
     "api.tables",
     "connectors.email.models",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-from engine.db import Database
-from engine.vault import Cipher, Vault
+from engine.store.db import Database
+from engine.store.vault import Cipher, Vault
 from sous.container import Container
 
 

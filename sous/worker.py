@@ -25,12 +25,12 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import func, select
 
 from engine.clock import Clock
-from engine.db import Database
 from engine.engine import Engine
 from engine.errors import RegistryError
-from engine.models import RecipeRow
 from engine.queue.base import Job, JobQueue
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning, install_schema
+from engine.store.db import Database
+from engine.store.models import RecipeRow
 from sous.container import build
 from sous.logs import configure_logging
 from sous.settings import Settings, load_settings
@@ -91,7 +91,7 @@ class Schedule:
 
 def schedules_of(engine: Engine) -> list[Schedule]:
     """Every enabled recipe whose trigger is a schedule (``kind="schedule"``)."""
-    from engine.schedules import ScheduleParams, utc
+    from engine.timing.schedules import ScheduleParams, utc
 
     found = []
     for stored in engine.recipes.list(enabled=True):
@@ -142,7 +142,7 @@ class ScheduleFirer:
 
     async def tick(self, schedules: list[Schedule], now: datetime) -> list[str]:
         """Defer every firing due at ``now``; return the ids of the jobs this process made."""
-        from engine.schedules import due_firings, iso
+        from engine.timing.schedules import due_firings, iso
 
         made = []
         for schedule in schedules:
@@ -169,7 +169,7 @@ class ScheduleFirer:
     async def handle(self, job: Job) -> None:
         """The job of one firing: the schedule's event into the inbox (the same event, and dedup
         key, as the embedded scheduler's), then the job done."""
-        from engine.scheduler import Scheduler
+        from engine.timing.scheduler import Scheduler
 
         uid, _, when = job.ref.partition("@")
         stored = self.engine.recipes.by_uid(uid)

@@ -9,9 +9,9 @@ import pytest
 
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
+from engine.store.db import Database
 from sous.container import connectors
 from sous.tables import import_all_tables
 from tests.fakes import Recorder, recording_connector

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from engine.context import ActionContext
 from engine.errors import PermanentError, Retry, RetryableError
+from engine.model.retry import RetryPolicy
 from engine.registry import ActionSpec, Connector, Params, TriggerSpec
-from engine.retry import RetryPolicy
 
 
 @dataclass

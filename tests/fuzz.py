@@ -132,7 +132,7 @@ def write_config(base: str, folder: Path, args: argparse.Namespace) -> Path:
 
 
 def run_schemathesis(
-    base: str, key: str, folder: Path, phases: str, args: argparse.Namespace
+    base: str, key: str, folder: Path, phases: str, examples: int, args: argparse.Namespace
 ) -> tuple[int, int]:
     """One ``schemathesis run`` over ``phases``; its exit code and the cases it generated."""
     command = [
@@ -146,7 +146,7 @@ def run_schemathesis(
         "--phases",
         phases,
         "--max-examples",
-        str(args.max_examples),
+        str(examples),
         "--header",
         f"Authorization: Bearer {key}",
         "--request-timeout",
@@ -164,6 +164,7 @@ def run_schemathesis(
     ]
     print("fuzz:", " ".join(command).replace(key, "sous_…"), flush=True)
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(ROOT)}
+    env["SOUS_FUZZ_PHASES"] = phases
     process = subprocess.Popen(
         command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -254,9 +255,13 @@ def main(argv: list[str] | None = None) -> int:
             units.mkdir()
             walk.mkdir()
             try:
-                code, cases = run_schemathesis(base, key, units, UNIT_PHASES, args)
+                code, cases = run_schemathesis(
+                    base, key, units, UNIT_PHASES, args.max_examples, args
+                )
                 seed(base, key)
-                stateful_code, steps = run_schemathesis(base, key, walk, "stateful", args)
+                stateful_code, steps = run_schemathesis(
+                    base, key, walk, "stateful", args.stateful_scenarios, args
+                )
                 httpx.get(f"{base}/healthz", timeout=10).raise_for_status()
             finally:
                 errors = [line for line in log.read_text().splitlines() if "ERROR" in line]

@@ -11,9 +11,7 @@ from pydantic import BaseModel
 from api.deps import ContainerDep, WorkspaceDep
 from api.errors import responses
 from api.models import ActionInfo, CatalogPublic, OperatorInfo, TriggerInfo
-from engine.conditions.operators import OPERATORS
-from engine.registry import ActionSpec, TriggerSpec
-from engine.schema import recipe_schema
+from engine import OPERATORS, ActionSpec, TriggerSpec, recipe_schema
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=responses(401))
 

@@ -11,12 +11,7 @@ from sqlmodel import Session
 from api.deps import ContainerDep, SessionDep, WorkspaceDep
 from api.errors import ApiError, ErrorItem, invalid, not_found, responses
 from api.models import DryRunPublic, DryRunRequest, DryRunUnsaved, StepPreviewPublic
-from engine.dryrun import dry_run
-from engine.events import Event
-from engine.models import EventRow
-from engine.recipe import Recipe
-from engine.runner import event_from_row
-from engine.validation import validate_document
+from engine import Event, EventRow, Recipe, dry_run, event_from_row, validate_document
 from sous.container import Container
 
 router = APIRouter(prefix="/v1/recipes", tags=["recipes"], responses=responses(401, 403, 404, 422))

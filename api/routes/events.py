@@ -20,9 +20,7 @@ from api.models import (
     UtcDateTime,
 )
 from api.pagination import Cursor, Limit, newest_first
-from engine.errors import RegistryError
-from engine.events import NewEvent
-from engine.models import EventRow, MatchRow, RecipeRow
+from engine import EventRow, MatchRow, NewEvent, RecipeRow, RegistryError
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 422))
 

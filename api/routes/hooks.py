@@ -23,9 +23,7 @@ from api.models import EventAccepted, UtcDateTime
 from api.pagination import Cursor, Limit, newest_first
 from connectors.http.inbound import EVENT_TYPE, NAME_PATTERN, InboundHookRow
 from connectors.http.signing import SignatureError, new_secret, verify
-from engine.events import NewEvent
-from engine.ids import new_id
-from engine.vault import Cipher
+from engine import Cipher, NewEvent, new_id
 
 log = logging.getLogger("sous.api.hooks")
 router = APIRouter(prefix="/v1/hooks", tags=["hooks"], responses=responses(401, 403, 422))

@@ -24,8 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from api.connect import call_hook
 from api.deps import ContainerDep
 from api.errors import ApiError, responses
-from engine.models import RunRow, StepRow
-from engine.status import FINAL
+from engine import FINAL, RunRow, StepRow
 
 router = APIRouter(tags=["health"])
 _WINDOW = 1000

@@ -18,9 +18,7 @@ from api.errors import ApiError, ErrorItem, responses
 from api.models import RecipePublic
 from api.recipes_query import public_stored
 from connectors.http.guard import GuardedSyncTransport, OutboundPolicy, OutboundRefused
-from engine.packs.archive import PackError, build_archive, sha256
-from engine.packs.install import PackService, default_library
-from engine.store.recipes import StoredRecipe
+from engine import PackError, PackService, StoredRecipe, build_archive, default_library, sha256
 from sous.container import Container
 
 T = TypeVar("T")
@@ -240,7 +238,7 @@ async def _respond(
 async def export(
     body: PackExport, workspace: WorkspaceDep, service: PacksDep, container: ContainerDep
 ) -> Response:
-    from engine.packs.export import export_workspace
+    from engine import export_workspace
 
     about = body.model_dump(include={"name", "version", "description", "author", "license"})
 
@@ -307,7 +305,7 @@ async def uninstall(
 async def upgrade(
     name: str, body: PackUpgrade, key: RequireWrite, service: PacksDep, container: ContainerDep
 ) -> dict[str, Any]:
-    from engine.packs.upgrade import apply_upgrade, plan_upgrade
+    from engine import apply_upgrade, plan_upgrade
 
     def work() -> tuple[Any, list[StoredRecipe]]:
         plan = plan_upgrade(
@@ -347,7 +345,7 @@ async def for_stores(
     container: ContainerDep,
     body: Annotated[PackForStores, Body()],
 ) -> dict[str, list[RecipePublic]]:
-    from engine.packs.instances import make_for_stores
+    from engine import make_for_stores
 
     made = await run(
         container,

@@ -30,8 +30,7 @@ from api.models import (
 from api.pagination import Cursor, Limit, page
 from api.recipes_query import public_row, public_stored, search, store_warnings
 from api.yaml_body import YAML_REQUEST_BODY, YamlBodyRoute
-from engine.store.recipes import StoredRecipe
-from engine.validation import validate_document
+from engine import StoredRecipe, validate_document
 from sous.container import Container
 
 router = APIRouter(

@@ -22,8 +22,7 @@ from api.models import (
     UtcDateTime,
 )
 from api.pagination import Cursor, Limit, newest_first
-from engine.control import RunChanges
-from engine.models import RecipeRow, RunRow, StepRow
+from engine import RecipeRow, RunChanges, RunRow, StepRow
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
 

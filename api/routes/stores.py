@@ -16,8 +16,7 @@ from api.deps import CipherDep, ContainerDep, RequireAdmin, SandboxDep, SessionD
 from api.errors import ApiError, not_found, responses
 from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
 from api.pagination import Cursor, Limit, newest_first
-from engine.ids import new_id
-from engine.models import EventRow, StoreRow
+from engine import EventRow, StoreRow, new_id
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=responses(401, 403, 422))
 _KEPT = ("id", "name", "domain", "secure_url", "plan_name", "plan_level", "currency", "timezone")

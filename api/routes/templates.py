@@ -16,7 +16,7 @@ from api.errors import responses
 from api.models import RecipePublic
 from api.recipes_query import public_stored
 from api.routes.packs import PacksDep, run
-from engine.packs.install import TemplateEntry
+from engine import TemplateEntry
 
 router = APIRouter(
     prefix="/v1/templates", tags=["templates"], responses=responses(401, 403, 404, 422)
@@ -123,7 +123,7 @@ async def instantiate(
     container: ContainerDep,
     response: Response,
 ) -> TemplateMade:
-    from engine.packs.instances import make_recipe
+    from engine import make_recipe
 
     ref = _ref(pack, template, body.version)
     made = await run(

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from api.deps import ContainerDep, RequireAdmin, SessionDep, WorkspaceDep, WriteSessionDep
 from api.errors import responses
 from api.models import WorkspacePublic, WorkspaceUpdate
-from engine.models import RecipeRow, StoreRow, Workspace
+from engine import RecipeRow, StoreRow, Workspace
 
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"], responses=responses(401, 403, 422))
 

@@ -13,7 +13,7 @@ backorder off, ETAs, and events for each change. ``docs/backorders.md`` explains
 
 from __future__ import annotations
 
-from engine.registry import Connector
+from engine import Connector
 
 from .actions import ACTIONS
 from .config import BackorderSettings, ClientProvider, StoresClientProvider

@@ -15,10 +15,7 @@ from pydantic import BaseModel, Field
 from connectors.bigcommerce.actions import record_write
 from connectors.bigcommerce.models import WriteLog
 from connectors.bigcommerce.stores import BigCommerceStores
-from engine.context import ActionContext
-from engine.errors import NotFoundError
-from engine.registry import ActionSpec, Params
-from engine.retry import RetryPolicy
+from engine import ActionContext, ActionSpec, NotFoundError, Params, RetryPolicy
 
 from . import stock
 from .config import BackorderSettings

@@ -15,8 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.bigcommerce.client import BigCommerceClient
-from engine.context import Services
-from engine.errors import NotFoundError, PermanentError
+from engine import NotFoundError, PermanentError, Services
 
 
 class BackorderSettings(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from engine.registry import TriggerSpec
+from engine import TriggerSpec
 
 from . import eta
 from .config import BackorderSettings

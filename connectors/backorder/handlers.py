@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine.events import CausedBy
+from engine import CausedBy
 
 from . import events as ev
 from . import ledger, storefront

@@ -25,8 +25,7 @@ from typing import TypeVar
 
 from sqlmodel import Session, col, select
 
-from engine.db import Database, Tx
-from engine.ids import new_id
+from engine import Database, Tx, new_id
 
 from .models import (
     ACTIVE,

@@ -21,19 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import Retry, RetryableError
-from engine.events import Event, NewEvent
-from engine.queue.base import Job, NewJob
-from engine.runstate import load_event
+from engine import (
+    Event,
+    Job,
+    NewEvent,
+    NewJob,
+    complete,
+    load_event,
+    periodically,
+    put_back,
+    retry_delay,
+)
 
 from .handlers import check_dates, on_order, on_stock, reconcile
 from .service import Backorders, Emit
 
 if TYPE_CHECKING:
-    from engine.contracts import ConnectorHost
+    from engine import ConnectorHost
 
 log = logging.getLogger("sous.backorder")
 
@@ -61,7 +67,9 @@ def follow_ups(event_type: str) -> tuple[str, ...]:
 
 
 class BackorderRuntime:
-    def __init__(self, engine: ConnectorHost, service: Backorders, *, max_attempts: int = 8) -> None:
+    def __init__(
+        self, engine: ConnectorHost, service: Backorders, *, max_attempts: int = 8
+    ) -> None:
         self.engine = engine
         self.service = service
         self.max_attempts = max_attempts
@@ -115,20 +123,17 @@ class BackorderRuntime:
                 await self.react(event)
         except asyncio.CancelledError:
             raise
-        except RetryableError as exc:
-            if job.attempts + 1 < self.max_attempts:
-                delay = exc.defer if isinstance(exc, Retry) else min(300.0, 2.0 * 2**job.attempts)
+        except Exception as exc:
+            delay = retry_delay(job, exc, self.max_attempts)
+            if delay is not None:
                 log.warning("backorder reaction to %s: %s; retrying in %.0fs", job.ref, exc, delay)
-                due = self.engine.clock.now() + timedelta(seconds=delay)
-                await self.engine.db.writer.write(lambda tx: self.engine.queue.retry(tx, job, due))
+                await put_back(self.engine.db, self.engine.queue, self.engine.clock, job, delay)
                 return
             log.error(
-                "backorder reaction to %s failed %d times: %s", job.ref, job.attempts + 1, exc
+                "backorder reaction to %s: %s; dropped (attempt %d)", job.ref, exc, job.attempts + 1
             )
-        except Exception:
-            log.exception("backorder reaction to %s failed", job.ref)
         self._count("jobs")
-        await self.engine.db.writer.write(lambda tx: self.engine.queue.complete(tx, job))
+        await complete(self.engine.db, self.engine.queue, self.engine.clock, job)
 
     async def react(self, event: Event) -> None:
         if event.store is None:
@@ -162,15 +167,8 @@ class BackorderRuntime:
         return {"dates_reached": closed, "products": products}
 
     async def run_periodic(self) -> None:
-        while True:
-            await self.engine.clock.sleep(self.service.settings.check_interval)
-            try:
-                if await self.engine.leadership.lead():  # one process of many checks
-                    await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("backorder check failed")
+        engine, every = self.engine, self.service.settings.check_interval
+        await periodically(engine.clock, engine.leadership, every, self.tick, "backorder check")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(

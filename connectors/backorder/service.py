@@ -24,10 +24,7 @@ from typing import Any
 from sqlmodel import Session
 
 from connectors.bigcommerce.client import BigCommerceClient
-from engine.clock import Clock
-from engine.db import Database
-from engine.errors import NotFoundError, PermanentError
-from engine.events import CausedBy, NewEvent
+from engine import CausedBy, Clock, Database, NewEvent, NotFoundError, PermanentError
 
 from . import eta, ledger, storefront
 from . import events as ev

@@ -20,10 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 from connectors.bigcommerce.models import WriteLog
 from connectors.bigcommerce.payloads import product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
-from engine.context import ActionContext
-from engine.errors import NotFoundError, PermanentError
-from engine.registry import ActionSpec, Params
-from engine.retry import RetryPolicy
+from engine import ActionContext, ActionSpec, NotFoundError, Params, PermanentError, RetryPolicy
 
 WRITE_RETRY = RetryPolicy(tries=5, backoff=5.0, cap=300.0)
 

@@ -13,10 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from connectors.bigcommerce.actions import WRITE_RETRY, Target, record_write, store_for
-from engine.context import ActionContext
-from engine.errors import PermanentError
-from engine.registry import ActionSpec
-from engine.retry import RetryPolicy
+from engine import ActionContext, ActionSpec, PermanentError, RetryPolicy
 
 # -- orders --------------------------------------------------------------------------------------
 

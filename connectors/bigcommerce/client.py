@@ -25,7 +25,7 @@ from connectors.bigcommerce.ratelimit import (
 )
 from connectors.bigcommerce.ratelimit import ClientStats as ClientStats
 from connectors.bigcommerce.ratelimit import RetryPolicy as RetryPolicy
-from engine.clock import Clock, SystemClock
+from engine import Clock, SystemClock, span
 
 DEFAULT_BASE_URL = "https://api.bigcommerce.com/stores/{store_hash}"
 MAX_PAGE = 250  # catalog `limit` maximum [conventions.md §3]
@@ -168,6 +168,12 @@ class BigCommerceClient:
         """Like :meth:`request` but returns the successful :class:`httpx.Response`."""
         method = method.upper()
         url = f"/{version}/{path.lstrip('/')}"
+        with span("store_request", store=self.store_hash, method=method, path=url):
+            return await self._send(method, url, params=params, json=json)
+
+    async def _send(
+        self, method: str, url: str, *, params: Mapping[str, Any] | None, json: Any
+    ) -> httpx.Response:
         query = _query(params)
         headers = {"Content-Type": "application/json"} if json is not None else None
         read = method in _READS

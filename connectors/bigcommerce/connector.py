@@ -7,7 +7,7 @@ from __future__ import annotations
 from connectors.bigcommerce.actions import CATALOG_ACTIONS
 from connectors.bigcommerce.actions_store import STORE_ACTIONS
 from connectors.bigcommerce.events import TRIGGERS
-from engine.registry import Connector
+from engine import Connector
 
 CONNECTOR = Connector(
     name="bigcommerce",

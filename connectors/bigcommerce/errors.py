@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from engine.errors import ActionError, PermanentError, Retry, RetryableError
+from engine import ActionError, PermanentError, Retry, RetryableError
 
 # OAuth scopes needed per API, by the first path segment [conventions.md §1].
 _SCOPES: dict[str, str] = {

@@ -23,8 +23,7 @@ from connectors.bigcommerce.payloads import (
     sample_stock,
     sample_variant_stock,
 )
-from engine.events import Event
-from engine.registry import Params, TriggerSpec
+from engine import Event, Params, TriggerSpec
 
 
 class _Open(BaseModel):

@@ -24,9 +24,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, delete, select
 from sqlmodel import Field, SQLModel
 
-from engine.clock import Clock
-from engine.db import Database, Tx
-from engine.ids import new_id
+from engine import Clock, Database, Tx, new_id
 
 log = logging.getLogger("sous.bigcommerce")
 

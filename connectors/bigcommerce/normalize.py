@@ -30,7 +30,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.bigcommerce import normalize_orders as orders
@@ -38,13 +38,21 @@ from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snap
 from connectors.bigcommerce.payloads import as_int as _int
 from connectors.bigcommerce.payloads import dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
-from engine.errors import NotFoundError, PermanentError, Retry, RetryableError
-from engine.events import CausedBy, Event, NewEvent
-from engine.queue.base import Job
-from engine.runstate import load_event
+from engine import (
+    CausedBy,
+    Event,
+    Job,
+    NewEvent,
+    NotFoundError,
+    PermanentError,
+    RetryableError,
+    load_event,
+    put_back,
+    retry_delay,
+)
 
 if TYPE_CHECKING:
-    from engine.contracts import ConnectorHost
+    from engine import ConnectorHost
 
 log = logging.getLogger("sous.bigcommerce")
 
@@ -113,26 +121,25 @@ class Normalizer:
             self.count("jobs_done")
         except asyncio.CancelledError:
             raise
-        except PermanentError as exc:  # the store refused (401, 403, ...): retrying won't help
-            log.error("normalising event %s: %s; dropped", job.ref, exc)
-            self.count("jobs_failed")
+        except Exception as exc:  # 429, 5xx, no answer, a database hiccup: later; 401, 403: never
+            await self._failed(job, exc)
+
+    async def _failed(self, job: Job, exc: Exception) -> None:
+        delay = retry_delay(job, exc, self.max_attempts)
+        if delay is None:
+            permanent = isinstance(exc, PermanentError)
+            log.error(
+                "normalising event %s: %s; dropped (attempt %d)", job.ref, exc, job.attempts + 1
+            )
+            self.count("jobs_failed" if permanent else "jobs_dropped")
             await self.commit(job, [], {})
-        except Exception as exc:  # 429, 5xx, no answer, or a database hiccup: try again later
-            if job.attempts + 1 >= self.max_attempts:
-                log.error(
-                    "normalising event %s failed %d times: %s", job.ref, job.attempts + 1, exc
-                )
-                self.count("jobs_dropped")
-                await self.commit(job, [], {})
-                return
-            delay = exc.defer if isinstance(exc, Retry) else min(300.0, 2.0 * 2**job.attempts)
-            if not isinstance(exc, RetryableError):
-                log.exception("normalising event %s failed; retrying in %.0fs", job.ref, delay)
-            else:
-                log.warning("normalising event %s: %s; retrying in %.0fs", job.ref, exc, delay)
-            self.count("jobs_retried")
-            due = self.engine.clock.now() + timedelta(seconds=delay)
-            await self.engine.db.writer.write(lambda tx: self.engine.queue.retry(tx, job, due))
+            return
+        if not isinstance(exc, RetryableError):
+            log.exception("normalising event %s failed; retrying in %.0fs", job.ref, delay)
+        else:
+            log.warning("normalising event %s: %s; retrying in %.0fs", job.ref, exc, delay)
+        self.count("jobs_retried")
+        await put_back(self.engine.db, self.engine.queue, self.engine.clock, job, delay)
 
     async def _raw(self, event: Event) -> Raw | None:
         envelope = event.payload

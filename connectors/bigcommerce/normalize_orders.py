@@ -17,8 +17,7 @@ from connectors.bigcommerce.errors import NotFound
 from connectors.bigcommerce.models import Snapshot
 from connectors.bigcommerce.payloads import as_int as _int
 from connectors.bigcommerce.payloads import digest, order_payload, shipment_payload
-from engine.events import NewEvent
-from engine.queue.base import Job
+from engine import Job, NewEvent
 
 if TYPE_CHECKING:
     from connectors.bigcommerce.normalize import Normalizer, Raw

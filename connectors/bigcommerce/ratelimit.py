@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.clock import Clock, SystemClock
+from engine import Clock, SystemClock
 
 H_LEFT = "x-rate-limit-requests-left"
 H_QUOTA = "x-rate-limit-requests-quota"

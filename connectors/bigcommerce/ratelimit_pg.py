@@ -41,7 +41,7 @@ from connectors.bigcommerce.ratelimit import (
     _number,
     _Store,
 )
-from engine.clock import Clock, SystemClock
+from engine import Clock, SystemClock
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS sous_quota_budget (

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from connectors.bigcommerce.client import MAX_PAGE, BigCommerceClient, JSONDict
-from engine.clock import Clock
+from engine import Clock
 
 T = TypeVar("T")
 

@@ -16,8 +16,7 @@ from typing import Any
 from connectors.bigcommerce.normalize_orders import get_order
 from connectors.bigcommerce.payloads import as_int, order_payload, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
-from engine.events import Event
-from engine.waits import Refetchers
+from engine import Event, Refetchers
 
 
 async def _store(stores: BigCommerceStores, event: Event) -> StoreHandle:

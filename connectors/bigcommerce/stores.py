@@ -28,11 +28,7 @@ from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.models import HOOKS, SYNC
 from connectors.bigcommerce.ratelimit import MemoryQuotaBudget
 from connectors.bigcommerce.reader import ProductReader
-from engine.clock import Clock
-from engine.db import Database, Tx
-from engine.errors import NotFoundError
-from engine.models import StoreRow
-from engine.vault import Cipher
+from engine import Cipher, Clock, Database, NotFoundError, StoreRow, Tx
 
 log = logging.getLogger("sous.bigcommerce")
 

@@ -38,7 +38,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from connectors.bigcommerce.normalize import NORMALIZE
 from connectors.bigcommerce.stores import SECRET_HEADER, WEBHOOK_PATH, BigCommerceStores
-from engine.events import NewEvent
+from engine import NewEvent
 
 log = logging.getLogger("sous.bigcommerce.webhooks")
 

@@ -35,13 +35,10 @@ from connectors.bigcommerce.stores import (
     StoreHandle,
 )
 from connectors.bigcommerce.webhooks import WebhookStats, build_router
-from engine.events import NewEvent
-from engine.models import StoreRow
-from engine.vault import Cipher
-from engine.waits import Refetchers
+from engine import Cipher, NewEvent, Refetchers, StoreRow, periodically
 
 if TYPE_CHECKING:
-    from engine.contracts import ConnectorHost
+    from engine import ConnectorHost
     from sous.container import Container
 
 log = logging.getLogger("sous.bigcommerce")
@@ -253,16 +250,10 @@ class BigCommerceRuntime:
 
     async def run_periodic(self) -> None:
         """Reconcile every ``reconcile_interval`` seconds of the engine's clock, forever (in the
-        one process that leads, when several share the database: see :mod:`engine.leader`)."""
-        while True:
-            await self.engine.clock.sleep(self.config.reconcile_interval)
-            try:
-                if await self.engine.leadership.lead():
-                    await self.reconcile_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconciliation failed")
+        one process that leads, when several share the database)."""
+        engine = self.engine
+        every = self.config.reconcile_interval
+        await periodically(engine.clock, engine.leadership, every, self.reconcile_all, "reconcile")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(

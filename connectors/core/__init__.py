@@ -7,7 +7,7 @@
 - ``core.log``: writes a line to the log (and the run trace).
 - ``core.emit``: sends a custom event, caused by this run (loop protection applies).
 - ``core.wait``: pauses the run for a duration (``for: 3d``) or until a time (``until:``), up to
-  90 days, durably (see :mod:`engine.waits`); ``recheck: true`` checks the recipe's conditions
+  90 days, durably (see :mod:`engine.run.waits`); ``recheck: true`` checks the recipe's conditions
   again on a refreshed payload before going on.
 - ``sous.recipe.disabled`` / ``sous.recipe.flooded``: Sous telling a workspace that it switched
   a failing recipe off, or held a recipe's runs beyond its flood limit; recipes can e-mail
@@ -22,13 +22,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.context import ActionContext
-from engine.durations import parse_duration
-from engine.errors import PermanentError
-from engine.events import NewEvent
-from engine.registry import ActionSpec, Connector, Params, TriggerSpec
-from engine.retry import RetryPolicy
-from engine.waits import MAX_WAIT, Wait
+from engine import (
+    MAX_WAIT,
+    ActionContext,
+    ActionSpec,
+    Connector,
+    NewEvent,
+    Params,
+    PermanentError,
+    RetryPolicy,
+    TriggerSpec,
+    Wait,
+    parse_duration,
+)
 
 log = logging.getLogger("sous.core")
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 from connectors.email.config import SmtpConfig, services_from_settings
 from connectors.email.message import Attachment, SendOutput, SendParams
 from connectors.email.send import send_email
-from engine.registry import ActionSpec, Connector
-from engine.retry import RetryPolicy
+from engine import ActionSpec, Connector, RetryPolicy
 
 CONNECTOR = Connector(
     name="email",

@@ -1,6 +1,7 @@
 """SMTP settings for ``email.send``, as a service the composition root registers.
 
-:func:`services_from_settings` builds an :class:`SmtpConfig` from :class:`sous.settings.Settings`.
+:func:`services_from_settings` builds an :class:`SmtpConfig` from the settings
+(:class:`SmtpSettings`).
 The SMTP password comes from ``SOUS_SMTP_PASSWORD`` when it is set; when a username is set
 without a password, the password is read at send time from the sending workspace's vault
 under the name in ``password_secret`` (``SMTP_PASSWORD`` by default), and the runner masks it
@@ -11,13 +12,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import Literal
+from typing import Literal, Protocol
 
-from engine.context import Services
-from engine.db import Database
-from sous.settings import Settings
+from pydantic import SecretStr
+
+from engine import Database, Services
 
 TlsMode = Literal["none", "starttls", "tls"]
+
+
+class SmtpSettings(Protocol):
+    """The settings ``email.send`` reads (``SOUS_SMTP_HOST``, ``_PORT``, ``_USERNAME``,
+    ``_PASSWORD``, ``_TLS``, ``_FROM``)."""
+
+    @property
+    def smtp_host(self) -> str: ...
+    @property
+    def smtp_port(self) -> int: ...
+    @property
+    def smtp_username(self) -> str | None: ...
+    @property
+    def smtp_password(self) -> SecretStr | None: ...
+    @property
+    def smtp_tls(self) -> str: ...
+    @property
+    def smtp_from(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +73,7 @@ class SmtpConfig:
         return parseaddr(self.sender)[1]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SmtpConfig:
+    def from_settings(cls, settings: SmtpSettings) -> SmtpConfig:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         tls: TlsMode = "none"
         if settings.smtp_tls == "starttls":
@@ -74,7 +93,7 @@ class SmtpConfig:
         )
 
 
-def services_from_settings(settings: Settings, services: Services, db: Database) -> None:
+def services_from_settings(settings: SmtpSettings, services: Services, db: Database) -> None:
     """Register what ``email.send`` needs: the :class:`SmtpConfig`, and the database (for the
     sent log) unless one is registered already."""
     services.add(SmtpConfig.from_settings(settings), SmtpConfig)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
-from engine.registry import Params
+from engine import Params
 
 MAX_RECIPIENTS = 100
 MAX_BODY_CHARS = 5_000_000

@@ -48,10 +48,16 @@ from sqlalchemy import insert, select
 from connectors.email.config import SmtpConfig
 from connectors.email.message import SendOutput, SendParams, build_message, message_id_for
 from connectors.email.models import EmailSentRow
-from engine.context import ActionContext
-from engine.db import Database, Tx
-from engine.errors import ActionError, NotFoundError, PermanentError, RetryableError
-from engine.vault import Vault
+from engine import (
+    ActionContext,
+    ActionError,
+    Database,
+    NotFoundError,
+    PermanentError,
+    RetryableError,
+    Tx,
+    Vault,
+)
 
 log = logging.getLogger("sous.email")
 

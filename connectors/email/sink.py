@@ -31,7 +31,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from engine.clock import Clock, SystemClock
+from engine import Clock, SystemClock
 
 MAX_KEPT = 1000
 

@@ -13,16 +13,13 @@ The composition root calls :func:`services_from_settings` to register the
 
 from __future__ import annotations
 
-from connectors.http.guard import OutboundPolicy, OutboundRefused
+from connectors.http.guard import OutboundPolicy, OutboundRefused, OutboundSettings
 from connectors.http.inbound import TRIGGER as WEBHOOK_TRIGGER
 from connectors.http.request import RequestOutput, RequestParams, http_request
-from engine.context import Services
-from engine.db import Database
-from engine.registry import ActionSpec, Connector
-from sous.settings import Settings
+from engine import ActionSpec, Connector, Database, Services
 
 
-def services_from_settings(settings: Settings, services: Services, db: Database) -> None:
+def services_from_settings(settings: OutboundSettings, services: Services, db: Database) -> None:
     """Register the :class:`OutboundPolicy` for ``http.request`` (``db`` is not needed here;
     the signature matches :func:`connectors.email.services_from_settings`)."""
     services.add(OutboundPolicy.from_settings(settings), OutboundPolicy)

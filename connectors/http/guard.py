@@ -34,14 +34,14 @@ import functools
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpcore
 import httpx
 
-from engine.errors import PermanentError
-from sous.settings import Settings
+from engine import PermanentError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -128,6 +128,16 @@ def address_problem(ip: IPAddress) -> str | None:
     return next((reason for failed, reason in checks if failed), None)
 
 
+class OutboundSettings(Protocol):
+    """The settings the guard reads: ``SOUS_OUTBOUND_ALLOW_PRIVATE`` and
+    ``SOUS_OUTBOUND_ALLOW_HOSTS``."""
+
+    @property
+    def outbound_allow_private(self) -> bool: ...
+    @property
+    def outbound_allow_hosts(self) -> Sequence[str]: ...
+
+
 @dataclass(frozen=True)
 class OutboundPolicy:
     """What ``http.request`` may connect to. Registered in ``ctx.services`` at start-up."""
@@ -138,7 +148,7 @@ class OutboundPolicy:
     resolver: Resolver | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OutboundPolicy:
+    def from_settings(cls, settings: OutboundSettings) -> OutboundPolicy:
         return cls(
             allow_private=settings.outbound_allow_private,
             allow_hosts=tuple(h.strip() for h in settings.outbound_allow_hosts if h.strip()),

@@ -18,8 +18,7 @@ from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from engine.events import Event
-from engine.registry import Params, TriggerSpec
+from engine import Event, Params, TriggerSpec
 
 EVENT_TYPE = "http.webhook"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"

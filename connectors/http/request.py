@@ -23,10 +23,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.http.guard import GuardedTransport, OutboundPolicy
-from engine.context import ActionContext
-from engine.errors import PermanentError, Retry, RetryableError
-from engine.redact import redact
-from engine.registry import Params
+from engine import ActionContext, Params, PermanentError, Retry, RetryableError, redact
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 Scalar = str | int | float | bool

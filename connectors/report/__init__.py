@@ -5,7 +5,7 @@ API requests."""
 
 from __future__ import annotations
 
-from engine.registry import Connector
+from engine import Connector
 
 from .action import ACTIONS
 

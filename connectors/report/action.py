@@ -6,9 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from connectors.backorder.config import client_for, provider_of
-from engine.context import ActionContext
-from engine.db import Database
-from engine.registry import ActionSpec, Params
+from engine import ActionContext, ActionSpec, Database, Params
 
 from . import render
 from .backlog import AgeBucket, BackorderedProduct, DemandRow, StatusCount, build_report

@@ -44,7 +44,7 @@ from connectors.backorder.models import (
     aware,
 )
 from connectors.bigcommerce.client import BigCommerceClient
-from engine.db import Database
+from engine import Database
 
 BACKLOG_STATUSES = (7, 11, 9, 8, 3, 12)
 WHILE_UNSHIPPED = (13, 14)

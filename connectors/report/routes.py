@@ -15,9 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from connectors.backorder.config import ClientProvider
-from engine.clock import Clock
-from engine.db import Database
-from engine.errors import NotFoundError, PermanentError, Retry, RetryableError
+from engine import Clock, Database, NotFoundError, PermanentError, Retry, RetryableError
 
 from . import render
 from .backlog import BacklogReport, build_report

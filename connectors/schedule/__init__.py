@@ -1,6 +1,6 @@
 """Time-based triggers: ``schedule.cron`` and ``schedule.interval``.
 
-A schedule recipe is fired by the scheduler (:mod:`engine.scheduler`), one event per firing,
+A schedule recipe is fired by the scheduler (:mod:`engine.timing.scheduler`), one event per firing,
 addressed to that recipe alone::
 
     trigger:
@@ -23,15 +23,16 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from engine.durations import parse_duration
-from engine.events import Event
-from engine.registry import Connector, TriggerSpec
-from engine.schedules import (
+from engine import (
+    Connector,
     CronTimetable,
+    Event,
     IntervalTimetable,
     ScheduleParams,
     Timetable,
+    TriggerSpec,
     cron_expression,
+    parse_duration,
     time_zone,
     utc,
 )

@@ -10,12 +10,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine import conditions
-from engine.dispatcher import CompiledRecipe, decide_one
+from engine.authoring.rendering import Renderer
 from engine.errors import ConditionError, RenderError
-from engine.events import Event
-from engine.recipe import Recipe
+from engine.match.dispatcher import CompiledRecipe, decide_one
+from engine.model.events import Event
+from engine.model.recipe import Recipe
 from engine.registry import Registry
-from engine.rendering import Renderer
 
 
 class _Later:

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from engine.authoring.validation import Loc, validate_document
 from engine.errors import ErrorDetail
-from engine.recipe import Recipe
+from engine.model.recipe import Recipe
 from engine.registry import Registry
-from engine.validation import Loc, validate_document
 
 MAX_FILE_BYTES = 1_000_000
 # libyaml's parser when PyYAML has it (several times faster; same safe constructors, same marks).
@@ -35,7 +35,7 @@ def _line_index(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
             _line_index(item, (*loc, index), out)
 
 
-def _line_for(lines: dict[Loc, int], loc: Loc) -> int | None:
+def line_for(lines: dict[Loc, int], loc: Loc) -> int | None:
     # ``with`` is the YAML key for the model's ``with_``; ``if`` likewise.
     loc = tuple("with" if p == "with_" else "if" if p == "if_" else p for p in loc)
     for end in range(len(loc), -1, -1):
@@ -86,7 +86,7 @@ def load_file(path: Path, registry: Registry, display: str | None = None) -> Loa
         recipe, details = validate_document(document, registry)
         for d in details:
             result.errors.append(
-                ErrorDetail(d.path, d.message, file=name, line=_line_for(lines, d.loc), loc=d.loc)
+                ErrorDetail(d.path, d.message, file=name, line=line_for(lines, d.loc), loc=d.loc)
             )
         if recipe is not None:
             result.recipes.append((path, recipe))

@@ -24,8 +24,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.durations import parse_duration
 from engine.errors import RenderError
+from engine.model.durations import parse_duration
 
 
 def _format_date(value: Any, fmt: str = "%Y-%m-%d") -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.recipe import Recipe
+from engine.model.recipe import Recipe
 from engine.registry import Registry
 
 TEMPLATE = {

@@ -1,6 +1,6 @@
 """Two-phase recipe validation: shape first, then everything the shape refers to.
 
-Phase 1 checks the document against :class:`~engine.recipe.Recipe`. Phase 2 resolves
+Phase 1 checks the document against :class:`~engine.model.recipe.Recipe`. Phase 2 resolves
 ``trigger.type`` and every step's ``use`` in the registry, validates each ``with:`` against that
 trigger's or action's parameter model (fields holding templates are checked when rendered),
 checks every JsonLogic rule against the operator allowlist and limits, and compiles every
@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from engine import conditions
+from engine.authoring.rendering import check_template, is_template
 from engine.errors import ConditionError, ErrorDetail, RegistryError, RenderError
-from engine.recipe import SLUG, Recipe
+from engine.model.recipe import SLUG, Recipe
 from engine.registry import Registry
-from engine.rendering import check_template, is_template
 
 Loc = tuple[str | int, ...]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import conditions
-from engine.events import Event
-from engine.recipe import Recipe
+from engine.model.events import Event
+from engine.model.recipe import Recipe
 from engine.registry import Params, Registry, TriggerSpec
 
 

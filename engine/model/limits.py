@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from engine.durations import parse_duration
+from engine.model.durations import parse_duration
 
 T = TypeVar("T")
 

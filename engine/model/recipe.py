@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.limits import AutoDisable, FloodLimit
-from engine.retry import RetryPolicy
+from engine.model.limits import AutoDisable, FloodLimit
+from engine.model.retry import RetryPolicy
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 

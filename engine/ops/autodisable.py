@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from engine.db import Tx
-from engine.dispatcher import CompiledRecipe
 from engine.errors import NotFoundError
-from engine.events import NewEvent
-from engine.limits import pick
-from engine.models import RunRow
-from engine.status import COUNTED, RunStatus
+from engine.match.dispatcher import CompiledRecipe
+from engine.model.events import NewEvent
+from engine.model.limits import pick
+from engine.model.status import COUNTED, RunStatus
+from engine.store.db import Tx
+from engine.store.models import RunRow
 
 if TYPE_CHECKING:
     from engine.contracts import RecipeHost
@@ -32,7 +32,9 @@ log = logging.getLogger("sous.engine")
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 
 
-class Health:
+class AutoDisabler:
+    """Counts a recipe's failures when a run fails and switches it off past its rule."""
+
     def __init__(self, engine: RecipeHost) -> None:
         self._engine = engine
         self._busy: set[str] = set()

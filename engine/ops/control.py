@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from engine.db import Tx
-from engine.models import JobRow, RunRow
-from engine.modes import group_of, lock_of
+from engine.model.status import ACTIVE, RunStatus
+from engine.plan.modes import group_of, lock_of
 from engine.queue.base import NewJob
-from engine.status import ACTIVE, RunStatus
+from engine.store.db import Tx
+from engine.store.models import JobRow, RunRow
 
 if TYPE_CHECKING:
     from engine.contracts import OpsHost

@@ -5,29 +5,27 @@ Nothing a run needs lives only in memory. After a crash:
 
 * the queue takes back every job row (:meth:`JobQueue.recover`): jobs claimed by the dead
   process are handed out again, delayed ones (retries, waits) keep their due time;
-* the run slots (:mod:`engine.modes`) are rebuilt from the runs left ``queued``, ``running``,
+* the run slots (:mod:`engine.plan.modes`) are rebuilt from the runs left ``queued``, ``running``,
   ``retrying`` or ``waiting``: a run with a job row holds its slot; a ``queued`` run without one
   waits its turn as before; a going run that somehow lost its job gets a new one;
 * each run resumes from its first step without a committed trace row (see
-  :mod:`engine.runner`), so a step whose action ran but whose trace did not commit runs again
+  :mod:`engine.run.runner`), so a step whose action ran but whose trace did not commit runs again
   with the same idempotency key, and no completed step runs twice.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from engine.clock import Clock
-from engine.db import Database, Tx, write_until_done
-from engine.models import JobRow, RunRow
-from engine.modes import group_of, lock_of, slots
-from engine.queue.base import Job, JobQueue, NewJob
-from engine.recipe import Recipe
-from engine.status import ACTIVE, RunStatus
+from engine.model.recipe import Recipe
+from engine.model.status import ACTIVE, RunStatus
+from engine.plan.modes import group_of, lock_of, slots
+from engine.queue.base import NewJob
+from engine.store.db import Tx
+from engine.store.models import JobRow, RunRow
 
 if TYPE_CHECKING:
     from engine.contracts import OpsHost
@@ -76,19 +74,3 @@ async def rebuild(engine: OpsHost) -> int:
     if started:
         await engine.enqueue(started)
     return len(runs)
-
-
-async def put_back(db: Database, queue: JobQueue, clock: Clock, job: Job) -> None:
-    """A job's handler raised: hand the job back to the queue with a growing delay (a worker
-    that dies must not keep its job, nor the lock key it holds)."""
-    delay = min(300.0, 5.0 * 2 ** min(job.attempts, 10))
-    due = clock.now() + timedelta(seconds=delay)
-    try:
-        await write_until_done(
-            db.writer,
-            lambda tx: queue.retry(tx, job, due),
-            clock.sleep,
-            f"putting back job {job.id}",
-        )
-    except Exception:
-        log.exception("job %s could not be put back; it runs again after a restart", job.id)

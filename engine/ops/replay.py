@@ -27,17 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 
-from engine.db import Tx
 from engine.errors import ConflictError, NotFoundError
-from engine.events import Event
-from engine.ids import new_id
-from engine.models import EventRow, MatchRow, RecipeRow, RecipeVersionRow, RunRow, StepRow
-from engine.modes import Verdict, group_of, lock_of
+from engine.ingest.inbox import event_row
+from engine.model.events import Event
+from engine.model.ids import new_id
+from engine.model.recipe import Recipe
+from engine.model.run import RunState
+from engine.model.status import RunStatus, StepStatus
+from engine.plan.modes import Verdict, group_of, lock_of
 from engine.queue.base import NewJob
-from engine.recipe import Recipe
-from engine.runner import RunState, event_from_row
-from engine.runstate import step_output
-from engine.status import RunStatus, StepStatus
+from engine.run.runner import event_from_row
+from engine.run.runstate import step_output
+from engine.store.db import Tx
+from engine.store.models import EventRow, MatchRow, RecipeRow, RecipeVersionRow, RunRow, StepRow
 
 if TYPE_CHECKING:
     from engine.contracts import OpsHost
@@ -150,24 +152,6 @@ def _read(
         return _Source(run, event, recipe, wanted, first, copied)
 
     return engine.db.read_sync(read)
-
-
-def event_row(event: Event) -> dict[str, Any]:
-    """The inbox row of ``event``."""
-    return {
-        "id": event.id,
-        "workspace_id": event.workspace,
-        "store": event.store,
-        "type": event.type,
-        "payload": event.payload,
-        "source": event.source,
-        "dedup_key": event.dedup_key,
-        "occurred_at": event.occurred_at,
-        "received_at": event.received_at,
-        "caused_by": event.caused_by.to_dict() if event.caused_by else None,
-        "target_recipe": event.target_recipe,
-        "dispatched": True,
-    }
 
 
 async def replay_run(

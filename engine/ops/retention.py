@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, select
 
 from engine.clock import Clock
-from engine.db import Database, Tx
-from engine.models import EventRow, JobRow, MatchRow, RecipeRow, RunRow, StepRow
-from engine.schedule_models import ScheduleStateRow
-from engine.status import FAILURES, SUCCESSES
+from engine.model.status import FAILURES, SUCCESSES
+from engine.store.db import Database, Tx
+from engine.store.models import EventRow, JobRow, MatchRow, RecipeRow, RunRow, StepRow
+from engine.store.schedule_models import ScheduleStateRow
 
 log = logging.getLogger("sous.retention")
 
@@ -47,7 +47,7 @@ SCHEDULE_STATE = ScheduleStateRow.__table__  # type: ignore[attr-defined]
 @dataclass(frozen=True)
 class RetentionSettings:
     succeeded: timedelta = timedelta(days=14)
-    """Keep time of runs that ended without a failure (:data:`engine.status.SUCCESSES`)."""
+    """Keep time of runs that ended without a failure (:data:`engine.model.status.SUCCESSES`)."""
     failed: timedelta = timedelta(days=90)
     """Keep time of runs that failed, partly failed or were stopped as a loop."""
     events: timedelta = timedelta(days=14)

@@ -20,7 +20,6 @@ import yaml
 from sqlmodel import col, select
 
 from engine.clock import Clock
-from engine.db import Database
 from engine.errors import ConflictError, ErrorDetail, NotFoundError
 from engine.packs.archive import (
     PackError,
@@ -36,6 +35,7 @@ from engine.packs.manifest import Version
 from engine.packs.models import InstalledPackRow, TemplateInstanceRow
 from engine.packs.pack import Pack, load_pack
 from engine.registry import Registry
+from engine.store.db import Database
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
 from engine.templates.template import Template
 

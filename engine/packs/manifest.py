@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.authoring.loader import parse_yaml
+from engine.authoring.validation import format_loc
 from engine.errors import ErrorDetail
-from engine.loader import parse_yaml
-from engine.validation import format_loc
 
 PACK_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _SEMVER = re.compile(
@@ -123,17 +123,13 @@ class VersionRange:
 
 
 def sous_version() -> Version:
-    """The running Sous's version (``sous.__version__``, else the installed package's)."""
-    import sous
+    """The running Sous's version: the installed distribution's."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    text = getattr(sous, "__version__", None)
-    if not isinstance(text, str):
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            text = version("sous")
-        except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
-            text = "0.0.0"
+    try:
+        text = version("sous")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        text = "0.0.0"
     return Version.loose(text)
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.authoring.loader import parse_yaml
+from engine.authoring.validation import validate_document
 from engine.errors import ErrorDetail
-from engine.loader import parse_yaml
+from engine.model.recipe import Recipe
 from engine.packs.archive import PackError, PackFiles
 from engine.packs.manifest import PackManifest, Version, parse_manifest
-from engine.recipe import Recipe
 from engine.registry import Registry
 from engine.templates.template import Template, load_template_text
-from engine.validation import validate_document
 
 _DATA = (".yaml", ".yml", ".json")
 

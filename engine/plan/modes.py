@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from engine.limits import FloodLimit
+from engine.model.limits import FloodLimit
+from engine.model.recipe import Mode, Recipe
 from engine.queue.base import NewJob
-from engine.recipe import Mode, Recipe
 
 NEVER_STORED = "\x00never stored"
 """A cancellation reason: the run's write failed (or its event was a duplicate) after its turn

@@ -1,5 +1,5 @@
 """Planning an ingest: the runs an event's decisions start, each through flood protection
-and its recipe's mode (:mod:`engine.modes`), ready to be written in one transaction.
+and its recipe's mode (:mod:`engine.plan.modes`), ready to be written in one transaction.
 
 Slots and flood counts are taken while planning (on the event loop, before the write), so that
 concurrent ingests see each other's runs; if the event turns out to be a duplicate or the write
@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.dispatcher import CompiledRecipe, Decision
-from engine.events import Event, NewEvent
-from engine.ids import new_id
-from engine.limits import pick
-from engine.modes import Verdict
+from engine.match.dispatcher import CompiledRecipe, Decision
+from engine.model.events import Event, NewEvent
+from engine.model.ids import new_id
+from engine.model.limits import pick
+from engine.model.recipe import Mode
+from engine.model.run import RunState
+from engine.model.status import FINAL, RunStatus
+from engine.plan.modes import Verdict
 from engine.queue.base import NewJob
-from engine.recipe import Mode
-from engine.runstate import RunState
-from engine.status import FINAL, RunStatus
 
 if TYPE_CHECKING:
     from engine.contracts import PlanHost
@@ -119,7 +119,7 @@ def _admit(
             reason = f"flood: {flood.describe()}; release or discard it"
             if engine.floods.first_hold(uid, window):
                 plan.notices.append(
-                    engine.health.notice(
+                    engine.autodisable.notice(
                         "sous.recipe.flooded",
                         compiled,
                         flood.describe(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from engine.db import Tx
+from engine.store.db import Tx
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from engine.clock import Clock
-from engine.db import Database, Tx
 from engine.queue.base import Job, NewJob, QueueClosed
+from engine.store.db import Database, Tx
 
 log = logging.getLogger("sous.queue")
 

@@ -18,10 +18,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from engine.clock import Clock
-from engine.db import Database, Tx
-from engine.ids import new_id
-from engine.models import JobRow
+from engine.model.ids import new_id
 from engine.queue.base import Job, NewJob, QueueClosed
+from engine.store.db import Database, Tx
+from engine.store.models import JobRow
 
 _T = JobRow.__table__  # type: ignore[attr-defined]
 

@@ -1,13 +1,13 @@
 """Execute a run: its steps in order, each with its own timeout, retry policy and trace.
 
-For each step (see :mod:`engine.steps`): evaluate its ``if``, render its ``with:``, validate,
+For each step (see :mod:`engine.run.steps`): evaluate its ``if``, render its ``with:``, validate,
 call the action under its timeout, and write the step's trace row in the same transaction as
 the run's new state. A retryable failure puts the run's job back with a due time (a waiting run
 is a row, not a sleeping coroutine); anything else ends the step ``failed`` — and the run too,
-unless the step says ``continue_on_error``. A wait (:mod:`engine.waits`) hands the job back due
+unless the step says ``continue_on_error``. A wait (:mod:`engine.run.waits`) hands the job back due
 at the end of the wait. Between steps the runner honours cancellation requests (``restart``
 mode, the API), and a run that ends hands its slot to the next run of its group
-(:mod:`engine.modes`) in the same transaction.
+(:mod:`engine.plan.modes`) in the same transaction.
 
 After a crash the run's job comes back from the job table and the run resumes at its first
 step without a committed trace row: a step whose action ran but whose trace did not commit runs
@@ -23,31 +23,31 @@ from typing import TYPE_CHECKING, Any
 from engine import observe
 from engine.clock import Clock
 from engine.context import Services
-from engine.db import Database, Tx, write_until_done
 from engine.errors import RetryableError
-from engine.events import CausedBy, Event, NewEvent
-from engine.models import RunRow, StepRow
-from engine.modes import NEVER_STORED
+from engine.model.events import CausedBy, Event, NewEvent
+from engine.model.recipe import Step
+from engine.model.run import RunState
+from engine.model.status import FINAL, GOING, RunStatus, StepStatus
+from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
-from engine.recipe import Step
 from engine.registry import Registry
-from engine.runstate import (
-    RunState,
+from engine.run.runstate import (
     event_from_row,
     load_run,
     parse_time,
     seal,
     step_row,
 )
-from engine.status import FINAL, GOING, RunStatus, StepStatus
-from engine.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
-from engine.vault import Cipher, Vault
-from engine.waits import Recheck, Wait, recheck, refresh
+from engine.run.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
+from engine.run.waits import Recheck, Wait, recheck, refresh
+from engine.store.db import Database, Tx, write_until_done
+from engine.store.models import RunRow, StepRow
+from engine.store.vault import Cipher, Vault
 
 if TYPE_CHECKING:
     from engine.contracts import RunnerHost
 
-__all__ = ["RunState", "Runner", "SecretsView", "StepFailed", "event_from_row"]
+__all__ = ["Runner", "SecretsView", "StepFailed", "event_from_row"]
 
 log = logging.getLogger("sous.runner")
 
@@ -382,7 +382,7 @@ class Runner:
             admission.cancel_requests.pop(state.run_id, None)
         self._engine.notify_run(state, run_status)
         if run_status == RunStatus.FAILED:
-            await self._engine.health.run_failed(state.recipe_uid)
+            await self._engine.autodisable.run_failed(state.recipe_uid)
         return run_status
 
 

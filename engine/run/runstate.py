@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from engine.db import Tx
 from engine.errors import SousError
-from engine.events import CausedBy, Event
-from engine.models import EventRow, RecipeVersionRow, RunRow, StepRow
-from engine.recipe import Recipe, Step
-from engine.status import FINAL, RunStatus, StepStatus
-from engine.vault import Cipher
+from engine.model.events import CausedBy, Event
+from engine.model.recipe import Recipe, Step
+from engine.model.run import RunState
+from engine.model.status import FINAL, RunStatus, StepStatus
+from engine.store.db import Tx
+from engine.store.models import EventRow, RecipeVersionRow, RunRow, StepRow
+from engine.store.vault import Cipher
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
@@ -30,26 +31,6 @@ STEPS = StepRow.__table__  # type: ignore[attr-defined]
 
 
 log = logging.getLogger("sous.engine")
-
-
-@dataclass
-class RunState:
-    """What a worker needs to continue a run; rebuilt from the database after a restart."""
-
-    run_id: str
-    recipe_uid: str
-    workspace: str
-    recipe: Recipe
-    event: Event
-    next_step: int = 0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    failures: int = 0
-    attempts: int = 0
-    resumed: bool = False
-    """Loaded from the database: a step row may exist from before a crash."""
-    wait: dict[str, Any] | None = None
-    """The step at ``next_step`` is waiting: its stored ``output`` (until, since, recheck) and
-    ``input``."""
 
 
 def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | None:

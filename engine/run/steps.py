@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from engine import conditions
+from engine.authoring.rendering import Renderer
 from engine.clock import Clock
 from engine.context import ActionContext, Emit, Services
 from engine.errors import (
@@ -30,17 +31,16 @@ from engine.errors import (
     Retry,
     RetryableError,
 )
-from engine.recipe import Step
-from engine.redact import redact
+from engine.model.recipe import Step
+from engine.model.retry import RetryOn, RetryPolicy
+from engine.model.status import StepStatus
 from engine.registry import Registry
-from engine.rendering import Renderer
-from engine.retry import RetryOn, RetryPolicy
-from engine.status import StepStatus
-from engine.vault import Vault
-from engine.waits import Wait
+from engine.run.waits import Wait
+from engine.store.redact import redact
+from engine.store.vault import Vault
 
 if TYPE_CHECKING:
-    from engine.runner import RunState
+    from engine.model.run import RunState
 
 log = logging.getLogger("sous.runner")
 

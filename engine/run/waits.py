@@ -21,10 +21,10 @@ from typing import Any
 
 from engine import conditions
 from engine.context import Services
-from engine.dispatcher import explanation_dict
 from engine.errors import ConditionError
-from engine.events import Event
-from engine.recipe import Recipe
+from engine.match.dispatcher import explanation_dict
+from engine.model.events import Event
+from engine.model.recipe import Recipe
 from engine.registry import Registry
 
 MAX_WAIT = timedelta(days=90)

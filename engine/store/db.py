@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
-from engine.bulk import Ops
+from engine.store.bulk import Ops
 
 T = TypeVar("T")
 log = logging.getLogger("sous.engine")
@@ -87,7 +87,7 @@ class Tx:
 
     ``conn`` executes statements at once. :meth:`insert`, :meth:`update` and :meth:`delete`
     are buffered and sent with the rest of the batch as one ``executemany`` per statement shape
-    (see :mod:`engine.bulk`): use them for rows nothing else in the batch reads or changes.
+    (see :mod:`engine.store.bulk`): use them for rows nothing else in the batch reads or changes.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -129,8 +129,8 @@ class Database:
 
     def create_all(self) -> None:
         """Create every table directly (tests); deployments use :func:`sous.migrate`."""
-        import engine.models
-        import engine.schedule_models  # noqa: F401  (both register their tables)
+        import engine.store.models
+        import engine.store.schedule_models  # noqa: F401  (both register their tables)
 
         SQLModel.metadata.create_all(self.engine)
 

@@ -174,7 +174,7 @@ class JobRow(SQLModel, table=True):
 
 
 class CredentialRow(SQLModel, table=True):
-    """A named secret of a workspace, encrypted (see :mod:`engine.vault`)."""
+    """A named secret of a workspace, encrypted (see :mod:`engine.store.vault`)."""
 
     __tablename__ = "credential"
     workspace_id: str = Field(primary_key=True, max_length=64)

@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from engine.authoring.validation import validate_document
 from engine.clock import Clock
-from engine.db import Database
 from engine.errors import ConflictError, NotFoundError, RecipeError
-from engine.ids import new_id
-from engine.models import RecipeRow, RecipeVersionRow
-from engine.recipe import Recipe
+from engine.model.ids import new_id
+from engine.model.recipe import Recipe
 from engine.registry import Registry
-from engine.validation import validate_document
+from engine.store.db import Database
+from engine.store.models import RecipeRow, RecipeVersionRow
 
 
 @dataclass(frozen=True)

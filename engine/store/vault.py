@@ -14,9 +14,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlmodel import select
 
 from engine.clock import Clock
-from engine.db import Database
 from engine.errors import NotFoundError, SousError
-from engine.models import CredentialRow
+from engine.store.db import Database
+from engine.store.models import CredentialRow
 
 
 class Cipher:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.durations import parse_duration
+from engine.model.durations import parse_duration
 
 INPUT_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"']+$")

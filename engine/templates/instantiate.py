@@ -1,11 +1,11 @@
 """Turn a template and a merchant's inputs into a recipe.
 
-Three checks, each reporting every problem it finds: the inputs against their types and
-constraints (``inputs.limit: must be ≥ 1``); the filled-in recipe through
-:func:`~engine.validation.validate_document`, with a problem in a value that came from an input
-reported against that input (``inputs.limit: input should be less than or equal to 1000 (at
-actions[0].with.limit)``); and the recipe id. Saving, and the record of which template and
-inputs made the recipe, belong to :mod:`engine.packs.install`.
+Three checks, each reporting every problem it finds: the inputs against their types and constraints
+(``inputs.limit: must be ≥ 1``); the filled-in recipe through
+:func:`~engine.authoring.validation.validate_document`, with a problem in a value that came from an
+input reported against that input (``inputs.limit: input should be less than or equal to 1000 (at
+actions[0].with.limit)``); and the recipe id. Saving, and the record of which template and inputs
+made the recipe, belong to :mod:`engine.packs.install`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from engine.authoring.validation import Loc, format_loc, validate_document
 from engine.errors import ErrorDetail, RecipeError
-from engine.recipe import Recipe
+from engine.model.recipe import Recipe
 from engine.registry import Registry
 from engine.templates.inputs import resolve
 from engine.templates.placeholders import Filler, origin
 from engine.templates.template import Template
-from engine.validation import Loc, format_loc, validate_document
 
 _ALIASES = {"with_": "with", "if_": "if"}
 

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from engine.authoring.validation import Loc
 from engine.templates.inputs import ATTRIBUTES, InputSpec, attribute
-from engine.validation import Loc
 
 PLACEHOLDER = re.compile(r"\[\[(.*?)\]\]", re.S)
 _REFERENCE = re.compile(r"^\s*inputs\.([a-z][a-z0-9_]*)(?:\.([a-z_]+))?\s*$")

@@ -27,7 +27,7 @@
 Loading checks, with file, line and field path for each problem: the inputs (types,
 constraints, defaults and examples that fit them), every placeholder (it reads a declared input,
 in a place that may hold one), that every input is used, and that the recipe the template makes
-with sample values passes :func:`~engine.validation.validate_document`.
+with sample values passes :func:`~engine.authoring.validation.validate_document`.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.authoring.loader import MAX_FILE_BYTES, parse_yaml
+from engine.authoring.validation import Loc, format_loc
 from engine.errors import ErrorDetail
-from engine.loader import MAX_FILE_BYTES, parse_yaml
+from engine.model.recipe import SLUG
 from engine.packs.manifest import check_manifest_file
-from engine.recipe import SLUG
 from engine.registry import Registry
 from engine.templates.inputs import InputSpec
 from engine.templates.placeholders import scan
 from engine.templates.schema import inputs_schema
-from engine.validation import Loc, format_loc
 
 TEMPLATE_KEYS = ("inputs", "tags")
 """Keys a template has beyond those of a recipe."""

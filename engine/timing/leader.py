@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from engine.db import Database
+from engine.clock import Clock
+from engine.store.db import Database
 
 log = logging.getLogger("sous.engine")
 
@@ -76,3 +78,23 @@ class Leadership:
             with contextlib.suppress(DBAPIError):
                 conn.invalidate()
                 conn.close()
+
+
+async def periodically(
+    clock: Clock,
+    leadership: Leadership,
+    every: float,
+    work: Callable[[], Awaitable[object]],
+    what: str,
+) -> None:
+    """Do ``work()`` every ``every`` seconds of ``clock``, forever, in the process that leads;
+    a failure is logged and the next turn comes as usual (cancel the task to stop)."""
+    while True:
+        await clock.sleep(every)
+        try:
+            if await leadership.lead():
+                await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", what)

@@ -1,21 +1,21 @@
 """The scheduler: schedule recipes fire on time and catch up after downtime; poll sources and
 periodic jobs (retention) run on their intervals.
 
-How time flows. :meth:`Scheduler.tick` is the whole behaviour: it reads the engine's clock,
-works out from the ``schedule_state`` table which firings of each schedule recipe are due
-(:func:`engine.schedules.due_firings`, pure), ingests one event per firing, records how far each
-schedule is settled, and starts the poll sources and periodic jobs whose time has come. Tests
+How time flows. :meth:`Scheduler.tick` is the whole behaviour: it reads the engine's clock, works
+out from the ``schedule_state`` table which firings of each schedule recipe are due
+(:func:`engine.timing.schedules.due_firings`, pure), ingests one event per firing, records how far
+each schedule is settled, and starts the poll sources and periodic jobs whose time has come. Tests
 call ``tick()`` after moving a :class:`~engine.clock.ManualClock`; nothing waits on wall time.
 
-In production :meth:`Scheduler.start` also starts a thin APScheduler 3 ``AsyncIOScheduler``
-driver. APScheduler keeps wall time, so it only decides *when* to call ``tick()``: one job per
-schedule recipe (``schedule:<uid>``), one per periodic job (``every:<name>``), each with a
-trigger that asks this module for its next firing, plus a ``resync`` job that calls ``tick()``
-every minute as a safety net. Whatever APScheduler's own coalescing or misfire handling does,
-``tick()`` decides what fires, from the table and the clock.
+In production :meth:`Scheduler.start` also starts a thin APScheduler 3 ``AsyncIOScheduler`` driver.
+APScheduler keeps wall time, so it only decides *when* to call ``tick()``: one job per schedule
+recipe (``schedule:<uid>``), one per periodic job (``every:<name>``), each with a trigger that asks
+this module for its next firing, plus a ``resync`` job that calls ``tick()`` every minute as a
+safety net. Whatever APScheduler's own coalescing or misfire handling does, ``tick()`` decides what
+fires, from the table and the clock.
 
-A firing's event has the dedup key ``schedule:<uid>:<scheduled_for>``: a firing computed twice
-(a second process, a crash between the ingest and the state write) is stored once.
+A firing's event has the dedup key ``schedule:<uid>:<scheduled_for>``: a firing computed twice (a
+second process, a crash between the ingest and the state write) is stored once.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col, select
 
-from engine.db import Tx
-from engine.dispatcher import CompiledRecipe
 from engine.contracts import RecipeHost
-from engine.events import NewEvent
-from engine.models import RecipeRow
-from engine.schedule_models import PollStateRow, ScheduleStateRow
-from engine.schedules import (
+from engine.match.dispatcher import CompiledRecipe
+from engine.model.events import NewEvent
+from engine.store.db import Tx
+from engine.store.models import RecipeRow
+from engine.store.schedule_models import PollStateRow, ScheduleStateRow
+from engine.timing.schedules import (
     IntervalTimetable,
     PollScope,
     PollSource,
@@ -241,8 +241,8 @@ class Scheduler:
     # -- the tick -------------------------------------------------------------------------
     async def tick(self, now: datetime | None = None) -> TickReport:
         """Send every due firing, and start every due poll and periodic job; ``now`` defaults
-        to the engine's clock. Only in the process that leads (:mod:`engine.leader`): with many
-        ``sous serve`` replicas on one database, one of them does this work."""
+        to the engine's clock. Only in the process that leads (:mod:`engine.timing.leader`): with
+        many ``sous serve`` replicas on one database, one of them does this work."""
         async with self._lock:
             report = TickReport()
             if not await self.engine.leadership.lead():

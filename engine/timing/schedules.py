@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import Field
 
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from engine.registry import Params
 
 COUNT_CAP = 10_000

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from api.cli_keys import register
 from api.tables import ApiKeyRow
-from engine.db import Database
+from engine.store.db import Database
 from tests.api.conftest import RECIPE, KeyFactory, error_of
 
 Client = httpx.AsyncClient

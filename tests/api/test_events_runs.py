@@ -12,8 +12,8 @@ from api.app import create_app
 from api.keys import create_key
 from engine.clock import ManualClock
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.models import JobRow, RunRow
+from engine.model.events import NewEvent
+from engine.store.models import JobRow, RunRow
 from sous.container import Container
 from tests.api.conftest import error_of, product, recipe
 from tests.fakes import Recorder

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from engine.engine import Engine
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from tests.api.conftest import GOOD_TOKEN, KeyFactory, recipe
 
 Client = httpx.AsyncClient

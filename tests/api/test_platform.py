@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.exc import OperationalError
 
 from engine.engine import Engine
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from sous.container import Container
 from tests.api.conftest import RECIPE, KeyFactory, error_of, product
 

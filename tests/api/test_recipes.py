@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from engine.engine import Engine
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from tests.api.conftest import RECIPE, error_of, product, recipe
 
 Client = httpx.AsyncClient

@@ -25,9 +25,9 @@ from api.app import create_app
 from api.deps import Sandbox
 from api.keys import create_key
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import Engine
 from engine.registry import Registry
+from engine.store.db import Database
 from sous.container import Container
 from sous.settings import Settings
 from tests.api.conftest import RECIPE, SANDBOX_URL, fake_bigcommerce

@@ -21,8 +21,8 @@ from connectors.bigcommerce.simulator import simulator_of
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import SCOPES
 from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
-from engine.db import Database
 from engine.registry import Registry
+from engine.store.db import Database
 from sous.container import connectors
 from tests.connectors.bigcommerce.harness import Servers, container_for, servers_up
 

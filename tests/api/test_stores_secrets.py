@@ -8,10 +8,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from engine.db import Database
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.models import CredentialRow, StoreRow
+from engine.model.events import NewEvent
+from engine.store.db import Database
+from engine.store.models import CredentialRow, StoreRow
 from tests.api.conftest import GOOD_TOKEN, error_of
 
 Client = httpx.AsyncClient

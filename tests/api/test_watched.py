@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-import engine.db as db_module
+import engine.store.db as db_module
 from api.deps import get_session
-from engine.db import Database, Tx, write_until_done
 from engine.engine import Engine
-from engine.models import RunRow, StepRow
+from engine.store.db import Database, Tx, write_until_done
+from engine.store.models import RunRow, StepRow
 from sous.container import Container
 from tests.api.conftest import RECIPE, product
 
@@ -40,14 +40,16 @@ async def test_a_read_held_open_never_makes_the_writer_wait(
     held = get_session(container)  # the session the API's list and show routes read with
     session = next(held)
     try:
-        before = session.exec(select(func.count()).select_from(RunRow)).one()  # snapshot taken
+        count = select(func.count()).select_from(RunRow)
+        before = session.execute(count).scalar_one()  # its snapshot is taken
         sent = await _send(client, admin)  # the engine writes the event and its run
         assert sent.status_code == 202, sent.text
         await engine.drain()
         # the held read still sees its snapshot; a new read sees the committed run
-        assert session.exec(select(func.count()).select_from(RunRow)).one() == before
+        assert session.execute(count).scalar_one() == before
     finally:
-        held.close()
+        for _ in held:  # runs the dependency's exit: the session closes
+            pass
     runs = (await client.get("/v1/runs", headers=admin)).json()["data"]
     assert [r["status"] for r in runs] == ["succeeded"]
 

@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from api.keys import create_key, workspace_id
 from engine.clock import SystemClock
-from engine.db import Database
 from engine.registry import Registry
+from engine.store.db import Database
 from engine.store.recipes import SqlRecipeStore
 from sous.container import connectors
 from sous.sandbox import free_port

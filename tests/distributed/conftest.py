@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from engine.db import Database
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning
+from engine.store.db import Database
 from tests.distributed.pg import PgManualClock
 
 FAST = QueueTuning(heartbeat=0.2, stalled_after=1.0, poll=0.2)

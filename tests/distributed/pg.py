@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.queue.procrastinate import install_schema
+from engine.store.db import Database
 from sous.migrate import upgrade
 from tests.conftest import require_services
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from engine.context import ActionContext
-from engine.db import Database
 from engine.registry import ActionSpec, Connector, Params
+from engine.store.db import Database
 
 LEDGER_TABLES = (
     "CREATE TABLE IF NOT EXISTS ledger (key text PRIMARY KEY, pid int NOT NULL,"

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import Engine
-from engine.leader import Leadership
 from engine.registry import Registry
-from engine.scheduler import Scheduler
+from engine.store.db import Database
+from engine.timing.leader import Leadership
+from engine.timing.scheduler import Scheduler
 from sous.container import connectors
 
 

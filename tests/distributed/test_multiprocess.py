@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from engine.db import Database
+from engine.store.db import Database
 from tests.distributed.cluster import Cluster
 from tests.distributed.pg import fresh_database
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from engine.db import Database
 from engine.queue import NewJob
 from engine.queue.procrastinate import (
     ProcrastinateJobQueue,
@@ -18,6 +17,7 @@ from engine.queue.procrastinate import (
     _migrations,
     install_schema,
 )
+from engine.store.db import Database
 from tests.distributed.conftest import FAST
 from tests.distributed.pg import PgManualClock
 

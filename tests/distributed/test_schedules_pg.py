@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import text
 
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
 from engine.queue.procrastinate import ProcrastinateJobQueue
 from engine.registry import Registry
-from engine.schedules import iso
+from engine.store.db import Database
+from engine.timing.schedules import iso
 from sous.container import connectors
 from sous.worker import SCHEDULE_JOB, ScheduleFirer, schedules_of
 from tests.distributed.conftest import FAST

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from engine.clock import SystemClock
-from engine.db import Database
 from engine.queue.procrastinate import ProcrastinateJobQueue
+from engine.store.db import Database
 from sous.migrate import upgrade
 from sous.settings import Settings
 from sous.worker import QueueSettings, make_queue, migrate_queue

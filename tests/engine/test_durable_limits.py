@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import EngineSettings
-from engine.limits import AutoDisable, FloodLimit
-from engine.recipe import Recipe
+from engine.model.limits import AutoDisable, FloodLimit
+from engine.model.recipe import Recipe
+from engine.store.db import Database
 from tests.engine.test_durable_support import (
     Probe,
     add,

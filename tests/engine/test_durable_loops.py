@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from engine.clock import ManualClock
-from engine.db import Database
+from engine.store.db import Database
 from tests.connectors.bigcommerce.harness import Live, Servers, caused, live_rig, servers_up
 from tests.engine.test_durable_support import Probe, add, fire, registry_for, running, runs
 from tests.fakes import Recorder

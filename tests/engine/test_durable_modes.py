@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import EngineSettings
-from engine.events import NewEvent
+from engine.ingest.inbox import received
+from engine.model.events import NewEvent
+from engine.model.run import RunState
 from engine.queue.base import NewJob
-from engine.runner import RunState
+from engine.store.db import Database
 from tests.engine.test_durable_support import (
     Probe,
     add,
@@ -257,7 +258,8 @@ async def test_a_run_whose_event_was_a_duplicate_never_runs_even_if_its_turn_cam
         # a run (never stored) given the slot, its job enqueued with its state
         ghost = "run_ghost"
         compiled = engine.index.by_uid[uid]
-        event = engine._event(NewEvent("probe.event", {"product": {"id": 1}, "n": "ghost"}))
+        probe_event = NewEvent("probe.event", {"product": {"id": 1}, "n": "ghost"})
+        event = received(probe_event, engine.clock.now())
         state = RunState(ghost, uid, "default", compiled.recipe, event)
         job = NewJob("run", ghost, hint=state)
         assert engine.admission.admit(ghost, uid, compiled.recipe, False, job).verdict == "pending"

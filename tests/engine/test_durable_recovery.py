@@ -9,9 +9,9 @@ import asyncio
 import pytest
 
 from engine.clock import ManualClock
-from engine.db import Database, Tx
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from engine.queue.base import Job, NewJob
+from engine.store.db import Database, Tx
 from tests.engine.test_durable_support import (
     Probe,
     add,

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import RunFilter
 from engine.errors import ConflictError, NotFoundError
+from engine.store.db import Database
 from tests.engine.test_durable_support import (
     Probe,
     add,

@@ -11,10 +11,10 @@ import pytest
 from connectors.bigcommerce.errors import RateLimited, ServerError
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.db import Database
-from engine.retry import RetryOn, RetryPolicy
-from engine.steps import StepFailed, kind_of, retries
-from engine.vault import Cipher, Vault
+from engine.model.retry import RetryOn, RetryPolicy
+from engine.run.steps import StepFailed, kind_of, retries
+from engine.store.db import Database
+from engine.store.vault import Cipher, Vault
 from tests.engine.test_durable_support import (
     Probe,
     add,

@@ -20,16 +20,16 @@ from sqlmodel import col, select
 
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
 from engine.errors import PermanentError, Retry, RetryableError
-from engine.events import NewEvent
-from engine.models import EventRow, JobRow, MatchRow, RunRow, StepRow
-from engine.modes import Admission, Verdict
+from engine.model.events import NewEvent
+from engine.model.recipe import Recipe
+from engine.model.retry import RetryPolicy
+from engine.plan.modes import Admission, Verdict
 from engine.queue.base import NewJob
-from engine.recipe import Recipe
 from engine.registry import ActionSpec, Connector, Params, Registry, TriggerSpec
-from engine.retry import RetryPolicy
+from engine.store.db import Database
+from engine.store.models import EventRow, JobRow, MatchRow, RunRow, StepRow
 from sous.container import connectors
 from tests.fakes import Recorder, recording_connector
 
@@ -216,7 +216,7 @@ async def settled(engine: Engine, probe: Probe) -> None:
     """Every busy worker sleeps on the clock and nothing is due."""
     for _ in range(3):  # let sleepers a clock move just woke resume first
         await asyncio.sleep(0)
-    await until(lambda: engine.queue.due() == 0 and engine._busy == probe.sleeping)
+    await until(lambda: engine.queue.due() == 0 and engine.workers.busy == probe.sleeping)
 
 
 def run(engine: Engine, run_id: str) -> RunRow:

@@ -10,10 +10,10 @@ import pytest
 
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.db import Database
 from engine.errors import RecipeError, RetryableError
-from engine.events import Event
-from engine.waits import Refetchers
+from engine.model.events import Event
+from engine.run.waits import Refetchers
+from engine.store.db import Database
 from tests.engine.test_durable_support import (
     Probe,
     add,

@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
-from engine.events import CausedBy, NewEvent
-from engine.loader import load_file
-from engine.models import EventRow, MatchRow, RunRow, StepRow
+from engine.model.events import CausedBy, NewEvent
 from engine.registry import Registry
+from engine.store.db import Database
+from engine.store.models import EventRow, MatchRow, RunRow, StepRow
 from tests.fakes import Recorder
 
 RECIPE = """\

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.db import Database, Tx
-from engine.models import StepRow
+from engine.store.db import Database, Tx
+from engine.store.models import StepRow
 from sous.tables import import_all_tables
 
 STEPS = StepRow.__table__  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.ids import new_id
+from engine.model.ids import new_id
 
 
 def test_ids_made_one_after_another_sort_in_that_order() -> None:

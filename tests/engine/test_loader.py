@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.loader import load_file, load_paths
+from engine.authoring.loader import load_file, load_paths
 from engine.registry import Registry
 
 GOOD = """\

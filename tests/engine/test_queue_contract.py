@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.queue import JobQueue, NewJob, SqlJobQueue
 from engine.queue.base import QueueClosed
+from engine.store.db import Database
 
 Factory = Callable[[Database, ManualClock], JobQueue]
 IMPLEMENTATIONS: dict[str, Factory] = {"sql": lambda db, clock: SqlJobQueue(db, clock)}

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from engine.db import Database
 from engine.queue import JobQueue
 from engine.queue.procrastinate import ProcrastinateJobQueue
+from engine.store.db import Database
 from tests.distributed.conftest import FAST
 from tests.distributed.pg import PgManualClock
 from tests.engine.test_queue_contract import (

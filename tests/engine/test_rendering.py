@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.durations import parse_duration
+from engine.authoring.rendering import Renderer
 from engine.errors import RenderError
-from engine.rendering import Renderer
+from engine.model.durations import parse_duration
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

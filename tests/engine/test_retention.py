@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from engine.clock import ManualClock
-from engine.db import Database, Tx
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.models import EventRow, JobRow, MatchRow, RunRow, StepRow
-from engine.retention import Retention, RetentionSettings
-from engine.schedule_models import ScheduleStateRow
-from engine.scheduler import Scheduler
+from engine.model.events import NewEvent
+from engine.ops.retention import Retention, RetentionSettings
+from engine.store.db import Database, Tx
+from engine.store.models import EventRow, JobRow, MatchRow, RunRow, StepRow
+from engine.store.schedule_models import ScheduleStateRow
+from engine.timing.scheduler import Scheduler
 
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 MATCHES = MatchRow.__table__  # type: ignore[attr-defined]

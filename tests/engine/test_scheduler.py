@@ -11,16 +11,17 @@ import pytest
 from sqlmodel import select
 
 from connectors.schedule import CONNECTOR as SCHEDULE
+from engine.authoring.dryrun import dry_run
+from engine.authoring.validation import validate_document
 from engine.clock import ManualClock
-from engine.dryrun import dry_run
-from engine.durations import parse_duration
 from engine.engine import Engine
-from engine.events import Event, NewEvent
-from engine.models import EventRow, RunRow
+from engine.model.durations import parse_duration
+from engine.model.events import Event, NewEvent
 from engine.registry import Connector, Registry, TriggerSpec
-from engine.schedule_models import ScheduleStateRow
-from engine.scheduler import Scheduler
-from engine.schedules import (
+from engine.store.models import EventRow, RunRow
+from engine.store.schedule_models import ScheduleStateRow
+from engine.timing.scheduler import Scheduler
+from engine.timing.schedules import (
     CronTimetable,
     IntervalTimetable,
     Misfire,
@@ -28,7 +29,6 @@ from engine.schedules import (
     PollSource,
     due_firings,
 )
-from engine.validation import validate_document
 from sous.container import connectors
 from tests.fakes import Recorder, recording_connector
 
@@ -89,9 +89,10 @@ def test_durations() -> None:
     assert parse_duration("1.5h") == timedelta(minutes=90)
     assert parse_duration("500ms") == timedelta(milliseconds=500)
     assert parse_duration("30m1h") == timedelta(minutes=90)
-    for bad in ("", "15 minutes", "m", True, False, None, "1h soon"):
+    bad: list[Any] = ["", "15 minutes", "m", True, False, None, "1h soon"]
+    for value in bad:
         with pytest.raises(ValueError):
-            parse_duration(bad)
+            parse_duration(value)
 
 
 @pytest.mark.parametrize(

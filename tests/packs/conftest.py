@@ -15,10 +15,10 @@ import yaml
 from sqlmodel import SQLModel
 
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.packs import models  # noqa: F401  (registers the pack tables)
 from engine.packs.install import PackService
 from engine.registry import Registry
+from engine.store.db import Database
 from tests.connectors.email.conftest import self_signed_cert, server_tls
 from tests.templates.conftest import STOCK_TEMPLATE
 

@@ -18,11 +18,11 @@ from api.app import create_app
 from api.keys import create_key
 from api.routes.packs import routers
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import Engine
-from engine.events import NewEvent
+from engine.model.events import NewEvent
 from engine.packs.archive import build_archive, read_folder, sha256
 from engine.registry import Registry
+from engine.store.db import Database
 from sous.container import Container
 from sous.settings import Settings
 from tests.packs.conftest import PackHost, write_pack

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
 from connectors.http import OutboundPolicy
-from engine.vault import Cipher, Vault
+from engine.store.vault import Cipher, Vault
 from tests.connectors.backorder.live import SECRET_KEY, Rig, live
 from tests.fakes import Recorder
 from tests.servers import serve

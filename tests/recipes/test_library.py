@@ -26,12 +26,12 @@ import pytest_asyncio
 import yaml
 from sqlmodel import col, select
 
+from engine.authoring.loader import load_file
 from engine.context import ActionContext
-from engine.events import Event, NewEvent
-from engine.loader import load_file
-from engine.models import MatchRow, RunRow, StepRow
+from engine.model.events import Event, NewEvent
 from engine.packs.archive import read_folder
 from engine.packs.pack import Pack, load_pack
+from engine.store.models import MatchRow, RunRow, StepRow
 from engine.templates.instantiate import instantiate
 from tests.conftest import ROOT
 from tests.fakes import Recorder

@@ -3,7 +3,7 @@ registry, every recipe and template is valid, and every input can be filled in f
 
 from __future__ import annotations
 
-from engine.loader import load_paths
+from engine.authoring.loader import load_paths
 from engine.packs.archive import read_folder
 from engine.packs.pack import load_pack
 from engine.templates.template import validate_templates

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
+from engine.authoring.rendering import Renderer
 from engine.engine import Engine
 from engine.errors import RecipeError
-from engine.events import NewEvent
-from engine.models import RunRow
+from engine.model.events import NewEvent
 from engine.registry import Registry
-from engine.rendering import Renderer
+from engine.store.models import RunRow
 from engine.templates.instantiate import instantiate, recipe_id_for
 from tests.fakes import Recorder
 from tests.templates.conftest import STOCK_TEMPLATE, load

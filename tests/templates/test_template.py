@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.loader import load_paths
+from engine.authoring.loader import load_paths
 from engine.registry import Registry
 from engine.templates.template import template_files, validate_templates
 from tests.templates.conftest import STOCK_TEMPLATE, errors_of, load

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from engine.clock import Clock
+from engine import Clock
 
 #: BigCommerce's published retry schedule, in seconds after the previous attempt (11 retries).
 RETRY_SCHEDULE_S: tuple[int, ...] = (60, 180, 300, 600, 900, 1800, 3600, 7200, 21600, 50400, 86400)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.clock import Clock
+from engine import Clock
 
 
 @dataclass(frozen=True)

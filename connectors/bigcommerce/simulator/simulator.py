@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from engine.clock import Clock, SystemClock
+from engine import Clock, SystemClock
 
 from .config import FaultSettings, SimulatorConfig
 from .ratelimit import RateLimiter

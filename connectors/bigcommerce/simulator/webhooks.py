@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from engine.clock import Clock
+from engine import Clock
 
 from .config import RETRY_SCHEDULE_S
 from .formats import iso

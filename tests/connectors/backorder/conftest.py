@@ -22,9 +22,9 @@ from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, 
 from connectors.bigcommerce.simulator.state import Store
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.db import Database
 from engine.errors import NotFoundError
-from engine.events import Event, NewEvent
+from engine.model.events import Event, NewEvent
+from engine.store.db import Database
 from tests.servers import serve
 
 FAST = RetryPolicy(read_delays=(), write_delays=(), network_delays=(0.05,))

@@ -21,14 +21,14 @@ from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, 
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import BigCommerceConfig
 from connectors.bigcommerce.wiring import setup
+from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
-from engine.loader import load_file
-from engine.models import EventRow, StoreRow
 from engine.registry import Registry
-from engine.vault import Cipher
+from engine.store.db import Database
+from engine.store.models import EventRow, StoreRow
+from engine.store.vault import Cipher
 from sous.container import Container, connectors
 from sous.settings import Settings
 from tests.fakes import Recorder, recording_connector
@@ -65,7 +65,7 @@ class Rig:
             await self.engine.drain(limit)
             busy = (
                 self.engine.queue.depth()
-                or self.engine._busy
+                or self.engine.workers.busy
                 or sim.deliveries.pending
                 or self.backorders.enqueuing
             )

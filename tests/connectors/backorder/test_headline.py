@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from connectors.backorder.models import BackorderLineRow
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
-from engine.models import MatchRow, RunRow
+from engine.store.models import MatchRow, RunRow
 from tests.connectors.backorder.live import Rig, live
 from tests.fakes import Recorder
 

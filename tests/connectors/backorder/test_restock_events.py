@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.models import RunRow
+from engine.store.models import RunRow
 from tests.connectors.backorder.live import live
 from tests.fakes import Recorder
 

@@ -14,8 +14,8 @@ from connectors.backorder import BackorderRuntime, follow_ups
 from connectors.backorder.actions import AssignParams, assign
 from engine.clock import ManualClock
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.models import EventRow
+from engine.model.events import NewEvent
+from engine.store.models import EventRow
 from tests.connectors.backorder.conftest import Shop
 
 CARD = "Leather Card Holder"

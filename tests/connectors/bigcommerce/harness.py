@@ -23,16 +23,16 @@ from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, 
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import SECRET_HEADER, BigCommerceConfig
 from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
+from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.db import Database
 from engine.engine import Engine, EngineSettings
-from engine.events import CausedBy, Event
-from engine.ids import new_id
-from engine.loader import load_file
-from engine.models import EventRow, MatchRow, RunRow, StoreRow
+from engine.model.events import CausedBy, Event
+from engine.model.ids import new_id
 from engine.registry import Registry
-from engine.vault import Cipher
+from engine.store.db import Database
+from engine.store.models import EventRow, MatchRow, RunRow, StoreRow
+from engine.store.vault import Cipher
 from sous.container import Container, connectors
 from sous.settings import Settings
 from tests.connectors.bigcommerce.openapi_requests import (
@@ -81,7 +81,8 @@ class Live:
                 raise AssertionError("the simulator and Sous did not settle in time")
             await asyncio.wait_for(self.sim.deliveries.settle(), limit)
             await self.engine.drain(limit)
-            busy = self.sim.deliveries._active or self.engine.queue.due() or self.engine._busy
+            engine = self.engine
+            busy = self.sim.deliveries._active or engine.queue.due() or engine.workers.busy
             quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.005)
 

@@ -32,7 +32,7 @@ from connectors.bigcommerce.actions_store import (
 from connectors.bigcommerce.errors import NotFound, ServerError
 from connectors.bigcommerce.models import WriteLog
 from engine.errors import PermanentError, RetryableError
-from engine.models import StepRow
+from engine.store.models import StepRow
 from tests.connectors.bigcommerce.harness import Live, Servers, caused, live_rig, servers_up
 from tests.fakes import Recorder
 

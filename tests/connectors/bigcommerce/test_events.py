@@ -23,9 +23,9 @@ from connectors.bigcommerce.payloads import (
     product_payload,
 )
 from connectors.bigcommerce.stores import SCOPES
+from engine.authoring.loader import load_file
 from engine.clock import ManualClock
-from engine.events import Event
-from engine.loader import load_file
+from engine.model.events import Event
 from engine.registry import Registry
 from sous.container import build_registry
 from tests.connectors.bigcommerce.openapi_requests import check_request

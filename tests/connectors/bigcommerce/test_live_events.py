@@ -12,8 +12,8 @@ import pytest_asyncio
 
 from connectors.bigcommerce.simulator.webhooks import envelope
 from connectors.bigcommerce.stores import SCOPES
-from engine.models import StoreRow
-from engine.vault import Cipher
+from engine.store.models import StoreRow
+from engine.store.vault import Cipher
 from tests.connectors.bigcommerce.harness import (
     SECRET_KEY,
     Live,

@@ -20,9 +20,9 @@ from connectors.bigcommerce.normalize import NORMALIZE
 from connectors.bigcommerce.stores import SECRET_HEADER
 from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
 from engine.clock import ManualClock
-from engine.db import Database
-from engine.models import EventRow, JobRow, RunRow
 from engine.registry import Registry
+from engine.store.db import Database
+from engine.store.models import EventRow, JobRow, RunRow
 from sous.container import Container, connectors
 from tests.connectors.bigcommerce.harness import container_for, insert_store
 from tests.connectors.bigcommerce.openapi_requests import SPECS

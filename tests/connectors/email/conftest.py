@@ -21,8 +21,8 @@ from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.db import Database
-from engine.events import Event, NewEvent
+from engine.model.events import Event, NewEvent
+from engine.store.db import Database
 
 REFUSED = "nobody@shop.example"
 DEFERRED = "busy@shop.example"

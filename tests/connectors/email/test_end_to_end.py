@@ -11,12 +11,12 @@ from connectors.core import CONNECTOR as CORE
 from connectors.email import CONNECTOR as EMAIL
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
-from engine.db import Database
+from engine.authoring.loader import load_file
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.loader import load_file
-from engine.models import RunRow, StepRow
+from engine.model.events import NewEvent
 from engine.registry import Registry
+from engine.store.db import Database
+from engine.store.models import RunRow, StepRow
 from tests.fakes import Recorder, recording_connector
 
 RECIPE = """\

@@ -15,8 +15,8 @@ from connectors.email import SendParams, SmtpConfig, services_from_settings
 from connectors.email.message import message_id_for, parse_addresses
 from connectors.email.send import classify
 from engine.context import Services
-from engine.db import Database
 from engine.errors import PermanentError, RetryableError
+from engine.store.db import Database
 from sous.settings import Settings
 
 

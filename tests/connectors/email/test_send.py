@@ -16,9 +16,9 @@ from connectors.email.models import EmailSentRow
 from connectors.email.sink import SmtpSink
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.db import Database
 from engine.errors import PermanentError, RetryableError
-from engine.vault import Cipher, Vault
+from engine.store.db import Database
+from engine.store.vault import Cipher, Vault
 from tests.connectors.email.conftest import (
     DEFERRED,
     REFUSED,

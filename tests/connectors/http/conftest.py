@@ -16,7 +16,7 @@ import pytest
 from connectors.http import OutboundPolicy
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.events import Event, NewEvent
+from engine.model.events import Event, NewEvent
 
 
 @dataclass

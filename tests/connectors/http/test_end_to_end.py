@@ -10,14 +10,14 @@ import pytest
 from connectors.core import CONNECTOR as CORE
 from connectors.http import CONNECTOR as HTTP
 from connectors.http import OutboundPolicy
+from engine.authoring.loader import load_file
 from engine.clock import ManualClock
-from engine.db import Database
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.loader import load_file
-from engine.models import RunRow, StepRow
+from engine.model.events import NewEvent
 from engine.registry import Registry
-from engine.vault import Cipher, Vault
+from engine.store.db import Database
+from engine.store.models import RunRow, StepRow
+from engine.store.vault import Cipher, Vault
 from tests.connectors.http.conftest import LocalServer
 from tests.fakes import Recorder, recording_connector
 

@@ -12,7 +12,7 @@ from connectors.http import OutboundPolicy, OutboundRefused, RequestParams, serv
 from connectors.http.guard import GuardedSyncTransport, address_problem
 from connectors.http.request import http_request
 from engine.context import Services
-from engine.db import Database
+from engine.store.db import Database
 from sous.settings import Settings, load_settings
 from tests.connectors.http.conftest import LocalServer, MakeContext, resolver
 

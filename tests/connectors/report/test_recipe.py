@@ -8,10 +8,10 @@ from connectors.backorder.actions import AssignParams, assign
 from connectors.backorder.config import ClientProvider
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
-from engine.db import Database
+from engine.authoring.loader import load_file
 from engine.engine import Engine
-from engine.events import NewEvent
-from engine.loader import load_file
+from engine.model.events import NewEvent
+from engine.store.db import Database
 from tests.connectors.backorder.conftest import Shop
 from tests.connectors.backorder.test_ledger import sell
 

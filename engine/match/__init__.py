@@ -1,0 +1,1 @@
+"""Which recipes an event starts: the recipe index and the dispatcher's decisions."""

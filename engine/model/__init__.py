@@ -1,0 +1,1 @@
+"""Pure data: recipes, events, limits, retry policies, ids, durations and the run statuses."""

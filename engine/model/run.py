@@ -1,0 +1,30 @@
+"""A run's state as a worker needs it: what planning hands the runner with the run's job, and
+what :func:`engine.run.runstate.load_run` rebuilds from the database after a restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.model.events import Event
+from engine.model.recipe import Recipe
+
+
+@dataclass
+class RunState:
+    """What a worker needs to continue a run; rebuilt from the database after a restart."""
+
+    run_id: str
+    recipe_uid: str
+    workspace: str
+    recipe: Recipe
+    event: Event
+    next_step: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    failures: int = 0
+    attempts: int = 0
+    resumed: bool = False
+    """Loaded from the database: a step row may exist from before a crash."""
+    wait: dict[str, Any] | None = None
+    """The step at ``next_step`` is waiting: its stored ``output`` (until, since, recheck) and
+    ``input``."""

@@ -1,0 +1,2 @@
+"""Operations on runs beside the pipeline: control (cancel, release, discard), replay, crash
+recovery, auto-disable and retention."""

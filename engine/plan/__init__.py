@@ -1,0 +1,1 @@
+"""Admission of the runs an event starts: flood protection, run modes and their slots."""

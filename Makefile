@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/sous validate recipes/
 
 # The suite with coverage; fails under the floor in pyproject.toml ([tool.coverage.report]).

@@ -281,7 +281,7 @@ class _Generator(FastPaths, Statements):
 
     def _compare(self, name: str, args: Any, fn: Function) -> Expr:
         operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
-        for e in (self.expr(arg, fn) for arg in args):
+        for e in (self.number_operand(arg, fn) for arg in args):
             first, later = self.bind(e, fn)
             operands.append((Expr(first, e.kind, e.simple, e.const), Expr(later, e.kind, True)))
         pairs = [

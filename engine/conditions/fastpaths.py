@@ -15,8 +15,10 @@ from typing import Any, Final
 from engine.conditions import runtime as rt
 from engine.conditions import semantics as sem
 from engine.conditions.generated import EAGER_HELPERS, NOT_CONSTANT, Expr, Function
+from engine.conditions.validate import is_operation
 
 _BINARY: Final = {"+": "+", "-": "-", "*": "*"}
+_BINARY_OR_DIVIDE: Final = frozenset({"+", "-", "*", "/"})
 
 
 def _is_number(e: Expr) -> bool:
@@ -34,6 +36,11 @@ def _float_result(t: str, code: str) -> str:
 def _number_result(t: str, code: str) -> str:
     """``code`` (an int or a float) normalised inline, as :func:`_float_result`."""
     return f"({t} if ({t} := {code}).__class__ is _int or _Z < {t} % _U else {_integral(t)})"
+
+
+def _finite_result(t: str, code: str) -> str:
+    """``code`` (a number) checked to be finite (``t - t`` is NaN for NaN and infinities)."""
+    return f"({t} if ({t} := {code}) - {t} == _Z else _nf({t}))"
 
 
 def _integral(t: str) -> str:
@@ -59,9 +66,19 @@ class FastPaths:
     def call_args(self, name: str, args: Any, fn: Function) -> str:
         raise NotImplementedError
 
-    def _bound(self, args: list[Any], fn: Function) -> list[tuple[Expr, str, str]]:
+    def number_operand(self, node: Any, fn: Function) -> Expr:
+        """``node``'s expression for a consumer that needs only its numeric value."""
+        self.raw_operand = is_operation(node) and next(iter(node)) in _BINARY_OR_DIVIDE
+        try:
+            return self.expr(node, fn)
+        finally:
+            self.raw_operand = False
+
+    def _bound(
+        self, args: list[Any], fn: Function, *, numbers: bool = False
+    ) -> list[tuple[Expr, str, str]]:
         """Each argument's expression with its first-use and later-use source."""
-        exprs = [self.expr(arg, fn) for arg in args]
+        exprs = [self.number_operand(arg, fn) if numbers else self.expr(arg, fn) for arg in args]
         return [(e, *self.bind(e, fn)) for e in exprs]
 
     @staticmethod
@@ -72,7 +89,8 @@ class FastPaths:
     @staticmethod
     def _either(checks: list[str], fast: str, slow: str, extra: str = "") -> str:
         """``fast if <all checks> [and extra] else slow``; every check is evaluated, in order."""
-        condition = " & ".join(f"({check})" for check in checks)
+        joiner = " & " if any(":=" in check for check in checks) else " and "  # & evaluates all
+        condition = joiner.join(f"({check})" for check in checks)
         if extra:
             condition = f"{condition} and {extra}" if condition else extra
         return f"({fast} if {condition} else {slow})" if condition else fast
@@ -93,10 +111,16 @@ class FastPaths:
         fast, slow = f"{n2} in {h2}", f"_contains({n2}, {h2})"
         return Expr(self._either(checks, fast, slow), "bool")
 
+    raw_operand = False
+    """Set while generating an operand whose consumer (a comparison, ``+ - * /``) needs only
+    its numeric value: an arithmetic result there is checked to be finite, not normalised
+    (``14.0`` and ``14`` compare and compute alike; the helpers normalise what they return)."""
+
     def _arithmetic(self, name: str, args: Any, fn: Function) -> Expr:
+        raw, self.raw_operand = self.raw_operand, False
         if not isinstance(args, list) or len(args) != 2:  # the helper (one frame less: deep rules)
             return Expr(f"{EAGER_HELPERS[name]}({self.call_args(name, args, fn)})", "num")
-        operands = self._bound(args, fn)
+        operands = self._bound(args, fn, numbers=name != "%")
         if any(e.const is not NOT_CONSTANT and not _is_number(e) for e, _, _ in operands):
             return self._eager(name, args, fn)
         if name == "%":
@@ -110,11 +134,13 @@ class FastPaths:
             extra = [] if floats else [f"({a}.__class__ is _float or {b}.__class__ is _float)"]
             if eb.kind != "num":  # x / Infinity would be 0 where the helper raises
                 extra.append(f"{b} - {b} == _Z")
-            fast = _float_result(t, f"{a} / {b}")
+            fast = (_finite_result if raw else _float_result)(t, f"{a} / {b}")
             return Expr(self._either(checks, fast, slow, " and ".join(extra)), "num")
         # + - *: a non-finite result (from non-finite operands too) is left to _nf, which raises
         result = f"{a} {_BINARY[name]} {b}"
         fast = _float_result(t, result) if floats else _number_result(t, result)
+        if raw:
+            fast = _finite_result(t, result)
         return Expr(self._either(checks, fast, slow), "num")
 
     def _remainder(self, args: Any, operands: list[tuple[Expr, str, str]], fn: Function) -> Expr:

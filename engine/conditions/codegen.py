@@ -280,6 +280,8 @@ class _Generator(FastPaths, Statements):
         return Expr(self.test({name: args}, fn), "bool")
 
     def _compare(self, name: str, args: Any, fn: Function) -> Expr:
+        if name in _ORDERING and len(args) == 3 and all(sem.is_number(args[i]) for i in (0, 2)):
+            return self._between(name, args, fn)
         operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
         for e in (self.number_operand(arg, fn) for arg in args):
             first, later = self.bind(e, fn)
@@ -289,6 +291,21 @@ class _Generator(FastPaths, Statements):
             for i in range(len(operands) - 1)
         ]
         return Expr(pairs[0] if len(pairs) == 1 else "(" + " and ".join(pairs) + ")", "bool")
+
+    def _between(self, name: str, args: Any, fn: Function) -> Expr:
+        """``{"<": [low, x, high]}`` with number bounds: one guard, Python's chained ``<``."""
+        low, high = self.const(args[0]), self.const(args[2])
+        e = self.number_operand(args[1], fn)
+        op = PY_OPERATOR[name]
+        if e.kind == "num":
+            return Expr(f"({low} {op} {e.code} {op} {high})", "bool")
+        first, x = self.bind(e, fn)
+        helper = COMPARE_HELPERS[name]
+        fast = f"{low} {op} {x} {op} {high}"
+        guard = f"{first}.__class__ in _NUMS and {x} - {x} == _Z"
+        return Expr(
+            f"({fast} if {guard} else ({helper}({low}, {x}) and {helper}({x}, {high})))", "bool"
+        )
 
     def _pair(
         self, name: str, left: tuple[Expr, Expr], right: tuple[Expr, Expr], fn: Function

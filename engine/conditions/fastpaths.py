@@ -247,10 +247,12 @@ class FastPaths:
         simple_keys = isinstance(keys, list) and all(isinstance(k, str) and k for k in keys)
         if not simple_keys or isinstance(need, list | dict):
             return Expr(f"_{name}(d, {self.call_args(name, args, fn)})", "list")
-        values = [fn.lookup(rt.var_path(key)) for key in keys]
+        # the last segment is read with get: absent keys are expected here (no exception)
+        values = [fn.lookup(rt.var_path(key), sentinel=True) for key in keys]
         empty = self.const("")
-        present = [f"({v} is not None and {v} != {empty})" for v in values]
-        absent = f"_absent({self.const(keys)}, ({''.join(v + ', ' for v in values)}))"
+        present = [f"({v} is not None and {v} is not _M and {v} != {empty})" for v in values]
+        found = "".join(f"None if {v} is _M else {v}, " for v in values)
+        absent = f"_absent({self.const(keys)}, ({found}))"
         if name == "missing":
             return Expr(f"([] if {' and '.join(present) or 'True'} else {absent})", "list")
         try:

@@ -403,13 +403,21 @@ def _read_only(p: argparse.ArgumentParser) -> None:
     p.set_defaults(**{READ_ONLY: True})
 
 
+Bind = Callable[[argparse.ArgumentParser, Callable[[Seams, argparse.Namespace], int]], None]
+
+
 def register(subparsers: Any, seams: Seams | None = None) -> None:
     """Add ``sous templates …`` and ``sous packs …`` (``subparsers`` from ``add_subparsers``)."""
-    seams = seams or Seams()
+    chosen = seams or Seams()
 
     def bind(p: argparse.ArgumentParser, run: Callable[[Seams, argparse.Namespace], int]) -> None:
-        p.set_defaults(handler=_guarded(lambda args: run(seams, args)))
+        p.set_defaults(handler=_guarded(lambda args: run(chosen, args)))
 
+    _register_templates(subparsers, bind)
+    _register_packs(subparsers, bind)
+
+
+def _register_templates(subparsers: Any, bind: Bind) -> None:
     templates = subparsers.add_parser(
         "templates", help="recipe templates: list, show, make a recipe"
     )
@@ -439,6 +447,8 @@ def register(subparsers: Any, seams: Seams | None = None) -> None:
     _common(p)
     bind(p, _templates_instantiate)
 
+
+def _register_packs(subparsers: Any, bind: Bind) -> None:
     packs = subparsers.add_parser("packs", help="shareable packs of templates and recipes")
     actions = packs.add_subparsers(dest="packs_command", required=True, metavar="ACTION")
     p = actions.add_parser("build", help="check a pack folder and write NAME-VERSION.tar.gz")

@@ -31,10 +31,9 @@ _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 ScopeName = Literal["read", "write", "admin"]
 JSONObject = dict[str, Any]
-MAX_VERSION = 2**53 - 1
-"""Version numbers are 64-bit integers in the database; the bound is the largest integer a JSON
-number holds exactly (a client parsing numbers as doubles reads it unchanged), so the schema's
-``maximum`` says exactly what is refused with 422."""
+MAX_VERSION = 2**31 - 1
+"""Version numbers are INTEGER columns (32-bit on PostgreSQL): a larger one is refused with 422
+naming the field, and the schema's ``maximum`` says so."""
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:

@@ -124,7 +124,7 @@ async def test_version_numbers_past_the_documented_maximum_are_422_naming_the_fi
 ) -> None:
     doc = await document(client)
     bound = doc["components"]["schemas"]["RecipeRollback"]["properties"]["version"]["maximum"]
-    assert bound == 2**53 - 1 and float(bound) == bound  # exact even where numbers are doubles
+    assert bound == 2**31 - 1  # the INTEGER column on PostgreSQL
     assert (await client.post("/v1/recipes", json=RECIPE, headers=admin)).status_code == 201
     huge = bound + 1
     diff = await client.get(f"/v1/recipes/sold-out-alert/diff?from=1&to={huge}", headers=admin)

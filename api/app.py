@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, openapi
@@ -76,9 +76,7 @@ def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> F
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(known_query_only)])
-    extra: list[APIRouter] = list(container.extras.get("api.routers", []))
-    webhooks = container.extras.get("bigcommerce.router")
-    for router in (*extra, *([webhooks] if webhooks is not None else [])):
+    for router in container.routers:
         app.include_router(router)
     openapi.install(app)
     app.add_middleware(openapi.LocationHeader)

@@ -1,22 +1,14 @@
 """Connecting a BigCommerce store: check the base URL, verify the token by calling the store,
 keep the token encrypted, and hand the store to the connector's webhook registration.
 
-Hooks other packages may put in ``container.extras`` (each may be sync or async):
-
-- ``bigcommerce.register_store(*, workspace, store_id, store_hash, api_base_url,
-  access_token, webhook_secret) -> dict | None`` registers webhooks; what it returns is kept
-  in the store's ``info["webhooks"]``.
-- ``bigcommerce.health(workspace, store_hash) -> dict | None``: ``hooks_active`` (how many of
-  Sous's webhooks are active), ``hooks_expected`` (how many it needs), ``quota`` and any other
-  details about the store.
+The store connector (:class:`engine.StoreConnector`, BigCommerce's when it is wired) registers
+the new store's webhooks; what it returns is kept in the store's ``info["webhooks"]``.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import secrets
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +16,7 @@ from api.deps import SandboxLike
 from api.errors import ApiError, ErrorItem
 from connectors.bigcommerce.client import DEFAULT_BASE_URL, BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.errors import BigCommerceError, Unauthorized
-from engine import Clock, StoreRow
+from engine import Clock, StoreConnector, StoreRow
 from sous.settings import Settings
 
 log = logging.getLogger("sous.api")
@@ -86,24 +78,15 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def call_hook(hook: Callable[..., Any] | None, *args: Any, **kwargs: Any) -> Any:
-    """Call an optional extension hook, awaiting it if it is async."""
-    if hook is None:
-        return None
-    result = hook(*args, **kwargs)
-    return await result if inspect.isawaitable(result) else result
-
-
 async def register_webhooks(
-    hook: Callable[..., Any] | None, row: StoreRow, token: str, secret: str
+    stores: StoreConnector | None, row: StoreRow, token: str, secret: str
 ) -> bool:
-    """Hand a new store to the connector's hook, if there is one, and note the outcome in the
+    """Hand a new store to the store connector, if one is wired, and note the outcome in the
     row (``info["webhooks"]``; status ``webhooks_failed`` if it raised). True if it ran."""
-    if hook is None:
+    if stores is None:
         return False
     try:
-        hooks = await call_hook(
-            hook,
+        hooks = await stores.register(
             workspace=row.workspace_id,
             store_id=row.id,
             store_hash=row.store_hash,

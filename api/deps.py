@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError, ErrorItem
 from api.keys import Caller, Scope, authenticate, hash_key
-from engine import Cipher, Vault
+from engine import Cipher, StoreConnector, Vault
 from sous.container import Container
 
 
@@ -100,18 +100,36 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: B
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+async def get_stores(container: ContainerDep) -> StoreConnector | None:
+    return container.stores
+
+
+StoresDep = Annotated[StoreConnector | None, Depends(get_stores)]
+"""The store connector (BigCommerce), or ``None`` when none is wired."""
+
+
+def key_cache(request: Request) -> dict[str, tuple[Caller, float]]:
+    """This app's cache of checked keys: digest → (caller, monotonic expiry)."""
+    app = request.app
+    if not hasattr(app.state, "key_cache"):
+        app.state.key_cache = {}
+    cache: dict[str, tuple[Caller, float]] = app.state.key_cache
+    return cache
+
+
 KEY_CACHE_SECONDS = 5.0
 """How long a checked key is trusted without reading the database again (a revoked key stops
 working in this process at once, and in other processes within this time)."""
 
 
 async def current_key(
+    request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     if credentials is None:
         raise ApiError(401, "send an API key: Authorization: Bearer sous_…", headers=_CHALLENGE)
-    cache: dict[str, tuple[Caller, float]] = container.extras.setdefault("api.key_cache", {})
+    cache = key_cache(request)
     digest = hash_key(credentials.credentials)
     hit = cache.get(digest)
     now = container.clock.monotonic()

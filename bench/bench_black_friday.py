@@ -51,7 +51,6 @@ from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, 
 from connectors.bigcommerce.simulator.catalog import set_level
 from connectors.bigcommerce.simulator.products import create_product
 from connectors.bigcommerce.stores import BigCommerceConfig
-from connectors.bigcommerce.wiring import setup
 from connectors.core import CONNECTOR as CORE
 from engine.context import Services
 from engine.engine import Engine, EngineSettings
@@ -62,6 +61,7 @@ from engine.store.vault import Cipher
 from sous.container import Container
 from sous.sandbox import free_port
 from sous.settings import Settings
+from sous.wiring import wire_bigcommerce
 
 STORE, TOKEN, HOOK_SECRET = "blackfriday", "bench-token", "bench-webhook-secret"
 SECRET_KEY = "bench-secret-key"
@@ -212,11 +212,10 @@ async def run(webhooks: int, products: int, seconds: float, scale: float, worker
         db, registry, clock=clock, services=services, settings=EngineSettings(workers=16)
     )
     config = BigCommerceConfig(reconcile_interval=3600)  # the default read window
-    extras = {
-        "bigcommerce.config": config,
-        "bigcommerce.public_base_url": f"http://127.0.0.1:{sous_port}",
-    }
-    container = Container(settings, db, registry, engine, services, clock, dict(extras))
+    container = Container(
+        settings, db, registry, engine, services, clock, bigcommerce=config,
+        public_base_url=f"http://127.0.0.1:{sous_port}",
+    )  # fmt: skip
     sim_url = f"http://127.0.0.1:{sim_port}"
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -226,9 +225,9 @@ async def run(webhooks: int, products: int, seconds: float, scale: float, worker
                     if (await http.get("/_sim")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
-            runtime = await setup(container, stack)
+            runtime = await wire_bigcommerce(container, stack)
             sous_app = FastAPI()
-            sous_app.include_router(container.extras["bigcommerce.router"])
+            sous_app.include_router(runtime.router())
             await stack.enter_async_context(serve(sous_app, sous_port))
             cipher, base = Cipher(SECRET_KEY), f"{sim_url}/stores/{STORE}"
             row = StoreRow(

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     )
     from engine.authoring.loader import (
         line_for as line_for,
-    )
-    from engine.authoring.loader import (
         parse_yaml as parse_yaml,
     )
     from engine.authoring.schema import (
@@ -33,20 +31,12 @@ if TYPE_CHECKING:
     )
     from engine.authoring.validation import (
         Loc as Loc,
-    )
-    from engine.authoring.validation import (
         format_loc as format_loc,
-    )
-    from engine.authoring.validation import (
         validate_document as validate_document,
     )
     from engine.clock import (
         Clock as Clock,
-    )
-    from engine.clock import (
         ManualClock as ManualClock,
-    )
-    from engine.clock import (
         SystemClock as SystemClock,
     )
     from engine.conditions.operators import (
@@ -54,62 +44,31 @@ if TYPE_CHECKING:
     )
     from engine.context import (
         ActionContext as ActionContext,
-    )
-    from engine.context import (
         Services as Services,
     )
     from engine.contracts import (
         ConnectorHost as ConnectorHost,
-    )
-    from engine.contracts import (
         EngineSettings as EngineSettings,
-    )
-    from engine.contracts import (
         IngestResult as IngestResult,
-    )
-    from engine.contracts import (
         JobHandler as JobHandler,
-    )
-    from engine.contracts import (
         Listener as Listener,
+        StoreConnector as StoreConnector,
     )
     from engine.engine import (
         Engine as Engine,
     )
     from engine.errors import (
         ActionError as ActionError,
-    )
-    from engine.errors import (
         ConditionError as ConditionError,
-    )
-    from engine.errors import (
         ConflictError as ConflictError,
-    )
-    from engine.errors import (
         ErrorDetail as ErrorDetail,
-    )
-    from engine.errors import (
         NotFoundError as NotFoundError,
-    )
-    from engine.errors import (
         PermanentError as PermanentError,
-    )
-    from engine.errors import (
         RecipeError as RecipeError,
-    )
-    from engine.errors import (
         RegistryError as RegistryError,
-    )
-    from engine.errors import (
         RenderError as RenderError,
-    )
-    from engine.errors import (
         Retry as Retry,
-    )
-    from engine.errors import (
         RetryableError as RetryableError,
-    )
-    from engine.errors import (
         SousError as SousError,
     )
     from engine.model.durations import (
@@ -117,11 +76,7 @@ if TYPE_CHECKING:
     )
     from engine.model.events import (
         CausedBy as CausedBy,
-    )
-    from engine.model.events import (
         Event as Event,
-    )
-    from engine.model.events import (
         NewEvent as NewEvent,
     )
     from engine.model.ids import (
@@ -135,17 +90,11 @@ if TYPE_CHECKING:
     )
     from engine.model.status import (
         FINAL as FINAL,
-    )
-    from engine.model.status import (
         RunStatus as RunStatus,
-    )
-    from engine.model.status import (
         StepStatus as StepStatus,
     )
     from engine.observe import (
         REQUEST_ID as REQUEST_ID,
-    )
-    from engine.observe import (
         span as span,
     )
     from engine.ops.control import (
@@ -153,11 +102,7 @@ if TYPE_CHECKING:
     )
     from engine.packs.archive import (
         PackError as PackError,
-    )
-    from engine.packs.archive import (
         build_archive as build_archive,
-    )
-    from engine.packs.archive import (
         sha256 as sha256,
     )
     from engine.packs.export import (
@@ -165,50 +110,30 @@ if TYPE_CHECKING:
     )
     from engine.packs.install import (
         PackService as PackService,
-    )
-    from engine.packs.install import (
         TemplateEntry as TemplateEntry,
-    )
-    from engine.packs.install import (
         default_library as default_library,
     )
     from engine.packs.instances import (
         make_for_stores as make_for_stores,
-    )
-    from engine.packs.instances import (
         make_recipe as make_recipe,
     )
     from engine.packs.upgrade import (
         apply_upgrade as apply_upgrade,
-    )
-    from engine.packs.upgrade import (
         plan_upgrade as plan_upgrade,
     )
     from engine.queue.base import (
         Job as Job,
-    )
-    from engine.queue.base import (
         NewJob as NewJob,
     )
     from engine.registry import (
         ActionSpec as ActionSpec,
-    )
-    from engine.registry import (
         Connector as Connector,
-    )
-    from engine.registry import (
         Params as Params,
-    )
-    from engine.registry import (
         TriggerSpec as TriggerSpec,
     )
     from engine.run.jobs import (
         complete as complete,
-    )
-    from engine.run.jobs import (
         put_back as put_back,
-    )
-    from engine.run.jobs import (
         retry_delay as retry_delay,
     )
     from engine.run.runner import (
@@ -219,38 +144,20 @@ if TYPE_CHECKING:
     )
     from engine.run.waits import (
         MAX_WAIT as MAX_WAIT,
-    )
-    from engine.run.waits import (
         Refetchers as Refetchers,
-    )
-    from engine.run.waits import (
         Wait as Wait,
     )
     from engine.store.db import (
         Database as Database,
-    )
-    from engine.store.db import (
         Tx as Tx,
     )
     from engine.store.models import (
         EventRow as EventRow,
-    )
-    from engine.store.models import (
         MatchRow as MatchRow,
-    )
-    from engine.store.models import (
         RecipeRow as RecipeRow,
-    )
-    from engine.store.models import (
         RunRow as RunRow,
-    )
-    from engine.store.models import (
         StepRow as StepRow,
-    )
-    from engine.store.models import (
         StoreRow as StoreRow,
-    )
-    from engine.store.models import (
         Workspace as Workspace,
     )
     from engine.store.recipes import (
@@ -261,36 +168,23 @@ if TYPE_CHECKING:
     )
     from engine.store.vault import (
         Cipher as Cipher,
-    )
-    from engine.store.vault import (
         Vault as Vault,
     )
     from engine.timing.leader import periodically as periodically
     from engine.timing.schedules import (
         CronTimetable as CronTimetable,
-    )
-    from engine.timing.schedules import (
         IntervalTimetable as IntervalTimetable,
-    )
-    from engine.timing.schedules import (
         ScheduleParams as ScheduleParams,
-    )
-    from engine.timing.schedules import (
         Timetable as Timetable,
-    )
-    from engine.timing.schedules import (
         cron_expression as cron_expression,
-    )
-    from engine.timing.schedules import (
         time_zone as time_zone,
-    )
-    from engine.timing.schedules import (
         utc as utc,
     )
 
 _WHERE: dict[str, str] = {
     "Engine": "engine.engine",
     "ConnectorHost": "engine.contracts",
+    "StoreConnector": "engine.contracts",
     "EngineSettings": "engine.contracts",
     "IngestResult": "engine.contracts",
     "JobHandler": "engine.contracts",

@@ -196,6 +196,37 @@ class RecipeHost(Ingest, Protocol):
         ...
 
 
+class StoreConnector(Protocol):
+    """A store platform's connector (BigCommerce), as the API and the composition root use it."""
+
+    async def register(
+        self,
+        *,
+        workspace: str,
+        store_id: str,
+        store_hash: str,
+        api_base_url: str,
+        access_token: str,
+        webhook_secret: str,
+    ) -> dict[str, Any] | None:
+        """Start serving a newly connected store (register its webhooks); what it returns is
+        kept with the store (``info["webhooks"]``)."""
+        ...
+
+    async def unregister(self, *, workspace: str, store_hash: str) -> None:
+        """Stop serving a store that is disconnected (its webhooks are removed)."""
+        ...
+
+    def health(self, workspace: str, store_hash: str) -> dict[str, Any] | None:
+        """``hooks_active``, ``hooks_expected``, ``quota`` and other details of a store, as last
+        seen; ``None`` for a store this connector does not serve."""
+        ...
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Per-store figures for ``/metrics`` (requests, rate limited, retries, …)."""
+        ...
+
+
 class ConnectorHost(Ingest, Protocol):
     """All a connector may use of the engine (see ``engine/__init__.py`` for the names)."""
 

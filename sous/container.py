@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+from fastapi import APIRouter
 
 from engine.clock import Clock, SystemClock
 from engine.context import Services
+from engine.contracts import StoreConnector
 from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
 from engine.store.db import Database
@@ -16,15 +23,42 @@ from sous.settings import Settings
 __all__ = ["Container", "build", "build_registry", "connectors"]
 
 
+if TYPE_CHECKING:
+    from connectors.bigcommerce.stores import BigCommerceConfig
+    from engine.timing.scheduler import Scheduler
+    from sous.sandbox import Sandbox
+
+
 @dataclass
 class Container:
+    """Everything a running Sous is made of; :mod:`sous.wiring` fills in the optional parts."""
+
     settings: Settings
     db: Database
     registry: Registry
     engine: Engine
     services: Services
     clock: Clock
-    extras: dict[str, Any] = field(default_factory=dict)
+    stores: StoreConnector | None = None
+    """The store connector (BigCommerce) the API hands connected stores to, once wired."""
+    routers: list[APIRouter] = field(default_factory=list)
+    """API routers beyond the core ones: store webhooks, reports, packs, the sandbox's."""
+    bigcommerce: BigCommerceConfig | None = None
+    """The BigCommerce connector's settings (default: ``SOUS_BIGCOMMERCE_*``)."""
+    store_transport: httpx.AsyncBaseTransport | None = None
+    """Reaches the store API instead of the network (a sandbox's simulator, tests)."""
+    public_base_url: str | None = None
+    """Where BigCommerce reaches this Sous (default ``http://{host}:{port}``)."""
+    pack_library: Path | None = None
+    """The template library (default: the one shipped with Sous)."""
+    pack_verify: ssl.SSLContext | None = None
+    """Certificates to trust for pack downloads instead of the system's (tests)."""
+    scheduler: Scheduler | None = None
+    sandbox: Sandbox | None = None
+    http_task: asyncio.Task[None] | None = None
+
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.settings.host}:{self.settings.port}"
 
 
 def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:

@@ -32,7 +32,8 @@ async def run_demo(as_json: bool = False, timeout: float = 60.0) -> int:
     started = time.monotonic()
     report: dict[str, Any] = {"ok": False, "steps": []}
     async with running(settings, sandbox=True, shopper=False, announce=False) as (container, _):
-        sandbox = container.extras["sandbox"]
+        sandbox = container.sandbox
+        assert sandbox is not None  # running(..., sandbox=True) attached it
         finished: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         container.engine.subscribe(
             lambda kind, data: (

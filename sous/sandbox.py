@@ -152,8 +152,8 @@ class Sandbox:
 
     async def attach(self, container: Container) -> None:
         """Called once the engine runs; the rest happens when the API answers."""
-        container.extras["sandbox"] = self
-        container.extras.setdefault("api.routers", []).append(self.router())
+        container.sandbox = self
+        container.routers.append(self.router())
         task = asyncio.create_task(self._introduce(container))
         self._tasks.add(task)
 
@@ -165,7 +165,7 @@ class Sandbox:
         api = f"http://{settings.host}:{settings.port}"
         self.api_key = create_key(container.db, "sandbox", ["read", "write", "admin"], "sandbox")
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        container.extras["bigcommerce.public_base_url"] = api
+        container.public_base_url = api
         async with httpx.AsyncClient(base_url=api, headers=headers, timeout=30) as client:
             for _ in range(200):
                 with contextlib.suppress(httpx.TransportError):

@@ -38,9 +38,8 @@ def load_recipe_folder(
             document["store"] = store
         stored = container.engine.recipes.upsert(workspace, document, source=str(source))
         container.engine.refresh(stored)
-    scheduler = container.extras.get("scheduler")
-    if scheduler is not None:
-        scheduler.sync()
+    if container.scheduler is not None:
+        container.scheduler.sync()
     return len(result.recipes)
 
 
@@ -94,7 +93,7 @@ def _scheduler(container: Container) -> Scheduler:
     scheduler.every(
         "retention", retention.settings.every, retention.run, first_after=timedelta(minutes=5)
     )
-    container.extras["scheduler"] = scheduler
+    container.scheduler = scheduler
     return scheduler
 
 
@@ -112,7 +111,7 @@ async def _start_http(
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    container.extras["http.task"] = task
+    container.http_task = task
 
     async def stop() -> None:
         server.should_exit = True
@@ -153,5 +152,6 @@ async def serve(args: argparse.Namespace) -> int:
             paint(f"Sous is serving on {base}  (API docs: {base}/docs; Ctrl-C stops it)", "green"),
             flush=True,
         )
-        await container.extras["http.task"]
+        assert container.http_task is not None  # running() started the server
+        await container.http_task
     return 0

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 from engine.store.db import Database
 from engine.store.vault import Cipher, Vault
 from sous.container import Container
+
+if TYPE_CHECKING:
+    from connectors.bigcommerce.wiring import BigCommerceRuntime
 
 
 async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
@@ -16,7 +20,6 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     from connectors.backorder.config import StoresClientProvider
     from connectors.backorder.runtime import BackorderRuntime, follow_ups
     from connectors.backorder.service import Backorders
-    from connectors.bigcommerce.wiring import setup as bigcommerce_setup
     from connectors.email import services_from_settings as email_services
     from connectors.http import services_from_settings as http_services
     from connectors.report.routes import backlog_router
@@ -26,7 +29,7 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     services.add(Vault(db, Cipher(settings.secret_key.get_secret_value()), container.clock))
     email_services(settings, services, db)
     http_services(settings, services, db)
-    runtime = await bigcommerce_setup(container, stack)
+    runtime = await wire_bigcommerce(container, stack)
     backorders = BackorderRuntime(
         container.engine,
         Backorders(db, StoresClientProvider(runtime.stores), container.clock),
@@ -36,8 +39,7 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     backorders.install(listen=False)
     backorders.start()
     stack.push_async_callback(backorders.stop)
-    routers = container.extras.setdefault("api.routers", [])
-    routers.append(
+    container.routers.append(
         backlog_router(
             db=db,
             clients=StoresClientProvider(runtime.stores),
@@ -45,4 +47,23 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
             workspace=current_key,
         )
     )
-    routers.extend(pack_routers())
+    container.routers.extend(pack_routers())
+
+
+async def wire_bigcommerce(
+    container: Container, stack: contextlib.AsyncExitStack
+) -> BigCommerceRuntime:
+    """Start the BigCommerce connector: it serves connected stores and its webhook router."""
+    from connectors.bigcommerce.wiring import setup
+
+    runtime = await setup(
+        container.engine,
+        container.settings.secret_key.get_secret_value(),
+        stack,
+        config=container.bigcommerce,
+        public_base_url=container.base_url,
+        transport=container.store_transport,
+    )
+    container.stores = runtime
+    container.routers.append(runtime.router(container.settings.max_body_bytes))
+    return runtime

@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import func, select
+from sqlalchemy import Engine as SqlEngine, func, select
 
 from engine.clock import Clock
 from engine.engine import Engine

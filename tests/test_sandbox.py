@@ -55,7 +55,8 @@ async def sandbox(
     (tmp_path / "sous-data" / "sandbox.db").write_text("left over from a previous start")
     settings = load_settings(port=free_port())
     async with running(settings, sandbox=True, shopper=False) as (container, _):
-        box: Sandbox = container.extras["sandbox"]
+        box = container.sandbox
+        assert isinstance(box, Sandbox)
         await asyncio.wait_for(box.ready.wait(), 60)
         yield container, capsys.readouterr().out
 

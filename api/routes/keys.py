@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from sqlmodel import select
 
-from api.deps import ContainerDep, RequireAdmin, SessionDep, WriteSessionDep
+from api.deps import ContainerDep, RequireAdmin, SessionDep, WriteSessionDep, key_cache
 from api.errors import not_found, responses
 from api.keys import new_key
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
@@ -45,7 +45,11 @@ def list_keys(
     responses=responses(404),
 )
 def revoke_key(
-    key_id: str, caller: RequireAdmin, session: WriteSessionDep, container: ContainerDep
+    key_id: str,
+    request: Request,
+    caller: RequireAdmin,
+    session: WriteSessionDep,
+    container: ContainerDep,
 ) -> None:
     row = session.get(ApiKeyRow, key_id)
     if row is None or row.workspace_id != caller.workspace:
@@ -54,4 +58,4 @@ def revoke_key(
         row.revoked_at = container.clock.now()
         session.add(row)
         session.commit()
-    container.extras.get("api.key_cache", {}).pop(row.key_hash, None)
+    key_cache(request).pop(row.key_hash, None)

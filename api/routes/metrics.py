@@ -5,7 +5,7 @@ Metrics count every workspace together, so they are not for API keys: with
 clients on this machine (loopback) may read them.
 
 Counters come from the engine's own counts; step latency is a summary over the most recent
-steps; connector figures come from ``container.extras["bigcommerce.metrics"]`` when present: a
+steps; connector figures come from the store connector (``container.stores``) when present: a
 callable returning ``{"requests": n, "rate_limited": n}`` (or that per store hash).
 """
 
@@ -21,8 +21,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.connect import call_hook
-from api.deps import ContainerDep
+from api.deps import ContainerDep, StoresDep
 from api.errors import ApiError, responses
 from engine import FINAL, RunRow, StepRow
 
@@ -132,7 +131,7 @@ def _allowed(request: Request, container: ContainerDep) -> None:
     },
     dependencies=[Depends(_allowed)],
 )
-async def metrics(container: ContainerDep) -> PlainTextResponse:
+async def metrics(container: ContainerDep, stores: StoresDep) -> PlainTextResponse:
     engine = container.engine
 
     def read() -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -181,6 +180,6 @@ async def metrics(container: ContainerDep) -> PlainTextResponse:
         *_family(
             "sous_queue_depth", "gauge", "Jobs waiting in the queue", [("", engine.queue.depth())]
         ),
-        *_connector(await call_hook(container.extras.get("bigcommerce.metrics"))),
+        *_connector(stores.metrics() if stores else None),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type=_CONTENT_TYPE)

@@ -30,22 +30,21 @@ ARCHIVE_TYPES = (
 )
 
 
-def pack_service(container: ContainerDep) -> PackService:
-    """One service per app (it keeps the parsed library): ``extras["packs.library"]`` and
-    ``extras["packs.verify"]`` (an :class:`ssl.SSLContext` to trust instead of the system's
-    certificate authorities) configure it. Downloads go through the outbound guard, like
+def pack_service(request: Request, container: ContainerDep) -> PackService:
+    """One service per app (it keeps the parsed library), configured by the container's
+    ``pack_library`` and ``pack_verify``. Downloads go through the outbound guard, like
     ``http.request``: loopback and private addresses only when the settings allow them."""
-    service = container.extras.get("packs.service")
+    service = getattr(request.app.state, "pack_service", None)
     if not isinstance(service, PackService):
-        library = container.extras.get("packs.library", default_library())
+        library = container.pack_library or default_library()
         policy = container.services.find(OutboundPolicy) or OutboundPolicy.from_settings(
             container.settings
         )
-        transport = GuardedSyncTransport(policy, verify=container.extras.get("packs.verify"))
+        transport = GuardedSyncTransport(policy, verify=container.pack_verify)
         service = PackService(
             container.db, container.registry, container.clock, library=library, transport=transport
         )
-        container.extras["packs.service"] = service
+        request.app.state.pack_service = service
     return service
 
 
@@ -358,7 +357,7 @@ async def for_stores(
 
 
 def routers() -> list[APIRouter]:
-    """The templates and packs routers, for ``container.extras["api.routers"]``."""
+    """The templates and packs routers, for ``Container.routers``."""
     from api.routes import templates
 
     return [templates.router, router]

@@ -11,8 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.connect import base_url_for, call_hook, new_webhook_secret, register_webhooks, verify
-from api.deps import CipherDep, ContainerDep, RequireAdmin, SandboxDep, SessionDep, WorkspaceDep
+from api.connect import base_url_for, new_webhook_secret, register_webhooks, verify
+from api.deps import (
+    CipherDep,
+    ContainerDep,
+    RequireAdmin,
+    SandboxDep,
+    SessionDep,
+    StoresDep,
+    WorkspaceDep,
+)
 from api.errors import ApiError, not_found, responses
 from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
 from api.pagination import Cursor, Limit, newest_first
@@ -48,11 +56,14 @@ async def connect_store(
     body: StoreCreate,
     caller: RequireAdmin,
     container: ContainerDep,
+    stores: StoresDep,
     sandbox: SandboxDep,
     cipher: CipherDep,
 ) -> StorePublic:
     base = base_url_for(body.store_hash, body.api_base_url, container.settings, sandbox)
-    await run_in_threadpool(_refuse_taken, container.db.session, caller.workspace, body.store_hash)
+    await run_in_threadpool(
+        _refuse_taken, container.db.read_session, caller.workspace, body.store_hash
+    )
     info = await verify(body.store_hash, body.access_token, base, container.clock, sandbox)
     secret = new_webhook_secret()
     row = StoreRow(
@@ -67,8 +78,7 @@ async def connect_store(
         info={"store": {k: info[k] for k in _KEPT if k in info}},
     )
     await run_in_threadpool(_insert, container.db.session, row)
-    hook = container.extras.get("bigcommerce.register_store")
-    if await register_webhooks(hook, row, body.access_token, secret):
+    if await register_webhooks(stores, row, body.access_token, secret):
         await run_in_threadpool(_save, container.db.session, row)
     return _public(row)
 
@@ -109,11 +119,13 @@ def list_stores(
 
 
 @router.get("/{store}", summary="Show a store and its health", responses=responses(404))
-async def show_store(store: str, workspace: WorkspaceDep, container: ContainerDep) -> StoreDetail:
+async def show_store(
+    store: str, workspace: WorkspaceDep, container: ContainerDep, stores: StoresDep
+) -> StoreDetail:
     row, last_event = await run_in_threadpool(
-        _with_last_event, container.db.session, workspace, store
+        _with_last_event, container.db.read_session, workspace, store
     )
-    found = await call_hook(container.extras.get("bigcommerce.health"), workspace, row.store_hash)
+    found = stores.health(workspace, row.store_hash) if stores else None
     details: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
     active, expected = details.pop("hooks_active", None), details.pop("hooks_expected", None)
     health = StoreHealth(
@@ -144,14 +156,14 @@ def _with_last_event(session_factory: Any, workspace: str, store: str) -> tuple[
     summary="Disconnect a store",
     responses=responses(404),
 )
-async def disconnect_store(store: str, caller: RequireAdmin, container: ContainerDep) -> None:
+async def disconnect_store(
+    store: str, caller: RequireAdmin, container: ContainerDep, stores: StoresDep
+) -> None:
     # Unregister first: removing the store's hooks needs its client, built from the row.
-    store_hash = await run_in_threadpool(_hash_of, container.db.session, caller.workspace, store)
-    await call_hook(
-        container.extras.get("bigcommerce.unregister_store"),
-        workspace=caller.workspace,
-        store_hash=store_hash,
-    )
+    read = container.db.read_session
+    store_hash = await run_in_threadpool(_hash_of, read, caller.workspace, store)
+    if stores is not None:
+        await stores.unregister(workspace=caller.workspace, store_hash=store_hash)
     await run_in_threadpool(_delete, container.db.session, caller.workspace, store)
 
 

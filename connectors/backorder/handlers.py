@@ -27,8 +27,7 @@ from sqlmodel import Session
 
 from engine import CausedBy
 
-from . import events as ev
-from . import ledger, storefront
+from . import events as ev, ledger, storefront
 from .ledger import Booking, LineIn, OrderIn
 from .models import ACTIVE, ARMED, CLOSED, BackorderAssignmentRow
 from .service import Backorders, Emit

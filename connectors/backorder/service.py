@@ -26,8 +26,7 @@ from sqlmodel import Session
 from connectors.bigcommerce.client import BigCommerceClient
 from engine import CausedBy, Clock, Database, NewEvent, NotFoundError, PermanentError
 
-from . import eta, ledger, storefront
-from . import events as ev
+from . import eta, events as ev, ledger, storefront
 from .config import BackorderSettings, ClientProvider, client_for
 from .models import (
     ACTIVE,

@@ -18,8 +18,7 @@ from sqlmodel import Session
 
 from connectors.bigcommerce.client import BigCommerceClient
 
-from . import events as ev
-from . import ledger, storefront
+from . import events as ev, ledger, storefront
 from .models import ACTIVE, ARMED, CLOSED, BackorderAssignmentRow, BackorderLineRow
 from .service import Backorders, Change, Emit
 from .storefront import Applied, Deduction

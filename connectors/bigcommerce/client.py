@@ -20,11 +20,11 @@ from connectors.bigcommerce.errors import ServerError, TransportFailed, error_fo
 from connectors.bigcommerce.ratelimit import (
     H_LEFT,
     H_QUOTA,
+    ClientStats as ClientStats,
     MemoryQuotaBudget,
     QuotaBudget,
+    RetryPolicy as RetryPolicy,
 )
-from connectors.bigcommerce.ratelimit import ClientStats as ClientStats
-from connectors.bigcommerce.ratelimit import RetryPolicy as RetryPolicy
 from engine import Clock, SystemClock, span
 
 DEFAULT_BASE_URL = "https://api.bigcommerce.com/stores/{store_hash}"

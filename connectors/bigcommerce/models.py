@@ -206,11 +206,6 @@ class Snapshots:
         if rows:
             tx.insert(SNAPSHOTS, rows, upsert=True)
 
-    def drop_store(self, tx: Tx, store_id: str) -> None:
-        tx.conn.execute(delete(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id))
-        for key in [k for k in self._cache if k[0] == store_id]:
-            del self._cache[key]
-
 
 class ResourceLocks:
     """One lock per resource (a snapshot is read and written under it), dropped when nobody

@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.bigcommerce import normalize_orders as orders
 from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snapshots, WriteLog
-from connectors.bigcommerce.payloads import as_int as _int
-from connectors.bigcommerce.payloads import dedup_key, digest, product_payload
+from connectors.bigcommerce.payloads import as_int as _int, dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
 from engine import (
     CausedBy,

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.bigcommerce.client import BigCommerceClient
 from connectors.bigcommerce.errors import NotFound
 from connectors.bigcommerce.models import Snapshot
-from connectors.bigcommerce.payloads import as_int as _int
-from connectors.bigcommerce.payloads import digest, order_payload, shipment_payload
+from connectors.bigcommerce.payloads import as_int as _int, digest, order_payload, shipment_payload
 from engine import Job, NewEvent
 
 if TYPE_CHECKING:

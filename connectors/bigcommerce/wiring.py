@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import insert, select, update
 
 from connectors.bigcommerce import refresh
@@ -39,7 +41,6 @@ from engine import Cipher, NewEvent, Refetchers, StoreRow, periodically
 
 if TYPE_CHECKING:
     from engine import ConnectorHost
-    from sous.container import Container
 
 log = logging.getLogger("sous.bigcommerce")
 STORES = StoreRow.__table__  # type: ignore[attr-defined]
@@ -92,7 +93,7 @@ class BigCommerceRuntime:
 
     # -- registration ----------------------------------------------------------------------------
     async def register(self, **store: Any) -> dict[str, Any]:
-        """``bigcommerce.register_store``: register the hooks (see
+        """Register the hooks of a newly connected store (see
         :meth:`BigCommerceStores.register`), then take the stock baseline."""
         report = await self.stores.register(**store)
         handle = await self.stores.by_id(str(store["store_id"]))
@@ -268,6 +269,10 @@ class BigCommerceRuntime:
             self._task = None
         await self.stores.aclose()
 
+    async def unregister(self, *, workspace: str, store_hash: str) -> None:
+        """Remove the hooks of a disconnected store and forget it."""
+        await self.stores.unregister(workspace=workspace, store_hash=store_hash)
+
     # -- health and metrics ----------------------------------------------------------------------
     def health(self, workspace: str, store_hash: str) -> dict[str, Any] | None:
         handle = self.stores.handle_for(workspace, store_hash)
@@ -314,39 +319,34 @@ class BigCommerceRuntime:
         return totals
 
 
-async def setup(container: Container, stack: contextlib.AsyncExitStack) -> BigCommerceRuntime:
-    """Wire the connector into ``container`` (call it before the engine starts).
+async def setup(
+    engine: ConnectorHost,
+    secret_key: str,
+    stack: contextlib.AsyncExitStack,
+    *,
+    config: BigCommerceConfig | None = None,
+    public_base_url: Callable[[], str],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> BigCommerceRuntime:
+    """Start the connector on ``engine`` (call it before the engine starts) and return it: the
+    host serves :meth:`BigCommerceRuntime.router` and hands it stores as a
+    :class:`~engine.contracts.StoreConnector`.
 
-    Reads from ``container.extras`` when present: ``bigcommerce.config`` (a
-    :class:`BigCommerceConfig`; else ``SOUS_BIGCOMMERCE_*``), ``bigcommerce.public_base_url``
-    (read whenever hooks are registered; else ``http://{host}:{port}``) and
-    ``bigcommerce.transport`` (an httpx transport to the store API, for a sandbox). Puts there:
-    ``bigcommerce.router``, ``.register_store``, ``.unregister_store``, ``.reconcile``,
-    ``.health``, ``.metrics``, ``.counters`` and ``.runtime``.
+    ``config`` defaults to ``SOUS_BIGCOMMERCE_*``; ``public_base_url()`` is where BigCommerce
+    reaches this Sous (read whenever webhooks are registered); ``transport`` reaches the store
+    API instead of the network (a sandbox's simulator).
     """
-    settings = container.settings
-    config = container.extras.get("bigcommerce.config") or BigCommerceConfig()
+    config = config or BigCommerceConfig()
     stores = BigCommerceStores(
-        container.db,
-        Cipher(settings.secret_key.get_secret_value()),
-        container.clock,
+        engine.db,
+        Cipher(secret_key),
+        engine.clock,
         config,
-        public_base_url=lambda: str(
-            container.extras.get("bigcommerce.public_base_url")
-            or f"http://{settings.host}:{settings.port}"
-        ),
-        transport=container.extras.get("bigcommerce.transport"),
+        public_base_url=public_base_url,
+        transport=transport,
     )
-    runtime = BigCommerceRuntime(container.engine, stores, config=config)
+    runtime = BigCommerceRuntime(engine, stores, config=config)
     runtime.install()
-    container.extras["bigcommerce.runtime"] = runtime
-    container.extras["bigcommerce.router"] = runtime.router(settings.max_body_bytes)
-    container.extras["bigcommerce.register_store"] = runtime.register
-    container.extras["bigcommerce.unregister_store"] = stores.unregister
-    container.extras["bigcommerce.reconcile"] = runtime.reconcile_all
-    container.extras["bigcommerce.health"] = runtime.health
-    container.extras["bigcommerce.metrics"] = runtime.metrics
-    container.extras["bigcommerce.counters"] = runtime.counters
     runtime.start()
     stack.push_async_callback(runtime.stop)
     return runtime

@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, UniqueConstraint
-from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
+from sqlmodel import Field as SQLField, SQLModel
 
 from engine import Event, Params, TriggerSpec
 

@@ -2,7 +2,7 @@
 or ``Accept: text/csv``.
 
 The router is built by :func:`backlog_router` from what it needs, so this package does not
-depend on the API package; the API mounts it (``container.extras["api.routers"]``) and passes
+depend on the API package; the API mounts it (``Container.routers``) and passes
 its own authentication dependency as ``workspace``.
 """
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -99,12 +99,6 @@ def check_template(source: str, path: str = "") -> None:
         _compile(source)
     except TemplateError as exc:
         raise RenderError(path, f"invalid template: {exc}") from None
-
-
-def template_names(source: str) -> set[str]:
-    """Top-level names a template reads (``product`` in ``{{ product.id }}``)."""
-    ast = _ENV.parse(source)
-    return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"}
 
 
 def _defined(value: Any) -> Any:

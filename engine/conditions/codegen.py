@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from engine.conditions import runtime as rt
-from engine.conditions import semantics as sem
+from engine.conditions import runtime as rt, semantics as sem
 from engine.conditions.fastpaths import FastPaths
 from engine.conditions.generated import (
     COMPARE_HELPERS,

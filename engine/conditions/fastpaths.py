@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from engine.conditions import runtime as rt
-from engine.conditions import semantics as sem
+from engine.conditions import runtime as rt, semantics as sem
 from engine.conditions.generated import EAGER_HELPERS, NOT_CONSTANT, Expr, Function
 from engine.conditions.validate import is_operation
 

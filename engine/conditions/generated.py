@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from engine.conditions import runtime as rt
-from engine.conditions import semantics as sem
+from engine.conditions import runtime as rt, semantics as sem
 from engine.conditions.interpreter import COMPARISONS, EAGER, evaluate, spread_checked
 
 NOT_CONSTANT: Final = object()

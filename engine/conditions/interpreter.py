@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from engine.conditions import arithmetic
-from engine.conditions import runtime as rt
-from engine.conditions import semantics as sem
+from engine.conditions import arithmetic, runtime as rt, semantics as sem
 from engine.conditions.operators import OPERATORS
 from engine.conditions.validate import is_operation
 

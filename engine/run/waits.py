@@ -119,10 +119,3 @@ async def refresh(event: Event, services: Services) -> tuple[Event | None, bool]
     if payload is None:
         return None, True
     return replace(event, payload=payload, meta={**event.meta, "refreshed": True}), True
-
-
-def wait_output(until: datetime, started: datetime | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"until": until.isoformat()}
-    if started is not None:
-        out["since"] = started.isoformat()
-    return out

@@ -79,20 +79,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def extras() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
 def container(
     api_db: Database,
     registry: Registry,
     engine: Engine,
     clock: ManualClock,
     settings: Settings,
-    extras: dict[str, Any],
 ) -> Container:
-    return Container(settings, api_db, registry, engine, engine.services, clock, extras)
+    return Container(settings, api_db, registry, engine, engine.services, clock)
 
 
 @pytest.fixture
@@ -133,3 +127,33 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     assert set(body) == {"error"}, body
     assert {"code", "message", "details", "request_id"} <= set(body["error"]), body
     return body["error"]  # type: ignore[no-any-return]
+
+
+class StoreDouble:
+    """A store connector (:class:`engine.StoreConnector`) that records what the API asks of it:
+    ``registered`` is what ``register`` answers (or raises, if it is an exception)."""
+
+    def __init__(
+        self,
+        registered: dict[str, Any] | Exception | None = None,
+        *,
+        health: dict[str, Any] | None = None,
+        metrics: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        self.registered, self._health, self._metrics = registered, health, metrics or {}
+        self.calls: list[dict[str, Any]] = []
+
+    async def register(self, **store: Any) -> dict[str, Any] | None:
+        self.calls.append(store)
+        if isinstance(self.registered, Exception):
+            raise self.registered
+        return self.registered
+
+    async def unregister(self, *, workspace: str, store_hash: str) -> None:
+        self.calls.append({"unregistered": {"workspace": workspace, "store_hash": store_hash}})
+
+    def health(self, workspace: str, store_hash: str) -> dict[str, Any] | None:
+        return self._health
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        return self._metrics

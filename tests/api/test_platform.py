@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from engine.engine import Engine
 from engine.model.events import NewEvent
 from sous.container import Container
-from tests.api.conftest import RECIPE, KeyFactory, error_of, product
+from tests.api.conftest import RECIPE, KeyFactory, StoreDouble, error_of, product
 
 Client = httpx.AsyncClient
 Headers = dict[str, str]
@@ -38,9 +38,9 @@ async def test_health_and_readiness(
 
 
 async def test_metrics_in_prometheus_text(
-    client: Client, admin: Headers, engine: Engine, extras: dict[str, Any]
+    client: Client, admin: Headers, engine: Engine, container: Container
 ) -> None:
-    extras["bigcommerce.metrics"] = lambda: {"abc123": {"requests": 12, "rate_limited": 2}}
+    container.stores = StoreDouble(metrics={"abc123": {"requests": 12, "rate_limited": 2}})
     await client.post("/v1/recipes", json={**RECIPE, "conditions": []}, headers=admin)
     await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
     await engine.drain()
@@ -174,7 +174,7 @@ async def test_every_error_has_the_one_body(client: Client, admin: Headers) -> N
 
 
 @pytest.fixture
-def plugged(extras: dict[str, Any]) -> None:
+def plugged(container: Container) -> None:
     packs = APIRouter(prefix="/v1/packs")
     webhooks = APIRouter(prefix="/v1/webhooks/bigcommerce")
 
@@ -190,8 +190,7 @@ def plugged(extras: dict[str, Any]) -> None:
     def receive(store: str) -> dict[str, str]:
         return {"store": store}
 
-    extras["api.routers"] = [packs]
-    extras["bigcommerce.router"] = webhooks
+    container.routers.extend([packs, webhooks])
 
 
 @pytest.mark.usefixtures("plugged")

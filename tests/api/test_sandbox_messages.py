@@ -46,7 +46,7 @@ async def client(container: Container, sandbox: Sandbox) -> AsyncIterator[httpx.
     services = container.services
     services.add(container.db, Database)
     services.add(SmtpConfig(port=sandbox.sink.port, local_hostname="sous.test"), SmtpConfig)
-    container.extras["api.routers"] = [sandbox.router()]
+    container.routers.append(sandbox.router())
     app = create_app(container)
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://sous.test") as http:

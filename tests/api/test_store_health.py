@@ -20,10 +20,11 @@ from api.keys import create_key
 from connectors.bigcommerce.simulator import simulator_of
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import SCOPES
-from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
+from connectors.bigcommerce.wiring import BigCommerceRuntime
 from engine.registry import Registry
 from engine.store.db import Database
 from sous.container import connectors
+from sous.wiring import wire_bigcommerce
 from tests.connectors.bigcommerce.harness import Servers, container_for, servers_up
 
 
@@ -40,10 +41,10 @@ async def connected(servers: Servers, tmp_path: Path) -> AsyncIterator[tuple[Any
     db.create_all()
     SQLModel.metadata.create_all(db.engine)
     container = container_for(db, servers.clock, Registry(list(connectors())))
-    container.extras["bigcommerce.public_base_url"] = servers.sous_url
+    container.public_base_url = servers.sous_url
     store = simulator_of(servers.sim_app).add_store(seed=True, name="Health shop")
     async with contextlib.AsyncExitStack() as stack:
-        runtime = await setup(container, stack)
+        runtime = await wire_bigcommerce(container, stack)
         sandbox = Sandbox(f"{servers.sim_url}/stores/{{store_hash}}")
         servers.switch.app = create_app(container, sandbox=sandbox)
         headers = {"Authorization": f"Bearer {create_key(db, 'acme', ['admin'], 'test')}"}

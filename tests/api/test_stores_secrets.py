@@ -12,7 +12,8 @@ from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.store.db import Database
 from engine.store.models import CredentialRow, StoreRow
-from tests.api.conftest import GOOD_TOKEN, error_of
+from sous.container import Container
+from tests.api.conftest import GOOD_TOKEN, StoreDouble, error_of
 
 Client = httpx.AsyncClient
 Headers = dict[str, str]
@@ -72,25 +73,16 @@ async def test_only_bigcommerce_or_allowed_hosts_are_called(client: Client, admi
 
 
 @pytest.fixture
-def hooks(extras: dict[str, Any]) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-
-    async def register_store(**kwargs: Any) -> dict[str, Any]:
-        calls.append(kwargs)
-        return {"created": ["store/product/inventory/updated"]}
-
-    def health(workspace: str, store_hash: str) -> dict[str, Any]:
-        return {
-            "hooks_active": 3,
-            "hooks_expected": 4,
-            "quota": {"left": 140, "per_30s": 150},
-            "plan": "standard",
-        }
-
-    extras["bigcommerce.register_store"] = register_store
-    extras["bigcommerce.health"] = health
-    extras["bigcommerce.unregister_store"] = lambda **kwargs: calls.append({"unregistered": kwargs})
-    return calls
+def hooks(container: Container) -> list[dict[str, Any]]:
+    health = {
+        "hooks_active": 3,
+        "hooks_expected": 4,
+        "quota": {"left": 140, "per_30s": 150},
+        "plan": "standard",
+    }
+    stores = StoreDouble({"created": ["store/product/inventory/updated"]}, health=health)
+    container.stores = stores
+    return stores.calls
 
 
 async def test_webhook_registration_and_health_come_from_the_connector(
@@ -119,12 +111,9 @@ async def test_webhook_registration_and_health_come_from_the_connector(
 
 
 async def test_failed_webhook_registration_is_recorded(
-    client: Client, admin: Headers, extras: dict[str, Any]
+    client: Client, admin: Headers, container: Container
 ) -> None:
-    def broken(**kwargs: Any) -> None:
-        raise RuntimeError("hooks API down")
-
-    extras["bigcommerce.register_store"] = broken
+    container.stores = StoreDouble(RuntimeError("hooks API down"))
     made = await connect(client, admin)
     assert made.status_code == 201
     assert made.json()["status"] == "webhooks_failed"

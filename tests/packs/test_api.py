@@ -7,7 +7,6 @@ import io
 import tarfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -39,7 +38,8 @@ def library(tmp_path: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def sous_api(container: Container, pack_host: PackHost) -> AsyncIterator[httpx.AsyncClient]:
-    container.extras.update({"api.routers": routers(), "packs.verify": pack_host.verify})
+    container.routers.extend(routers())
+    container.pack_verify = pack_host.verify
     app = create_app(container)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://sous.test"
@@ -54,8 +54,9 @@ def make_container(
     SQLModel.metadata.create_all(db.engine)
 
     def make(settings: Settings) -> Container:
-        extras: dict[str, Any] = {"packs.library": library.parent}
-        return Container(settings, db, registry, engine, engine.services, clock, extras)
+        return Container(
+            settings, db, registry, engine, engine.services, clock, pack_library=library.parent
+        )
 
     return make
 

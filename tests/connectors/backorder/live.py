@@ -20,7 +20,6 @@ from connectors.backorder import BackorderRuntime, Backorders, StoresClientProvi
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import BigCommerceConfig
-from connectors.bigcommerce.wiring import setup
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import Services
@@ -31,6 +30,7 @@ from engine.store.models import EventRow, StoreRow
 from engine.store.vault import Cipher
 from sous.container import Container, connectors
 from sous.settings import Settings
+from sous.wiring import wire_bigcommerce
 from tests.fakes import Recorder, recording_connector
 from tests.servers import serve
 
@@ -124,18 +124,16 @@ async def live(tmp_path: Path, recorder: Recorder) -> AsyncIterator[Rig]:
         db, registry, clock=clock, services=services, settings=EngineSettings(workers=4)
     )
     config = BigCommerceConfig(read_window=0.0, reconcile_interval=86400.0)
-    container = Container(
-        settings, db, registry, engine, services, clock, {"bigcommerce.config": config}
-    )
+    container = Container(settings, db, registry, engine, services, clock, bigcommerce=config)
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
         sim_url = await stack.enter_async_context(serve(sim_app))
         stack.push_async_callback(sim.aclose)
         sous_app = FastAPI()
         sous_url = await stack.enter_async_context(serve(sous_app))
-        container.extras["bigcommerce.public_base_url"] = sous_url
-        runtime = await setup(container, stack)
-        sous_app.include_router(container.extras["bigcommerce.router"])
+        container.public_base_url = sous_url
+        runtime = await wire_bigcommerce(container, stack)
+        sous_app.include_router(runtime.router())
         base = f"{sim_url}/stores/{store.store_hash}"
         store_id = _insert_store(db, store, base, clock)
         services.add(db, Database)
@@ -145,7 +143,7 @@ async def live(tmp_path: Path, recorder: Recorder) -> AsyncIterator[Rig]:
         backorders.install()
         await engine.start(workers=4)
         stack.push_async_callback(engine.stop)
-        await container.extras["bigcommerce.register_store"](
+        await runtime.register(
             workspace="default", store_id=store_id, store_hash=store.store_hash, api_base_url=base,
             access_token=store.access_token, webhook_secret=WEBHOOK_SECRET,
         )  # fmt: skip

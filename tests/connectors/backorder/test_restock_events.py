@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlmodel import select
+
 from engine.store.models import RunRow
 from tests.connectors.backorder.live import live
 from tests.fakes import Recorder
@@ -57,13 +59,14 @@ async def test_a_restock_after_a_backorder_fires_back_in_stock(
         await rig.settle()
         [restocked] = rig.events("backorder.restocked")
         assert restocked.payload["units_waiting"] == 2
-        assert cat_eye.inventory_tracking == "product"
+        tracking: str = cat_eye.inventory_tracking  # switched back on by the restock
+        assert tracking == "product"
         assert cat_eye.inventory_level == 8  # two of the ten were already sold
         [back_event] = rig.events("bigcommerce.product.back_in_stock")
         assert (back_event.payload["previous"], back_event.payload["current"]) == (0, 8)
         assert back_event.payload["product"]["inventory_tracking"] == "product"
-        with rig.engine.db.session() as s:
-            runs = s.exec(RunRow.__table__.select().where(RunRow.recipe_uid == back)).all()
+        with rig.engine.db.read_session() as s:
+            runs = s.exec(select(RunRow).where(RunRow.recipe_uid == back)).all()
         assert [r.status for r in runs] == ["succeeded"]
         assert [c["message"] for c in recorder.named("test.record")] == [
             "Cat Eye Sunglasses back: 0 -> 8"

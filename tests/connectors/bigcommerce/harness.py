@@ -22,7 +22,7 @@ from connectors.bigcommerce import models as _tables  # noqa: F401  (registers t
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import SECRET_HEADER, BigCommerceConfig
-from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
+from connectors.bigcommerce.wiring import BigCommerceRuntime
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
@@ -35,6 +35,7 @@ from engine.store.models import EventRow, MatchRow, RunRow, StoreRow
 from engine.store.vault import Cipher
 from sous.container import Container, connectors
 from sous.settings import Settings
+from sous.wiring import wire_bigcommerce
 from tests.connectors.bigcommerce.openapi_requests import (
     SSL,
     RecordingTransport,
@@ -211,7 +212,12 @@ def insert_store(
     return row.id
 
 
-def container_for(db: Database, clock: ManualClock, registry: Registry, **extras: Any) -> Container:
+def container_for(
+    db: Database,
+    clock: ManualClock,
+    registry: Registry,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Container:
     settings = Settings(database_url=db.url, secret_key=SecretStr(SECRET_KEY))
     services = Services()
     engine = Engine(
@@ -219,7 +225,14 @@ def container_for(db: Database, clock: ManualClock, registry: Registry, **extras
     )
     config = BigCommerceConfig(read_window=0.0, reconcile_interval=3600.0)
     return Container(
-        settings, db, registry, engine, services, clock, {"bigcommerce.config": config, **extras}
+        settings,
+        db,
+        registry,
+        engine,
+        services,
+        clock,
+        bigcommerce=config,
+        store_transport=transport,
     )
 
 
@@ -272,11 +285,11 @@ async def live_rig(servers: Servers, tmp_path: Path, recorder: Recorder) -> Asyn
     transport = RecordingTransport()
     store = simulator_of(servers.sim_app).add_store(seed=True, name="Test store")
     async with contextlib.AsyncExitStack() as stack:
-        container = container_for(db, clock, registry, **{"bigcommerce.transport": transport})
-        container.extras["bigcommerce.public_base_url"] = servers.sous_url
-        runtime = await setup(container, stack)
+        container = container_for(db, clock, registry, transport)
+        container.public_base_url = servers.sous_url
+        runtime = await wire_bigcommerce(container, stack)
         sous_app = FastAPI()
-        sous_app.include_router(container.extras["bigcommerce.router"])
+        sous_app.include_router(runtime.router())
         servers.switch.app = sous_app
         rig = Live(
             clock, servers.sim_url, servers.sous_url, store, "", container.engine, runtime,
@@ -290,7 +303,7 @@ async def live_rig(servers: Servers, tmp_path: Path, recorder: Recorder) -> Asyn
         await container.engine.start(workers=4)
         stack.push_async_callback(container.engine.stop)
         stack.push_async_callback(transport.aclose)
-        await container.extras["bigcommerce.register_store"](
+        await runtime.register(
             workspace="default", store_id=rig.store_id, store_hash=store.store_hash,
             api_base_url=base, access_token=store.access_token, webhook_secret=rig.secret,
         )  # fmt: skip

@@ -18,14 +18,15 @@ from sqlmodel import col, select
 
 from connectors.bigcommerce.normalize import NORMALIZE
 from connectors.bigcommerce.stores import SECRET_HEADER
-from connectors.bigcommerce.wiring import BigCommerceRuntime, setup
+from connectors.bigcommerce.wiring import BigCommerceRuntime
 from engine.clock import ManualClock
 from engine.registry import Registry
 from engine.store.db import Database
 from engine.store.models import EventRow, JobRow, RunRow
 from sous.container import Container, connectors
+from sous.wiring import wire_bigcommerce
+from tests.conftest import SPECS
 from tests.connectors.bigcommerce.harness import container_for, insert_store
-from tests.connectors.bigcommerce.openapi_requests import SPECS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 EXAMPLES = sorted((SPECS / "webhook-callbacks" / "data").glob("*.json"))
@@ -95,9 +96,9 @@ async def shared() -> AsyncIterator[Shared]:
     db.create_all()
     container = container_for(db, ManualClock(), Registry(connectors()))
     async with contextlib.AsyncExitStack() as stack:
-        runtime = await setup(container, stack)
+        runtime = await wire_bigcommerce(container, stack)
         app = FastAPI()
-        app.include_router(container.extras["bigcommerce.router"])
+        app.include_router(runtime.router())
         transport = httpx.ASGITransport(app)
         http = await stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://sous.test")

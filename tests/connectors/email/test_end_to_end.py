@@ -8,8 +8,7 @@ import pytest
 from sqlmodel import select
 
 from connectors.core import CONNECTOR as CORE
-from connectors.email import CONNECTOR as EMAIL
-from connectors.email import SmtpConfig
+from connectors.email import CONNECTOR as EMAIL, SmtpConfig
 from connectors.email.sink import SmtpSink
 from engine.authoring.loader import load_file
 from engine.engine import Engine

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.core import CONNECTOR as CORE
-from connectors.http import CONNECTOR as HTTP
-from connectors.http import OutboundPolicy
+from connectors.http import CONNECTOR as HTTP, OutboundPolicy
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.engine import Engine

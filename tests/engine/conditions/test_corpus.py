@@ -8,8 +8,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bench.conditions_corpus import CORPUS, DATA, Case
 from engine.conditions import OPERATORS, EvaluationError, compile_rule, evaluate

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from engine.conditions import EvaluationError, compile_rule, evaluate, explain, validate_rule
 from engine.errors import ConditionError

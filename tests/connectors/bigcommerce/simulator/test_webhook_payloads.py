@@ -11,7 +11,9 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from .spec_check import SPECS, load_yaml
+from tests.conftest import SPECS
+
+from .spec_check import load_yaml
 from .test_webhooks import Sink, buy, hook
 
 CALLBACKS = SPECS / "webhook-callbacks"

@@ -52,8 +52,8 @@ from connectors.bigcommerce.simulator.catalog import set_level
 from connectors.bigcommerce.simulator.products import create_product
 from connectors.bigcommerce.stores import BigCommerceConfig
 from connectors.core import CONNECTOR as CORE
+from engine import Engine, EngineSettings
 from engine.context import Services
-from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
 from engine.store.db import Database
 from engine.store.models import EventRow, RunRow, StoreRow

@@ -30,9 +30,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, select, text
 
 from bench.common import RECIPE, percentile, temp_engine
+from engine import Engine
 from engine.clock import SystemClock
 from engine.context import Services
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.queue.procrastinate import ProcrastinateJobQueue, install_schema
 from engine.store.db import Database

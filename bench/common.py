@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine import Engine, EngineSettings
 from engine.context import Services
-from engine.engine import Engine, EngineSettings
 from engine.store.db import Database
 from sous.container import build_registry
 

@@ -3,8 +3,7 @@
 ::
 
     SousError
-    ├── RecipeError            a recipe document is invalid (carries file, line and field path)
-    │   └── RecipeLoadError    several recipe errors found while loading a file or folder
+    ├── RecipeError            a recipe document is invalid (each detail names file, line and field)
     ├── ConditionError         a JsonLogic rule is malformed, unknown, too deep or too large
     ├── RenderError            a template failed to render (or tried to escape the sandbox)
     ├── RegistryError          an unknown trigger type or action name

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import httpx
 from fastapi import APIRouter
 
+from engine import Engine, EngineSettings
 from engine.clock import Clock, SystemClock
 from engine.context import Services
 from engine.contracts import StoreConnector
-from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
 from engine.store.db import Database
 from sous.registry import build_registry, connectors

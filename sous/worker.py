@@ -23,11 +23,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine as SqlEngine, func, select
 
+from engine import Engine
 from engine.clock import Clock
-from engine.engine import Engine
 from engine.errors import RegistryError
 from engine.queue.base import Job, JobQueue
 from engine.queue.procrastinate import ProcrastinateJobQueue, QueueTuning, install_schema
+from engine.run.jobs import complete
 from engine.store.db import Database
 from engine.store.models import RecipeRow
 from sous.container import build
@@ -168,15 +169,15 @@ class ScheduleFirer:
     async def handle(self, job: Job) -> None:
         """The job of one firing: the schedule's event into the inbox (the same event, and dedup
         key, as the embedded scheduler's), then the job done."""
-        from engine.timing.scheduler import Scheduler
+        from engine.timing.schedules import schedule_event
 
         uid, _, when = job.ref.partition("@")
         stored = self.engine.recipes.by_uid(uid)
         if stored is not None and stored.enabled:
             compiled = self.engine.compile(stored)
             slot = datetime.fromisoformat(when)
-            await self.engine.ingest(Scheduler._event(compiled, slot, self.engine.clock.now()))
-        await self.engine.db.writer.write(lambda tx: self.queue.complete(tx, job))
+            await self.engine.ingest(schedule_event(compiled, slot, self.engine.clock.now()))
+        await complete(self.engine.db, self.queue, self.engine.clock, job)
 
     async def run(self, refresh: float = 30.0) -> None:
         """Tick whenever a schedule is due (and every ``refresh`` seconds, for new recipes)."""

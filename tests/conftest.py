@@ -7,9 +7,9 @@ from types import CodeType
 
 import pytest
 
+from engine import Engine, EngineSettings
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
 from engine.store.db import Database
 from sous.container import connectors

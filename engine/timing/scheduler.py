@@ -36,7 +36,6 @@ from sqlmodel import col, select
 
 from engine.contracts import RecipeHost
 from engine.match.dispatcher import CompiledRecipe
-from engine.model.events import NewEvent
 from engine.store.db import Tx
 from engine.store.models import RecipeRow
 from engine.store.schedule_models import PollStateRow, ScheduleStateRow
@@ -47,8 +46,8 @@ from engine.timing.schedules import (
     ScheduleParams,
     Timetable,
     due_firings,
-    iso,
     polled_event,
+    schedule_event,
     utc,
 )
 
@@ -277,7 +276,7 @@ class Scheduler:
             grace=self.settings.grace,
         )
         for slot in due.fire:
-            result = await self.engine.ingest(self._event(plan.compiled, slot, now))
+            result = await self.engine.ingest(schedule_event(plan.compiled, slot, now))
             report.fired.append(Firing(plan.compiled.uid, slot, result.event_id, result.duplicate))
             self.counters["firings"] += 1
         if due.skipped:
@@ -301,24 +300,6 @@ class Scheduler:
         }
         await self.db.writer.write(lambda tx: tx.insert(SCHEDULE_STATE, [row], upsert=True))
         plan.last, plan.persisted = settled, True
-
-    @staticmethod
-    def _event(compiled: CompiledRecipe, slot: datetime, now: datetime) -> NewEvent:
-        stores = compiled.recipe.stores()
-        return NewEvent(
-            type=compiled.recipe.trigger.type,
-            payload={
-                "scheduled_for": iso(slot),
-                "fired_at": iso(now),
-                "recipe": compiled.recipe.id,
-            },
-            workspace=compiled.workspace,
-            store=stores[0] if stores is not None and len(stores) == 1 else None,
-            source="schedule",
-            dedup_key=f"schedule:{compiled.uid}:{iso(slot)}",
-            occurred_at=slot,
-            target_recipe=compiled.uid,
-        )
 
     async def _periodic_run(self, periodic: _Periodic) -> None:
         try:

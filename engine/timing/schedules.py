@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import Field
 
+from engine.match.dispatcher import CompiledRecipe
 from engine.model.events import NewEvent
 from engine.registry import Params
 
@@ -291,4 +292,24 @@ def polled_event(source: str, scope: PollScope, new: NewEvent) -> NewEvent:
         key = f"poll:{source}:{hashlib.sha256(body.encode()).hexdigest()[:40]}"
     return dataclasses.replace(
         new, workspace=scope.workspace, store=new.store or scope.store, source="poll", dedup_key=key
+    )
+
+
+def schedule_event(compiled: CompiledRecipe, slot: datetime, now: datetime) -> NewEvent:
+    """The event of schedule recipe ``compiled`` firing for ``slot`` (deduplicated on the recipe
+    and the slot, however many processes fire it)."""
+    stores = compiled.recipe.stores()
+    return NewEvent(
+        type=compiled.recipe.trigger.type,
+        payload={
+            "scheduled_for": iso(slot),
+            "fired_at": iso(now),
+            "recipe": compiled.recipe.id,
+        },
+        workspace=compiled.workspace,
+        store=stores[0] if stores is not None and len(stores) == 1 else None,
+        source="schedule",
+        dedup_key=f"schedule:{compiled.uid}:{iso(slot)}",
+        occurred_at=slot,
+        target_recipe=compiled.uid,
     )

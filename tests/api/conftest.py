@@ -14,8 +14,8 @@ import api.tables  # noqa: F401  (registers the api_key table)
 from api.app import create_app
 from api.deps import Sandbox
 from api.keys import create_key
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.registry import Registry
 from engine.store.db import Database
 from sous.container import Container

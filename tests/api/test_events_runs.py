@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.keys import create_key
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.store.models import JobRow, RunRow
 from sous.container import Container

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from connectors.http.signing import SignatureError, new_secret, sign, verify
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from tests.api.conftest import KeyFactory, error_of, recipe
 from tests.fakes import Recorder
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.engine import Engine
+from engine import Engine
 from engine.model.events import NewEvent
 from tests.api.conftest import GOOD_TOKEN, KeyFactory, recipe
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.engine import Engine
+from engine import Engine
 from sous.logs import configure_logging
 from tests.api.conftest import product, recipe
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from pydantic import SecretStr
 from sqlalchemy.exc import OperationalError
 
-from engine.engine import Engine
+from engine import Engine
 from engine.model.events import NewEvent
 from sous.container import Container
 from tests.api.conftest import RECIPE, KeyFactory, StoreDouble, error_of, product

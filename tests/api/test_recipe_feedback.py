@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from engine.engine import Engine
+from engine import Engine
 from tests.api.conftest import GOOD_TOKEN, product, recipe
 from tests.fakes import Recorder
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from engine.engine import Engine
+from engine import Engine
 from engine.model.events import NewEvent
 from tests.api.conftest import RECIPE, error_of, product, recipe
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from connectors.email import SmtpConfig
-from engine.engine import Engine
+from engine import Engine
 from engine.store.db import Database
 from sous.container import Container
 from sous.sandbox import Sandbox

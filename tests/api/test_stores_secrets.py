@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from engine.engine import Engine
+from engine import Engine
 from engine.model.events import NewEvent
 from engine.store.db import Database
 from engine.store.models import CredentialRow, StoreRow

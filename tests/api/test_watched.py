@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 import engine.store.db as db_module
 from api.deps import get_session
-from engine.engine import Engine
+from engine import Engine
 from engine.store.db import Database, Tx, write_until_done
 from engine.store.models import RunRow, StepRow
 from sous.container import Container

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.registry import Registry
 from engine.store.db import Database
 from engine.timing.leader import Leadership

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
+from engine import Engine, EngineSettings
 from engine.context import Services
-from engine.engine import Engine, EngineSettings
 from engine.queue.procrastinate import ProcrastinateJobQueue
 from engine.registry import Registry
 from engine.store.db import Database

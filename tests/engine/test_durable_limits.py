@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from engine import EngineSettings
 from engine.clock import ManualClock
-from engine.engine import EngineSettings
 from engine.model.limits import AutoDisable, FloodLimit
 from engine.model.recipe import Recipe
 from engine.store.db import Database

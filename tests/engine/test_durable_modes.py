@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine import EngineSettings
 from engine.clock import ManualClock
-from engine.engine import EngineSettings
 from engine.ingest.inbox import received
 from engine.model.events import NewEvent
 from engine.model.run import RunState
@@ -229,7 +229,7 @@ async def test_a_queued_run_cancelled_before_a_worker_takes_it_never_starts(
     db: Database, clock: ManualClock, recorder: Recorder
 ) -> None:
     probe = Probe()
-    from engine.engine import Engine
+    from engine import Engine
 
     idle = Engine(db, registry_for(probe, recorder), clock=clock, settings=EngineSettings())
     add(idle, {"id": "note", "actions": [NOTE]})

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from engine.clock import ManualClock
-from engine.engine import RunFilter
 from engine.errors import ConflictError, NotFoundError
+from engine.ops.replay import RunFilter
 from engine.store.db import Database
 from tests.engine.test_durable_support import (
     Probe,

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import Field
 from sqlmodel import col, select
 
+from engine import Engine, EngineSettings
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.engine import Engine, EngineSettings
 from engine.errors import PermanentError, Retry, RetryableError
 from engine.model.events import NewEvent
 from engine.model.recipe import Recipe

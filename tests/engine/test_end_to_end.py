@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from engine import Engine, EngineSettings
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.engine import Engine, EngineSettings
 from engine.model.events import CausedBy, NewEvent
 from engine.registry import Registry
 from engine.store.db import Database

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.ops.retention import Retention, RetentionSettings
 from engine.store.db import Database, Tx

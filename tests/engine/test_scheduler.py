@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import select
 
 from connectors.schedule import CONNECTOR as SCHEDULE
+from engine import Engine
 from engine.authoring.dryrun import dry_run
 from engine.authoring.validation import validate_document
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.model.durations import parse_duration
 from engine.model.events import Event, NewEvent
 from engine.registry import Connector, Registry, TriggerSpec

@@ -16,8 +16,8 @@ import api.tables  # noqa: F401  (registers the api_key table)
 from api.app import create_app
 from api.keys import create_key
 from api.routes.packs import routers
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.packs.archive import build_archive, read_folder, sha256
 from engine.registry import Registry

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
+from engine import Engine
 from engine.authoring.rendering import Renderer
-from engine.engine import Engine
 from engine.errors import RecipeError
 from engine.model.events import NewEvent
 from engine.registry import Registry

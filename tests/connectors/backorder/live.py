@@ -20,10 +20,10 @@ from connectors.backorder import BackorderRuntime, Backorders, StoresClientProvi
 from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, simulator_of
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import BigCommerceConfig
+from engine import Engine, EngineSettings
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import Services
-from engine.engine import Engine, EngineSettings
 from engine.registry import Registry
 from engine.store.db import Database
 from engine.store.models import EventRow, StoreRow

@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from connectors.backorder import BackorderRuntime, follow_ups
 from connectors.backorder.actions import AssignParams, assign
+from engine import Engine
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.store.models import EventRow
 from tests.connectors.backorder.conftest import Shop

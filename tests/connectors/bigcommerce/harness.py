@@ -23,10 +23,10 @@ from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, 
 from connectors.bigcommerce.simulator.state import Store
 from connectors.bigcommerce.stores import SECRET_HEADER, BigCommerceConfig
 from connectors.bigcommerce.wiring import BigCommerceRuntime
+from engine import Engine, EngineSettings
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
 from engine.context import ActionContext, Services
-from engine.engine import Engine, EngineSettings
 from engine.model.events import CausedBy, Event
 from engine.model.ids import new_id
 from engine.registry import Registry

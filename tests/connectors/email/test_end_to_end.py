@@ -10,8 +10,8 @@ from sqlmodel import select
 from connectors.core import CONNECTOR as CORE
 from connectors.email import CONNECTOR as EMAIL, SmtpConfig
 from connectors.email.sink import SmtpSink
+from engine import Engine
 from engine.authoring.loader import load_file
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.registry import Registry
 from engine.store.db import Database

@@ -9,9 +9,9 @@ import pytest
 
 from connectors.core import CONNECTOR as CORE
 from connectors.http import CONNECTOR as HTTP, OutboundPolicy
+from engine import Engine
 from engine.authoring.loader import load_file
 from engine.clock import ManualClock
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.registry import Registry
 from engine.store.db import Database

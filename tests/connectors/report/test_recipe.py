@@ -8,8 +8,8 @@ from connectors.backorder.actions import AssignParams, assign
 from connectors.backorder.config import ClientProvider
 from connectors.email import SmtpConfig
 from connectors.email.sink import SmtpSink
+from engine import Engine
 from engine.authoring.loader import load_file
-from engine.engine import Engine
 from engine.model.events import NewEvent
 from engine.store.db import Database
 from tests.connectors.backorder.conftest import Shop

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from engine.conditions import runtime as rt, semantics as sem
-from engine.conditions.fastpaths import FastPaths
+from engine.conditions.fastpaths import FastPaths, joiner
 from engine.conditions.generated import (
     COMPARE_HELPERS,
     EAGER_HELPERS,
@@ -225,7 +225,9 @@ class _Generator(FastPaths, Statements):
             return Expr("d", simple=True)
         if default is None:
             return Expr(fn.lookup(segments), simple=True)
-        local = fn.lookup(segments, sentinel=True)
+        if not isinstance(default, list | dict):  # a constant default: read with get
+            return Expr(fn.lookup(segments, absent=self.const(default)), simple=True)
+        local = fn.lookup(segments, absent="_M")
         return Expr(f"({local} if {local} is not _M else {self.expr(default, fn).code})")
 
     def _val(self, name: str, args: Any, fn: Function) -> Expr:
@@ -281,8 +283,15 @@ class _Generator(FastPaths, Statements):
     def _compare(self, name: str, args: Any, fn: Function) -> Expr:
         if name in _ORDERING and len(args) == 3 and all(sem.is_number(args[i]) for i in (0, 2)):
             return self._between(name, args, fn)
+        exprs = [self.number_operand(arg, fn) for arg in args]
+        if len(exprs) == 2 and (exprs[0].const is NOT_CONSTANT) != (exprs[1].const is NOT_CONSTANT):
+            left_const = exprs[0].const is not NOT_CONSTANT
+            k, x = exprs if left_const else exprs[::-1]
+            fast = self._guarded(name, k, x, left_const, fn)
+            if fast is not None:
+                return Expr(fast, "bool")
         operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
-        for e in (self.number_operand(arg, fn) for arg in args):
+        for e in exprs:
             first, later = self.bind(e, fn)
             operands.append((Expr(first, e.kind, e.simple, e.const), Expr(later, e.kind, True)))
         pairs = [
@@ -330,7 +339,7 @@ class _Generator(FastPaths, Statements):
                 if x.kind != "num" or not x.simple
             ]
             finite = " + ".join(f"{x.code} - {x.code}" for x in (l2, r2) if x.kind != "num")
-            guard = f"{' & '.join(guards)} and {finite} == _Z"
+            guard = f"{joiner(guards).join(guards)} and {finite} == _Z"
         else:
             same = f"({l1.code}.__class__ is {r1.code}.__class__)"
             guard = f"{same} & ({l2.code}.__class__ in _PRIMS)"

@@ -42,6 +42,18 @@ def _finite_result(t: str, code: str) -> str:
     return f"({t} if ({t} := {code}) - {t} == _Z else _nf({t}))"
 
 
+def joiner(checks: list[str]) -> str:
+    """How to join ``checks`` so that every binding (``:=``) in them is evaluated: ``&`` when
+    a check that binds follows one that can fail, else ``and`` (which stops at the first
+    failing check; a ``... is not None`` check of an operand that is a number cannot fail)."""
+    fallible = False
+    for check in checks:
+        if fallible and ":=" in check:
+            return " & "
+        fallible = fallible or not check.endswith(" is not None")
+    return " and "
+
+
 def _integral(t: str) -> str:
     return f"_int({t}) if -_SAFE <= {t} <= _SAFE else _nf({t})"
 
@@ -88,8 +100,7 @@ class FastPaths:
     @staticmethod
     def _either(checks: list[str], fast: str, slow: str, extra: str = "") -> str:
         """``fast if <all checks> [and extra] else slow``; every check is evaluated, in order."""
-        joiner = " & " if any(":=" in check for check in checks) else " and "  # & evaluates all
-        condition = joiner.join(f"({check})" for check in checks)
+        condition = joiner(checks).join(f"({check})" for check in checks)
         if extra:
             condition = f"{condition} and {extra}" if condition else extra
         return f"({fast} if {condition} else {slow})" if condition else fast
@@ -247,7 +258,7 @@ class FastPaths:
         if not simple_keys or isinstance(need, list | dict):
             return Expr(f"_{name}(d, {self.call_args(name, args, fn)})", "list")
         # the last segment is read with get: absent keys are expected here (no exception)
-        values = [fn.lookup(rt.var_path(key), sentinel=True) for key in keys]
+        values = [fn.lookup(rt.var_path(key), absent="_M") for key in keys]
         empty = self.const("")
         present = [f"({v} is not None and {v} is not _M and {v} != {empty})" for v in values]
         found = "".join(f"None if {v} is _M else {v}, " for v in values)

@@ -96,7 +96,8 @@ class Lookup:
     local: str
     parent: str
     key: str
-    missing: str  # what the local holds when the key is absent: "None" or "_M"
+    missing: str  # what the local holds when the key is absent: "None", "_M" or a constant
+    get: bool = False  # read with get: absence is expected
 
 
 _DATA_NAME: Final = re.compile(r"\bd\b")
@@ -125,21 +126,28 @@ class Function:
         self.temps += 1
         return f"_t{self.temps}"
 
-    def lookup(self, segments: tuple[str, ...], *, sentinel: bool = False) -> str:
-        """The local holding the value at ``segments`` (hoisted, prefixes shared)."""
+    def lookup(self, segments: tuple[str, ...], *, absent: str | None = None) -> str:
+        """The local holding the value at ``segments`` (hoisted, prefixes shared).
+
+        With ``absent`` (source: ``"_M"``, ``"None"`` or a constant's name), the last segment
+        is read with ``get`` (absence is expected there, so no exception is raised) and the
+        local holds ``absent`` when the value is not there.
+        """
         parent, start = "d", 1
         if segments and segments[0] in self.roots:
             parent, start = self.roots[segments[0]], 2
         for i in range(start, len(segments) + 1):
             last = i == len(segments)
             key: tuple[Any, ...] = (
-                (*segments[:i], NOT_CONSTANT) if last and sentinel else segments[:i]
+                (*segments[:i], NOT_CONSTANT, absent)
+                if last and absent is not None
+                else segments[:i]
             )
             node = self.lookups.get(key)
             if node is None:
                 node = Lookup(f"_p{len(self.lookups)}", parent, segments[i - 1], "None")
-                if last and sentinel:
-                    node.missing = "_M"
+                if last and absent is not None:
+                    node.missing, node.get = absent, True
                 self.lookups[key] = node
             parent = node.local
         return parent
@@ -163,11 +171,11 @@ class Function:
         const, lines = self.const, []
         for node in self.lookups.values() if nodes is None else nodes:
             index = rt.index_of(node.key)
-            if node.missing == "_M":  # a default is given: absence is expected, avoid raising
+            if node.get:  # absence is expected (a default is given): avoid raising
                 lines.append(
-                    f"{indent}{node.local} = {node.parent}.get({const(node.key)}, _M) "
+                    f"{indent}{node.local} = {node.parent}.get({const(node.key)}, {node.missing}) "
                     f"if {node.parent}.__class__ is _dict "
-                    f"else _ix({node.parent}, {const(node.key)}, {const(index)}, _M)"
+                    f"else _ix({node.parent}, {const(node.key)}, {const(index)}, {node.missing})"
                 )
             elif index is not None:  # a list is indexed inline (a dict is read by the key)
                 lines += [

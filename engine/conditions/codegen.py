@@ -192,6 +192,11 @@ class _Generator(FastPaths, Statements):
             fn.depth -= 1
 
     def _test_value(self, node: Any, fn: Function) -> str:
+        if is_operation(node) and next(iter(node)) in ("missing", "missing_some"):
+            ((name, args),) = node.items()
+            test = self.missing_test(name, args, fn)
+            if test is not None:
+                return test
         return self.truth(self.expr(node, fn), fn)
 
     def truth(self, e: Expr, fn: Function) -> str:
@@ -281,8 +286,6 @@ class _Generator(FastPaths, Statements):
         return Expr(self.test({name: args}, fn), "bool")
 
     def _compare(self, name: str, args: Any, fn: Function) -> Expr:
-        if name in _ORDERING and len(args) == 3 and all(sem.is_number(args[i]) for i in (0, 2)):
-            return self._between(name, args, fn)
         exprs = [self.number_operand(arg, fn) for arg in args]
         if len(exprs) == 2 and (exprs[0].const is NOT_CONSTANT) != (exprs[1].const is NOT_CONSTANT):
             left_const = exprs[0].const is not NOT_CONSTANT
@@ -290,6 +293,8 @@ class _Generator(FastPaths, Statements):
             fast = self._guarded(name, k, x, left_const, fn)
             if fast is not None:
                 return Expr(fast, "bool")
+        if name in _ORDERING and len(exprs) == 3 and self._chainable(exprs):
+            return self._between(name, exprs, fn)
         operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
         for e in exprs:
             first, later = self.bind(e, fn)
@@ -300,20 +305,49 @@ class _Generator(FastPaths, Statements):
         ]
         return Expr(pairs[0] if len(pairs) == 1 else "(" + " and ".join(pairs) + ")", "bool")
 
-    def _between(self, name: str, args: Any, fn: Function) -> Expr:
-        """``{"<": [low, x, high]}`` with number bounds: one guard, Python's chained ``<``."""
-        low, high = self.const(args[0]), self.const(args[2])
-        e = self.number_operand(args[1], fn)
-        op = PY_OPERATOR[name]
-        if e.kind == "num":
-            return Expr(f"({low} {op} {e.code} {op} {high})", "bool")
-        first, x = self.bind(e, fn)
-        helper = COMPARE_HELPERS[name]
-        fast = f"{low} {op} {x} {op} {high}"
-        guard = f"{first}.__class__ in _NUMS and {x} - {x} == _Z"
-        return Expr(
-            f"({fast} if {guard} else ({helper}({low}, {x}) and {helper}({x}, {high})))", "bool"
-        )
+    @staticmethod
+    def _chainable(exprs: list[Expr]) -> bool:
+        """Whether a three-operand ``<``/``<=`` can be one guarded chained comparison: its
+        constants are numbers and its last operand is a constant or a name (evaluating it
+        before the first comparison decides cannot raise, as a lookup cannot)."""
+        if any(e.const is not NOT_CONSTANT and not sem.is_number(e.const) for e in exprs):
+            return False
+        return exprs[2].simple or exprs[2].const is not NOT_CONSTANT
+
+    def _between(self, name: str, exprs: list[Expr], fn: Function) -> Expr:
+        """``{"<": [a, b, c]}`` as Python's chained ``a < b < c`` behind one guard: every
+        operand not known to be a finite number is checked to be an ``int``/``float`` and,
+        all at once, finite (``x - x`` is NaN for NaN and infinities)."""
+        op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
+        bound = [
+            (e.code, e.code) if e.const is not NOT_CONSTANT else self.bind(e, fn) for e in exprs
+        ]
+        a, b, c = (later for _, later in bound)
+        fast, slow = f"{a} {op} {b} {op} {c}", f"({helper}({a}, {b}) and {helper}({b}, {c}))"
+        guards, unknown = [], []
+        for e, (first, later) in zip(exprs, bound, strict=True):
+            if e.kind != "num":
+                guards.append(f"{first}.__class__ in _NUMS")
+                unknown.append(later)
+            elif not e.simple:
+                guards.append(f"{first} is not None")
+        if not unknown:
+            return Expr(
+                f"({fast})" if not guards else f"({fast} if {' and '.join(guards)} else {slow})",
+                "bool",
+            )
+        if (
+            len(guards) == 1
+            and exprs[0].const is not NOT_CONSTANT
+            and exprs[2].const is not NOT_CONSTANT
+        ):
+            # between finite bounds: a true chain proves b finite; only a false one checks it
+            x = unknown[0]
+            true_or_checked = f"({fast} or ({x} - {x} != _Z and {slow}))"
+            return Expr(f"({true_or_checked} if {guards[0]} else {slow})", "bool")
+        finite = " + ".join(f"{x} - {x}" for x in unknown)
+        guard = f"{joiner(guards).join(f'({g})' for g in guards)} and {finite} == _Z"
+        return Expr(f"({fast} if {guard} else {slow})", "bool")
 
     def _pair(
         self, name: str, left: tuple[Expr, Expr], right: tuple[Expr, Expr], fn: Function

@@ -251,6 +251,33 @@ class FastPaths:
         slow = f"{EAGER_HELPERS[name]}({later}, {', '.join(self.const(b) for b in bounds)})"
         return Expr(self._either([f"{first}.__class__ is _str"], piece, slow), "str")
 
+    def missing_test(self, name: str, args: Any, fn: Function) -> str | None:
+        """Source for the truthiness of ``missing``/``missing_some`` with literal keys (is any
+        key, or are too many keys, absent?) without building the list; None otherwise."""
+        keys: Any = args if name == "missing" else args[1] if len(args) == 2 else None
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+            return None
+        if name == "missing_some":
+            if isinstance(args[0], list | dict):
+                return None
+            try:
+                need = sem.to_number(args[0])
+            except sem.EvaluationError:
+                return None
+        # absent, null and "" count as missing: each last key is read with get
+        values = [fn.lookup(rt.var_path(key), absent="None") for key in keys]
+        empty = self.const("")
+        present = [f"({v} is not None and {v} != {empty})" for v in values]
+        if name == "missing":  # the list is empty when every key is present
+            return f"(not ({' and '.join(present)}))" if present else "False"
+        # [] when at least ``need`` are present, else the absent keys (maybe none of them)
+        limit = min(need, len(keys))
+        if limit <= 0:
+            return "False"
+        if limit <= 1:
+            return f"(not ({' or '.join(present)}))"
+        return f"({' + '.join(present)} < {self.const(limit)})"
+
     def _missing(self, name: str, args: Any, fn: Function) -> Expr:
         keys: Any = args if name == "missing" else args[1] if len(args) == 2 else None
         need = args[0] if name == "missing_some" else None

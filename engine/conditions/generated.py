@@ -172,8 +172,9 @@ class Function:
         for node in self.lookups.values() if nodes is None else nodes:
             index = rt.index_of(node.key)
             if node.get:  # absence is expected (a default is given): avoid raising
+                default = "" if node.missing == "None" else f", {node.missing}"
                 lines.append(
-                    f"{indent}{node.local} = {node.parent}.get({const(node.key)}, {node.missing}) "
+                    f"{indent}{node.local} = {node.parent}.get({const(node.key)}{default}) "
                     f"if {node.parent}.__class__ is _dict "
                     f"else _ix({node.parent}, {const(node.key)}, {const(index)}, {node.missing})"
                 )

@@ -34,7 +34,7 @@ from engine.ops.recovery import rebuild
 from engine.ops.replay import Replayed, ReplayReport, RunFilter, replay_many, replay_run
 from engine.plan import planning
 from engine.plan.modes import Admission, FloodGate
-from engine.queue.base import JobQueue, NewJob
+from engine.queue.base import Job, JobQueue, NewJob
 from engine.queue.sql import SqlJobQueue
 from engine.registry import Registry
 from engine.run.runner import Runner
@@ -99,7 +99,7 @@ class Engine:
         backlog = (
             (self.settings.backlog or max(1, self.settings.workers // 4)) if embedded else None
         )
-        self.workers = WorkerPool(db, self.clock, self.queue, self.runner.execute, backlog)
+        self.workers = WorkerPool(db, self.clock, self.queue, self._run_job, backlog)
         self.counters: dict[str, int] = {
             "events": 0,
             "duplicates": 0,
@@ -252,6 +252,9 @@ class Engine:
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         await self.db.writer.write(lambda tx: self.queue.enqueue(tx, jobs))
+
+    async def _run_job(self, job: Job) -> None:
+        await self.runner.execute(job)  # resolved per job, so a wrapped execute takes effect
 
     def spawn(self, work: Awaitable[None]) -> None:
         """Run ``work`` beside the workers (its failure is logged)."""

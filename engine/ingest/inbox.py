@@ -21,6 +21,7 @@ from engine.model.events import Event, NewEvent
 from engine.model.ids import new_id
 from engine.plan.planning import Plan
 from engine.queue.base import JobQueue, NewJob
+from engine.run import ledger
 from engine.store.bulk import insert_ignoring_conflicts
 from engine.store.db import Tx
 from engine.store.models import EventRow, MatchRow, RunRow
@@ -86,8 +87,7 @@ def store(
         return IngestResult(existing, duplicate=True)
     if plan.matches:
         tx.insert(MATCHES, plan.matches)
-    if plan.runs:
-        tx.insert(RUNS, plan.runs)
+    ledger.open_runs(tx, plan.runs)
     if plan.jobs:
         queue.enqueue(tx, plan.jobs)
     if follow_up:

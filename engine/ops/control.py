@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from engine.model.status import ACTIVE, RunStatus
 from engine.plan.modes import group_of, lock_of
 from engine.queue.base import NewJob
+from engine.run import ledger
 from engine.store.db import Tx
 from engine.store.models import JobRow, RunRow
 
@@ -121,14 +122,7 @@ async def cancel(
 
 def _move(tx: Tx, rows: Sequence[Any], allowed: Sequence[str], values: dict[str, Any]) -> list[str]:
     """Set ``values`` on each run still in one of ``allowed``; the ids of those moved."""
-    done = []
-    for row in rows:
-        moved = tx.conn.execute(
-            update(RUNS).where(RUNS.c.id == row.id, RUNS.c.status.in_(allowed)).values(values)
-        ).rowcount
-        if moved:
-            done.append(row.id)
-    return done
+    return [row.id for row in rows if ledger.move(tx, row.id, allowed, values)]
 
 
 def _only_held(rows: Sequence[Any], changes: RunChanges) -> list[Any]:

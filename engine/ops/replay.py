@@ -36,6 +36,7 @@ from engine.model.run import RunState
 from engine.model.status import RunStatus, StepStatus
 from engine.plan.modes import Verdict, group_of, lock_of
 from engine.queue.base import NewJob
+from engine.run import ledger
 from engine.run.runner import event_from_row
 from engine.run.runstate import step_output
 from engine.store.db import Tx
@@ -224,28 +225,25 @@ async def replay_run(
                 }
             ],
         )
-        conn.execute(
-            insert(RUNS),
-            [
-                {
-                    "id": new_run,
-                    "workspace_id": old.workspace_id,
-                    "recipe_uid": old.recipe_uid,
-                    "recipe_version": src.version,
-                    "event_id": event_id,
-                    "store": old.store,
-                    "status": RunStatus.QUEUED,
-                    "status_reason": f"replay of {old.id}",
-                    "concurrency_key": key,
-                    "next_step": src.first,
-                    "depth": old.depth,
-                    "created_at": now,
-                    "context": {"replay_of": old.id, "from_step": src.first},
-                }
-            ],
+        ledger.open_replay(
+            tx,
+            {
+                "id": new_run,
+                "workspace_id": old.workspace_id,
+                "recipe_uid": old.recipe_uid,
+                "recipe_version": src.version,
+                "event_id": event_id,
+                "store": old.store,
+                "status": RunStatus.QUEUED,
+                "status_reason": f"replay of {old.id}",
+                "concurrency_key": key,
+                "next_step": src.first,
+                "depth": old.depth,
+                "created_at": now,
+                "context": {"replay_of": old.id, "from_step": src.first},
+            },
+            src.copied,
         )
-        if src.copied:
-            conn.execute(insert(STEPS), [{**s, "run_id": new_run} for s in src.copied])
         if admitted.verdict == Verdict.START:
             engine.queue.enqueue(tx, [job])
 

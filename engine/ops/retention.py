@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, exists, select
 
 from engine.clock import Clock
 from engine.model.status import FAILURES, SUCCESSES
+from engine.run import ledger
 from engine.store.db import Database, Tx
 from engine.store.models import EventRow, JobRow, MatchRow, RecipeRow, RunRow, StepRow
 from engine.store.schedule_models import ScheduleStateRow
@@ -161,9 +162,7 @@ class Retention:
         )
         if not ids:
             return 0, 0
-        steps = tx.conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(ids))).rowcount
-        runs = tx.conn.execute(delete(RUNS).where(RUNS.c.id.in_(ids))).rowcount
-        return int(runs), int(steps)
+        return ledger.purge(tx, ids)
 
     def _workspaces(self, cutoff: datetime) -> list[str]:
         with self.db.engine.connect() as conn:

@@ -31,12 +31,13 @@ from engine.model.status import FINAL, GOING, RunStatus, StepStatus
 from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.registry import Registry
+from engine.run import ledger
+from engine.run.ledger import step_row
 from engine.run.runstate import (
     event_from_row,
     load_run,
     parse_time,
     seal,
-    step_row,
 )
 from engine.run.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
 from engine.run.waits import Recheck, Wait, recheck, refresh
@@ -359,10 +360,10 @@ class Runner:
             group, started = admission.depart(state.run_id)
         resumed = state.resumed
 
+        again = row is not None and (row["attempts"] > 1 or resumed)
+
         def write(tx: Tx) -> None:
-            if row is not None:
-                tx.insert(STEPS, [row], upsert=row["attempts"] > 1 or resumed)
-            tx.update(RUNS, {"id": state.run_id}, values)
+            ledger.record(tx, state.run_id, values, row, again=again)
             if final:
                 self._queue.complete(tx, job)
                 if started:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from engine.errors import SousError
 from engine.model.events import CausedBy, Event
-from engine.model.recipe import Recipe, Step
+from engine.model.recipe import Recipe
 from engine.model.run import RunState
 from engine.model.status import FINAL, RunStatus, StepStatus
 from engine.store.db import Tx
@@ -71,25 +71,6 @@ def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | No
             if step.status == StepStatus.WAITING and step.output:
                 state.wait = {"output": step.output, "input": step.input}
     return state
-
-
-def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dict[str, Any]:
-    """A step's trace row from what the runner recorded of an attempt."""
-    return {
-        "run_id": run_id,
-        "index": index,
-        "step_id": step.id or str(index),
-        "use": step.use,
-        "status": record["status"],
-        "attempts": record["attempts"],
-        "input": record.get("input"),
-        "output": record.get("output"),
-        "error": (record.get("error") or None) and str(record["error"])[:4000],
-        "started_at": record.get("started_at"),
-        "finished_at": record.get("finished_at"),
-        "duration_ms": record.get("duration_ms"),
-        "output_sealed": record.get("output_sealed"),
-    }
 
 
 def seal(cipher: Cipher | None, output: Any) -> str | None:

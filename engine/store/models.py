@@ -179,6 +179,8 @@ class CredentialRow(SQLModel, table=True):
     __tablename__ = "credential"
     workspace_id: str = Field(primary_key=True, max_length=64)
     name: str = Field(primary_key=True, max_length=100)
-    value_enc: str = Field(default="", max_length=10_000)
+    value_enc: str = Field(default="", sa_column=Column(Text, nullable=False))
+    """Unbounded: a Fernet token is about 4/3 of the value's UTF-8 bytes plus 76 characters, so
+    no character bound on the value (the API takes up to 10,000) fits a fixed column."""
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

@@ -117,7 +117,9 @@ class SqlRecipeStore:
             raise RecipeError([_detail("id", f"the id cannot change (it is {slug!r})")])
         now = self._clock.now()
         with self._db.session() as s:
-            row = self._row(s, workspace, slug)
+            # Locked until commit: two updates at once would both write version N+1
+            # (PostgreSQL; SQLite's writers are serial already).
+            row = self._row(s, workspace, slug, for_update=True)
             if expected_version is not None and row.version != expected_version:
                 raise ConflictError(
                     f"recipe {slug!r} is at version {row.version}, not {expected_version}: "
@@ -238,10 +240,11 @@ class SqlRecipeStore:
         )
 
     @staticmethod
-    def _row(s: Any, workspace: str, slug: str) -> RecipeRow:
-        row = s.exec(
-            select(RecipeRow).where(RecipeRow.workspace_id == workspace, RecipeRow.slug == slug)
-        ).first()
+    def _row(s: Any, workspace: str, slug: str, for_update: bool = False) -> RecipeRow:
+        query = select(RecipeRow).where(
+            RecipeRow.workspace_id == workspace, RecipeRow.slug == slug
+        )
+        row = s.exec(query.with_for_update() if for_update else query).first()
         if row is None:
             raise NotFoundError("recipe", slug)
         return row  # type: ignore[no-any-return]

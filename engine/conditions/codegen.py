@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from engine.conditions import runtime as rt, semantics as sem
-from engine.conditions.fastpaths import FastPaths, joiner
+from engine.conditions.fastpaths import FastPaths, finite_number, joiner
 from engine.conditions.generated import (
     COMPARE_HELPERS,
     EAGER_HELPERS,
@@ -327,8 +327,8 @@ class _Generator(FastPaths, Statements):
         guards, unknown = [], []
         for e, (first, later) in zip(exprs, bound, strict=True):
             if e.kind != "num":
-                guards.append(f"{first}.__class__ in _NUMS")
-                unknown.append(later)
+                guards.append(finite_number(first, later))
+                unknown.append((first, later))
             elif not e.simple:
                 guards.append(f"{first} is not None")
         if not unknown:
@@ -342,12 +342,10 @@ class _Generator(FastPaths, Statements):
             and exprs[2].const is not NOT_CONSTANT
         ):
             # between finite bounds: a true chain proves b finite; only a false one checks it
-            x = unknown[0]
+            first, x = unknown[0]
             true_or_checked = f"({fast} or ({x} - {x} != _Z and {slow}))"
-            return Expr(f"({true_or_checked} if {guards[0]} else {slow})", "bool")
-        finite = " + ".join(f"{x} - {x}" for x in unknown)
-        guard = f"{joiner(guards).join(f'({g})' for g in guards)} and {finite} == _Z"
-        return Expr(f"({fast} if {guard} else {slow})", "bool")
+            return Expr(f"({true_or_checked} if {first}.__class__ in _NUMS else {slow})", "bool")
+        return Expr(f"({fast} if {joiner(guards).join(guards)} else {slow})", "bool")
 
     def _pair(
         self, name: str, left: tuple[Expr, Expr], right: tuple[Expr, Expr], fn: Function
@@ -368,12 +366,11 @@ class _Generator(FastPaths, Statements):
             return f"({l1.code} {op} {r1.code})"
         if name in _ORDERING:
             guards = [  # in order: a known number is only evaluated (bound) there
-                f"({x.code}.__class__ in _NUMS)" if x.kind != "num" else f"({x.code} is not None)"
-                for x in (l1, r1)
+                finite_number(x.code, y.code) if x.kind != "num" else f"({x.code} is not None)"
+                for x, y in ((l1, l2), (r1, r2))
                 if x.kind != "num" or not x.simple
             ]
-            finite = " + ".join(f"{x.code} - {x.code}" for x in (l2, r2) if x.kind != "num")
-            guard = f"{joiner(guards).join(guards)} and {finite} == _Z"
+            guard = joiner(guards).join(guards)
         else:
             same = f"({l1.code}.__class__ is {r1.code}.__class__)"
             guard = f"{same} & ({l2.code}.__class__ in _PRIMS)"
@@ -392,6 +389,8 @@ class _Generator(FastPaths, Statements):
             guard, kind = "{}.__class__ is _str", "str"
         elif sem.is_number(value):
             guard, kind = "{}.__class__ in _NUMS", "num"
+            if name in _ORDERING:  # NaN and infinities go to the helper (raises)
+                guard = finite_number("{}", "{{later}}")
         else:
             return None
         op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
@@ -399,10 +398,9 @@ class _Generator(FastPaths, Statements):
             lhs, rhs = (k.code, x.code) if k_on_left else (x.code, k.code)
             return f"({lhs} {op} {rhs})"
         first, later = self.bind(x, fn)
-        if kind == "num" and name in _ORDERING:  # NaN and infinities go to the helper (raises)
-            guard += f" and {later} - {later} == _Z"
+        guard = guard.format(first).format(later=later)
         lhs, rhs = (k.code, later) if k_on_left else (later, k.code)
-        return f"({lhs} {op} {rhs} if {guard.format(first)} else {helper}({lhs}, {rhs}))"
+        return f"({lhs} {op} {rhs} if {guard} else {helper}({lhs}, {rhs}))"
 
     def _iterate(self, name: str, args: Any, fn: Function) -> Expr:
         items = self.expr(args[0], fn).code

@@ -42,6 +42,13 @@ def _finite_result(t: str, code: str) -> str:
     return f"({t} if ({t} := {code}) - {t} == _Z else _nf({t}))"
 
 
+def finite_number(first: str, later: str) -> str:
+    """Source testing that a value is a finite ``int`` or ``float`` (not a ``bool``): ``first``
+    is its first use (it may bind), ``later`` the name it is read by afterwards. Floats are
+    tested first (``x - x`` is NaN for NaN and infinities); an ``int`` is always finite."""
+    return f"({first}.__class__ is _float and {later} - {later} == _Z or {later}.__class__ is _int)"
+
+
 def joiner(checks: list[str]) -> str:
     """How to join ``checks`` so that every binding (``:=``) in them is evaluated: ``&`` when
     a check that binds follows one that can fail, else ``and`` (which stops at the first
@@ -194,11 +201,12 @@ class FastPaths:
             t = fn.temp()
             best = f"({t} if ({t} := {best}) {op} {later} else {later})"
         slow = f"{EAGER_HELPERS[name]}({', '.join(later for _, _, later in operands)})"
-        checks = self._numeric_checks(operands)
-        unknown = [later for e, _, later in operands if e.kind != "num"]
-        # x - x is 0 for a finite number and NaN for NaN and infinities (the helper raises)
-        finite = " + ".join(f"{x} - {x}" for x in unknown) + " == _Z" if unknown else ""
-        return Expr(self._either(checks, best, slow, finite), "num")
+        checks = [  # NaN and infinities go to the helper (raises)
+            finite_number(first, later) if e.kind != "num" else f"{first} is not None"
+            for e, first, later in operands
+            if e.kind != "num" or not e.simple
+        ]
+        return Expr(self._either(checks, best, slow), "num")
 
     def _merge(self, name: str, args: Any, fn: Function) -> Expr:
         if not isinstance(args, list) or not args:

@@ -78,12 +78,12 @@ def ledger_connector() -> Connector:
 
 
 def _patch() -> None:
-    import sous.container
+    import sous.registry
     import sous.serve
     from sous.container import build as build_container
 
-    original = sous.container.connectors
-    sous.container.connectors = lambda: [*original(), ledger_connector()]
+    original = sous.registry.connectors
+    sous.registry.connectors = lambda: [*original(), ledger_connector()]
 
     def build(settings: Any, **_: Any) -> Any:
         return build_container(settings, migrate=False)

@@ -229,7 +229,8 @@ class _Generator(FastPaths, Statements):
         if not segments:
             return Expr("d", simple=True)
         if default is None:
-            return Expr(fn.lookup(segments), simple=True)
+            local = fn.lookup(segments)
+            return Expr(local, fn.kinds.get(local, "any"), simple=True)
         if not isinstance(default, list | dict):  # a constant default: read with get
             return Expr(fn.lookup(segments, absent=self.const(default)), simple=True)
         local = fn.lookup(segments, absent="_M")
@@ -412,8 +413,9 @@ class _Generator(FastPaths, Statements):
                 return Expr(f"_it_reduce({items}, {body}, {initial}, d, {self.scope_arg})")
             return Expr(f"_it_{name}({items}, {body}, d, {self.scope_arg})", kind)
         if name == "reduce":
-            initial = self.expr(args[2], fn).code if len(args) > 2 else "None"
-            return Expr(f"{self._reduce_loop(args[1])}({items}, {initial})")
+            start = self.expr(args[2], fn) if len(args) > 2 else Expr("None", "null")
+            loop, kind = self._reduce_loop(args[1], numeric=start.kind == "num")
+            return Expr(f"{loop}({items}, {start.code})", kind)
         return Expr(f"{self._loop(name, args[1])}({items})", kind)
 
     def _loop(self, name: str, body: Any) -> str:
@@ -441,15 +443,31 @@ class _Generator(FastPaths, Statements):
         self.definitions.append(fn.render_loop("_i", Loop(head, step, tail)))
         return fn.name
 
-    def _reduce_loop(self, body: Any) -> str:
+    def _reduce_loop(self, body: Any, *, numeric: bool) -> tuple[str, str]:
         """A function folding its argument through ``body``, with ``current`` and
-        ``accumulator`` held in locals (the context object is built only if read whole)."""
+        ``accumulator`` held in locals (the context object is built only if read whole), and
+        the kind of its result.
+
+        When the initial value is a finite number (``numeric``) the body is first generated
+        knowing the accumulator is one too; that holds if the body's value is always a finite
+        number (by induction over the steps), else the body is generated again without it.
+        """
+        mark = len(self.definitions), self._functions
         fn = self.new_function(current="_c", accumulator="_a")
-        step = [f"_a = {self.expr(body, fn).code}"]
+        if numeric:
+            fn.kinds["_a"] = "num"
+            e = self.expr(body, fn)
+            if e.kind != "num":
+                del self.definitions[mark[0] :]
+                self._functions = mark[1]
+                return self._reduce_loop(body, numeric=False)
+        else:
+            e = self.expr(body, fn)
+        step = [f"_a = {e.code}"]
         context = f"{{{self.const('current')}: _c, {self.const('accumulator')}: _a}}"
         loop = Loop([*_AS_SEQUENCE, "        return _a"], step, ["return _a"], "_c", context)
         self.definitions.append(fn.render_loop("_i, _a", loop))
-        return fn.name
+        return fn.name, "num" if numeric else "any"
 
     def _try(self, name: str, args: Any, fn: Function) -> Expr:
         bodies = [self.function(node) for node in (args if isinstance(args, list) else [args])]

@@ -155,6 +155,9 @@ class FastPaths:
             return Expr(self._either(checks, fast, slow, " and ".join(extra)), "num")
         # + - *: a non-finite result (from non-finite operands too) is left to _nf, which raises
         result = f"{a} {_BINARY[name]} {b}"
+        if all(e.kind == "num" for e, _, _ in operands):  # finite numbers: no slow path
+            checks, (x, y) = [], (e.code for e, _, _ in operands)
+            result = f"({x}) {_BINARY[name]} ({y})"
         fast = _float_result(t, result) if floats else _number_result(t, result)
         if raw:
             fast = _finite_result(t, result)

@@ -109,7 +109,8 @@ class Function:
 
     ``const`` names a namespace constant for a value; ``uses_scope`` adds the scope parameter.
     ``roots`` binds first path segments to locals (a ``reduce`` body reads ``current`` and
-    ``accumulator`` from the loop's locals instead of a context object).
+    ``accumulator`` from the loop's locals instead of a context object); ``kinds`` says what
+    is known of a root local's value (``"num"``: always a finite number).
     """
 
     name: str
@@ -120,6 +121,7 @@ class Function:
     depth: int = 0
     lookups: dict[tuple[Any, ...], Lookup] = field(default_factory=dict)
     emitted: int = 0  # how many of ``lookups`` statements have placed already
+    kinds: dict[str, str] = field(default_factory=dict)  # what is known of a root's value
 
     def temp(self) -> str:
         """A fresh temporary name, local to this function."""

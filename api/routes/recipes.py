@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
-from api.errors import ApiError, recipe_details, responses
+from api.errors import ApiError, ErrorItem, recipe_details, responses
 from api.models import (
     MAX_VERSION,
     RECIPE_EXAMPLE,
@@ -30,7 +30,7 @@ from api.models import (
 from api.pagination import Cursor, Limit, page
 from api.recipes_query import public_row, public_stored, search, store_warnings
 from api.yaml_body import YAML_REQUEST_BODY, YamlBodyRoute
-from engine import StoredRecipe, validate_document
+from engine import NotFoundError, StoredRecipe, validate_document
 from sous.container import Container
 
 router = APIRouter(
@@ -246,7 +246,15 @@ async def rollback_recipe(
     response: Response,
 ) -> RecipePublic:
     recipes = container.engine.recipes
-    stored = await _change(
-        container, lambda: recipes.rollback(caller.workspace, recipe_id, body.version)
-    )
+    try:
+        stored = await _change(
+            container, lambda: recipes.rollback(caller.workspace, recipe_id, body.version)
+        )
+    except NotFoundError as exc:
+        if exc.kind == "recipe":
+            raise
+        # The recipe exists; the body names a version it never had: the body is wrong.
+        message = f"recipe {recipe_id!r} has no version {body.version}"
+        detail = ErrorItem(path="/version", message=message)
+        raise ApiError(422, message, details=[detail]) from None
     return _tagged(response, stored)

@@ -241,9 +241,7 @@ class SqlRecipeStore:
 
     @staticmethod
     def _row(s: Any, workspace: str, slug: str, for_update: bool = False) -> RecipeRow:
-        query = select(RecipeRow).where(
-            RecipeRow.workspace_id == workspace, RecipeRow.slug == slug
-        )
+        query = select(RecipeRow).where(RecipeRow.workspace_id == workspace, RecipeRow.slug == slug)
         row = s.exec(query.with_for_update() if for_update else query).first()
         if row is None:
             raise NotFoundError("recipe", slug)

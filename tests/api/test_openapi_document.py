@@ -140,6 +140,20 @@ async def test_version_numbers_past_the_documented_maximum_are_422_naming_the_fi
     assert error_of(rollback)["details"][0]["path"] == "/version"
 
 
+async def test_a_rollback_to_a_version_the_recipe_never_had_is_422_naming_the_field(
+    client: Client, admin: Headers
+) -> None:
+    assert (await client.post("/v1/recipes", json=RECIPE, headers=admin)).status_code == 201
+    url = "/v1/recipes/sold-out-alert/rollback"
+    missing = await client.post(url, json={"version": 3}, headers=admin)
+    assert missing.status_code == 422
+    assert error_of(missing)["details"][0]["path"] == "/version"
+    gone = await client.post(
+        "/v1/recipes/no-such-recipe/rollback", json={"version": 1}, headers=admin
+    )
+    assert gone.status_code == 404
+
+
 def test_a_body_of_raw_bytes_is_required() -> None:
     binary = {"schema": {"type": "string", "format": "binary"}}
     upload: dict[str, Any] = {"requestBody": {"content": {"application/gzip": binary}}}

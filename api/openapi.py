@@ -44,8 +44,33 @@ LOCATIONS = {
 # Which field of a returned object fills a path parameter of the next call (default: `id`).
 FIELDS = {"store": "store_hash", "name": "name", "version": "version", "key_id": "id"}
 
-# Links between collections: (from method, from path, status) → [(to method, to path, params)].
-EXTRA_LINKS: dict[tuple[str, str, str], list[tuple[str, str, dict[str, str]]]] = {
+Link = tuple[str, str, dict[str, str]]
+
+
+def _pack_links(name: str, version: str) -> list[Link]:
+    """What a client can do with an installed pack, given where its name and version are."""
+    both = {"name": name, "version": version}
+    return [
+        ("get", "/v1/packs/{name}/{version}", both),
+        ("delete", "/v1/packs/{name}/{version}", both),
+        ("post", "/v1/packs/{name}/upgrade", {"name": name}),
+        ("post", "/v1/packs/{name}/stores", {"name": name}),
+    ]
+
+
+def _template_links(pack: str, template: str) -> list[Link]:
+    both = {"pack": pack, "template": template}
+    return [
+        ("get", "/v1/templates/{pack}/{template}", both),
+        ("get", "/v1/templates/{pack}/{template}/schema", both),
+        ("post", "/v1/templates/{pack}/{template}/instantiate", both),
+    ]
+
+
+# Links the path-prefix rule in :func:`_links` cannot see (untyped pages, ids under other
+# names, two parameters at once): (from method, from path, status) → [(to method, to path,
+# params)].
+EXTRA_LINKS: dict[tuple[str, str, str], list[Link]] = {
     ("post", "/v1/events", "202"): [
         ("get", "/v1/events/{event_id}", {"event_id": "$response.body#/event_id"}),
         ("get", "/v1/runs/{run_id}", {"run_id": "$response.body#/runs/0"}),
@@ -55,26 +80,36 @@ EXTRA_LINKS: dict[tuple[str, str, str], list[tuple[str, str, dict[str, str]]]] =
     ("post", "/v1/runs/{run_id}/replay", "202"): [
         ("get", "/v1/runs/{run_id}", {"run_id": "$response.body#/run_id"}),
     ],
-    ("post", "/v1/packs", "201"): [
+    ("post", "/v1/packs", "201"): _pack_links(
+        "$response.body#/pack/name", "$response.body#/pack/version"
+    ),
+    ("post", "/v1/packs/archive", "201"): _pack_links(
+        "$response.body#/pack/name", "$response.body#/pack/version"
+    ),
+    ("get", "/v1/packs", "200"): _pack_links(
+        "$response.body#/data/0/name", "$response.body#/data/0/version"
+    ),
+    ("get", "/v1/packs/{name}/{version}", "200"): _pack_links(
+        "$request.path.name", "$request.path.version"
+    )[1:],
+    ("get", "/v1/templates", "200"): _template_links(
+        "$response.body#/data/0/pack", "$response.body#/data/0/name"
+    ),
+    ("get", "/v1/templates/{pack}/{template}", "200"): _template_links(
+        "$request.path.pack", "$request.path.template"
+    )[1:],
+    ("post", "/v1/templates/{pack}/{template}/instantiate", "201"): [
+        ("get", "/v1/recipes/{recipe_id}", {"recipe_id": "$response.body#/recipe/id"}),
+    ],
+    ("get", "/v1/recipes/{recipe_id}", "200"): [
         (
             "get",
-            "/v1/packs/{name}/{version}",
-            {"name": "$response.body#/pack/name", "version": "$response.body#/pack/version"},
+            "/v1/recipes/{recipe_id}/versions/{version}",
+            {"recipe_id": "$request.path.recipe_id", "version": "$response.body#/version"},
         ),
     ],
-    ("get", "/v1/packs", "200"): [
-        (
-            "get",
-            "/v1/packs/{name}/{version}",
-            {"name": "$response.body#/data/0/name", "version": "$response.body#/data/0/version"},
-        ),
-    ],
-    ("get", "/v1/templates", "200"): [
-        (
-            "get",
-            "/v1/templates/{pack}/{template}",
-            {"pack": "$response.body#/data/0/pack", "template": "$response.body#/data/0/name"},
-        ),
+    ("post", "/v1/hooks/{hook_id}/events", "202"): [
+        ("get", "/v1/events/{event_id}", {"event_id": "$response.body#/event_id"}),
     ],
     ("get", "/v1/stores", "200"): [
         ("post", "/v1/webhooks/bigcommerce/{store}", {"store": "$response.body#/data/0/store_hash"})

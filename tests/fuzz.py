@@ -114,6 +114,11 @@ def write_config(base: str, folder: Path, args: argparse.Namespace) -> Path:
         f"max-steps = {args.stateful_steps}",
         "[phases.stateful.generation]",
         f"max-examples = {args.stateful_scenarios}",
+        # Only the document's own links: they are how a client learns where ids flow, and
+        # the walk is measured against them (inference adds a link from every answer with a
+        # recipe in it to every operation on that recipe).
+        "[phases.stateful.inference]",
+        "algorithms = []",
     ]
     for item in doc["paths"].values():
         for op in item.values():
@@ -162,6 +167,11 @@ def run_schemathesis(
         "--exclude-path",
         "/v1/stream",
     ]
+    if phases == "stateful":
+        # A suite ends when the sandbox's answers make Hypothesis's draws differ from an
+        # earlier scenario's (FlakyStrategyDefinition): with a time budget schemathesis
+        # starts another suite on a new seed until the budget is spent.
+        command += ["--max-time", str(args.stateful_seconds)]
     print("fuzz:", " ".join(command).replace(key, "sous_…"), flush=True)
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(ROOT)}
     env["SOUS_FUZZ_PHASES"] = phases
@@ -241,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--stateful-scenarios", type=int, default=150)
     parser.add_argument("--stateful-steps", type=int, default=10, help="steps per scenario")
+    parser.add_argument(
+        "--stateful-seconds", type=int, default=60, help="time for the stateful suites"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the report folder")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="sous-fuzz-"))

@@ -1,19 +1,62 @@
 """schemathesis hooks for ``make fuzz`` (tests/fuzz.py): pack archives are sent as bytes.
 
-In the stateful run (``SOUS_FUZZ_PHASES=stateful``) a list is read without filters, so the
-walk starts from what the sandbox holds: random filters (``q``, ``status``, ``since``, a
-cursor, ...) answer empty pages, from which no link can go on. The unit phases before it
-fuzz those filters.
+In the stateful run (``SOUS_FUZZ_PHASES=stateful``) the walk starts from what the sandbox
+holds and from what it creates, so:
+
+- a list is read without filters: random filters (``q``, ``status``, ``since``, a cursor, ...)
+  answer empty pages, from which no link can go on;
+- the operations that create what the links walk from get a valid body (a recipe, an event
+  a recipe runs on, a hook, a key, the demo store, a library pack): a random one is all but
+  always refused, and a refused create has no id to pass on. Each body is made from the one
+  schemathesis drew (a checksum of it names the new recipe, hook or product), so the walk
+  still varies.
+
+The unit phases before it fuzz those filters and bodies.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import zlib
+from collections.abc import Callable
 from typing import Any
 
 import schemathesis
 
 schemathesis.serializer.alias(["application/gzip", "application/zip"], "application/octet-stream")
+
+
+def _tag(body: Any) -> int:
+    return zlib.crc32(json.dumps(body, sort_keys=True, default=str).encode()) % 10**8
+
+
+def _recipe(tag: int) -> dict[str, Any]:
+    return {
+        "id": f"fuzz-{tag}",
+        "name": f"Fuzz recipe {tag}",
+        "trigger": {"type": "custom.fuzz_seed"},
+        "actions": [{"id": "log", "use": "core.log", "with": {"message": "{{ product.id }}"}}],
+    }
+
+
+def _store(tag: int) -> dict[str, Any]:
+    from sous.sandbox import DEMO_STORE, DEMO_TOKEN
+
+    return {"store_hash": DEMO_STORE, "access_token": DEMO_TOKEN, "name": "Sandbox store"}
+
+
+VALID_BODIES: dict[tuple[str, str], Callable[[int], Any]] = {
+    ("POST", "/v1/recipes"): _recipe,
+    ("POST", "/v1/events"): lambda tag: {
+        "type": "custom.fuzz_seed",
+        "payload": {"product": {"id": tag}},
+    },
+    ("POST", "/v1/hooks"): lambda tag: {"name": f"fuzz_{tag}"},
+    ("POST", "/v1/keys"): lambda tag: {"name": f"fuzz {tag}", "scopes": ["read"]},
+    ("POST", "/v1/stores"): _store,
+    ("POST", "/v1/packs"): lambda tag: {"library": "catalog"},
+}
 
 if os.environ.get("SOUS_FUZZ_PHASES") == "stateful":
 
@@ -23,3 +66,11 @@ if os.environ.get("SOUS_FUZZ_PHASES") == "stateful":
         if operation is None or operation.method != "get" or "{" in operation.path:
             return query
         return {name: value for name, value in (query or {}).items() if name == "limit"}
+
+    @schemathesis.hook
+    def map_body(context: schemathesis.HookContext, body: Any) -> Any:
+        operation = context.operation
+        if operation is None:
+            return body
+        make = VALID_BODIES.get((operation.method.upper(), operation.path))
+        return body if make is None else make(_tag(body))

@@ -79,6 +79,33 @@ async def test_create_and_list_link_to_the_operations_on_what_they_return(
     assert stores["stores.show"]["parameters"] == {"store": "$response.body#/store_hash"}
 
 
+async def test_every_path_parameter_has_a_link_that_fills_it(client: Client) -> None:
+    """The document's links are the whole map of where ids come from (the fuzzer's stateful
+    walk is measured against them alone): each operation on a path with parameters is the
+    target of a link that fills every one of them."""
+    doc = await document(client)
+    operations = {
+        op["operationId"]: path
+        for path, item in doc["paths"].items()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    filled: dict[str, set[str]] = {}
+    for item in doc["paths"].values():
+        for op in item.values():
+            for answer in op.get("responses", {}).values() if isinstance(op, dict) else ():
+                for link in answer.get("links", {}).values():
+                    target = link["operationId"]
+                    assert target in operations, target
+                    params = set(link["parameters"])
+                    assert params == set(re.findall(r"{(\w+)}", operations[target])), link
+                    filled.setdefault(target, set()).update(params)
+    unlinked = sorted(
+        op_id for op_id, path in operations.items() if "{" in path and op_id not in filled
+    )
+    assert unlinked == []
+
+
 async def test_a_created_recipe_answers_with_its_location(client: Client, admin: Headers) -> None:
     made = await client.post("/v1/recipes", json=RECIPE, headers=admin)
     assert made.status_code == 201, made.text

@@ -404,6 +404,12 @@ class _Generator(FastPaths, Statements):
         return f"({lhs} {op} {rhs} if {guard} else {helper}({lhs}, {rhs}))"
 
     def _iterate(self, name: str, args: Any, fn: Function) -> Expr:
+        if name == "map" and not self.uses_scope and _plain_filter(args[0]) and _lookup(args[1]):
+            # map over filter with a lookup as map body: one loop (a lookup cannot raise, so
+            # no error can come out in another order)
+            inner = args[0]["filter"]
+            items = self.expr(inner[0], fn).code
+            return Expr(f"{self._loop('filter', inner[1], then=args[1])}({items})", "list")
         items = self.expr(args[0], fn).code
         kind = "list" if name in ("map", "filter") else "bool" if name != "reduce" else "any"
         if self.uses_scope:  # bodies climbing scopes need the scope tuple: runtime iterators
@@ -418,8 +424,9 @@ class _Generator(FastPaths, Statements):
             return Expr(f"{loop}({items}, {start.code})", kind)
         return Expr(f"{self._loop(name, args[1])}({items})", kind)
 
-    def _loop(self, name: str, body: Any) -> str:
-        """A function running ``name`` over its argument with ``body`` inlined in a loop."""
+    def _loop(self, name: str, body: Any, then: Any = None) -> str:
+        """A function running ``name`` over its argument with ``body`` inlined in a loop
+        (a ``filter`` given ``then`` collects ``then``'s value for each element it keeps)."""
         fn = self.new_function()
         if name in _QUANTIFIERS:
             head = [
@@ -432,8 +439,9 @@ class _Generator(FastPaths, Statements):
             step, tail = [f"_o.append({self.expr(body, fn).code})"], ["return _o"]
         else:
             test = self.test(body, fn)
+            kept = "d" if then is None else self.expr(then, fn).code
             step, tail = {
-                "filter": ([f"if {test}:", "    _o.append(d)"], ["return _o"]),
+                "filter": ([f"if {test}:", f"    _o.append({kept})"], ["return _o"]),
                 "some": ([f"if {test}:", "    return True"], ["return False"]),
                 "none": ([f"if {test}:", "    return False"], ["return True"]),
                 "all": ([f"if not ({test}):", "    return False"], ["return True"]),
@@ -477,6 +485,23 @@ class _Generator(FastPaths, Statements):
         if isinstance(args, list | dict):
             return Expr(f"_fresh({self.const(args)})", "list" if isinstance(args, list) else "any")
         return self.expr(args, fn)
+
+
+def _plain_filter(node: Any) -> bool:
+    """Whether ``node`` is a ``filter`` with an array and a body."""
+    if not is_operation(node) or next(iter(node)) != "filter":
+        return False
+    args = node["filter"]
+    return isinstance(args, list) and len(args) == 2
+
+
+def _lookup(node: Any) -> bool:
+    """Whether ``node`` is a ``var`` with a literal path and no default (it cannot raise)."""
+    if not is_operation(node) or next(iter(node)) != "var":
+        return False
+    args = node["var"]
+    path = args[0] if isinstance(args, list) and len(args) == 1 else args
+    return not isinstance(path, list | dict)
 
 
 _METHODS: Final = {

@@ -21,8 +21,17 @@ from sqlmodel import Session
 
 from api.errors import ApiError, ErrorItem
 from api.keys import Caller, Scope, authenticate, hash_key
-from engine import Cipher, StoreConnector, Vault
+from engine import (
+    Cipher,
+    Clock,
+    Database,
+    Engine,
+    Registry,
+    StoreConnector,
+    Vault,
+)
 from sous.container import Container
+from sous.settings import Settings
 
 
 class SandboxLike(Protocol):
@@ -54,6 +63,33 @@ async def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_engine(container: ContainerDep) -> Engine:
+    return container.engine
+
+
+async def get_database(container: ContainerDep) -> Database:
+    return container.db
+
+
+async def get_clock(container: ContainerDep) -> Clock:
+    return container.clock
+
+
+async def get_registry(container: ContainerDep) -> Registry:
+    return container.registry
+
+
+async def get_settings(container: ContainerDep) -> Settings:
+    return container.settings
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_sandbox(request: Request) -> SandboxLike | None:

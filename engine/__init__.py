@@ -129,6 +129,7 @@ if TYPE_CHECKING:
         ActionSpec as ActionSpec,
         Connector as Connector,
         Params as Params,
+        Registry as Registry,
         TriggerSpec as TriggerSpec,
     )
     from engine.run.jobs import (
@@ -243,6 +244,7 @@ _WHERE: dict[str, str] = {
     "ActionSpec": "engine.registry",
     "Connector": "engine.registry",
     "Params": "engine.registry",
+    "Registry": "engine.registry",
     "TriggerSpec": "engine.registry",
     "complete": "engine.run.jobs",
     "put_back": "engine.run.jobs",

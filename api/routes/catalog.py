@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import ContainerDep, WorkspaceDep
+from api.deps import RegistryDep, WorkspaceDep
 from api.errors import responses
 from api.models import ActionInfo, CatalogPublic, OperatorInfo, TriggerInfo
 from engine import OPERATORS, ActionSpec, TriggerSpec, recipe_schema
@@ -51,8 +51,7 @@ def _action(spec: ActionSpec) -> ActionInfo:
 
 
 @router.get("/catalog", summary="Every trigger, action and condition operator")
-def catalog(workspace: WorkspaceDep, container: ContainerDep) -> CatalogPublic:
-    registry = container.registry
+def catalog(workspace: WorkspaceDep, registry: RegistryDep) -> CatalogPublic:
     return CatalogPublic(
         triggers=[_trigger(t) for _, t in sorted(registry.triggers.items())],
         actions=[_action(a) for _, a in sorted(registry.actions.items())],
@@ -61,5 +60,5 @@ def catalog(workspace: WorkspaceDep, container: ContainerDep) -> CatalogPublic:
 
 
 @router.get("/schema/recipe", summary="The recipe document's JSON Schema (for editors)")
-def recipe_json_schema(workspace: WorkspaceDep, container: ContainerDep) -> dict[str, Any]:
-    return recipe_schema(container.registry)
+def recipe_json_schema(workspace: WorkspaceDep, registry: RegistryDep) -> dict[str, Any]:
+    return recipe_schema(registry)

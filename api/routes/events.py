@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlmodel import col, select
 
-from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
+from api.deps import EngineDep, RegistryDep, RequireWrite, SessionDep, WorkspaceDep
 from api.errors import invalid, not_found, responses
 from api.models import (
     DecisionPublic,
@@ -27,10 +27,10 @@ router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, summary="Send an event")
 async def send_event(
-    body: EventCreate, caller: RequireWrite, container: ContainerDep
+    body: EventCreate, caller: RequireWrite, engine: EngineDep, registry: RegistryDep
 ) -> EventAccepted:
     try:
-        container.registry.trigger(body.type)
+        registry.trigger(body.type)
     except RegistryError:
         raise invalid(
             "/type", f"no trigger accepts {body.type!r}; custom events are custom.<name>"
@@ -44,7 +44,7 @@ async def send_event(
         dedup_key=body.dedup_key,
         occurred_at=body.occurred_at,
     )
-    result = await container.engine.receive(new)
+    result = await engine.receive(new)
     return EventAccepted(event_id=result.event_id, duplicate=result.duplicate, runs=result.runs)
 
 

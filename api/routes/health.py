@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import ContainerDep
+from api.deps import DatabaseDep
 from api.errors import ApiError, responses
 from api.models import Health, Readiness
 
@@ -19,9 +19,9 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", summary="The database is reachable", responses=responses(503))
-def readyz(container: ContainerDep) -> Readiness:
+def readyz(db: DatabaseDep) -> Readiness:
     try:
-        with container.db.engine.connect() as conn:
+        with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise ApiError(503, f"the database is not reachable: {type(exc).__name__}") from None

@@ -17,13 +17,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CipherDep, ContainerDep, RequireWrite, SessionDep, WriteSessionDep
+from api.deps import (
+    CipherDep,
+    ClockDep,
+    DatabaseDep,
+    EngineDep,
+    RequireWrite,
+    SessionDep,
+    WriteSessionDep,
+)
 from api.errors import ApiError, not_found, responses
 from api.models import EventAccepted, UtcDateTime
 from api.pagination import Cursor, Limit, newest_first
 from connectors.http.inbound import EVENT_TYPE, NAME_PATTERN, InboundHookRow
 from connectors.http.signing import SignatureError, new_secret, verify
-from engine import Cipher, NewEvent, new_id
+from engine import Cipher, Database, NewEvent, new_id
 
 log = logging.getLogger("sous.api.hooks")
 router = APIRouter(prefix="/v1/hooks", tags=["hooks"], responses=responses(401, 403, 422))
@@ -67,7 +75,7 @@ def create_hook(
     caller: RequireWrite,
     session: WriteSessionDep,
     cipher: CipherDep,
-    container: ContainerDep,
+    clock: ClockDep,
 ) -> HookCreated:
     secret = new_secret()
     row = InboundHookRow(
@@ -75,7 +83,7 @@ def create_hook(
         workspace_id=caller.workspace,
         name=body.name,
         secret_enc=cipher.encrypt(secret),
-        created_at=container.clock.now(),
+        created_at=clock.now(),
     )
     session.add(row)
     try:
@@ -136,15 +144,20 @@ def delete_hook(hook_id: str, caller: RequireWrite, session: WriteSessionDep) ->
     },
 )
 async def receive(
-    hook_id: str, request: Request, container: ContainerDep, cipher: CipherDep
+    hook_id: str,
+    request: Request,
+    engine: EngineDep,
+    db: DatabaseDep,
+    clock: ClockDep,
+    cipher: CipherDep,
 ) -> EventAccepted:
-    found = await _hook(container, cipher, hook_id)
+    found = await _hook(db, cipher, hook_id)
     if found is None:
         raise not_found("hook", hook_id)
     row, secret = found
     body = await request.body()
     try:
-        msg_id = verify(secret, request.headers, body, container.clock.now())
+        msg_id = verify(secret, request.headers, body, clock.now())
     except SignatureError as exc:
         log.warning("hook %s refused a message: %s", hook_id, exc)
         raise ApiError(401, str(exc)) from None
@@ -156,7 +169,7 @@ async def receive(
     if not isinstance(data, dict):
         log.warning("hook %s refused a message: the body is not a JSON object", hook_id)
         raise ApiError(400, "the body must be a JSON object")
-    result = await container.engine.receive(
+    result = await engine.receive(
         NewEvent(
             type=EVENT_TYPE,
             payload={"hook": row.name, "webhook_id": msg_id, "body": data},
@@ -168,13 +181,11 @@ async def receive(
     return EventAccepted(event_id=result.event_id, duplicate=result.duplicate, runs=result.runs)
 
 
-async def _hook(
-    container: ContainerDep, cipher: Cipher, hook_id: str
-) -> tuple[InboundHookRow, str] | None:
+async def _hook(db: Database, cipher: Cipher, hook_id: str) -> tuple[InboundHookRow, str] | None:
     """The hook and its secret (read in a thread: this route runs on the event loop)."""
 
     def read() -> tuple[InboundHookRow, str] | None:
-        with container.db.read_session() as session:
+        with db.read_session() as session:
             row = session.get(InboundHookRow, hook_id)
         return None if row is None else (row, cipher.decrypt(row.secret_enc))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from sqlmodel import select
 
-from api.deps import ContainerDep, RequireAdmin, SessionDep, WriteSessionDep, key_cache
+from api.deps import ClockDep, RequireAdmin, SessionDep, WriteSessionDep, key_cache
 from api.errors import not_found, responses
 from api.keys import new_key
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
@@ -17,11 +17,9 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(401, 40
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key")
 def create_key(
-    body: KeyCreate, caller: RequireAdmin, session: WriteSessionDep, container: ContainerDep
+    body: KeyCreate, caller: RequireAdmin, session: WriteSessionDep, clock: ClockDep
 ) -> KeyCreated:
-    row, key = new_key(
-        session, caller.workspace, list(body.scopes), body.name, container.clock.now()
-    )
+    row, key = new_key(session, caller.workspace, list(body.scopes), body.name, clock.now())
     session.commit()
     return KeyCreated(**KeyPublic.model_validate(row, from_attributes=True).model_dump(), key=key)
 
@@ -49,13 +47,13 @@ def revoke_key(
     request: Request,
     caller: RequireAdmin,
     session: WriteSessionDep,
-    container: ContainerDep,
+    clock: ClockDep,
 ) -> None:
     row = session.get(ApiKeyRow, key_id)
     if row is None or row.workspace_id != caller.workspace:
         raise not_found("API key", key_id)
     if row.revoked_at is None:
-        row.revoked_at = container.clock.now()
+        row.revoked_at = clock.now()
         session.add(row)
         session.commit()
     key_cache(request).pop(row.key_hash, None)

@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ContainerDep, StoresDep
+from api.deps import DatabaseDep, EngineDep, SettingsDep, StoresDep
 from api.errors import ApiError, responses
 from engine import FINAL, RunRow, StepRow
 
@@ -99,8 +99,8 @@ def _connector(found: Any) -> list[str]:
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def _allowed(request: Request, container: ContainerDep) -> None:
-    token = container.settings.metrics_token
+def _allowed(request: Request, settings: SettingsDep) -> None:
+    token = settings.metrics_token
     if token is not None:
         given = request.headers.get("authorization", "")
         expected = f"Bearer {token.get_secret_value()}"
@@ -131,11 +131,10 @@ def _allowed(request: Request, container: ContainerDep) -> None:
     },
     dependencies=[Depends(_allowed)],
 )
-async def metrics(container: ContainerDep, stores: StoresDep) -> PlainTextResponse:
-    engine = container.engine
+async def metrics(db: DatabaseDep, engine: EngineDep, stores: StoresDep) -> PlainTextResponse:
 
     def read() -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        with container.db.read_session() as session:
+        with db.read_session() as session:
             return _steps(session), _active_runs(session)
 
     steps, active = await run_in_threadpool(read)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
+from api.deps import ContainerDep, EngineDep, RegistryDep, RequireWrite, SessionDep, WorkspaceDep
 from api.errors import ApiError, ErrorItem, recipe_details, responses
 from api.models import (
     MAX_VERSION,
@@ -98,9 +98,9 @@ async def create_recipe(
 def validate_recipe(
     document: Annotated[dict[str, Any], Body(examples=[RECIPE_EXAMPLE])],
     workspace: WorkspaceDep,
-    container: ContainerDep,
+    registry: RegistryDep,
 ) -> ValidationResult:
-    _, details = validate_document(document, container.registry)
+    _, details = validate_document(document, registry)
     return ValidationResult(valid=not details, errors=recipe_details(details))
 
 
@@ -127,9 +127,9 @@ def list_recipes(
 
 @router.get("/{recipe_id}", summary="Show a recipe", responses=responses(404))
 def show_recipe(
-    recipe_id: RecipeId, workspace: WorkspaceDep, container: ContainerDep, response: Response
+    recipe_id: RecipeId, workspace: WorkspaceDep, engine: EngineDep, response: Response
 ) -> RecipePublic:
-    return _tagged(response, container.engine.recipes.get(workspace, recipe_id))
+    return _tagged(response, engine.recipes.get(workspace, recipe_id))
 
 
 @router.put(
@@ -191,16 +191,16 @@ async def disable_recipe(
     summary="Delete a recipe",
     responses=responses(404),
 )
-async def delete_recipe(recipe_id: RecipeId, caller: RequireWrite, container: ContainerDep) -> None:
-    uid = await run_in_threadpool(container.engine.recipes.delete, caller.workspace, recipe_id)
-    container.engine.refresh(None, uid)
+async def delete_recipe(recipe_id: RecipeId, caller: RequireWrite, engine: EngineDep) -> None:
+    uid = await run_in_threadpool(engine.recipes.delete, caller.workspace, recipe_id)
+    engine.refresh(None, uid)
 
 
 @router.get("/{recipe_id}/versions", summary="List a recipe's versions", responses=responses(404))
 def list_versions(
-    recipe_id: RecipeId, workspace: WorkspaceDep, container: ContainerDep
+    recipe_id: RecipeId, workspace: WorkspaceDep, engine: EngineDep
 ) -> RecipeVersionsPublic:
-    versions: list[tuple[int, datetime]] = container.engine.recipes.versions(workspace, recipe_id)
+    versions: list[tuple[int, datetime]] = engine.recipes.versions(workspace, recipe_id)
     return RecipeVersionsPublic(
         data=[RecipeVersionPublic(version=v, created_at=t) for v, t in versions]
     )
@@ -215,9 +215,9 @@ def show_version(
     recipe_id: RecipeId,
     version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
     workspace: WorkspaceDep,
-    container: ContainerDep,
+    engine: EngineDep,
 ) -> RecipeVersionDocument:
-    document = container.engine.recipes.version(workspace, recipe_id, version)
+    document = engine.recipes.version(workspace, recipe_id, version)
     return RecipeVersionDocument(version=version, document=document)
 
 
@@ -225,11 +225,11 @@ def show_version(
 def diff_versions(
     recipe_id: RecipeId,
     workspace: WorkspaceDep,
-    container: ContainerDep,
+    engine: EngineDep,
     from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
     to: Annotated[int, Query(ge=1, le=MAX_VERSION)],
 ) -> RecipeDiff:
-    text = container.engine.recipes.diff(workspace, recipe_id, from_, to)
+    text = engine.recipes.diff(workspace, recipe_id, from_, to)
     return RecipeDiff(from_=from_, to=to, diff=text)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ContainerDep, RequireWrite, SessionDep, WorkspaceDep
+from api.deps import DatabaseDep, EngineDep, RequireWrite, SessionDep, WorkspaceDep
 from api.errors import ApiError, not_found, responses
 from api.models import (
     ReplayAccepted,
@@ -22,7 +22,7 @@ from api.models import (
     UtcDateTime,
 )
 from api.pagination import Cursor, Limit, newest_first
-from engine import RecipeRow, RunChanges, RunRow, StepRow
+from engine import Database, RecipeRow, RunChanges, RunRow, StepRow
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
 
@@ -97,10 +97,10 @@ def show_run(run_id: str, workspace: WorkspaceDep, session: SessionDep) -> RunDe
     responses=responses(404, 409),
 )
 async def replay_run(
-    run_id: str, caller: RequireWrite, container: ContainerDep, body: ReplayRequest | None = None
+    run_id: str, caller: RequireWrite, engine: EngineDep, body: ReplayRequest | None = None
 ) -> ReplayAccepted:
     asked = body or ReplayRequest()
-    made = await container.engine.replay(
+    made = await engine.replay(
         run_id, asked.from_, asked.recipe_version, workspace=caller.workspace
     )
     return ReplayAccepted(
@@ -114,7 +114,7 @@ async def replay_run(
 Change = Callable[[Sequence[str], str], Awaitable[RunChanges]]
 
 
-async def _change(container: ContainerDep, workspace: str, run_id: str, op: Change) -> RunDetail:
+async def _change(db: Database, workspace: str, run_id: str, op: Change) -> RunDetail:
     changes = await op([run_id], workspace)
     if run_id in changes.missing:
         raise not_found("run", run_id)
@@ -122,25 +122,27 @@ async def _change(container: ContainerDep, workspace: str, run_id: str, op: Chan
         raise ApiError(409, changes.refused[run_id])
 
     def read() -> RunDetail:
-        with container.db.read_session() as session:
+        with db.read_session() as session:
             return _detail(session, workspace, run_id)
 
     return await run_in_threadpool(read)
 
 
 @router.post("/{run_id}/release", summary="Let a held run go ahead", responses=responses(404, 409))
-async def release_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
-    engine = container.engine
+async def release_run(
+    run_id: str, caller: RequireWrite, engine: EngineDep, db: DatabaseDep
+) -> RunDetail:
     return await _change(
-        container, caller.workspace, run_id, lambda ids, ws: engine.release(ids, workspace=ws)
+        db, caller.workspace, run_id, lambda ids, ws: engine.release(ids, workspace=ws)
     )
 
 
 @router.post("/{run_id}/discard", summary="Drop a held run", responses=responses(404, 409))
-async def discard_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
-    engine = container.engine
+async def discard_run(
+    run_id: str, caller: RequireWrite, engine: EngineDep, db: DatabaseDep
+) -> RunDetail:
     return await _change(
-        container, caller.workspace, run_id, lambda ids, ws: engine.discard(ids, workspace=ws)
+        db, caller.workspace, run_id, lambda ids, ws: engine.discard(ids, workspace=ws)
     )
 
 
@@ -150,8 +152,9 @@ async def discard_run(run_id: str, caller: RequireWrite, container: ContainerDep
     description="A run that is executing a step right now stops at the end of that step.",
     responses=responses(404, 409),
 )
-async def cancel_run(run_id: str, caller: RequireWrite, container: ContainerDep) -> RunDetail:
-    engine = container.engine
+async def cancel_run(
+    run_id: str, caller: RequireWrite, engine: EngineDep, db: DatabaseDep
+) -> RunDetail:
     return await _change(
-        container, caller.workspace, run_id, lambda ids, ws: engine.cancel(ids, workspace=ws)
+        db, caller.workspace, run_id, lambda ids, ws: engine.cancel(ids, workspace=ws)
     )

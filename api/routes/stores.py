@@ -14,10 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from api.connect import base_url_for, new_webhook_secret, register_webhooks, verify
 from api.deps import (
     CipherDep,
-    ContainerDep,
+    ClockDep,
+    DatabaseDep,
     RequireAdmin,
     SandboxDep,
     SessionDep,
+    SettingsDep,
     StoresDep,
     WorkspaceDep,
 )
@@ -55,16 +57,16 @@ def _public(row: StoreRow) -> StorePublic:
 async def connect_store(
     body: StoreCreate,
     caller: RequireAdmin,
-    container: ContainerDep,
+    clock: ClockDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
     stores: StoresDep,
     sandbox: SandboxDep,
     cipher: CipherDep,
 ) -> StorePublic:
-    base = base_url_for(body.store_hash, body.api_base_url, container.settings, sandbox)
-    await run_in_threadpool(
-        _refuse_taken, container.db.read_session, caller.workspace, body.store_hash
-    )
-    info = await verify(body.store_hash, body.access_token, base, container.clock, sandbox)
+    base = base_url_for(body.store_hash, body.api_base_url, settings, sandbox)
+    await run_in_threadpool(_refuse_taken, db.read_session, caller.workspace, body.store_hash)
+    info = await verify(body.store_hash, body.access_token, base, clock, sandbox)
     secret = new_webhook_secret()
     row = StoreRow(
         id=new_id("sto"),
@@ -74,12 +76,12 @@ async def connect_store(
         api_base_url=base,
         access_token_enc=cipher.encrypt(body.access_token),
         webhook_secret_enc=cipher.encrypt(secret),
-        created_at=container.clock.now(),
+        created_at=clock.now(),
         info={"store": {k: info[k] for k in _KEPT if k in info}},
     )
-    await run_in_threadpool(_insert, container.db.session, row)
+    await run_in_threadpool(_insert, db.session, row)
     if await register_webhooks(stores, row, body.access_token, secret):
-        await run_in_threadpool(_save, container.db.session, row)
+        await run_in_threadpool(_save, db.session, row)
     return _public(row)
 
 
@@ -120,11 +122,9 @@ def list_stores(
 
 @router.get("/{store}", summary="Show a store and its health", responses=responses(404))
 async def show_store(
-    store: str, workspace: WorkspaceDep, container: ContainerDep, stores: StoresDep
+    store: str, workspace: WorkspaceDep, db: DatabaseDep, stores: StoresDep
 ) -> StoreDetail:
-    row, last_event = await run_in_threadpool(
-        _with_last_event, container.db.read_session, workspace, store
-    )
+    row, last_event = await run_in_threadpool(_with_last_event, db.read_session, workspace, store)
     found = stores.health(workspace, row.store_hash) if stores else None
     details: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
     active, expected = details.pop("hooks_active", None), details.pop("hooks_expected", None)
@@ -157,14 +157,14 @@ def _with_last_event(session_factory: Any, workspace: str, store: str) -> tuple[
     responses=responses(404),
 )
 async def disconnect_store(
-    store: str, caller: RequireAdmin, container: ContainerDep, stores: StoresDep
+    store: str, caller: RequireAdmin, db: DatabaseDep, stores: StoresDep
 ) -> None:
     # Unregister first: removing the store's hooks needs its client, built from the row.
-    read = container.db.read_session
+    read = db.read_session
     store_hash = await run_in_threadpool(_hash_of, read, caller.workspace, store)
     if stores is not None:
         await stores.unregister(workspace=caller.workspace, store_hash=store_hash)
-    await run_in_threadpool(_delete, container.db.session, caller.workspace, store)
+    await run_in_threadpool(_delete, db.session, caller.workspace, store)
 
 
 def _hash_of(session_factory: Any, workspace: str, store: str) -> str:

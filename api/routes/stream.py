@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from api.deps import ContainerDep, WorkspaceDep
+from api.deps import EngineDep, WorkspaceDep
 from api.errors import responses
 
 router = APIRouter(prefix="/v1", tags=["stream"], responses=responses(401, 422))
@@ -85,7 +85,7 @@ class Feed:
 )
 async def stream(
     workspace: WorkspaceDep,
-    container: ContainerDep,
+    engine: EngineDep,
     heartbeat: Annotated[
         float, Query(ge=0.5, le=300, description="Seconds between heartbeats")
     ] = 15.0,
@@ -97,7 +97,7 @@ async def stream(
     ] = None,
 ) -> StreamingResponse:
     feed = Feed(workspace)
-    unsubscribe = container.engine.subscribe(feed)
+    unsubscribe = engine.subscribe(feed)
     done = False
 
     def stop() -> None:

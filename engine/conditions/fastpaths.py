@@ -28,7 +28,9 @@ def _float_result(t: str, code: str) -> str:
     """``code`` (a float) normalised inline: kept when finite and not integral, an ``int``
     when integral and exactly representable; NaN and infinities reach ``_nf``, which raises.
     (``t % 1.0`` is in (0, 1] for a finite non-integral float, 0.0 for an integral one and
-    NaN for NaN and infinities; ``_Z``, ``_U`` and ``_SAFE`` are 0.0, 1.0 and 2.0**53.)"""
+    NaN for NaN and infinities; ``_Z``, ``_U``, ``_NSAFE`` and ``_SAFE`` are 0.0, 1.0, -2.0**53
+    and 2.0**53. ``_floor`` is :func:`math.floor`, which equals ``int`` on an integral float
+    and is a cheaper call.)"""
     return f"({t} if _Z < ({t} := {code}) % _U else {_integral(t)})"
 
 
@@ -62,7 +64,7 @@ def joiner(checks: list[str]) -> str:
 
 
 def _integral(t: str) -> str:
-    return f"_int({t}) if -_SAFE <= {t} <= _SAFE else _nf({t})"
+    return f"_floor({t}) if _NSAFE <= {t} <= _SAFE else _nf({t})"
 
 
 class FastPaths:

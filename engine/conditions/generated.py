@@ -7,6 +7,7 @@ source. The generator itself is :mod:`engine.conditions.codegen`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ HELPERS: Final[dict[str, Any]] = {
     "_Z": 0.0,
     "_U": 1.0,
     "_SAFE": float(2**53),
+    "_NSAFE": -float(2**53),
+    "_floor": math.floor,
     "_seq": rt.sequence_or_none,
     "_quantified": rt.quantified,
     "_absent": rt.absent_keys,

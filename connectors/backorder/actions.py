@@ -12,17 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from connectors.bigcommerce.actions import record_write
+from connectors.bigcommerce.actions import WRITE_RETRY, record_write
 from connectors.bigcommerce.models import WriteLog
 from connectors.bigcommerce.stores import BigCommerceStores
-from engine import ActionContext, ActionSpec, NotFoundError, Params, RetryPolicy
+from engine import ActionContext, ActionSpec, NotFoundError, Params
 
 from . import stock
 from .config import BackorderSettings
 from .events import info
 from .service import Backorders, Change
-
-WRITE_RETRY = RetryPolicy(tries=5, backoff=5.0, cap=300.0)
 
 
 class Target(Params):

@@ -30,93 +30,80 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]], right: set[i
 
 def text(report: BacklogReport, *, max_orders: int = 20) -> str:
     """A summary with tables: status, age, backordered products, demand, the oldest orders."""
-    cur = report.currency
     out = [f"Backlog of store {report.store} at {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
-    if report.oldest is None:
-        out.append("No unfulfilled orders.")
-    else:
-        oldest = report.oldest
-        out.append(
-            f"Unfulfilled orders: {report.count}, worth {_money(report.value, cur)}; oldest "
-            f"#{oldest.id} ({oldest.age_days:g} days, {oldest.status})."
-        )
-        out += [
-            "",
-            *_table(
-                ("Status", "Orders", "Value"),
-                ((s.status, s.count, _money(s.value)) for s in report.by_status),
-                {1, 2},
-            ),
-        ]
-        out += [
-            "",
-            *_table(
-                ("Age", "Orders", "Value"),
-                ((a.label, a.count, _money(a.value)) for a in report.by_age),
-                {1, 2},
-            ),
-        ]
+    out += _summary(report)
     out += ["", f"Backordered units waiting: {report.units_backordered}"]
-    if report.backorders:
-        out += [
-            "",
-            *_table(
-                ("Product", "Waiting", "Allocated", "Orders", "Limit left", "Oldest order", "ETA"),
-                (
-                    (
-                        b.name or f"#{b.product_id}",
-                        b.units_waiting,
-                        b.units_allocated,
-                        b.orders,
-                        "-" if b.limit_left is None else b.limit_left,
-                        f"#{b.oldest_order_id} ({b.oldest_age_days:g} d)",
-                        b.eta or "-",
-                    )
-                    for b in report.backorders
-                ),
-                {1, 2, 3, 4},
-            ),
-        ]
-    if report.demand:
-        out += [
-            "",
-            f"Most ordered while sold out (last {report.demand_window_days} days)",
-            *_table(
-                ("Product", "Units", "Orders", "Given back"),
-                (
-                    (d.name or f"#{d.product_id}", d.units, d.orders, d.units_released)
-                    for d in report.demand
-                ),
-                {1, 2, 3},
-            ),
-        ]
-    if report.orders:
-        shown = report.orders[:max_orders]
-        title = (
-            f"Oldest {len(shown)} of {report.count} orders"
-            if report.count > len(shown)
-            else "Orders"
-        )
-        out += [
-            "",
-            title,
-            *_table(
-                ("Order", "Status", "Created", "Age (d)", "Total", "Backordered"),
-                (
-                    (
-                        f"#{o.id}",
-                        o.status,
-                        f"{o.date_created:%Y-%m-%d}",
-                        f"{o.age_days:g}",
-                        _money(o.total),
-                        o.backordered_units or "",
-                    )
-                    for o in shown
-                ),
-                {3, 4, 5},
-            ),
-        ]
+    out += _backorders(report) + _demand(report) + _orders(report, max_orders)
     return "\n".join(out) + "\n"
+
+
+def _summary(report: BacklogReport) -> list[str]:
+    oldest = report.oldest
+    if oldest is None:
+        return ["No unfulfilled orders."]
+    by_status = ((s.status, s.count, _money(s.value)) for s in report.by_status)
+    by_age = ((a.label, a.count, _money(a.value)) for a in report.by_age)
+    return [
+        f"Unfulfilled orders: {report.count}, worth {_money(report.value, report.currency)}; "
+        f"oldest #{oldest.id} ({oldest.age_days:g} days, {oldest.status}).",
+        "",
+        *_table(("Status", "Orders", "Value"), by_status, {1, 2}),
+        "",
+        *_table(("Age", "Orders", "Value"), by_age, {1, 2}),
+    ]
+
+
+def _backorders(report: BacklogReport) -> list[str]:
+    if not report.backorders:
+        return []
+    rows = (
+        (
+            b.name or f"#{b.product_id}",
+            b.units_waiting,
+            b.units_allocated,
+            b.orders,
+            "-" if b.limit_left is None else b.limit_left,
+            f"#{b.oldest_order_id} ({b.oldest_age_days:g} d)",
+            b.eta or "-",
+        )
+        for b in report.backorders
+    )
+    head = ("Product", "Waiting", "Allocated", "Orders", "Limit left", "Oldest order", "ETA")
+    return ["", *_table(head, rows, {1, 2, 3, 4})]
+
+
+def _demand(report: BacklogReport) -> list[str]:
+    if not report.demand:
+        return []
+    rows = (
+        (d.name or f"#{d.product_id}", d.units, d.orders, d.units_released) for d in report.demand
+    )
+    return [
+        "",
+        f"Most ordered while sold out (last {report.demand_window_days} days)",
+        *_table(("Product", "Units", "Orders", "Given back"), rows, {1, 2, 3}),
+    ]
+
+
+def _orders(report: BacklogReport, max_orders: int) -> list[str]:
+    if not report.orders:
+        return []
+    shown = report.orders[:max_orders]
+    more = report.count > len(shown)
+    title = f"Oldest {len(shown)} of {report.count} orders" if more else "Orders"
+    rows = (
+        (
+            f"#{o.id}",
+            o.status,
+            f"{o.date_created:%Y-%m-%d}",
+            f"{o.age_days:g}",
+            _money(o.total),
+            o.backordered_units or "",
+        )
+        for o in shown
+    )
+    head = ("Order", "Status", "Created", "Age (d)", "Total", "Backordered")
+    return ["", title, *_table(head, rows, {3, 4, 5})]
 
 
 ORDER_COLUMNS = (

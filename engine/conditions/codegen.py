@@ -52,6 +52,8 @@ _ARITHMETIC: Final = frozenset({"+", "-", "*", "/", "%", "max", "min"})
 _STRING_RESULT: Final = frozenset({"cat", "substr"})
 _QUANTIFIERS: Final = frozenset({"all", "some", "none"})
 _ORDERING: Final = frozenset({"<", "<=", ">", ">="})
+_EXACT: Final = 2**53
+"""Ints up to this size are exactly floats (a float copy compares alike)."""
 _AS_SEQUENCE: Final = ("if _i.__class__ is not _list:", "    _i = _seq(_i)", "    if _i is None:")
 """The start of a compiled iterator over a value that may not be a list (map/filter/reduce)."""
 
@@ -343,9 +345,15 @@ class _Generator(FastPaths, Statements):
             and exprs[2].const is not NOT_CONSTANT
         ):
             # between finite bounds: a true chain proves b finite; only a false one checks it
+            # (a float is compared with float copies of int bounds: faster, and exactly alike)
             first, x = unknown[0]
-            true_or_checked = f"({fast} or ({x} - {x} != _Z and {slow}))"
-            return Expr(f"({true_or_checked} if {first}.__class__ in _NUMS else {slow})", "bool")
+            low, high = (self._float_copy(exprs[i]) for i in (0, 2))
+            true_or_checked = f"({low} {op} {x} {op} {high} or ({x} - {x} != _Z and {slow}))"
+            return Expr(
+                f"({true_or_checked} if {first}.__class__ is _float "
+                f"else {fast} if {x}.__class__ is _int else {slow})",
+                "bool",
+            )
         return Expr(f"({fast} if {joiner(guards).join(guards)} else {slow})", "bool")
 
     def _pair(
@@ -386,22 +394,44 @@ class _Generator(FastPaths, Statements):
             return f"({x.code} is {negated}None)"
         if isinstance(value, bool):
             return f"({x.code} is {negated}{k.code})" if name in ("===", "!==") else None
-        if isinstance(value, str):
-            guard, kind = "{}.__class__ is _str", "str"
-        elif sem.is_number(value):
-            guard, kind = "{}.__class__ in _NUMS", "num"
-            if name in _ORDERING:  # NaN and infinities go to the helper (raises)
-                guard = finite_number("{}", "{{later}}")
-        else:
+        if sem.is_number(value):
+            return self._number_constant(name, k, x, k_on_left, fn)
+        if not isinstance(value, str):
             return None
         op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
-        if x.kind == kind:  # a finite number (or a string) already: Python's operator is exact
+        if x.kind == "str":  # a string already: Python's operator is exact
             lhs, rhs = (k.code, x.code) if k_on_left else (x.code, k.code)
             return f"({lhs} {op} {rhs})"
         first, later = self.bind(x, fn)
-        guard = guard.format(first).format(later=later)
         lhs, rhs = (k.code, later) if k_on_left else (later, k.code)
-        return f"({lhs} {op} {rhs} if {guard} else {helper}({lhs}, {rhs}))"
+        return f"({lhs} {op} {rhs} if {first}.__class__ is _str else {helper}({lhs}, {rhs}))"
+
+    def _float_copy(self, k: Expr) -> str:
+        """A constant equal to number constant ``k`` as a float, when one is exactly equal."""
+        if k.const.__class__ is int and -_EXACT <= k.const <= _EXACT:
+            return self.const(float(k.const))
+        return k.code
+
+    def _number_constant(self, name: str, k: Expr, x: Expr, k_on_left: bool, fn: Function) -> str:
+        """A comparison of ``x`` with a number constant: a float ``x`` is compared with a float
+        copy of the constant (Python compares two floats faster than a float and an int, and
+        exactly alike), an ``int`` with the constant itself; NaN and infinities reach the
+        helper in an ordering (it raises), anything else always does."""
+        op, helper = PY_OPERATOR[name], COMPARE_HELPERS[name]
+
+        def compare(constant: str, other: str) -> str:
+            return f"{constant} {op} {other}" if k_on_left else f"{other} {op} {constant}"
+
+        if x.kind == "num":  # a finite number already: Python's operator is exact
+            return f"({compare(k.code, x.code)})"
+        first, later = self.bind(x, fn)
+        twin = self._float_copy(k)
+        finite = f" and {later} - {later} == _Z" if name in _ORDERING else ""
+        slow = f"{helper}({k.code}, {later})" if k_on_left else f"{helper}({later}, {k.code})"
+        return (
+            f"({compare(twin, later)} if {first}.__class__ is _float{finite} "
+            f"else {compare(k.code, later)} if {later}.__class__ is _int else {slow})"
+        )
 
     def _iterate(self, name: str, args: Any, fn: Function) -> Expr:
         if name == "map" and not self.uses_scope and _plain_filter(args[0]) and _lookup(args[1]):

@@ -155,6 +155,38 @@ def _read(
     return engine.db.read_sync(read)
 
 
+def _replayed_event(src: _Source, event_id: str, now: datetime) -> Event:
+    """The event of a replay: the original's payload, received now, aimed at its recipe."""
+    return Event(
+        id=event_id,
+        type=src.event.type,
+        payload=src.event.payload,
+        workspace=src.run.workspace_id,
+        store=src.event.store,
+        source="replay",
+        dedup_key="",  # set in the transaction
+        occurred_at=src.event.occurred_at,
+        received_at=now,
+        caused_by=src.event.caused_by,
+        target_recipe=src.run.recipe_uid,
+    )
+
+
+def _state(engine: OpsHost, src: _Source, run_id: str, event: Event) -> RunState:
+    """The new run's state, with the outputs and failures of the steps it carries over."""
+    old = src.run
+    state = RunState(run_id, old.recipe_uid, old.workspace_id, src.recipe, event)
+    state.next_step = src.first
+    for step in src.copied:
+        done = step["status"] in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        if done and step["output"] is not None:
+            state.outputs[step["step_id"]] = step_output(
+                step["output"], step.get("output_sealed"), engine.runner.cipher
+            )
+        state.failures += step["status"] == StepStatus.FAILED
+    return state
+
+
 async def replay_run(
     engine: OpsHost, run_id: str, from_step: str, version: str, workspace: str | None
 ) -> Replayed:
@@ -162,32 +194,9 @@ async def replay_run(
     old = src.run
     now = engine.clock.now()
     event_id, new_run = new_id("evt"), new_id("run")
-    event = Event(
-        id=event_id,
-        type=src.event.type,
-        payload=src.event.payload,
-        workspace=old.workspace_id,
-        store=src.event.store,
-        source="replay",
-        dedup_key="",  # set in the transaction
-        occurred_at=src.event.occurred_at,
-        received_at=now,
-        caused_by=src.event.caused_by,
-        target_recipe=old.recipe_uid,
-    )
+    event = _replayed_event(src, event_id, now)
     key = engine.concurrency_key(src.recipe, event)
-    state = RunState(
-        new_run, old.recipe_uid, old.workspace_id, src.recipe, event, next_step=src.first
-    )
-    for step in src.copied:
-        if (
-            step["status"] in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
-            and step["output"] is not None
-        ):
-            state.outputs[step["step_id"]] = step_output(
-                step["output"], step.get("output_sealed"), engine.runner.cipher
-            )
-        state.failures += step["status"] == StepStatus.FAILED
+    state = _state(engine, src, new_run, event)
     job = NewJob(
         "run",
         new_run,

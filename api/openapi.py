@@ -135,7 +135,9 @@ REFUSALS = {
     "packs.install": "neither or both of `url` and `library` are given, or the pack is invalid",
     "packs.upload": "the body is not a pack archive, or its `sha256` does not match",
     "packs.export": "the workspace has no recipes to export, or names one it does not have",
-    "packs.upgrade": "the new version's recipes or inputs are invalid",
+    "packs.upgrade": "the new version's recipes or inputs are invalid, or `to` names a version "
+    "of the pack that is not there",
+    "recipes.rollback": "`version` is not one of the recipe's versions",
     "packs.for_stores": "the pack's templates do not accept the inputs given",
     "templates.instantiate": "the inputs do not fit the template's input schema",
 }

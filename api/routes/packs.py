@@ -18,7 +18,15 @@ from api.errors import ApiError, ErrorItem, responses
 from api.models import RecipePublic
 from api.recipes_query import public_stored
 from connectors.http.guard import GuardedSyncTransport, OutboundPolicy, OutboundRefused
-from engine import PackError, PackService, StoredRecipe, build_archive, default_library, sha256
+from engine import (
+    NotFoundError,
+    PackError,
+    PackService,
+    StoredRecipe,
+    build_archive,
+    default_library,
+    sha256,
+)
 from sous.container import Container
 
 T = TypeVar("T")
@@ -319,7 +327,15 @@ async def upgrade(
         )
         return plan, (apply_upgrade(service, key.workspace, plan) if body.apply and plan.ok else [])
 
-    plan, applied = await run(container, work, lambda done: done[1])
+    try:
+        plan, applied = await run(container, work, lambda done: done[1])
+    except NotFoundError:
+        offered = await run_in_threadpool(service.packs, key.workspace)
+        if body.to is None or not any(pack.name == name for pack, _ in offered):
+            raise
+        # The pack is there; the body names a version of it that is not.
+        message = f"pack {name!r} has no version {body.to!r}"
+        raise ApiError(422, message, details=[ErrorItem(path="/to", message=message)]) from None
     if body.apply and not plan.ok:
         details = [ErrorItem(path=p.pointer, message=str(p)) for p in plan.problems]
         raise ApiError(

@@ -294,3 +294,18 @@ async def test_upgrade_plan_then_apply_and_stores_and_export(
     assert gone.json() == {"deleted_recipes": ["stock-alert-s1", "stock-alert-s2"]}
     missing = await client.get("/v1/packs/lib/2.0.0", headers=headers["read"])
     assert missing.status_code == 404
+
+
+async def test_an_upgrade_to_a_version_the_pack_does_not_have_is_422_naming_the_field(
+    client: httpx.AsyncClient, headers: dict[str, Headers]
+) -> None:
+    await client.post("/v1/packs", json={"library": "lib"}, headers=headers["admin"])
+    missing = await client.post(
+        "/v1/packs/lib/upgrade", json={"to": "9.9.9"}, headers=headers["write"]
+    )
+    assert missing.status_code == 422, missing.text
+    assert missing.json()["error"]["details"][0]["path"] == "/to"
+    absent = await client.post(
+        "/v1/packs/nothing/upgrade", json={"to": "9.9.9"}, headers=headers["write"]
+    )
+    assert absent.status_code == 404

@@ -97,8 +97,15 @@ class FastPaths:
     def _bound(
         self, args: list[Any], fn: Function, *, numbers: bool = False
     ) -> list[tuple[Expr, str, str]]:
-        """Each argument's expression with its first-use and later-use source."""
-        exprs = [self.number_operand(arg, fn) if numbers else self.expr(arg, fn) for arg in args]
+        """Each argument's expression with its first-use and later-use source. With
+        ``numbers`` (two operands of ``+ - * /``), an operand whose other operand is a float
+        constant is generated for its numeric value only (see :attr:`raw_operand`)."""
+        exprs = [
+            self.number_operand(arg, fn)
+            if numbers and len(args) == 2 and args[1 - i].__class__ is float
+            else self.expr(arg, fn)
+            for i, arg in enumerate(args)
+        ]
         return [(e, *self.bind(e, fn)) for e in exprs]
 
     @staticmethod
@@ -131,9 +138,12 @@ class FastPaths:
         return Expr(self._either(checks, fast, slow), "bool")
 
     raw_operand = False
-    """Set while generating an operand whose consumer (a comparison, ``+ - * /``) needs only
-    its numeric value: an arithmetic result there is checked to be finite, not normalised
-    (``14.0`` and ``14`` compare and compute alike; the helpers normalise what they return)."""
+    """Set while generating an operand whose consumer needs only its numeric value: an
+    arithmetic result there is checked to be finite, not normalised. ``14.0`` and ``14``
+    compare alike, and compute alike with a float (an integral float from a normalisable
+    result is at most 2**53, so converting the int to a float is exact). With an int they may
+    not: ``2.0**53 + 1`` is ``2.0**53`` where ``2**53 + 1`` is exact. So the consumers are
+    comparisons and ``+ - * /`` whose other operand is a float constant."""
 
     def _arithmetic(self, name: str, args: Any, fn: Function) -> Expr:
         raw, self.raw_operand = self.raw_operand, False

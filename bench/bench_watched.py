@@ -44,6 +44,7 @@ STORE = "sousdemo"  # the sandbox's simulated store
 READER = r"""
 import json, sys, threading, time, httpx
 base, key, seconds, rate = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+only, stream = sys.argv[5].split(",") if sys.argv[5] else [], sys.argv[6] == "1"
 headers = {"Authorization": f"Bearer {key}"}
 stream_messages = [0]
 
@@ -58,12 +59,14 @@ def follow():
         pass
 
 sse = threading.Thread(target=follow, daemon=True)
-sse.start()
+if stream:
+    sse.start()
 lat, codes = [], {}
 with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
     runs = c.get("/v1/runs?limit=1").json().get("data", [])
     run_path = f"/v1/runs/{runs[0]['id']}" if runs else "/v1/runs?limit=1"
     paths = ["/v1/runs?limit=50", "/v1/events?limit=50", run_path, "/v1/stores/%s/backlog"]
+    paths = [p for p in paths if not only or any(p.startswith(o) for o in only)]
     end, n = time.monotonic() + seconds, 0
     while time.monotonic() < end:
         t0 = time.perf_counter()
@@ -72,7 +75,8 @@ with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
         codes[r.status_code] = codes.get(r.status_code, 0) + 1
         n += 1
         time.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
-sse.join(timeout=15)
+if stream:
+    sse.join(timeout=15)
 print(json.dumps({"latencies": lat, "codes": codes, "stream": stream_messages[0]}))
 """.replace("%s", STORE)
 
@@ -170,8 +174,10 @@ def phase(name: str, url: str, folder: Path, args: argparse.Namespace, watched: 
             httpx.post(f"{base}{path}", json=body, headers=headers, timeout=10).raise_for_status()
         reader = None
         if watched:
+            stream = "0" if args.no_stream else "1"
             reader = subprocess.Popen(
-                [sys.executable, "-c", READER, base, key, str(args.seconds), str(args.reads)],
+                [sys.executable, "-c", READER, base, key, str(args.seconds), str(args.reads)]
+                + [args.only, stream],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -212,6 +218,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--reads", type=float, default=10.0, help="dashboard reads per second")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--only", default="", help="read only paths starting so (comma-separated)")
+    parser.add_argument("--no-stream", action="store_true", help="no SSE subscriber")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sous-bench-watched-"))
     results = []

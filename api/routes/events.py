@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.deps import EngineDep, RegistryDep, RequireWrite, SessionDep, WorkspaceDep
+from api.deps import DatabaseDep, EngineDep, RegistryDep, RequireWrite, WorkspaceDep
 from api.errors import invalid, not_found, responses
 from api.models import (
     DecisionPublic,
@@ -49,9 +49,9 @@ async def send_event(
 
 
 @router.get("", summary="List events, newest first")
-def list_events(
+async def list_events(
     workspace: WorkspaceDep,
-    session: SessionDep,
+    db: DatabaseDep,
     type: Annotated[str | None, Query(max_length=120)] = None,
     store: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[UtcDateTime | None, Query(description="Received at or after")] = None,
@@ -68,7 +68,7 @@ def list_events(
         query = query.where(EventRow.received_at >= since)
     if until is not None:
         query = query.where(EventRow.received_at < until)
-    data, next_cursor = newest_first(session, query, EventRow.id, limit, cursor)
+    data, next_cursor = await db.query(lambda s: newest_first(s, query, EventRow.id, limit, cursor))
     return EventsPublic(
         data=[EventPublic.model_validate(r, from_attributes=True) for r in data],
         next_cursor=next_cursor,
@@ -78,7 +78,11 @@ def list_events(
 @router.get(
     "/{event_id}", summary="Show an event and its match decisions", responses=responses(404)
 )
-def show_event(event_id: str, workspace: WorkspaceDep, session: SessionDep) -> EventDetail:
+async def show_event(event_id: str, workspace: WorkspaceDep, db: DatabaseDep) -> EventDetail:
+    return await db.query(lambda s: _event_detail(s, workspace, event_id))
+
+
+def _event_detail(session: Session, workspace: str, event_id: str) -> EventDetail:
     row = session.get(EventRow, event_id)
     if row is None or row.workspace_id != workspace:
         raise not_found("event", event_id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DatabaseDep, EngineDep, RequireWrite, SessionDep, WorkspaceDep
+from api.deps import DatabaseDep, EngineDep, RequireWrite, WorkspaceDep
 from api.errors import ApiError, not_found, responses
 from api.models import (
     ReplayAccepted,
@@ -42,9 +42,9 @@ def _with_slug(workspace: str) -> Any:
 
 
 @router.get("", summary="List runs, newest first")
-def list_runs(
+async def list_runs(
     workspace: WorkspaceDep,
-    session: SessionDep,
+    db: DatabaseDep,
     recipe: Annotated[str | None, Query(max_length=80, description="A recipe id")] = None,
     status: Annotated[str | None, Query(max_length=30)] = None,
     event_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -64,8 +64,8 @@ def list_runs(
         query = query.where(RunRow.created_at >= since)
     if until is not None:
         query = query.where(RunRow.created_at < until)
-    data, next_cursor = newest_first(
-        session, query, RunRow.id, limit, cursor, key=lambda r: str(r[0].id)
+    data, next_cursor = await db.query(
+        lambda s: newest_first(s, query, RunRow.id, limit, cursor, key=lambda r: str(r[0].id))
     )
     return RunsPublic(data=[_public(run, slug) for run, slug in data], next_cursor=next_cursor)
 
@@ -86,8 +86,8 @@ def _detail(session: Session, workspace: str, run_id: str) -> RunDetail:
 
 
 @router.get("/{run_id}", summary="Show a run with its step trace", responses=responses(404))
-def show_run(run_id: str, workspace: WorkspaceDep, session: SessionDep) -> RunDetail:
-    return _detail(session, workspace, run_id)
+async def show_run(run_id: str, workspace: WorkspaceDep, db: DatabaseDep) -> RunDetail:
+    return await db.query(lambda s: _detail(s, workspace, run_id))
 
 
 @router.post(

@@ -140,6 +140,18 @@ class Database:
         database server, whose round trip would otherwise stall every other task of the loop."""
         return self.read_sync(fn) if self.is_sqlite else await asyncio.to_thread(self.read_sync, fn)
 
+    async def query(self, fn: Callable[[Session], T]) -> T:
+        """``fn`` with a read-only ORM session, from the event loop: inline on SQLite (a snapshot
+        read waits for no lock, and a thread would wait for the GIL behind a busy loop), in a
+        thread on a database server."""
+        if self.is_sqlite:
+            return self._query(fn)
+        return await asyncio.to_thread(self._query, fn)
+
+    def _query(self, fn: Callable[[Session], T]) -> T:
+        with self.read_session() as session:
+            return fn(session)
+
     def read_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a read-only transaction, now, on this thread."""
         with self.reader.connect() as conn, conn.begin():

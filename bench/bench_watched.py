@@ -175,9 +175,9 @@ def phase(name: str, url: str, folder: Path, args: argparse.Namespace, watched: 
         reader = None
         if watched:
             stream = "0" if args.no_stream else "1"
+            argv = [base, key, str(args.seconds), str(args.reads), args.only, stream]
             reader = subprocess.Popen(
-                [sys.executable, "-c", READER, base, key, str(args.seconds), str(args.reads)]
-                + [args.only, stream],
+                [sys.executable, "-c", READER, *argv],
                 stdout=subprocess.PIPE,
                 text=True,
             )

@@ -51,6 +51,14 @@ def finite_number(first: str, later: str) -> str:
     return f"({first}.__class__ is _float and {later} - {later} == _Z or {later}.__class__ is _int)"
 
 
+def _is_arithmetic(node: Any) -> bool:
+    return is_operation(node) and next(iter(node)) in _BINARY_OR_DIVIDE
+
+
+def _is_constant(node: Any) -> bool:
+    return not isinstance(node, dict | list)
+
+
 def joiner(checks: list[str]) -> str:
     """How to join ``checks`` so that every binding (``:=``) in them is evaluated: ``&`` when
     a check that binds follows one that can fail, else ``and`` (which stops at the first
@@ -95,15 +103,12 @@ class FastPaths:
             self.raw_operand = False
 
     def _bound(
-        self, args: list[Any], fn: Function, *, numbers: bool = False
+        self, args: list[Any], fn: Function, raw: tuple[bool, ...] = ()
     ) -> list[tuple[Expr, str, str]]:
-        """Each argument's expression with its first-use and later-use source. With
-        ``numbers`` (two operands of ``+ - * /``), an operand whose other operand is a float
-        constant is generated for its numeric value only (see :attr:`raw_operand`)."""
+        """Each argument's expression with its first-use and later-use source; the operands
+        flagged in ``raw`` are generated for their numeric value only (:attr:`raw_operand`)."""
         exprs = [
-            self.number_operand(arg, fn)
-            if numbers and len(args) == 2 and args[1 - i].__class__ is float
-            else self.expr(arg, fn)
+            self.number_operand(arg, fn) if i < len(raw) and raw[i] else self.expr(arg, fn)
             for i, arg in enumerate(args)
         ]
         return [(e, *self.bind(e, fn)) for e in exprs]
@@ -149,7 +154,11 @@ class FastPaths:
         raw, self.raw_operand = self.raw_operand, False
         if not isinstance(args, list) or len(args) != 2:  # the helper (one frame less: deep rules)
             return Expr(f"{EAGER_HELPERS[name]}({self.call_args(name, args, fn)})", "num")
-        operands = self._bound(args, fn, numbers=name != "%")
+        # an operand beside a float constant may stay unnormalised; so may a dividend whose
+        # divisor is checked to be a float at run time (else the dividend is normalised)
+        raw_dividend = name == "/" and _is_arithmetic(args[0]) and not _is_constant(args[1])
+        unnormalised = (args[1].__class__ is float or raw_dividend, args[0].__class__ is float)
+        operands = self._bound(args, fn, unnormalised if name != "%" else ())
         if any(e.const is not NOT_CONSTANT and not _is_number(e) for e, _, _ in operands):
             return self._eager(name, args, fn)
         if name == "%":
@@ -161,6 +170,8 @@ class FastPaths:
         t = fn.temp()
         if name == "/":  # int / int keeps the helper's exact integer division
             extra = [] if floats else [f"({a}.__class__ is _float or {b}.__class__ is _float)"]
+            if raw_dividend:  # an integral float dividend is exact only beside a float divisor
+                extra, slow = [f"{b}.__class__ is _float"], f"{EAGER_HELPERS[name]}(_nf({a}), {b})"
             if eb.kind != "num":  # x / Infinity would be 0 where the helper raises
                 extra.append(f"{b} - {b} == _Z")
             fast = (_finite_result if raw else _float_result)(t, f"{a} / {b}")

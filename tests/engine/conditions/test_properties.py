@@ -99,8 +99,8 @@ def test_compiled_rules_agree_with_the_interpreter(rule: Any, data: Any) -> None
     compiled = _outcome(compile_rule(rule), data)
     interpreted = _outcome(evaluate, rule, data)
     assert compiled[0] == interpreted[0], (compiled, interpreted)
-    if compiled[0] == "error":
-        assert compiled[1] == interpreted[1]
+    if compiled[0] == "error":  # a thrown NaN from the data is the same object, not equal
+        assert compiled[1] is interpreted[1] or compiled[1] == interpreted[1]
     else:
         assert _same(compiled[1], interpreted[1])
 

@@ -70,8 +70,9 @@ with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
     end, n = time.monotonic() + seconds, 0
     while time.monotonic() < end:
         t0 = time.perf_counter()
-        r = c.get(paths[n % len(paths)])
-        lat.append((time.perf_counter() - t0) * 1000)
+        path = paths[n % len(paths)]
+        r = c.get(path)
+        lat.append((path.split("?")[0], (time.perf_counter() - t0) * 1000))
         codes[r.status_code] = codes.get(r.status_code, 0) + 1
         n += 1
         time.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
@@ -202,7 +203,10 @@ def show(p: Phase) -> None:
     print(f"             not completed {p.accepted - p.completed}   non-2xx {p.non_2xx}", end="")
     print(f"   'database is locked' {p.locked}")
     if p.reader:
-        lat = [float(v) for v in p.reader["latencies"]]
+        by_path: dict[str, list[float]] = {}
+        for path, ms in p.reader["latencies"]:
+            by_path.setdefault("/v1/runs/{id}" if path.count("/") == 3 else path, []).append(ms)
+        lat = [ms for values in by_path.values() for ms in values]
         codes = {int(c): int(n) for c, n in p.reader["codes"].items()}
         bad = sum(n for c, n in codes.items() if not 200 <= c < 300)
         print(
@@ -210,6 +214,11 @@ def show(p: Phase) -> None:
             f"  p99 {percentile(lat, 99):.1f} ms  non-2xx {bad}  codes {codes}"
             f"  stream messages {p.reader['stream']}"
         )
+        for path, values in sorted(by_path.items()):
+            print(
+                f"               {path:<28} p50 {percentile(values, 50):6.1f} ms"
+                f"  p99 {percentile(values, 99):6.1f} ms"
+            )
 
 
 def main() -> None:

@@ -37,10 +37,41 @@ def backlog_router(
     clock: Clock,
     workspace: Callable[..., Any],
     prefix: str = "/v1/stores",
+    fresh_for: float = 15.0,
 ) -> APIRouter:
     """The backlog route. ``workspace`` is a FastAPI dependency that authenticates the caller
-    and returns its workspace id (or an object with a ``workspace`` attribute)."""
+    and returns its workspace id (or an object with a ``workspace`` attribute). A report is
+    answered again for ``fresh_for`` seconds before the store is read anew (its
+    ``generated_at`` says when it was made)."""
     router = APIRouter(prefix=prefix, tags=["reports"])
+    cache: dict[tuple[Any, ...], tuple[float, BacklogReport]] = {}
+
+    async def _build(
+        ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
+    ) -> BacklogReport:
+        """The report, read from the store now (its errors as HTTP answers)."""
+        try:
+            client = await clients.client(ws, store)
+        except NotFoundError:
+            raise HTTPException(404, f"store {store!r} not found") from None
+        try:
+            return await build_report(
+                client,
+                db,
+                ws,
+                store,
+                clock.now(),
+                statuses=tuple(status_id) if status_id else None,
+                window_days=window_days,
+                top=top,
+            )
+        except Retry as exc:
+            headers = {"Retry-After": str(max(1, round(exc.defer)))}
+            raise HTTPException(503, f"the store is busy: {exc}", headers=headers) from None
+        except RetryableError as exc:
+            raise HTTPException(503, f"the store did not answer: {exc}") from None
+        except PermanentError as exc:
+            raise HTTPException(502, f"the store refused: {exc}") from None
 
     def caller_workspace(found: Annotated[Any, Depends(workspace)]) -> str:
         return found if isinstance(found, str) else str(found.workspace)
@@ -60,28 +91,15 @@ def backlog_router(
         window_days: Annotated[int, Query(ge=1, le=365)] = 30,
         top: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> Any:
-        try:
-            client = await clients.client(ws, store)
-        except NotFoundError:
-            raise HTTPException(404, f"store {store!r} not found") from None
-        try:
-            report = await build_report(
-                client,
-                db,
-                ws,
-                store,
-                clock.now(),
-                statuses=tuple(status_id) if status_id else None,
-                window_days=window_days,
-                top=top,
-            )
-        except Retry as exc:
-            headers = {"Retry-After": str(max(1, round(exc.defer)))}
-            raise HTTPException(503, f"the store is busy: {exc}", headers=headers) from None
-        except RetryableError as exc:
-            raise HTTPException(503, f"the store did not answer: {exc}") from None
-        except PermanentError as exc:
-            raise HTTPException(502, f"the store refused: {exc}") from None
+        key = (ws, store, tuple(status_id or ()), window_days, top)
+        hit = cache.get(key)
+        if hit is not None and hit[0] > clock.monotonic():
+            report = hit[1]  # a dashboard polling the report spends no more of the store's quota
+        else:
+            report = await _build(ws, store, status_id, window_days, top)
+            if len(cache) > 1_000:
+                cache.clear()
+            cache[key] = (clock.monotonic() + fresh_for, report)
         if _wants_csv(request, format):
             disposition = f'attachment; filename="{render.filename(report)}"'
             return Response(

@@ -89,3 +89,18 @@ async def test_a_busy_store_answers_503(shop: Shop, api: httpx.AsyncClient) -> N
     assert faults.status_code == 200
     response = await api.get(f"/v1/stores/{shop.hash}/backlog")
     assert response.status_code == 503
+
+
+async def test_a_polled_report_reads_the_store_once_while_it_is_fresh(
+    shop: Shop, api: httpx.AsyncClient
+) -> None:
+    pid = shop.product_id("Leather Card Holder")
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10))
+    path = f"/v1/stores/{shop.hash}/backlog"
+    first = (await api.get(path)).json()
+    shop.clock.advance(10)
+    assert (await api.get(path)).json() == first  # answered again: no store request spent
+    await sell(shop, pid, 1)  # the store changes (and a minute passes)
+    later = (await api.get(path)).json()
+    assert later["generated_at"] != first["generated_at"]
+    assert later["count"] == first["count"] + 1

@@ -114,6 +114,9 @@ def write_config(base: str, folder: Path, args: argparse.Namespace) -> Path:
         f"max-steps = {args.stateful_steps}",
         "[phases.stateful.generation]",
         f"max-examples = {args.stateful_scenarios}",
+        # The walk follows ids with valid requests (tests/fuzz_hooks.py); refused data is
+        # what the examples, coverage and fuzzing phases send to every operation.
+        'mode = "positive"',
         # Only the document's own links: they are how a client learns where ids flow, and
         # the walk is measured against them (inference adds a link from every answer with a
         # recipe in it to every operation on that recipe).
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stateful-scenarios", type=int, default=150)
     parser.add_argument("--stateful-steps", type=int, default=10, help="steps per scenario")
     parser.add_argument(
-        "--stateful-seconds", type=int, default=60, help="time for the stateful suites"
+        "--stateful-seconds", type=int, default=120, help="time for the stateful suites"
     )
     parser.add_argument("--keep", action="store_true", help="keep the report folder")
     args = parser.parse_args(argv)

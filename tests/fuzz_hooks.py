@@ -5,8 +5,8 @@ holds and from what it creates, so:
 
 - a list is read without filters: random filters (``q``, ``status``, ``since``, a cursor, ...)
   answer empty pages, from which no link can go on;
-- the operations that create what the links walk from get a valid body (in the cases drawn
-  to be accepted; those drawn to be refused keep theirs) (a recipe, an event
+- the operations that create what the links walk from get a valid body (the stateful run
+  draws only cases meant to be accepted) (a recipe, an event
   a recipe runs on, a hook, a key, the demo store, a library pack): a random one is all but
   always refused, and a refused create has no id to pass on. Each body is made from the one
   schemathesis drew (a checksum of it names the new recipe, hook or product), so the walk
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import schemathesis
+import yaml
 
 schemathesis.serializer.alias(["application/gzip", "application/zip"], "application/octet-stream")
 
@@ -69,10 +70,13 @@ if os.environ.get("SOUS_FUZZ_PHASES") == "stateful":
         return {name: value for name, value in (query or {}).items() if name == "limit"}
 
     @schemathesis.hook
-    def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+    def map_case(
+        context: schemathesis.HookContext, case: schemathesis.Case[Any]
+    ) -> schemathesis.Case[Any]:
         make = VALID_BODIES.get((case.operation.method.upper(), case.operation.path))
-        meta = case._meta
-        if make is None or (meta is not None and meta.generation.mode.is_negative):
-            return case  # a case meant to be refused stays as drawn
-        case.body = make(_tag(case.body))
+        if make is not None:
+            body = make(_tag(case.body))
+            # A recipe sent as YAML is a string in the document, so it stays one here.
+            yaml_text = "yaml" in (case.media_type or "")
+            case.body = yaml.safe_dump(body, sort_keys=False) if yaml_text else body
         return case

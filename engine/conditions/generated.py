@@ -174,15 +174,15 @@ class Function:
 
     def _lookup_lines(self, indent: str, nodes: list[Lookup] | None = None) -> list[str]:
         const, lines = self.const, []
-        for node in self.lookups.values() if nodes is None else nodes:
+        nodes = list(self.lookups.values()) if nodes is None else nodes
+        grouped: set[str] = set()  # parents whose get lookups are already placed
+        for node in nodes:
             index = rt.index_of(node.key)
             if node.get:  # absence is expected (a default is given): avoid raising
-                default = "" if node.missing == "None" else f", {node.missing}"
-                lines.append(
-                    f"{indent}{node.local} = {node.parent}.get({const(node.key)}{default}) "
-                    f"if {node.parent}.__class__ is _dict "
-                    f"else _ix({node.parent}, {const(node.key)}, {const(index)}, {node.missing})"
-                )
+                if node.parent not in grouped:
+                    grouped.add(node.parent)
+                    siblings = [n for n in nodes if n.get and n.parent == node.parent]
+                    lines += self._get_lines(indent, siblings)
             elif index is not None:  # a list is indexed inline (a dict is read by the key)
                 lines += [
                     f"{indent}try:",
@@ -200,6 +200,30 @@ class Function:
                     f"{indent}    {node.local} = {node.missing}",
                 ]
         return lines
+
+    def _get_lines(self, indent: str, siblings: list[Lookup]) -> list[str]:
+        """Lookups read with ``get`` from one parent: the parent is checked to be a ``dict``
+        once for all of them (a get lookup is never itself a parent, so placing the later
+        siblings beside the first keeps every parent assigned before it is read)."""
+        const, parent = self.const, siblings[0].parent
+        reads, others = [], []
+        for node in siblings:
+            default = "" if node.missing == "None" else f", {node.missing}"
+            index = const(rt.index_of(node.key))
+            reads.append((node.local, f"{parent}.get({const(node.key)}{default})"))
+            others.append(f"_ix({parent}, {const(node.key)}, {index}, {node.missing})")
+        if len(siblings) == 1:
+            ((local, read),) = reads
+            return [f"{indent}{local} = {read} if {parent}.__class__ is _dict else {others[0]}"]
+        return [
+            f"{indent}if {parent}.__class__ is _dict:",
+            *(f"{indent}    {local} = {read}" for local, read in reads),
+            f"{indent}else:",
+            *(
+                f"{indent}    {local} = {other}"
+                for (local, _), other in zip(reads, others, strict=True)
+            ),
+        ]
 
     def render(self, body: str, fallback: str | None = None) -> str:
         """The ``def`` source: hoisted lookups, then ``return body``.

@@ -272,3 +272,37 @@ def test_compiled_rules_raise_evaluation_errors() -> None:
         compile_rule({"/": [{"var": "x"}, 0]})({"x": 1})
     assert caught.value.error_type == "NaN"
     assert isinstance(caught.value, ConditionError)
+
+
+SIBLING_RULES = [
+    {"missing": ["a.b.x", "a.b.y", "a.b.z"]},
+    {"!": {"missing": ["a.b.x", "a.b.y", "a.b.z"]}},
+    {"missing_some": [2, ["a.b.x", "a.b.y", "a.c", "a.b.z"]]},
+    {"!": {"missing_some": [1, ["a.b.x", "a.c", "a.b.y"]]}},
+    {"cat": [{"var": ["a.b.x", "-"]}, {"var": ["a.b.y", 0]}, {"var": "a.b.z"}]},
+    {"if": [{"var": ["a.b.x", 1]}, {"var": ["a.b.y", 2]}, {"var": ["a.b.z", 3]}]},
+]
+SIBLING_PARENTS = [
+    None,
+    {},
+    {"x": 1, "y": "", "z": None},
+    {"x": "a", "y": "b", "z": "c"},
+    {"y": [0], "z": False},
+    ["p", "q"],
+    "xyz",
+    7,
+    Level.EMPTY,
+]
+
+
+def test_keys_of_one_parent_are_read_after_one_dict_check() -> None:
+    source, _, _ = generate(SIBLING_RULES[0])
+    assert source.count("__class__ is _dict") == 1
+    assert source.count(".get(") == 3
+
+
+@pytest.mark.parametrize("rule", SIBLING_RULES, ids=canonical_json)
+@pytest.mark.parametrize("parent", SIBLING_PARENTS, ids=repr)
+def test_keys_of_one_parent_keep_the_interpreter_results(rule: Any, parent: Any) -> None:
+    for data in ({"a": {"b": parent, "c": "c"}}, {"a": {"b": parent}}, {"a": parent}, None):
+        assert _same(_outcome(compile_rule(rule), data), _outcome(evaluate, rule, data))

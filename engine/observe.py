@@ -1,9 +1,9 @@
 """What a log line or a trace span knows about the work in hand: the request, event and run ids
 (context variables, set by the API middleware and the runner), and OpenTelemetry spans.
 
-OpenTelemetry is optional (``pip install sous[otel]``): without the package, :func:`span` does
-nothing and costs next to nothing. With it, spans go to whatever tracer provider the process
-configured (none configured: OpenTelemetry's own no-op).
+OpenTelemetry is optional (``pip install sous[otel]``): without the package, or while the process
+has configured no tracer provider, :func:`span` makes no span and costs next to nothing (it is
+on the path of every run and step). With a provider, spans go to it.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def current_ids() -> dict[str, str]:
 def span(name: str, **attributes: Any) -> Iterator[None]:
     """An OpenTelemetry span named ``sous.<name>`` carrying ``attributes`` and the current ids;
     a no-op without OpenTelemetry."""
-    if _trace is None:
-        yield
+    if _trace is None or isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider):
+        yield  # no tracer provider configured: spans would go nowhere, so none are made
         return
     values = current_ids() | {k: v for k, v in attributes.items() if v is not None}
     tracer = _trace.get_tracer("sous")

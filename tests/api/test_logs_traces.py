@@ -96,7 +96,8 @@ async def test_spans_around_ingest_runs_steps_and_store_requests(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    # The global provider can be set once per process: hand out this one's tracer instead.
+    # The global provider can be set once per process: hand out this one (and its tracer) instead.
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     monkeypatch.setattr(trace, "get_tracer", lambda *_, **__: provider.get_tracer("test"))
     sent = await _fire(client, admin, engine)
     shop = httpx.MockTransport(lambda _: httpx.Response(200, json={"data": {"id": 1}}))

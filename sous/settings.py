@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     )
     recipes_dir: Path | None = Field(default=None, description="load recipes from YAML at start")
     max_chain_depth: int = Field(default=5, ge=1, le=50)
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins whose pages may call the API; comma-separated or a JSON list",
+    )
     max_body_bytes: int = 1_000_000
     outbound_allow_private: bool = Field(
         default=False, description="let http.request reach loopback and private addresses"
@@ -70,7 +73,7 @@ class Settings(BaseSettings):
     queue: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
     log_level: str = "info"
 
-    @field_validator("outbound_allow_hosts", mode="before")
+    @field_validator("outbound_allow_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         """``erp.lan,10.20.0.0/16`` or ``["erp.lan"]`` from the environment; a list as is."""
@@ -82,7 +85,7 @@ class Settings(BaseSettings):
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(
-                    f"not a JSON list ({exc.msg}); write the hosts comma-separated instead, "
+                    f"not a JSON list ({exc.msg}); write the values comma-separated instead, "
                     "e.g. erp.lan,api.example.com"
                 ) from None
         return [h.strip() for h in text.split(",") if h.strip()]

@@ -55,6 +55,14 @@ def _is_arithmetic(node: Any) -> bool:
     return is_operation(node) and next(iter(node)) in _BINARY_OR_DIVIDE
 
 
+def _is_merge(node: Any) -> bool:
+    """Whether ``node`` is a ``merge`` of one or more operands given as a list."""
+    if not is_operation(node) or next(iter(node)) != "merge":
+        return False
+    args = node["merge"]
+    return isinstance(args, list) and len(args) > 0
+
+
 def _is_constant(node: Any) -> bool:
     return not isinstance(node, dict | list)
 
@@ -135,12 +143,24 @@ class FastPaths:
             members, items = self.const(frozenset(haystack)), self.const(haystack)
             code = f"({later} in {members} if {first}.__class__ is _str else "
             return Expr(code + f"_contains({later}, {items}))", "bool")
-        (n, n1, n2), (_, h1, h2) = self._bound(args, fn)
-        checks = [f"{h1}.__class__ in _STRLIST"]
+        if _is_merge(haystack):
+            return self._in_merge(needle, haystack["merge"], fn)
+        (n, n1, n2), (h, h1, h2) = self._bound(args, fn)
+        checks = [f"{h1}.__class__ in _STRLIST" if h.kind != "list" else f"{h1} is not None"]
         if not isinstance(n.const, str):
             checks.insert(0, f"{n1}.__class__ is _str")
         fast, slow = f"{n2} in {h2}", f"_contains({n2}, {h2})"
         return Expr(self._either(checks, fast, slow), "bool")
+
+    def _in_merge(self, needle: Any, parts: list[Any], fn: Function) -> Expr:
+        """``in`` over ``merge`` of arrays, for a string needle: a search of each array in
+        turn (no merged list is built); any operand not an array takes the helpers."""
+        (n, n1, n2), *operands = self._bound([needle, *parts], fn)
+        checks = [] if isinstance(n.const, str) else [f"{n1}.__class__ is _str"]
+        checks += [f"{first}.__class__ is _list" for _, first, _ in operands]
+        fast = "(" + " or ".join(f"{n2} in {later}" for _, _, later in operands) + ")"
+        merged = f"{EAGER_HELPERS['merge']}({', '.join(later for _, _, later in operands)})"
+        return Expr(self._either(checks, fast, f"_contains({n2}, {merged})"), "bool")
 
     raw_operand = False
     """Set while generating an operand whose consumer needs only its numeric value: an

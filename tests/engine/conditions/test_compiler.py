@@ -169,6 +169,9 @@ FAST_PATH_RULES = [
     {"==": [{"var": "x"}, None]},
     {"in": ["sale", {"var": "x"}]},
     {"in": ["sale", {"merge": [{"var": "x"}]}]},
+    {"in": ["sale", {"merge": [{"var": "x"}, {"var": "y"}]}]},
+    {"in": [{"var": "x"}, {"merge": [["sale", 5], {"var": "y"}, "n", None]}]},
+    {"in": [{"var": "x"}, {"map": [{"var": "y"}, {"var": ""}]}]},
     {"==": [{"+": [{"var": "x"}, 0]}, 1]},
     {"and": [{"var": "x"}, {"!": {"var": "x"}}]},
     {"or": [{"var": "x"}, {"??": [{"var": "y"}, 0]}]},
@@ -293,6 +296,17 @@ SIBLING_PARENTS = [
     7,
     Level.EMPTY,
 ]
+
+
+def test_in_over_merge_searches_each_array_without_merging() -> None:
+    rule = {"in": ["vip", {"merge": [{"var": "a.tags"}, {"var": "b.tags"}]}]}
+    source, _, _ = generate(rule)
+    assert "[*" not in source  # no merged list on the fast path
+    check = compile_rule(rule)
+    assert check({"a": {"tags": ["x"]}, "b": {"tags": ["vip"]}}) is True
+    assert check({"a": {"tags": "vip"}, "b": {"tags": []}}) is True  # a string is one element
+    assert check({"a": {"tags": ("vip",)}}) is True
+    assert check({"a": {"tags": ["VIP"]}, "b": {"tags": None}}) is False
 
 
 def test_keys_of_one_parent_are_read_after_one_dict_check() -> None:

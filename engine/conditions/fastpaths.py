@@ -18,6 +18,10 @@ from engine.conditions.validate import is_operation
 
 _BINARY: Final = {"+": "+", "-": "-", "*": "*"}
 _BINARY_OR_DIVIDE: Final = frozenset({"+", "-", "*", "/"})
+_SMALL: Final = 2.0**969
+"""A finite number plus or minus a constant smaller than this is finite (it stays below the
+largest float by more than half the spacing of floats there, so it cannot round up to
+infinity); an int too large for a float raises OverflowError there instead."""
 
 
 def _is_number(e: Expr) -> bool:
@@ -192,18 +196,23 @@ class FastPaths:
             extra = [] if floats else [f"({a}.__class__ is _float or {b}.__class__ is _float)"]
             if raw_dividend:  # an integral float dividend is exact only beside a float divisor
                 extra, slow = [f"{b}.__class__ is _float"], f"{EAGER_HELPERS[name]}(_nf({a}), {b})"
+                if eb.kind != "num":  # its number check (the last) becomes the float check
+                    extra, checks[-1] = [], f"{operands[1][1]}.__class__ is _float"
             if eb.kind != "num":  # x / Infinity would be 0 where the helper raises
                 extra.append(f"{b} - {b} == _Z")
             fast = (_finite_result if raw else _float_result)(t, f"{a} / {b}")
             return Expr(self._either(checks, fast, slow, " and ".join(extra)), "num")
         # + - *: a non-finite result (from non-finite operands too) is left to _nf, which raises
         result = f"{a} {_BINARY[name]} {b}"
-        if all(e.kind == "num" for e, _, _ in operands):  # finite numbers: no slow path
+        known = all(e.kind == "num" for e, _, _ in operands)
+        if known:  # finite numbers: no slow path
             checks, (x, y) = [], (e.code for e, _, _ in operands)
             result = f"({x}) {_BINARY[name]} ({y})"
         fast = _float_result(t, result) if floats else _number_result(t, result)
-        if raw:
-            fast = _finite_result(t, result)
+        if raw:  # finite ± a constant below 2**969 rounds to at most the largest float
+            small = any(_is_number(e) and abs(e.const) < _SMALL for e, _, _ in operands)
+            finite = known and name != "*" and small
+            fast = f"({result})" if finite else _finite_result(t, result)
         return Expr(self._either(checks, fast, slow), "num")
 
     def _remainder(self, args: Any, operands: list[tuple[Expr, str, str]], fn: Function) -> Expr:

@@ -8,6 +8,7 @@ import io
 import keyword
 import math
 import re
+import sys
 import tokenize
 from typing import Any
 
@@ -179,6 +180,8 @@ FAST_PATH_RULES = [
     {"<": [{"*": [{"var": "x"}, 2]}, {"var": "x"}]},
     {"==": [{"-": [{"var": "x"}, 0.5]}, 1]},
     {"/": [{"var": "x"}, 2.5]},
+    {">=": [{"/": [{"-": [{"var": "x"}, {"var": "y"}]}, {"var": "x"}]}, 0.3]},
+    {">": [{"+": [{"-": [{"var": "x"}, 1.5]}, 0.5]}, 1]},
     {"/": [1.5, {"var": "x"}]},
     {"%": [{"var": "x"}, 3]},
     {"max": [{"var": "x"}, 1]},
@@ -296,6 +299,17 @@ SIBLING_PARENTS = [
     7,
     Level.EMPTY,
 ]
+
+
+@pytest.mark.parametrize("constant", [1.0, 4.9e291, 2.0**969, 1e292, 1e308])
+@pytest.mark.parametrize("name", ["+", "-"])
+def test_finite_plus_a_constant_is_checked_unless_it_cannot_overflow(
+    name: str, constant: float
+) -> None:
+    rule = {">": [{name: [{"*": [{"var": "x"}, 1.0]}, constant]}, 0]}
+    for x in (math.ulp(0.0), 1.0, 1e308, sys.float_info.max, -sys.float_info.max):
+        data = {"x": x}
+        assert _same(_outcome(compile_rule(rule), data), _outcome(evaluate, rule, data))
 
 
 def test_in_over_merge_searches_each_array_without_merging() -> None:

@@ -3,12 +3,22 @@ keep the token encrypted, and hand the store to the connector's webhook registra
 
 The store connector (:class:`engine.StoreConnector`, BigCommerce's when it is wired) registers
 the new store's webhooks; what it returns is kept in the store's ``info["webhooks"]``.
+
+Registration is a few dozen calls to the store, paced by the store's API quota: when other
+clients (or Sous's own reads) have used the quota up, the calls wait for the quota's window to
+reset (30 s on BigCommerce). The connect answer does not wait for that: after
+:data:`REGISTER_WAIT` seconds it answers with status ``webhooks_pending`` while registration
+goes on in the background, and the row is updated (status ``connected`` or
+``webhooks_failed``) when it ends, unless the store was disconnected meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +32,11 @@ from sous.settings import Settings
 log = logging.getLogger("sous.api")
 _NO_RETRIES = RetryPolicy(read_delays=(), write_delays=(), network_delays=(), max_rate_limited=0)
 _BIGCOMMERCE_HOST = "api.bigcommerce.com"
+REGISTER_WAIT = 5.0
+"""Seconds ``POST /v1/stores`` waits for webhook registration before answering
+``webhooks_pending``."""
+PENDING = "webhooks_pending"
+_LATE: set[asyncio.Task[None]] = set()  # registrations still running after their answer
 
 
 def base_url_for(
@@ -79,14 +94,23 @@ def new_webhook_secret() -> str:
 
 
 async def register_webhooks(
-    stores: StoreConnector | None, row: StoreRow, token: str, secret: str
+    stores: StoreConnector | None,
+    row: StoreRow,
+    token: str,
+    secret: str,
+    save_late: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None,
+    wait: float | None = None,
 ) -> bool:
     """Hand a new store to the store connector, if one is wired, and note the outcome in the
-    row (``info["webhooks"]``; status ``webhooks_failed`` if it raised). True if it ran."""
+    row (``info["webhooks"]``; status ``webhooks_failed`` if it raised). True if it ran.
+
+    If registration has not ended after ``wait`` seconds (:data:`REGISTER_WAIT`), the row says
+    ``webhooks_pending`` and registration goes on; when it ends, ``save_late`` is given the
+    store's id, status and info with the outcome."""
     if stores is None:
         return False
-    try:
-        hooks = await stores.register(
+    registering = asyncio.ensure_future(
+        stores.register(
             workspace=row.workspace_id,
             store_id=row.id,
             store_hash=row.store_hash,
@@ -94,8 +118,43 @@ async def register_webhooks(
             access_token=token,
             webhook_secret=secret,
         )
-    except Exception as exc:
-        log.exception("registering webhooks for store %s failed", row.store_hash)
+    )
+    done, _ = await asyncio.wait({registering}, timeout=REGISTER_WAIT if wait is None else wait)
+    if done:
+        _note(row, row.store_hash, registering)
+        return True
+    log.warning(
+        "store %s: webhook registration goes on after the answer (the store's quota paces it)",
+        row.store_hash,
+    )
+    status, info = row.status, dict(row.info or {})
+    row.status = PENDING
+    row.info = {**info, "webhooks": {"pending": True}}
+
+    async def finish() -> None:
+        await asyncio.wait({registering})
+        late = _Outcome(status, info)
+        _note(late, row.store_hash, registering)
+        if save_late is not None:
+            await save_late(row.id, late.status, late.info or {})
+
+    task = asyncio.create_task(finish())
+    _LATE.add(task)
+    task.add_done_callback(_LATE.discard)
+    return True
+
+
+@dataclass
+class _Outcome:
+    status: str
+    info: dict[str, Any] | None
+
+
+def _note(row: StoreRow | _Outcome, store_hash: str, registering: asyncio.Future[Any]) -> None:
+    exc = registering.exception()
+    if exc is None:
+        hooks: Any = registering.result()
+    else:
+        log.error("registering webhooks for store %s failed", store_hash, exc_info=exc)
         row.status, hooks = "webhooks_failed", {"error": f"{type(exc).__name__}: {exc}"}
     row.info = {**(row.info or {}), "webhooks": hooks}
-    return True

@@ -52,6 +52,14 @@ def _public(row: StoreRow) -> StorePublic:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Connect a store",
+    description=(
+        "Verifies the access token by calling the store, keeps it encrypted and registers the "
+        "store's webhooks. Registration is paced by the store's API quota; if it has not "
+        "finished within a few seconds the answer's `status` is `webhooks_pending` and it "
+        "goes on in the background: the store's `status` becomes `active` (or "
+        "`webhooks_failed`) when it ends. 502: the store could not be reached (or its quota "
+        "was used up) while verifying the token."
+    ),
     responses=responses(409, 502),
 )
 async def connect_store(
@@ -80,7 +88,11 @@ async def connect_store(
         info={"store": {k: info[k] for k in _KEPT if k in info}},
     )
     await run_in_threadpool(_insert, db.session, row)
-    if await register_webhooks(stores, row, body.access_token, secret):
+
+    async def save_late(store_id: str, status: str, info: dict[str, Any]) -> None:
+        await run_in_threadpool(_update, db.session, store_id, status, info)
+
+    if await register_webhooks(stores, row, body.access_token, secret, save_late):
         await run_in_threadpool(_save, db.session, row)
     return _public(row)
 
@@ -109,6 +121,16 @@ def _save(session_factory: Any, row: StoreRow) -> None:
     with session_factory() as s:
         s.merge(row)
         s.commit()
+
+
+def _update(session_factory: Any, store_id: str, status: str, info: dict[str, Any]) -> None:
+    """A late registration's outcome; a store disconnected meanwhile stays disconnected."""
+    with session_factory() as s:
+        row = s.get(StoreRow, store_id)
+        if row is not None:
+            row.status, row.info = status, info
+            s.add(row)
+            s.commit()
 
 
 @router.get("", summary="List connected stores")

@@ -38,6 +38,8 @@ KEY = re.compile(r"API key \(sandbox\):\s+(sous_\S+)")
 LINKS_FLOOR = 0.8
 GENERATED = re.compile(r"(\d+) generated")
 UNIT_PHASES = "examples,coverage,fuzzing"
+SEEDS = 3
+SEED_PACKS = ("catalog", "orders", "customers")
 SEED_RECIPE: dict[str, Any] = {
     "id": "fuzz-seed",
     "name": "Log each seed event",
@@ -193,9 +195,10 @@ def run_schemathesis(
 
 def seed(base: str, key: str) -> None:
     """Put back what the earlier phases may have taken and add what the sandbox starts without,
-    so every list the links read from has a first item: the demo store (reconnected if a
-    fuzzed request disconnected it), a recipe and an event that ran it, a secret, an inbound
-    hook, a library pack; and, last, a spare key, so the newest key a link may revoke is not
+    so every list the links read from has a first item even after the walk's random deletes:
+    the demo store (reconnected if a fuzzed request disconnected it), and :data:`SEEDS` each
+    of recipes, events that ran them, secrets, inbound hooks and library packs; and, last, a
+    spare key, so the newest key a link may revoke is not
     the one the fuzzer calls with."""
     from sous.sandbox import DEMO_STORE, DEMO_TOKEN
 
@@ -212,13 +215,15 @@ def seed(base: str, key: str) -> None:
         if not any(s["store_hash"] == DEMO_STORE for s in stores):
             body = {"store_hash": DEMO_STORE, "access_token": DEMO_TOKEN, "name": "Sandbox store"}
             call("POST", "/v1/stores", body, (201,))
-        if api.get(f"/v1/recipes/{SEED_RECIPE['id']}").status_code == 404:
-            call("POST", "/v1/recipes", SEED_RECIPE, (201,))
-        event = {"type": "custom.fuzz_seed", "payload": {"product": {"id": 1}}}
-        call("POST", "/v1/events", event, (202,))
-        call("PUT", "/v1/secrets/FUZZ_SEED", {"value": "seed"}, (200, 201, 204))
-        call("POST", "/v1/hooks", {"name": "fuzz_seed"}, (201, 409))
-        call("POST", "/v1/packs", {"library": "catalog"}, (200, 201))
+        for n in range(SEEDS):
+            recipe = {**SEED_RECIPE, "id": f"{SEED_RECIPE['id']}-{n}"}
+            if api.get(f"/v1/recipes/{recipe['id']}").status_code == 404:
+                call("POST", "/v1/recipes", recipe, (201,))
+            event = {"type": "custom.fuzz_seed", "payload": {"product": {"id": n + 1}}}
+            call("POST", "/v1/events", event, (202,))
+            call("PUT", f"/v1/secrets/FUZZ_SEED_{n}", {"value": "seed"}, (200, 201, 204))
+            call("POST", "/v1/hooks", {"name": f"fuzz_seed_{n}"}, (201, 409))
+            call("POST", "/v1/packs", {"library": SEED_PACKS[n % len(SEED_PACKS)]}, (200, 201))
         call("POST", "/v1/keys", {"name": "fuzz spare", "scopes": ["read"]}, (201,))
 
 
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stateful-scenarios", type=int, default=150)
     parser.add_argument("--stateful-steps", type=int, default=10, help="steps per scenario")
     parser.add_argument(
-        "--stateful-seconds", type=int, default=120, help="time for the stateful suites"
+        "--stateful-seconds", type=int, default=180, help="time for the stateful suites"
     )
     parser.add_argument("--keep", action="store_true", help="keep the report folder")
     args = parser.parse_args(argv)

@@ -49,6 +49,10 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """Ours, so that configuring again replaces it instead of adding a second one."""
 
 
+QUIET = ("apscheduler", "httpx", "httpcore", "aiosmtpd", "mail.log")
+"""Libraries whose info lines are shown only at ``debug``."""
+
+
 def configure_logging(
     level: str | None = None,
     fmt: str | None = None,
@@ -71,3 +75,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Libraries say at info what only matters when debugging Sous (APScheduler announces every
+    # job it runs): at the default level a person sees Sous's own lines only.
+    for name in QUIET:
+        logging.getLogger(name).setLevel(level.upper() if level == "debug" else "WARNING")

@@ -125,3 +125,14 @@ def test_spans_are_a_no_op_without_opentelemetry() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.splitlines() == ["{'event_id': 'evt_1', 'run_id': 'run_1'}", "None {}"]
+
+
+def test_library_chatter_is_held_back_below_debug(logs: io.StringIO) -> None:
+    configure_logging("info", "text", stream=logs)
+    logging.getLogger("apscheduler.executors.default").info('Running job "Scheduler._wake"')
+    logging.getLogger("sous.engine").info("a line of Sous's own")
+    assert "Scheduler._wake" not in logs.getvalue()
+    assert "a line of Sous's own" in logs.getvalue()
+    configure_logging("debug", "text", stream=logs)
+    logging.getLogger("apscheduler.executors.default").debug("next wake-up in 60 s")
+    assert "next wake-up" in logs.getvalue()

@@ -158,3 +158,21 @@ def _note(row: StoreRow | _Outcome, store_hash: str, registering: asyncio.Future
         log.error("registering webhooks for store %s failed", store_hash, exc_info=exc)
         row.status, hooks = "webhooks_failed", {"error": f"{type(exc).__name__}: {exc}"}
     row.info = {**(row.info or {}), "webhooks": hooks}
+
+
+async def finish_soon(work: Awaitable[None], wait: float | None = None) -> None:
+    """Wait up to ``wait`` seconds (:data:`REGISTER_WAIT`) for ``work``; past that it goes on
+    in the background (its failure is logged)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=REGISTER_WAIT if wait is None else wait)
+    if done:
+        task.result()
+        return
+
+    def logged(ended: asyncio.Future[None]) -> None:
+        _LATE.discard(ended)
+        if not ended.cancelled() and ended.exception() is not None:
+            log.error("background store work failed", exc_info=ended.exception())
+
+    _LATE.add(task)
+    task.add_done_callback(logged)

@@ -11,7 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.connect import base_url_for, new_webhook_secret, register_webhooks, verify
+from api.connect import (
+    base_url_for,
+    finish_soon,
+    new_webhook_secret,
+    register_webhooks,
+    verify,
+)
 from api.deps import (
     CipherDep,
     ClockDep,
@@ -185,7 +191,9 @@ async def disconnect_store(
     read = db.read_session
     store_hash = await run_in_threadpool(_hash_of, read, caller.workspace, store)
     if stores is not None:
-        await stores.unregister(workspace=caller.workspace, store_hash=store_hash)
+        # Deleting the hooks is paced by the store's quota like registering them: the answer
+        # does not wait for a used-up quota's window; the deletes go on in the background.
+        await finish_soon(stores.unregister(workspace=caller.workspace, store_hash=store_hash))
     await run_in_threadpool(_delete, db.session, caller.workspace, store)
 
 

@@ -103,14 +103,19 @@ class Executing(Protocol):
         ...
 
 
-class Slots(Protocol):
-    """What every stage that creates, moves or ends runs shares: the database and the clock,
-    the queue, and the in-memory run slots (:mod:`engine.plan.modes`)."""
+class Core(Protocol):
+    """What every part shares: the database and the clock."""
 
     @property
     def db(self) -> Database: ...
     @property
     def clock(self) -> Clock: ...
+
+
+class Slots(Core, Protocol):
+    """What every stage that creates, moves or ends runs shares: the queue, and the in-memory
+    run slots (:mod:`engine.plan.modes`)."""
+
     @property
     def queue(self) -> JobQueue: ...
     @property
@@ -175,13 +180,9 @@ class RunnerHost(Ingest, Protocol):
         ...
 
 
-class RecipeHost(Ingest, Protocol):
+class RecipeHost(Ingest, Core, Protocol):
     """Auto-disable and the scheduler: the live recipes and the way to change one."""
 
-    @property
-    def db(self) -> Database: ...
-    @property
-    def clock(self) -> Clock: ...
     @property
     def settings(self) -> EngineSettings: ...
     @property
@@ -227,13 +228,9 @@ class StoreConnector(Protocol):
         ...
 
 
-class ConnectorHost(Ingest, Protocol):
+class ConnectorHost(Ingest, Core, Protocol):
     """All a connector may use of the engine (see ``engine/__init__.py`` for the names)."""
 
-    @property
-    def db(self) -> Database: ...
-    @property
-    def clock(self) -> Clock: ...
     @property
     def queue(self) -> JobQueue: ...
     @property

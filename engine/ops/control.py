@@ -111,13 +111,26 @@ async def cancel(
         return done
 
     done = await engine.db.writer.write(write)
-    for row in direct:
-        if row.id in done:
-            changes.changed[row.id] = RunStatus.CANCELLED
-            _notify(engine, row, RunStatus.CANCELLED)
-        else:
-            changes.refused[row.id] = f"run {row.id} finished meanwhile"
+    _report(engine, changes, direct, done, RunStatus.CANCELLED, "finished meanwhile")
     return changes
+
+
+def _report(
+    engine: OpsHost,
+    changes: RunChanges,
+    rows: Sequence[Any],
+    done: Sequence[str],
+    status: RunStatus,
+    otherwise: str,
+) -> None:
+    """Record each run's outcome: moved to ``status`` (and announced), or refused because it
+    ``otherwise`` (it changed between the read and the write)."""
+    for row in rows:
+        if row.id in done:
+            changes.changed[row.id] = status
+            _notify(engine, row, status)
+        else:
+            changes.refused[row.id] = f"run {row.id} {otherwise}"
 
 
 def _move(tx: Tx, rows: Sequence[Any], allowed: Sequence[str], values: dict[str, Any]) -> list[str]:
@@ -166,12 +179,7 @@ async def release(engine: OpsHost, run_ids: Sequence[str], workspace: str | None
         _give_back(engine, [r.id for r in held])
         raise
     _give_back(engine, [r.id for r in held if r.id not in done])
-    for row in held:
-        if row.id in done:
-            changes.changed[row.id] = RunStatus.QUEUED
-            _notify(engine, row, RunStatus.QUEUED)
-        else:
-            changes.refused[row.id] = f"run {row.id} is no longer held"
+    _report(engine, changes, held, done, RunStatus.QUEUED, "is no longer held")
     return changes
 
 
@@ -190,12 +198,7 @@ async def discard(engine: OpsHost, run_ids: Sequence[str], workspace: str | None
         return _move(tx, held, (RunStatus.HELD,), values)
 
     done = await engine.db.writer.write(write) if held else []
-    for row in held:
-        if row.id in done:
-            changes.changed[row.id] = RunStatus.DISCARDED
-            _notify(engine, row, RunStatus.DISCARDED)
-        else:
-            changes.refused[row.id] = f"run {row.id} is no longer held"
+    _report(engine, changes, held, done, RunStatus.DISCARDED, "is no longer held")
     return changes
 
 

@@ -17,6 +17,7 @@ again, with the same idempotency key (``run:step``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -110,15 +111,25 @@ class Runner:
             if started:
                 self._queue.enqueue(tx, started)
 
+        await self._leave(job.ref, group, started, write, f"dropping job {job.id}")
+        admission.cancel_requests.pop(job.ref, None)
+
+    async def _leave(
+        self,
+        run_id: str,
+        group: str | None,
+        started: list[NewJob],
+        write: Callable[[Tx], None],
+        what: str,
+    ) -> None:
+        """Write a run's departure from its slot; if the write fails for good, the run takes its
+        slot back (and the runs it would have started wait again)."""
         try:
-            await write_until_done(
-                self._db.writer, write, self._clock.sleep, f"dropping job {job.id}"
-            )
+            await write_until_done(self._db.writer, write, self._clock.sleep, what)
         except BaseException:
             if group is not None:
-                admission.rejoin(job.ref, group, started)
+                self._engine.admission.rejoin(run_id, group, started)
             raise
-        admission.cancel_requests.pop(job.ref, None)
 
     async def _steps(self, job: Job, state: RunState) -> None:
         recipe = state.recipe
@@ -371,14 +382,7 @@ class Runner:
             elif retry_at is not None:
                 self._queue.retry(tx, job, retry_at)
 
-        try:
-            await write_until_done(
-                self._db.writer, write, self._clock.sleep, f"saving run {state.run_id}"
-            )
-        except BaseException:
-            if group is not None:
-                admission.rejoin(state.run_id, group, started)
-            raise
+        await self._leave(state.run_id, group, started, write, f"saving run {state.run_id}")
         if final and admission.cancel_requests:
             admission.cancel_requests.pop(state.run_id, None)
         self._engine.notify_run(state, run_status)

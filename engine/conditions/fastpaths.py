@@ -293,10 +293,12 @@ class FastPaths:
             else:
                 first, later = self.bind(e, fn)
                 parts.append(
-                    f"({later} if {first}.__class__ is _str else _str({later}) "
-                    f"if {later}.__class__ is _int else _cp({later}))"
+                    f"({later} if {first}.__class__ is _str or {later}.__class__ is _int "
+                    f"else _cp({later}))"
                 )
-        return Expr(f"({' + '.join(parts)})" if parts else self.const(""), "str")
+        if not parts:
+            return Expr(self.const(""), "str")
+        return Expr(_joined(parts), "str")
 
     def _substr(self, name: str, args: Any, fn: Function) -> Expr:
         bounds: list[Any] = args[1:] if isinstance(args, list) and len(args) in (2, 3) else [None]
@@ -361,3 +363,15 @@ class FastPaths:
             return Expr(f"_{name}(d, {self.call_args(name, args, fn)})", "list")
         total = " + ".join(present) or "0"
         return Expr(f"([] if {total} >= {self.const(count)} else {absent})", "list")
+
+
+def _joined(parts: list[str]) -> str:
+    """One f-string of ``parts`` (str or int values: an int formats as ``str`` does).
+
+    An f-string builds the result once instead of one string per ``+``. A part holding a
+    quote, a backslash or a line break cannot sit in an f-string before Python 3.12; those
+    are joined with ``+``, each part through ``str``.
+    """
+    if any(ch in part for part in parts for ch in "\"\\\n'"):
+        return f"({' + '.join(f'_str({part})' for part in parts)})"
+    return 'f"' + "".join(f"{{({part})}}" for part in parts) + '"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import enum
 import io
@@ -90,15 +91,26 @@ NASTY_RULE = {
 _ALLOWED_NAME = re.compile(r"_[kptf]\d+|_[ioca]|[ds]|__class__|append|get")
 
 
+def _assert_names_only(source: str) -> None:
+    """No literal in ``source``: an f-string (cat) may only hold fields, checked likewise."""
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        assert token.type != tokenize.NUMBER, token
+        if token.type == tokenize.STRING:
+            assert token.string.startswith('f"') and token.string.endswith('"'), token
+            joined = ast.parse(token.string, mode="eval").body
+            assert isinstance(joined, ast.JoinedStr), token
+            assert all(isinstance(v, ast.FormattedValue) for v in joined.values), token
+            _assert_names_only(token.string[2:-1])
+        if token.type == tokenize.NAME:
+            name = token.string
+            assert keyword.iskeyword(name) or name in HELPERS or _ALLOWED_NAME.fullmatch(name), name
+
+
 def test_no_rule_value_becomes_source_text() -> None:
     source, entry, constants = generate(NASTY_RULE)
     assert NASTY not in source
     assert "os" not in source.replace("_LOOKUP", "")
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        assert token.type not in (tokenize.STRING, tokenize.NUMBER), token
-        if token.type == tokenize.NAME:
-            name = token.string
-            assert keyword.iskeyword(name) or name in HELPERS or _ALLOWED_NAME.fullmatch(name), name
+    _assert_names_only(source)
     assert NASTY in constants.values()
     assert re.fullmatch(r"_f\d+", entry)
 

@@ -210,7 +210,8 @@ class _Generator(FastPaths, Statements):
         if e.kind in ("num", "str", "list"):
             return f"(not not {e.code})"
         first, later = self.bind(e, fn)
-        return f"((not not {later}) if {first}.__class__ in _PLAIN else _T({later}))"
+        guarded = f"((not not {later}) if {later}.__class__ in _PLAIN else _T({later}))"
+        return f"({first} is True or {later} is not False and {guarded})"
 
     def _eager(self, name: str, args: Any, fn: Function) -> Expr:
         kind = "num" if name in _ARITHMETIC else "str" if name in _STRING_RESULT else "any"

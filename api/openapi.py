@@ -127,9 +127,10 @@ _RECIPE_RULES = (
 REFUSALS = {
     "recipes.create": _RECIPE_RULES,
     "recipes.update": _RECIPE_RULES + "; without `If-Match` or `version` the answer is 428",
-    "recipes.dry_run_document": "`recipe` is not a valid recipe document, or both `event` and "
-    "`event_id` are given",
-    "recipes.dry_run": "both `event` and `event_id` are given, or the event does not fit",
+    "recipes.dry_run_document": "`recipe` is not a valid recipe document, both `event` and "
+    "`event_id` are given, or `event_id` names no event of the workspace",
+    "recipes.dry_run": "both `event` and `event_id` are given, `event_id` names no event of the "
+    "workspace, or the event does not fit",
     "stores.connect": "the store refuses the access token (`store_rejected`)",
     "events.send": "no trigger accepts the `type` (custom events are `custom.<name>`)",
     "packs.install": "neither or both of `url` and `library` are given, or the pack is invalid",
@@ -138,7 +139,8 @@ REFUSALS = {
     "packs.upgrade": "the new version's recipes or inputs are invalid, or `to` names a version "
     "of the pack that is not there",
     "recipes.rollback": "`version` is not one of the recipe's versions",
-    "packs.for_stores": "the pack's templates do not accept the inputs given",
+    "packs.for_stores": "the pack's templates do not accept the inputs given, or `templates` "
+    "names one the pack does not have",
     "templates.instantiate": "the inputs do not fit the template's input schema",
 }
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 from sqlmodel import Session
 
 from api.deps import ContainerDep, SessionDep, WorkspaceDep
-from api.errors import ApiError, ErrorItem, invalid, not_found, responses
+from api.errors import ApiError, ErrorItem, invalid, responses
 from api.models import DryRunPublic, DryRunRequest, DryRunUnsaved, StepPreviewPublic
 from engine import Event, EventRow, Recipe, dry_run, event_from_row, validate_document
 from sous.container import Container
@@ -28,8 +28,8 @@ def _event(
         raise invalid("/event_id", "give either event or event_id, not both")
     if body is not None and body.event_id is not None:
         row = session.get(EventRow, body.event_id)
-        if row is None or row.workspace_id != workspace:
-            raise not_found("event", body.event_id)
+        if row is None or row.workspace_id != workspace:  # the path's recipe exists: 422, not 404
+            raise invalid("/event_id", "no event of your workspace has this id (GET /v1/events)")
         return event_from_row(row)
     given = body.event if body is not None else None
     type_ = (given.type if given else None) or recipe.trigger.type

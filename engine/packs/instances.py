@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ErrorDetail, NotFoundError, RecipeError
+from engine.packs.archive import PackError
 from engine.packs.install import PackService, TemplateEntry
 from engine.packs.models import TemplateInstanceRow
 from engine.packs.pack import Pack
@@ -73,15 +74,16 @@ def _entries(
     if not entries:
         raise NotFoundError("pack", pack_ref)
     newest = max(e.pack.manifest.semver for e in entries)
-    entries = [
-        e
-        for e in entries
-        if e.pack.manifest.semver == newest and (templates is None or e.template.id in templates)
-    ]
-    unknown = sorted(set(templates or ()) - {e.template.id for e in entries})
+    current = [e for e in entries if e.pack.manifest.semver == newest]
+    unknown = sorted(set(templates or ()) - {e.template.id for e in current})
     if unknown:
-        raise NotFoundError("template", ", ".join(unknown))
-    return entries
+        missing, have = ", ".join(unknown), ", ".join(sorted(e.template.id for e in current))
+        where = ("templates",)
+        detail = ErrorDetail(
+            "templates", f"not in pack {name}: {missing} (it has {have})", loc=where
+        )
+        raise PackError(f"pack {name} has no template {missing}", [detail])
+    return [e for e in current if templates is None or e.template.id in templates]
 
 
 def make_for_stores(

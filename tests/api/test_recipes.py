@@ -221,7 +221,8 @@ async def test_dry_run_on_a_past_event_and_on_an_unsaved_document(
     unknown = await client.post(
         "/v1/recipes/sold-out-alert/test", json={"event_id": "evt_nope"}, headers=admin
     )
-    assert unknown.status_code == 404
+    assert unknown.status_code == 422  # the recipe exists; the body names no event
+    assert error_of(unknown)["details"][0]["path"] == "/event_id"
     both = await client.post(
         "/v1/recipes/sold-out-alert/test",
         json={"event_id": past.event_id, "event": {}},

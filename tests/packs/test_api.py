@@ -245,6 +245,14 @@ async def test_upgrade_plan_then_apply_and_stores_and_export(
         "stock-alert-s1",
         "stock-alert-s2",
     ]
+    unknown = await client.post(
+        "/v1/packs/lib/stores",
+        json={"stores": ["s3"], "inputs": {"threshold": 4}, "templates": ["nope"]},
+        headers=headers["write"],
+    )
+    assert unknown.status_code == 422  # the pack exists; the body names a template it lacks
+    [detail] = unknown.json()["error"]["details"]
+    assert detail["path"] == "/templates" and "nope" in detail["message"]
     renamed = STOCK_TEMPLATE.replace("  prefix:\n", "  intro:\n").replace(
         "inputs.prefix", "inputs.intro"
     )

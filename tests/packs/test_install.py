@@ -187,7 +187,7 @@ def test_install_into_many_stores_is_all_or_nothing(
     with pytest.raises(RecipeError, match="already exists"):
         make_for_stores(service, "acme", "demo", ["s2", "s3"], {})
     assert len(service.recipes.list("acme")) == 2
-    with pytest.raises(PackError, match="not in pack demo: nope .it has stock-alert."):
+    with pytest.raises(PackError, match=r"not in pack demo: nope \(it has stock-alert\)"):
         make_for_stores(service, "acme", "demo", ["s1"], {}, templates=["nope"])
 
 

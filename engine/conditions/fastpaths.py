@@ -150,7 +150,11 @@ class FastPaths:
         if _is_merge(haystack):
             return self._in_merge(needle, haystack["merge"], fn)
         (n, n1, n2), (h, h1, h2) = self._bound(args, fn)
-        checks = [f"{h1}.__class__ in _STRLIST" if h.kind != "list" else f"{h1} is not None"]
+        checks = [
+            f"({h1}.__class__ is _str or {h2}.__class__ is _list)"
+            if h.kind != "list"
+            else f"{h1} is not None"
+        ]
         if not isinstance(n.const, str):
             checks.insert(0, f"{n1}.__class__ is _str")
         fast, slow = f"{n2} in {h2}", f"_contains({n2}, {h2})"

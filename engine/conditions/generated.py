@@ -42,7 +42,6 @@ HELPERS: Final[dict[str, Any]] = {
     "_NUMS": frozenset({int, float}),
     "_PLAIN": frozenset({str, int, bool, list, type(None)}),
     "_PRIMS": frozenset({str, int, float, bool, type(None)}),
-    "_STRLIST": frozenset({str, list}),
     "_FALLBACK": (OverflowError, ZeroDivisionError),
     "_str": str,
     "_int": int,

@@ -455,6 +455,33 @@ class _Generator(FastPaths, Statements):
             return Expr(f"{loop}({items}, {start.code})", kind)
         return Expr(f"{self._loop(name, args[1])}({items})", kind)
 
+    def _in(self, name: str, args: Any, fn: Function) -> Expr:
+        if (
+            isinstance(args, list)
+            and len(args) == 2
+            and isinstance(args[0], str)
+            and not self.uses_scope
+            and is_operation(args[1])
+            and next(iter(args[1])) == "map"
+            and isinstance(args[1]["map"], list)
+            and len(args[1]["map"]) == 2
+            and _lookup(args[1]["map"][1])
+        ):
+            items, body = args[1]["map"]
+            return Expr(f"{self._search(args[0], body)}({self.expr(items, fn).code})", "bool")
+        return super()._in(name, args, fn)
+
+    def _search(self, needle: str, body: Any) -> str:
+        """A function telling whether a string equals ``body`` (a lookup) of some element of
+        its argument: ``in`` over ``map`` without building the mapped list. Python's list
+        membership compares each item with ``==``; a lookup cannot raise, so stopping at the
+        first match changes nothing else."""
+        fn = self.new_function()
+        head = [*_AS_SEQUENCE, "        return False"]
+        step = [f"if {self.expr(body, fn).code} == {self.const(needle)}:", "    return True"]
+        self.definitions.append(fn.render_loop("_i", Loop(head, step, ["return False"])))
+        return fn.name
+
     def _loop(self, name: str, body: Any, then: Any = None) -> str:
         """A function running ``name`` over its argument with ``body`` inlined in a loop
         (a ``filter`` given ``then`` collects ``then``'s value for each element it keeps)."""

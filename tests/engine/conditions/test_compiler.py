@@ -346,3 +346,25 @@ def test_keys_of_one_parent_are_read_after_one_dict_check() -> None:
 def test_keys_of_one_parent_keep_the_interpreter_results(rule: Any, parent: Any) -> None:
     for data in ({"a": {"b": parent, "c": "c"}}, {"a": {"b": parent}}, {"a": parent}, None):
         assert _same(_outcome(compile_rule(rule), data), _outcome(evaluate, rule, data))
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"sku": "A"}, {"sku": "GIFT"}],
+        [{"sku": "A"}, {"other": "GIFT"}],
+        [{"sku": "GIFT"}, None, "GIFT", 3, ["GIFT"], {"sku": 1.5}],
+        [None, "sku", {"sku": ["GIFT"]}],
+        [],
+        None,
+        "GIFT",
+        {"sku": "GIFT"},
+        7,
+    ],
+)
+def test_in_over_map_of_a_lookup_searches_without_building_the_list(items: Any) -> None:
+    rule = {"in": ["GIFT", {"map": [{"var": "items"}, {"var": "sku"}]}]}
+    source, _, _ = generate(rule)
+    assert "_o" not in source
+    data = {"items": items}
+    assert compile_rule(rule)(data) is evaluate(rule, data)

@@ -235,7 +235,8 @@ class _Generator(FastPaths, Statements):
             local = fn.lookup(segments)
             return Expr(local, fn.kinds.get(local, "any"), simple=True)
         if not isinstance(default, list | dict):  # a constant default: read with get
-            return Expr(fn.lookup(segments, absent=self.const(default)), simple=True)
+            local = fn.lookup(segments, absent=self.const(default))
+            return Expr(local, simple=True, int_default=default.__class__ is int)
         local = fn.lookup(segments, absent="_M")
         return Expr(f"({local} if {local} is not _M else {self.expr(default, fn).code})")
 
@@ -302,7 +303,9 @@ class _Generator(FastPaths, Statements):
         operands: list[tuple[Expr, Expr]] = []  # (first use, later uses)
         for e in exprs:
             first, later = self.bind(e, fn)
-            operands.append((Expr(first, e.kind, e.simple, e.const), Expr(later, e.kind, True)))
+            operands.append(
+                (Expr(first, e.kind, e.simple, e.const, e.int_default), Expr(later, e.kind, True))
+            )
         pairs = [
             self._pair(name, operands[i] if i == 0 else (operands[i][1],) * 2, operands[i + 1], fn)
             for i in range(len(operands) - 1)
@@ -376,7 +379,9 @@ class _Generator(FastPaths, Statements):
             return f"({l1.code} {op} {r1.code})"
         if name in _ORDERING:
             guards = [  # in order: a known number is only evaluated (bound) there
-                finite_number(x.code, y.code) if x.kind != "num" else f"({x.code} is not None)"
+                finite_number(x.code, y.code, int_first=x.int_default)
+                if x.kind != "num"
+                else f"({x.code} is not None)"
                 for x, y in ((l1, l2), (r1, r2))
                 if x.kind != "num" or not x.simple
             ]

@@ -48,10 +48,14 @@ def _finite_result(t: str, code: str) -> str:
     return f"({t} if ({t} := {code}) - {t} == _Z else _nf({t}))"
 
 
-def finite_number(first: str, later: str) -> str:
+def finite_number(first: str, later: str, *, int_first: bool = False) -> str:
     """Source testing that a value is a finite ``int`` or ``float`` (not a ``bool``): ``first``
     is its first use (it may bind), ``later`` the name it is read by afterwards. Floats are
-    tested first (``x - x`` is NaN for NaN and infinities); an ``int`` is always finite."""
+    tested first (``x - x`` is NaN for NaN and infinities); an ``int`` is always finite.
+    ``int_first`` tests for an ``int`` first (a lookup with an int default)."""
+    if int_first:
+        float_test = f"{later}.__class__ is _float and {later} - {later} == _Z"
+        return f"({first}.__class__ is _int or {float_test})"
     return f"({first}.__class__ is _float and {later} - {later} == _Z or {later}.__class__ is _int)"
 
 

@@ -89,6 +89,7 @@ class Expr:
     kind: str = "any"  # bool | num | str | list | null | any
     simple: bool = False  # a bare name: free to evaluate more than once
     const: Any = NOT_CONSTANT
+    int_default: bool = False  # a lookup whose default, when the key is absent, is an int
 
 
 @dataclass

@@ -368,3 +368,19 @@ def test_in_over_map_of_a_lookup_searches_without_building_the_list(items: Any) 
     assert "_o" not in source
     data = {"items": items}
     assert compile_rule(rule)(data) is evaluate(rule, data)
+
+
+@pytest.mark.parametrize(
+    "credit", [None, 0, 5, 300, 241.75, 1e308, math.inf, -math.inf, math.nan, True, "300", [1]]
+)
+def test_comparison_with_an_int_default_tests_ints_first(credit: Any) -> None:
+    rule = {">": [{"var": ["c.credit", 0]}, {"var": "total"}]}
+    assert "is _int or" in generate(rule)[0]
+    for data in ({"c": {"credit": credit}, "total": 241.75}, {"c": {}, "total": 2}, {"c": 1}):
+        try:
+            expected: Any = evaluate(rule, data)
+        except EvaluationError as exc:
+            with pytest.raises(type(exc)):
+                compile_rule(rule)(data)
+        else:
+            assert repr(compile_rule(rule)(data)) == repr(expected)

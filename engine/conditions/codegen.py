@@ -211,7 +211,7 @@ class _Generator(FastPaths, Statements):
             return f"(not not {e.code})"
         first, later = self.bind(e, fn)
         guarded = f"((not not {later}) if {later}.__class__ in _PLAIN else _T({later}))"
-        return f"({first} is True or {later} is not False and {guarded})"
+        return f"({first} is True or {guarded})"
 
     def _eager(self, name: str, args: Any, fn: Function) -> Expr:
         kind = "num" if name in _ARITHMETIC else "str" if name in _STRING_RESULT else "any"

@@ -8,6 +8,7 @@ its own authentication dependency as ``workspace``.
 
 # No ``from __future__ import annotations``: FastAPI must see the dependencies declared inside
 # backlog_router as objects, not as names it cannot resolve from this module's globals.
+import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -38,13 +39,42 @@ def backlog_router(
     workspace: Callable[..., Any],
     prefix: str = "/v1/stores",
     fresh_for: float = 15.0,
+    wait_for: float = 8.0,
 ) -> APIRouter:
     """The backlog route. ``workspace`` is a FastAPI dependency that authenticates the caller
     and returns its workspace id (or an object with a ``workspace`` attribute). A report is
     answered again for ``fresh_for`` seconds before the store is read anew (its
-    ``generated_at`` says when it was made)."""
+    ``generated_at`` says when it was made); callers asking for the same report meanwhile share
+    one build. A build that takes longer than ``wait_for`` seconds (the store's quota is spent)
+    goes on, and the caller is answered 503 with ``Retry-After``."""
     router = APIRouter(prefix=prefix, tags=["reports"])
     cache: dict[tuple[Any, ...], tuple[float, BacklogReport]] = {}
+    building: dict[tuple[Any, ...], asyncio.Task[BacklogReport]] = {}
+
+    def settle(key: tuple[Any, ...], task: asyncio.Task[BacklogReport]) -> None:
+        building.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            if len(cache) > 1_000:
+                cache.clear()
+            cache[key] = (clock.monotonic() + fresh_for, task.result())
+
+    async def report_for(key: tuple[Any, ...], build: Callable[[], Any]) -> BacklogReport:
+        hit = cache.get(key)
+        if hit is not None and hit[0] > clock.monotonic():
+            return hit[1]  # a dashboard polling the report spends no more of the store's quota
+        task = building.get(key)
+        if task is None:
+            task = building[key] = asyncio.ensure_future(build())
+            task.add_done_callback(lambda done: settle(key, done))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait_for)
+        except TimeoutError:
+            raise HTTPException(
+                503,
+                "the report is still being read from the store (its API quota is spent for "
+                "now); ask again in a few seconds",
+                headers={"Retry-After": "5"},
+            ) from None
 
     async def _build(
         ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
@@ -91,15 +121,12 @@ def backlog_router(
         window_days: Annotated[int, Query(ge=1, le=365)] = 30,
         top: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> Any:
+        try:
+            await clients.client(ws, store)  # a store disconnected since is gone at once
+        except NotFoundError:
+            raise HTTPException(404, f"store {store!r} not found") from None
         key = (ws, store, tuple(status_id or ()), window_days, top)
-        hit = cache.get(key)
-        if hit is not None and hit[0] > clock.monotonic():
-            report = hit[1]  # a dashboard polling the report spends no more of the store's quota
-        else:
-            report = await _build(ws, store, status_id, window_days, top)
-            if len(cache) > 1_000:
-                cache.clear()
-            cache[key] = (clock.monotonic() + fresh_for, report)
+        report = await report_for(key, lambda: _build(ws, store, status_id, window_days, top))
         if _wants_csv(request, format):
             disposition = f'attachment; filename="{render.filename(report)}"'
             return Response(

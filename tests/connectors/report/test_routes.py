@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Header, HTTPException
 
 from connectors.backorder.actions import AssignParams, assign
 from connectors.report.routes import backlog_router
+from engine import NotFoundError
 from tests.connectors.backorder.conftest import Shop
 from tests.connectors.backorder.test_ledger import sell
 
@@ -104,3 +106,49 @@ async def test_a_polled_report_reads_the_store_once_while_it_is_fresh(
     later = (await api.get(path)).json()
     assert later["generated_at"] != first["generated_at"]
     assert later["count"] == first["count"] + 1
+
+
+class Gone:
+    """The shop's clients, until the store is disconnected."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.shop, self.connected = shop, True
+
+    async def client(self, workspace: str, store: str) -> Any:
+        if not self.connected:
+            raise NotFoundError("store", store)
+        return await self.shop.clients.client(workspace, store)
+
+
+def router_app(shop: Shop, clients: Any, **options: float) -> httpx.AsyncClient:
+    app = FastAPI()
+    app.include_router(
+        backlog_router(
+            db=shop.service.db, clients=clients, clock=shop.clock, workspace=caller, **options
+        )
+    )
+    headers = {"Authorization": "Bearer sous_test"}
+    transport = httpx.ASGITransport(app)
+    return httpx.AsyncClient(transport=transport, base_url="http://sous.test", headers=headers)
+
+
+async def test_a_disconnected_store_has_no_report_even_a_fresh_one(shop: Shop) -> None:
+    clients = Gone(shop)
+    async with router_app(shop, clients) as api:
+        path = f"/v1/stores/{shop.hash}/backlog"
+        assert (await api.get(path)).status_code == 200
+        clients.connected = False
+        assert (await api.get(path)).status_code == 404
+
+
+async def test_a_slow_report_answers_503_and_the_next_ask_gets_it(shop: Shop) -> None:
+    async with router_app(shop, shop.clients, wait_for=0.0) as api:
+        path = f"/v1/stores/{shop.hash}/backlog"
+        first = await api.get(path)
+        assert first.status_code == 503 and first.headers["retry-after"] == "5"
+        for _ in range(1000):  # the build goes on meanwhile; each ask lets it run a little
+            again = await api.get(path)
+            if again.status_code == 200:
+                break
+        assert again.status_code == 200
+        assert again.json()["requests"] == 3  # one build, however many asked

@@ -120,11 +120,15 @@ class Gone:
         return await self.shop.clients.client(workspace, store)
 
 
-def router_app(shop: Shop, clients: Any, **options: float) -> httpx.AsyncClient:
+def router_app(shop: Shop, clients: Any, wait_for: float = 8.0) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(
         backlog_router(
-            db=shop.service.db, clients=clients, clock=shop.clock, workspace=caller, **options
+            db=shop.service.db,
+            clients=clients,
+            clock=shop.clock,
+            workspace=caller,
+            wait_for=wait_for,
         )
     )
     headers = {"Authorization": "Bearer sous_test"}

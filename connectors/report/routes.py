@@ -31,43 +31,36 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
     return CSV in accept and "application/json" not in accept
 
 
-def backlog_router(
-    *,
-    db: Database,
-    clients: ClientProvider,
-    clock: Clock,
-    workspace: Callable[..., Any],
-    prefix: str = "/v1/stores",
-    fresh_for: float = 15.0,
-    wait_for: float = 8.0,
-) -> APIRouter:
-    """The backlog route. ``workspace`` is a FastAPI dependency that authenticates the caller
-    and returns its workspace id (or an object with a ``workspace`` attribute). A report is
-    answered again for ``fresh_for`` seconds before the store is read anew (its
-    ``generated_at`` says when it was made); callers asking for the same report meanwhile share
-    one build. A build that takes longer than ``wait_for`` seconds (the store's quota is spent)
-    goes on, and the caller is answered 503 with ``Retry-After``."""
-    router = APIRouter(prefix=prefix, tags=["reports"])
-    cache: dict[tuple[Any, ...], tuple[float, BacklogReport]] = {}
-    building: dict[tuple[Any, ...], asyncio.Task[BacklogReport]] = {}
+class Reports:
+    """Backlog reports, read from the stores. A report is answered again for ``fresh_for``
+    seconds before the store is read anew (its ``generated_at`` says when it was made); callers
+    asking for the same report meanwhile share one build. A build that takes longer than
+    ``wait_for`` seconds (the store's quota is spent) goes on, and the caller is answered 503
+    with ``Retry-After``."""
 
-    def settle(key: tuple[Any, ...], task: asyncio.Task[BacklogReport]) -> None:
-        building.pop(key, None)
-        if not task.cancelled() and task.exception() is None:
-            if len(cache) > 1_000:
-                cache.clear()
-            cache[key] = (clock.monotonic() + fresh_for, task.result())
+    def __init__(
+        self, db: Database, clients: ClientProvider, clock: Clock, fresh_for: float, wait_for: float
+    ) -> None:
+        self._db, self._clients, self._clock = db, clients, clock
+        self._fresh_for, self._wait_for = fresh_for, wait_for
+        self._cache: dict[tuple[Any, ...], tuple[float, BacklogReport]] = {}
+        self._building: dict[tuple[Any, ...], asyncio.Task[BacklogReport]] = {}
 
-    async def report_for(key: tuple[Any, ...], build: Callable[[], Any]) -> BacklogReport:
-        hit = cache.get(key)
-        if hit is not None and hit[0] > clock.monotonic():
+    async def get(
+        self, ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
+    ) -> BacklogReport:
+        await self._client(ws, store)  # a store disconnected since has no report, even a fresh one
+        key = (ws, store, tuple(status_id or ()), window_days, top)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > self._clock.monotonic():
             return hit[1]  # a dashboard polling the report spends no more of the store's quota
-        task = building.get(key)
+        task = self._building.get(key)
         if task is None:
-            task = building[key] = asyncio.ensure_future(build())
-            task.add_done_callback(lambda done: settle(key, done))
+            build = self._build(ws, store, status_id, window_days, top)
+            task = self._building[key] = asyncio.ensure_future(build)
+            task.add_done_callback(lambda done: self._settle(key, done))
         try:
-            return await asyncio.wait_for(asyncio.shield(task), wait_for)
+            return await asyncio.wait_for(asyncio.shield(task), self._wait_for)
         except TimeoutError:
             raise HTTPException(
                 503,
@@ -76,21 +69,31 @@ def backlog_router(
                 headers={"Retry-After": "5"},
             ) from None
 
-    async def _build(
-        ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
-    ) -> BacklogReport:
-        """The report, read from the store now (its errors as HTTP answers)."""
+    def _settle(self, key: tuple[Any, ...], task: asyncio.Task[BacklogReport]) -> None:
+        self._building.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            if len(self._cache) > 1_000:
+                self._cache.clear()
+            self._cache[key] = (self._clock.monotonic() + self._fresh_for, task.result())
+
+    async def _client(self, ws: str, store: str) -> Any:
         try:
-            client = await clients.client(ws, store)
+            return await self._clients.client(ws, store)
         except NotFoundError:
             raise HTTPException(404, f"store {store!r} not found") from None
+
+    async def _build(
+        self, ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
+    ) -> BacklogReport:
+        """The report, read from the store now (its errors as HTTP answers)."""
+        client = await self._client(ws, store)
         try:
             return await build_report(
                 client,
-                db,
+                self._db,
                 ws,
                 store,
-                clock.now(),
+                self._clock.now(),
                 statuses=tuple(status_id) if status_id else None,
                 window_days=window_days,
                 top=top,
@@ -102,6 +105,23 @@ def backlog_router(
             raise HTTPException(503, f"the store did not answer: {exc}") from None
         except PermanentError as exc:
             raise HTTPException(502, f"the store refused: {exc}") from None
+
+
+def backlog_router(
+    *,
+    db: Database,
+    clients: ClientProvider,
+    clock: Clock,
+    workspace: Callable[..., Any],
+    prefix: str = "/v1/stores",
+    fresh_for: float = 15.0,
+    wait_for: float = 8.0,
+) -> APIRouter:
+    """The backlog route (see :class:`Reports`). ``workspace`` is a FastAPI dependency that
+    authenticates the caller and returns its workspace id (or an object with a ``workspace``
+    attribute)."""
+    router = APIRouter(prefix=prefix, tags=["reports"])
+    reports = Reports(db, clients, clock, fresh_for, wait_for)
 
     def caller_workspace(found: Annotated[Any, Depends(workspace)]) -> str:
         return found if isinstance(found, str) else str(found.workspace)
@@ -121,12 +141,7 @@ def backlog_router(
         window_days: Annotated[int, Query(ge=1, le=365)] = 30,
         top: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> Any:
-        try:
-            await clients.client(ws, store)  # a store disconnected since is gone at once
-        except NotFoundError:
-            raise HTTPException(404, f"store {store!r} not found") from None
-        key = (ws, store, tuple(status_id or ()), window_days, top)
-        report = await report_for(key, lambda: _build(ws, store, status_id, window_days, top))
+        report = await reports.get(ws, store, status_id, window_days, top)
         if _wants_csv(request, format):
             disposition = f'attachment; filename="{render.filename(report)}"'
             return Response(

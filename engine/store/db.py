@@ -67,11 +67,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         if not memory:
             path = url.split("///", 1)[-1]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False},
-            poolclass=StaticPool if memory else None,
-        )
+        # Room for every thread of the API's thread pool (40) and the event loop at once: a
+        # checkout that waited for a connection on the loop would stall every task behind it,
+        # including the requests that would give one back. SQLite connections are cheap.
+        pool = {"poolclass": StaticPool} if memory else {"pool_size": 48, "max_overflow": 16}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_read_only if read_only else _sqlite_pragmas)
         # IMMEDIATE: take the write lock up front, so two connections never deadlock upgrading
         # a read transaction to a write one (SQLite would answer "database is locked" at once).

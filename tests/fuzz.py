@@ -127,18 +127,30 @@ def write_config(base: str, folder: Path, args: argparse.Namespace) -> Path:
     ]
     for item in doc["paths"].values():
         for op in item.values():
-            refused = op.get("responses", {}).get("422", {}).get("x-refused-when")
-            if not refused:
-                continue
-            statuses = [*ACCEPTED, "422", *(["428"] if "428" in op["responses"] else [])]
-            lines += [
-                "[[operations]]",
-                f'include-operation-id = "{op["operationId"]}"',
-                f"checks.positive_data_acceptance.expected-statuses = {json.dumps(statuses)}",
-            ]
+            lines += operation_checks(op)
     config = folder / "schemathesis.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
+
+
+def operation_checks(op: dict[str, Any]) -> list[str]:
+    """What the document lets this operation answer beyond the defaults: a 422 it names in
+    ``x-refused-when`` to valid-looking data, and a 503 it documents (an upstream store that is
+    busy or out of quota) without that being a server error."""
+    responses = op.get("responses", {})
+    settings = []
+    if responses.get("422", {}).get("x-refused-when"):
+        statuses = [*ACCEPTED, "422", *(["428"] if "428" in responses else [])]
+        settings.append(
+            f"checks.positive_data_acceptance.expected-statuses = {json.dumps(statuses)}"
+        )
+    if "503" in responses:
+        settings.append(
+            'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]'
+        )
+    if not settings:
+        return []
+    return ["[[operations]]", f'include-operation-id = "{op["operationId"]}"', *settings]
 
 
 def run_schemathesis(

@@ -130,7 +130,15 @@ def backlog_router(
         "/{store}/backlog",
         summary="The backlog and backorder report of a store",
         response_model=BacklogReport,
-        responses={200: {"content": {CSV: {}}, "description": "JSON, or CSV of the orders"}},
+        responses={
+            200: {"content": {CSV: {}}, "description": "JSON, or CSV of the orders"},
+            502: {"description": "The store refused the requests the report needs"},
+            503: {
+                "description": "The store is busy or its API quota is spent for now: ask again "
+                "after `Retry-After` seconds (the report goes on being built meanwhile)",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            },
+        },
     )
     async def backlog(
         store: str,

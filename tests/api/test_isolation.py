@@ -103,6 +103,11 @@ async def test_another_workspace_answers_404_and_nothing_changes(
     before = await snapshot(client, other)
     for method, path, body in matrix(other):
         response = await client.request(method, path, json=body, headers=a)
+        if body is not None and "event_id" in body:
+            # an id in a body answers 422 naming the field, the same as an id that exists nowhere
+            assert response.status_code == 422, (method, path, response.text)
+            assert response.json()["error"]["details"][0]["path"] == "/event_id"
+            continue
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["error"]["code"] == "not_found"
     assert await snapshot(client, other) == before

@@ -105,18 +105,12 @@ def get_session(container: ContainerDep) -> Iterator[Session]:
         yield session
 
 
-def get_write_session(container: ContainerDep) -> Iterator[Session]:
-    with container.db.session() as session:
-        yield session
-
-
 # scope="function": the session closes when the handler returns, before the answer is sent, so no
 # transaction outlives the work that needed it.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-"""A read-only session: it never holds nor waits for the write lock."""
-
-WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
-"""A session for a handler that commits a small change of its own."""
+"""A read-only session: it never holds nor waits for the write lock. A handler that writes opens
+``db.session()`` in a ``with`` block of its own: a dependency's teardown runs only when the event
+loop schedules it, and a write lock held until then could wait on a loop that waits on the lock."""
 
 
 async def get_cipher(container: ContainerDep) -> Cipher:

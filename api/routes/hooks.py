@@ -24,7 +24,6 @@ from api.deps import (
     EngineDep,
     RequireWrite,
     SessionDep,
-    WriteSessionDep,
 )
 from api.errors import ApiError, not_found, responses
 from api.models import EventAccepted, UtcDateTime
@@ -73,25 +72,26 @@ def _public(row: InboundHookRow) -> HookPublic:
 def create_hook(
     body: HookCreate,
     caller: RequireWrite,
-    session: WriteSessionDep,
+    db: DatabaseDep,
     cipher: CipherDep,
     clock: ClockDep,
 ) -> HookCreated:
-    secret = new_secret()
-    row = InboundHookRow(
-        id=new_id("hk"),
-        workspace_id=caller.workspace,
-        name=body.name,
-        secret_enc=cipher.encrypt(secret),
-        created_at=clock.now(),
-    )
-    session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise ApiError(409, f"this workspace already has a hook named {body.name!r}") from None
-    return HookCreated(**_public(row).model_dump(), secret=secret)
+    with db.session() as session:  # ended in this thread: no lock outlives the handler
+        secret = new_secret()
+        row = InboundHookRow(
+            id=new_id("hk"),
+            workspace_id=caller.workspace,
+            name=body.name,
+            secret_enc=cipher.encrypt(secret),
+            created_at=clock.now(),
+        )
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise ApiError(409, f"this workspace already has a hook named {body.name!r}") from None
+        return HookCreated(**_public(row).model_dump(), secret=secret)
 
 
 @router.get("", summary="List inbound hooks (never their secrets)")
@@ -109,13 +109,14 @@ def list_hooks(
     summary="Delete an inbound hook (its URL stops accepting messages)",
     responses=responses(404),
 )
-def delete_hook(hook_id: str, caller: RequireWrite, session: WriteSessionDep) -> Response:
-    row = session.get(InboundHookRow, hook_id)
-    if row is None or row.workspace_id != caller.workspace:
-        raise not_found("hook", hook_id)
-    session.delete(row)
-    session.commit()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def delete_hook(hook_id: str, caller: RequireWrite, db: DatabaseDep) -> Response:
+    with db.session() as session:  # ended in this thread: no lock outlives the handler
+        row = session.get(InboundHookRow, hook_id)
+        if row is None or row.workspace_id != caller.workspace:
+            raise not_found("hook", hook_id)
+        session.delete(row)
+        session.commit()
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from sqlmodel import select
 
-from api.deps import ClockDep, RequireAdmin, SessionDep, WriteSessionDep, key_cache
+from api.deps import ClockDep, DatabaseDep, RequireAdmin, SessionDep, key_cache
 from api.errors import not_found, responses
 from api.keys import new_key
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
@@ -17,11 +17,14 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(401, 40
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key")
 def create_key(
-    body: KeyCreate, caller: RequireAdmin, session: WriteSessionDep, clock: ClockDep
+    body: KeyCreate, caller: RequireAdmin, db: DatabaseDep, clock: ClockDep
 ) -> KeyCreated:
-    row, key = new_key(session, caller.workspace, list(body.scopes), body.name, clock.now())
-    session.commit()
-    return KeyCreated(**KeyPublic.model_validate(row, from_attributes=True).model_dump(), key=key)
+    with db.session() as session:  # ended in this thread: no lock outlives the handler
+        row, key = new_key(session, caller.workspace, list(body.scopes), body.name, clock.now())
+        session.commit()
+        return KeyCreated(
+            **KeyPublic.model_validate(row, from_attributes=True).model_dump(), key=key
+        )
 
 
 @router.get("", summary="List API keys (never the keys themselves)")
@@ -46,14 +49,15 @@ def revoke_key(
     key_id: str,
     request: Request,
     caller: RequireAdmin,
-    session: WriteSessionDep,
+    db: DatabaseDep,
     clock: ClockDep,
 ) -> None:
-    row = session.get(ApiKeyRow, key_id)
-    if row is None or row.workspace_id != caller.workspace:
-        raise not_found("API key", key_id)
-    if row.revoked_at is None:
-        row.revoked_at = clock.now()
-        session.add(row)
-        session.commit()
-    key_cache(request).pop(row.key_hash, None)
+    with db.session() as session:  # ended in this thread: no lock outlives the handler
+        row = session.get(ApiKeyRow, key_id)
+        if row is None or row.workspace_id != caller.workspace:
+            raise not_found("API key", key_id)
+        if row.revoked_at is None:
+            row.revoked_at = clock.now()
+            session.add(row)
+            session.commit()
+        key_cache(request).pop(row.key_hash, None)

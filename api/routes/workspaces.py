@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from api.deps import ClockDep, RequireAdmin, SessionDep, WorkspaceDep, WriteSessionDep
+from api.deps import ClockDep, DatabaseDep, RequireAdmin, SessionDep, WorkspaceDep
 from api.errors import responses
 from api.models import WorkspacePublic, WorkspaceUpdate
 from engine import RecipeRow, StoreRow, Workspace
@@ -38,12 +38,13 @@ def show_workspace(workspace: WorkspaceDep, session: SessionDep) -> WorkspacePub
 
 @router.patch("", summary="Rename the caller's workspace")
 def rename_workspace(
-    body: WorkspaceUpdate, caller: RequireAdmin, session: WriteSessionDep, clock: ClockDep
+    body: WorkspaceUpdate, caller: RequireAdmin, db: DatabaseDep, clock: ClockDep
 ) -> WorkspacePublic:
-    row = session.get(Workspace, caller.workspace)
-    if row is None:
-        row = Workspace(id=caller.workspace, name=body.name, created_at=clock.now())
-    row.name = body.name
-    session.add(row)
-    session.commit()
-    return _public(session, caller.workspace)
+    with db.session() as session:  # ended in this thread: no lock outlives the handler
+        row = session.get(Workspace, caller.workspace)
+        if row is None:
+            row = Workspace(id=caller.workspace, name=body.name, created_at=clock.now())
+        row.name = body.name
+        session.add(row)
+        session.commit()
+        return _public(session, caller.workspace)

@@ -49,14 +49,14 @@ class Reports:
     async def get(
         self, ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
     ) -> BacklogReport:
-        await self._client(ws, store)  # a store disconnected since has no report, even a fresh one
+        client = await self._client(ws, store)  # a store disconnected since has no report
         key = (ws, store, tuple(status_id or ()), window_days, top)
         hit = self._cache.get(key)
         if hit is not None and hit[0] > self._clock.monotonic():
             return hit[1]  # a dashboard polling the report spends no more of the store's quota
         task = self._building.get(key)
         if task is None:
-            build = self._build(ws, store, status_id, window_days, top)
+            build = self._build(client, ws, store, status_id, window_days, top)
             task = self._building[key] = asyncio.ensure_future(build)
             task.add_done_callback(lambda done: self._settle(key, done))
         try:
@@ -83,10 +83,15 @@ class Reports:
             raise HTTPException(404, f"store {store!r} not found") from None
 
     async def _build(
-        self, ws: str, store: str, status_id: list[int] | None, window_days: int, top: int
+        self,
+        client: Any,
+        ws: str,
+        store: str,
+        status_id: list[int] | None,
+        window_days: int,
+        top: int,
     ) -> BacklogReport:
         """The report, read from the store now (its errors as HTTP answers)."""
-        client = await self._client(ws, store)
         try:
             return await build_report(
                 client,

@@ -135,18 +135,19 @@ class Database:
         SQLModel.metadata.create_all(self.engine)
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
-        """:meth:`read_sync` from the event loop: inline on SQLite, where a read of a snapshot
-        takes microseconds, waits for no lock and a thread hop would cost more; in a thread on a
-        database server, whose round trip would otherwise stall every other task of the loop."""
-        return self.read_sync(fn) if self.is_sqlite else await asyncio.to_thread(self.read_sync, fn)
+        """:meth:`read_sync` from the event loop (see :meth:`_off_loop`)."""
+        return await self._off_loop(lambda: self.read_sync(fn))
 
     async def query(self, fn: Callable[[Session], T]) -> T:
-        """``fn`` with a read-only ORM session, from the event loop: inline on SQLite (a snapshot
-        read waits for no lock, and a thread would wait for the GIL behind a busy loop), in a
-        thread on a database server."""
-        if self.is_sqlite:
-            return self._query(fn)
-        return await asyncio.to_thread(self._query, fn)
+        """``fn`` with a read-only ORM session, from the event loop (see :meth:`_off_loop`)."""
+        return await self._off_loop(lambda: self._query(fn))
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """A read from the event loop: inline on SQLite, where a snapshot read takes
+        microseconds and waits for no lock, and a thread would wait for the GIL behind a busy
+        loop; in a thread on a database server, whose round trip would otherwise stall every
+        other task of the loop."""
+        return work() if self.is_sqlite else await asyncio.to_thread(work)
 
     def _query(self, fn: Callable[[Session], T]) -> T:
         with self.read_session() as session:

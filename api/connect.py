@@ -155,7 +155,7 @@ def _note(row: StoreRow | _Outcome, store_hash: str, registering: asyncio.Future
     if exc is None:
         hooks: Any = registering.result()
     else:
-        log.error("registering webhooks for store %s failed", store_hash, exc_info=exc)
+        log.warning("registering webhooks for store %s failed: %r", store_hash, exc)
         row.status, hooks = "webhooks_failed", {"error": f"{type(exc).__name__}: {exc}"}
     row.info = {**(row.info or {}), "webhooks": hooks}
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.errors import ErrorItem
-from engine import Recipe
+from engine import Recipe, Text
 
 
 def _utc(value: datetime) -> datetime:
@@ -51,12 +51,12 @@ class WorkspacePublic(BaseModel):
 
 class WorkspaceUpdate(BaseModel):
     model_config = _examples({"name": "Acme Outdoor"})
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class KeyCreate(BaseModel):
     model_config = _examples({"name": "no-code front end", "scopes": ["read", "write"]})
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     scopes: list[ScopeName] = Field(min_length=1, max_length=3)
 
 
@@ -102,12 +102,12 @@ class StoreCreate(BaseModel):
     access_token: str = Field(
         pattern=r"^[\x21-\x7e]{1,500}$", description="The API account's token"
     )
-    api_base_url: str | None = Field(
+    api_base_url: Text | None = Field(
         default=None,
         max_length=500,
         description="Defaults to BigCommerce's API (or the simulator's, in the sandbox)",
     )
-    name: str = Field(default="", max_length=200)
+    name: Text = Field(default="", max_length=200)
 
 
 class StorePublic(BaseModel):
@@ -212,7 +212,7 @@ class RecipeDiff(BaseModel):
 
 class RecipeDisable(BaseModel):
     model_config = _examples({"reason": "paused during the stock count"})
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: Text | None = Field(default=None, max_length=1000)
 
 
 class RecipeRollback(BaseModel):
@@ -221,8 +221,8 @@ class RecipeRollback(BaseModel):
 
 
 class SampleEvent(BaseModel):
-    type: str | None = Field(default=None, max_length=120, description="Defaults to the trigger's")
-    store: str | None = Field(default=None, max_length=64)
+    type: Text | None = Field(default=None, max_length=120, description="Defaults to the trigger's")
+    store: Text | None = Field(default=None, max_length=64)
     payload: JSONObject | None = Field(default=None, description="Defaults to the trigger's sample")
 
 
@@ -244,7 +244,7 @@ class DryRunRequest(BaseModel):
 
     model_config = _examples(_TEST_EXAMPLE, {"event_id": "evt_01jd8x3k0000000000000000"})
     event: SampleEvent | None = None
-    event_id: str | None = Field(default=None, max_length=40)
+    event_id: Text | None = Field(default=None, max_length=40)
 
 
 class DryRunUnsaved(DryRunRequest):
@@ -279,7 +279,7 @@ class EventCreate(BaseModel):
     type: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=120)
     payload: JSONObject = Field(default_factory=dict)
     store: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,64}$")
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedup_key: Text | None = Field(default=None, min_length=1, max_length=200)
     occurred_at: UtcDateTime | None = None
 
 

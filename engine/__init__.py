@@ -93,6 +93,9 @@ if TYPE_CHECKING:
         RunStatus as RunStatus,
         StepStatus as StepStatus,
     )
+    from engine.model.text import (
+        Text as Text,
+    )
     from engine.observe import (
         REQUEST_ID as REQUEST_ID,
         span as span,
@@ -225,6 +228,7 @@ _WHERE: dict[str, str] = {
     "FINAL": "engine.model.status",
     "RunStatus": "engine.model.status",
     "StepStatus": "engine.model.status",
+    "Text": "engine.model.text",
     "REQUEST_ID": "engine.observe",
     "span": "engine.observe",
     "RunChanges": "engine.ops.control",

@@ -20,7 +20,7 @@ from api.models import (
     UtcDateTime,
 )
 from api.pagination import Cursor, Limit, newest_first
-from engine import EventRow, MatchRow, NewEvent, RecipeRow, RegistryError
+from engine import EventRow, MatchRow, NewEvent, RecipeRow, RegistryError, Text
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 422))
 
@@ -52,8 +52,8 @@ async def send_event(
 async def list_events(
     workspace: WorkspaceDep,
     db: DatabaseDep,
-    type: Annotated[str | None, Query(max_length=120)] = None,
-    store: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[Text | None, Query(max_length=120)] = None,
+    store: Annotated[Text | None, Query(max_length=64)] = None,
     since: Annotated[UtcDateTime | None, Query(description="Received at or after")] = None,
     until: Annotated[UtcDateTime | None, Query(description="Received before")] = None,
     limit: Limit = 50,

@@ -23,6 +23,7 @@ from engine import (
     PackError,
     PackService,
     StoredRecipe,
+    Text,
     build_archive,
     default_library,
     sha256,
@@ -81,9 +82,9 @@ def nothing(_: object) -> list[StoredRecipe]:
 class PackInstall(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, description="An https URL of a .tar.gz or .zip pack")
-    library: str | None = Field(default=None, description="A shipped pack: NAME or NAME@VERSION")
-    sha256: str | None = Field(
+    url: Text | None = Field(default=None, description="An https URL of a .tar.gz or .zip pack")
+    library: Text | None = Field(default=None, description="A shipped pack: NAME or NAME@VERSION")
+    sha256: Text | None = Field(
         default=None, description="Refuse the pack unless its archive has this SHA-256"
     )
     recipes: bool = Field(default=False, description="Also create the pack's ready-made recipes")
@@ -109,7 +110,9 @@ class PacksPublic(BaseModel):
 class PackUpgrade(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    to: str | None = Field(default=None, description="The version to move to (default: the newest)")
+    to: Text | None = Field(
+        default=None, description="The version to move to (default: the newest)"
+    )
     map: dict[str, str | None] = Field(
         default_factory=dict, description="old input → new input (null drops it)"
     )
@@ -134,10 +137,10 @@ class PackForStores(BaseModel):
 class PackExport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    version: str = Field(description="Semantic version, e.g. 1.0.0")
-    description: str = ""
-    author: str = ""
+    name: Text
+    version: Text = Field(description="Semantic version, e.g. 1.0.0")
+    description: Text = ""
+    author: Text = ""
     license: str = ""
     recipes: list[str] | None = Field(default=None, description="Only these recipes")
     keep_stores: bool = Field(default=False, description="Keep store hashes (default: every store)")
@@ -215,7 +218,7 @@ async def upload(
     key: RequireAdmin,
     service: PacksDep,
     container: ContainerDep,
-    sha256_: Annotated[str | None, Query(alias="sha256")] = None,
+    sha256_: Annotated[Text | None, Query(alias="sha256")] = None,
     recipes: bool = False,
 ) -> PackInstalled:
     kind = request.headers.get("content-type", "").split(";")[0].strip()

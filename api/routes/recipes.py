@@ -30,7 +30,7 @@ from api.models import (
 from api.pagination import Cursor, Limit, page
 from api.recipes_query import public_row, public_stored, search, store_warnings
 from api.yaml_body import YAML_REQUEST_BODY, YamlBodyRoute
-from engine import NotFoundError, StoredRecipe, validate_document
+from engine import NotFoundError, StoredRecipe, Text, validate_document
 from sous.container import Container
 
 router = APIRouter(
@@ -110,10 +110,10 @@ def list_recipes(
     session: SessionDep,
     enabled: bool | None = None,
     trigger: Annotated[
-        str | None, Query(max_length=120, description="A trigger type; `prefix.*` for a family")
+        Text | None, Query(max_length=120, description="A trigger type; `prefix.*` for a family")
     ] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Text in the id, name or description")
+        Text | None, Query(max_length=200, description="Text in the id, name or description")
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -22,7 +22,7 @@ from api.models import (
     UtcDateTime,
 )
 from api.pagination import Cursor, Limit, newest_first
-from engine import Database, RecipeRow, RunChanges, RunRow, StepRow
+from engine import Database, RecipeRow, RunChanges, RunRow, StepRow, Text
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
 
@@ -45,9 +45,9 @@ def _with_slug(workspace: str) -> Any:
 async def list_runs(
     workspace: WorkspaceDep,
     db: DatabaseDep,
-    recipe: Annotated[str | None, Query(max_length=80, description="A recipe id")] = None,
-    status: Annotated[str | None, Query(max_length=30)] = None,
-    event_id: Annotated[str | None, Query(max_length=40)] = None,
+    recipe: Annotated[Text | None, Query(max_length=80, description="A recipe id")] = None,
+    status: Annotated[Text | None, Query(max_length=30)] = None,
+    event_id: Annotated[Text | None, Query(max_length=40)] = None,
     since: Annotated[UtcDateTime | None, Query(description="Created at or after")] = None,
     until: Annotated[UtcDateTime | None, Query(description="Created before")] = None,
     limit: Limit = 50,

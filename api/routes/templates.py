@@ -16,7 +16,7 @@ from api.errors import responses
 from api.models import RecipePublic
 from api.recipes_query import public_stored
 from api.routes.packs import PacksDep, run
-from engine import TemplateEntry
+from engine import TemplateEntry, Text
 
 router = APIRouter(
     prefix="/v1/templates", tags=["templates"], responses=responses(401, 403, 404, 422)
@@ -51,14 +51,14 @@ class TemplateInstantiate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inputs: dict[str, Any] = Field(default_factory=dict, description="Input name → value")
-    id: str | None = Field(
+    id: Text | None = Field(
         default=None, description="The recipe's id (default: the template's, plus the store)"
     )
-    name: str | None = Field(
+    name: Text | None = Field(
         default=None, description="The recipe's name (default: the template's)"
     )
-    store: str | None = Field(default=None, description="Limit the recipe to this store hash")
-    version: str | None = Field(default=None, description="The pack version (default: the newest)")
+    store: Text | None = Field(default=None, description="Limit the recipe to this store hash")
+    version: Text | None = Field(default=None, description="The pack version (default: the newest)")
     dry_run: bool = Field(default=False, description="Return the recipe without saving it")
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine.model.limits import AutoDisable, FloodLimit
 from engine.model.retry import RetryPolicy
+from engine.model.text import Text
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 
@@ -73,8 +74,8 @@ class Recipe(BaseModel):
     )
 
     id: str = Field(pattern=SLUG, description="Unique within the workspace")
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text = ""
     enabled: bool = True
     version: int | None = Field(default=None, ge=1, description="Set by Sous on every change")
     mode: Mode = Mode.PARALLEL

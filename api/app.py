@@ -12,7 +12,7 @@ import importlib.metadata
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, openapi
+from api import console, errors, openapi
 from api.deps import SandboxLike, known_query_only
 from api.middleware import Guard
 from api.routes import (
@@ -70,7 +70,9 @@ def _version() -> str:
 
 def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> FastAPI:
     """The API for ``container``; ``sandbox`` points store connections at a simulator."""
-    app = FastAPI(title="Sous", version=_version(), description=DESCRIPTION, redoc_url=None)
+    app = FastAPI(
+        title="Sous", version=_version(), description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
     app.state.container = container
     app.state.sandbox = sandbox
     errors.install(app)
@@ -79,6 +81,7 @@ def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> F
     for router in container.routers:
         app.include_router(router)
     openapi.install(app)
+    console.install(app)  # the web console, and /docs served offline
     app.add_middleware(openapi.LocationHeader)
     app.add_middleware(Guard, max_body_bytes=container.settings.max_body_bytes)
     if container.settings.cors_origins:

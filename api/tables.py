@@ -1,4 +1,5 @@
-"""The API's own table: API keys. Stored hashed; the key itself is shown once, at creation."""
+"""The API's own tables: API keys (stored hashed; the key itself is shown once, at creation),
+console sessions and workspace settings."""
 
 from __future__ import annotations
 
@@ -27,3 +28,32 @@ class ApiKeyRow(SQLModel, table=True):
     created_at: datetime = _ts()
     last_used_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
+
+
+class ConsoleSessionRow(SQLModel, table=True):
+    """A signed-in console visitor. ``id`` is the SHA-256 of the session token held in the
+    visitor's cookie (the token itself is never stored). A session opened with an API key ends
+    with the key (``key_id``); one opened for a store's user (``user_id``) has no key. The
+    CSRF token is useless without the cookie, so it is kept as is."""
+
+    __tablename__ = "console_session"
+    id: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(index=True, max_length=64)
+    key_id: str | None = Field(default=None, index=True, max_length=40)
+    user_id: str | None = Field(default=None, max_length=200)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+
+
+class WorkspaceSettingsRow(SQLModel, table=True):
+    """A workspace's own settings, where they differ from the process's (``SOUS_*``)."""
+
+    __tablename__ = "workspace_settings"
+    workspace_id: str = Field(primary_key=True, max_length=64)
+    staff_email: str | None = Field(default=None, max_length=320)
+    updated_at: datetime = _ts()

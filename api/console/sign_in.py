@@ -1,0 +1,103 @@
+"""Signing in to the console with an API key, and signing out."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.console.auth import (
+    COOKIE,
+    SIGN_IN_COOKIE,
+    CsrfRefused,
+    Opened,
+    VisitorDep,
+    clear_session_cookie,
+    close_session,
+    is_https,
+    open_session,
+    origin_ok,
+    safe_next,
+    set_session_cookie,
+)
+from api.console.forms import read_form
+from api.console.render import page
+from api.deps import ContainerDep
+from api.keys import authenticate
+from sous.container import Container
+
+router = APIRouter()
+
+
+def _form(request: Request, *, next_url: str, problem: str = "", status: int = 200) -> Response:
+    """The sign-in form, with a fresh token in its field and in a cookie of its own (there is
+    no session yet to hold one)."""
+    token = secrets.token_urlsafe(24)
+    response = page(
+        request,
+        "sign_in.html",
+        status_code=status,
+        title="Sign in",
+        csrf=token,
+        next=safe_next(next_url),
+        problem=problem,
+    )
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        token,
+        max_age=3600,
+        path="/console/sign-in",
+        httponly=True,
+        secure=is_https(request),
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_form(request: Request, next: str = "/console/") -> Response:
+    return _form(request, next_url=next)
+
+
+def _sign_in(container: Container, key: str) -> Opened | None:
+    now = container.clock.now()
+    caller = authenticate(container.db, key.strip(), now)
+    if caller is None:
+        return None
+    return open_session(
+        container.db,
+        caller.workspace,
+        scopes=sorted(caller.scopes),
+        key_id=caller.key_id,
+        now=now,
+    )
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request, container: ContainerDep) -> Response:
+    form = await read_form(request)
+    key, csrf, next = form.get("key")[:200], form.get("csrf"), form.get("next", "/console/")
+    expected = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not (
+        origin_ok(request) and expected and hmac.compare_digest(csrf.encode(), expected.encode())
+    ):
+        raise CsrfRefused()
+    opened = await run_in_threadpool(_sign_in, container, key) if key.strip() else None
+    if opened is None:
+        problem = "That API key is unknown or revoked. Check it and try again."
+        return _form(request, next_url=next, problem=problem, status=401)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_session_cookie(response, request, opened)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/console/sign-in")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, visitor: VisitorDep, container: ContainerDep) -> Response:
+    await run_in_threadpool(close_session, container.db, request.cookies.get(COOKIE, ""))
+    response = RedirectResponse("/console/sign-in", status_code=303)
+    clear_session_cookie(response, request)
+    return response

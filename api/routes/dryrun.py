@@ -3,7 +3,7 @@ would receive. Nothing is executed and nothing is written."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from sqlmodel import Session
@@ -32,17 +32,36 @@ def _event(
             raise invalid("/event_id", "no event of your workspace has this id (GET /v1/events)")
         return event_from_row(row)
     given = body.event if body is not None else None
-    type_ = (given.type if given else None) or recipe.trigger.type
-    payload = given.payload if given and given.payload is not None else None
+    return dry_run_event(
+        container,
+        workspace,
+        recipe,
+        type_=given.type if given else None,
+        payload=given.payload if given else None,
+        store=given.store if given else None,
+    )
+
+
+def dry_run_event(
+    container: Container,
+    workspace: str,
+    recipe: Recipe,
+    *,
+    type_: str | None = None,
+    payload: dict[str, Any] | None = None,
+    store: str | None = None,
+) -> Event:
+    """An event to dry-run ``recipe`` on: of the recipe's trigger type and with the trigger's
+    sample payload, unless a type or payload is given."""
     if payload is None:
         payload = container.registry.trigger(recipe.trigger.type).sample
     now = container.clock.now()
     return Event(
         id="evt_dry_run",
-        type=type_,
+        type=type_ or recipe.trigger.type,
         payload=payload,
         workspace=workspace,
-        store=given.store if given else None,
+        store=store,
         source="dry-run",
         dedup_key="dry-run",
         occurred_at=now,
@@ -50,7 +69,8 @@ def _event(
     )
 
 
-def _run(recipe: Recipe, event: Event, container: Container) -> DryRunPublic:
+def preview(recipe: Recipe, event: Event, container: Container) -> DryRunPublic:
+    """Would ``recipe`` fire on ``event``, and what each step would receive (nothing runs)."""
     result = dry_run(recipe, event, container.registry, container.clock.now).to_dict()
     stores = recipe.stores()
     if event.type != recipe.trigger.type:
@@ -77,7 +97,7 @@ def dry_run_document(
     if recipe is None:
         items = [ErrorItem(path="/recipe" + d.pointer, message=d.message) for d in details]
         raise ApiError(422, "the recipe is invalid", code="invalid_recipe", details=items)
-    return _run(recipe, _event(session, container, workspace, recipe, body), container)
+    return preview(recipe, _event(session, container, workspace, recipe, body), container)
 
 
 @router.post("/{recipe_id}/test", summary="Dry-run a saved recipe on an event")
@@ -89,4 +109,4 @@ def dry_run_recipe(
     body: Annotated[DryRunRequest | None, Body()] = None,
 ) -> DryRunPublic:
     recipe = container.engine.recipes.get(workspace, recipe_id).recipe
-    return _run(recipe, _event(session, container, workspace, recipe, body), container)
+    return preview(recipe, _event(session, container, workspace, recipe, body), container)

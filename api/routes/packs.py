@@ -172,6 +172,14 @@ def list_packs(workspace: WorkspaceDep, service: PacksDep) -> PacksPublic:
 async def install(
     body: PackInstall, key: RequireAdmin, service: PacksDep, container: ContainerDep
 ) -> PackInstalled:
+    return await install_source(service, container, key.workspace, body)
+
+
+async def install_source(
+    service: PackService, container: Container, workspace: str, body: PackInstall
+) -> PackInstalled:
+    """Install a pack from an https URL (through the outbound guard) or the library; refusals
+    are :class:`~api.errors.ApiError` (422 with the field at fault)."""
     if (body.url is None) == (body.library is None):
         raise ApiError(
             422,
@@ -188,7 +196,7 @@ async def install(
     try:
         result = await run(
             container,
-            lambda: service.install(key.workspace, source, pin=body.sha256, recipes=body.recipes),
+            lambda: service.install(workspace, source, pin=body.sha256, recipes=body.recipes),
             nothing,
         )
     except OutboundRefused as exc:
@@ -198,7 +206,7 @@ async def install(
             code="outbound_refused",
             details=[ErrorItem(path="/url", message=exc.reason)],
         ) from None
-    return await _respond(service, container, key.workspace, result)
+    return await _respond(service, container, workspace, result)
 
 
 @router.post(
@@ -225,12 +233,24 @@ async def upload(
     if kind not in ARCHIVE_TYPES:
         raise ApiError(415, f"send the archive as {', '.join(ARCHIVE_TYPES[::2])}")
     data = await request.body()
+    return await install_upload(service, container, key.workspace, data, sha256_, recipes)
+
+
+async def install_upload(
+    service: PackService,
+    container: Container,
+    workspace: str,
+    data: bytes,
+    pin: str | None = None,
+    recipes: bool = False,
+) -> PackInstalled:
+    """Install a pack from the bytes of an uploaded ``.tar.gz`` or ``.zip``."""
     result = await run(
         container,
-        lambda: service.install_archive(key.workspace, data, pin=sha256_, recipes=recipes),
+        lambda: service.install_archive(workspace, data, pin=pin, recipes=recipes),
         nothing,
     )
-    return await _respond(service, container, key.workspace, result)
+    return await _respond(service, container, workspace, result)
 
 
 async def _respond(
@@ -315,12 +335,21 @@ async def uninstall(
 async def upgrade(
     name: str, body: PackUpgrade, key: RequireWrite, service: PacksDep, container: ContainerDep
 ) -> dict[str, Any]:
+    return await upgrade_pack(service, container, key.workspace, name, body)
+
+
+async def upgrade_pack(
+    service: PackService, container: Container, workspace: str, name: str, body: PackUpgrade
+) -> dict[str, Any]:
+    """The plan of upgrading the recipes made from pack ``name`` (``plan.to_dict()``), carried
+    out when ``body.apply`` (``applied`` says whether anything was); a plan with problems is
+    refused then (:class:`~api.errors.ApiError`, 422, every problem)."""
     from engine import apply_upgrade, plan_upgrade
 
     def work() -> tuple[Any, list[StoredRecipe]]:
         plan = plan_upgrade(
             service,
-            key.workspace,
+            workspace,
             name,
             to=body.to,
             maps=body.map,
@@ -328,12 +357,12 @@ async def upgrade(
             recipes=body.recipes,
             force=body.force,
         )
-        return plan, (apply_upgrade(service, key.workspace, plan) if body.apply and plan.ok else [])
+        return plan, (apply_upgrade(service, workspace, plan) if body.apply and plan.ok else [])
 
     try:
         plan, applied = await run(container, work, lambda done: done[1])
     except NotFoundError:
-        offered = await run_in_threadpool(service.packs, key.workspace)
+        offered = await run_in_threadpool(service.packs, workspace)
         if body.to is None or not any(pack.name == name for pack, _ in offered):
             raise
         # The pack is there; the body names a version of it that is not.

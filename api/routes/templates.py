@@ -16,7 +16,8 @@ from api.errors import responses
 from api.models import RecipePublic
 from api.recipes_query import public_stored
 from api.routes.packs import PacksDep, run
-from engine import TemplateEntry, Text
+from engine import PackService, TemplateEntry, Text
+from sous.container import Container
 
 router = APIRouter(
     prefix="/v1/templates", tags=["templates"], responses=responses(401, 403, 404, 422)
@@ -123,6 +124,22 @@ async def instantiate(
     container: ContainerDep,
     response: Response,
 ) -> TemplateMade:
+    made = await make_from_template(service, container, caller.workspace, pack, template, body)
+    if made.recipe is None:
+        response.status_code = status.HTTP_200_OK
+    return made
+
+
+async def make_from_template(
+    service: PackService,
+    container: Container,
+    workspace: str,
+    pack: str,
+    template: str,
+    body: TemplateInstantiate,
+) -> TemplateMade:
+    """Make (and unless ``body.dry_run``, save) a recipe from a template; raises the engine's
+    errors (:class:`~engine.RecipeError` with every input's problem, ...)."""
     from engine import make_recipe
 
     ref = _ref(pack, template, body.version)
@@ -130,7 +147,7 @@ async def instantiate(
         container,
         lambda: make_recipe(
             service,
-            caller.workspace,
+            workspace,
             ref,
             body.inputs,
             recipe_id=body.id,
@@ -140,8 +157,6 @@ async def instantiate(
         ),
         lambda m: [m.stored] if m.stored is not None else [],
     )
-    if made.stored is None:
-        response.status_code = status.HTTP_200_OK
     return TemplateMade(
         document=made.instance.document(),
         inputs=made.instance.values,

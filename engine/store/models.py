@@ -81,11 +81,15 @@ class EventRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("workspace_id", "dedup_key"),
         Index("ix_event_ws_received", "workspace_id", "received_at"),
+        # Lists newest first (by id) step down these; the trailing columns let a time or
+        # store filter be checked in the index, without reading the row.
+        Index("ix_event_ws_id", "workspace_id", "id", "received_at", "store"),
+        Index("ix_event_ws_type", "workspace_id", "type", "id"),
     )
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(max_length=64)
     store: str | None = Field(default=None, max_length=64)
-    type: str = Field(max_length=120, index=True)
+    type: str = Field(max_length=120)
     payload: dict[str, Any] = _json()
     source: str = Field(max_length=20)
     dedup_key: str = Field(max_length=200)
@@ -114,8 +118,12 @@ class RunRow(SQLModel, table=True):
     __tablename__ = "run"
     __table_args__ = (
         UniqueConstraint("recipe_uid", "event_id"),
-        Index("ix_run_ws_status", "workspace_id", "status"),
+        Index("ix_run_ws_status", "workspace_id", "status", "id"),
         Index("ix_run_recipe_created", "recipe_uid", "created_at"),
+        # Lists newest first (by id), of a workspace or of one recipe; created_at is there so
+        # that a time window is checked in the index, without reading the row.
+        Index("ix_run_ws_id", "workspace_id", "id", "created_at"),
+        Index("ix_run_recipe_id", "recipe_uid", "id"),
     )
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(max_length=64)

@@ -61,7 +61,8 @@ def is_memory(url: str) -> bool:
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """The engine for ``url``. On SQLite, writers begin ``IMMEDIATE`` and readers (``read_only``)
-    begin deferred on ``query_only`` connections."""
+    begin deferred on ``query_only`` connections; on PostgreSQL readers have a pool of their own
+    and begin ``READ ONLY``."""
     if url.startswith("sqlite"):
         memory = is_memory(url)
         if not memory:
@@ -79,6 +80,16 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
+    if read_only:
+        # Readers have a pool of their own, so a dashboard never waits for a connection the
+        # engine's writers hold, and begin READ ONLY (no transaction id, no write by mistake).
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=8,
+            max_overflow=8,
+            execution_options={"postgresql_readonly": True},
+        )
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
@@ -114,7 +125,7 @@ class Database:
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
         # An in-memory database lives in its one connection: readers share it.
-        separate = self.is_sqlite and not is_memory(url)
+        separate = not is_memory(url)
         self.reader: Engine = make_engine(url, read_only=True) if separate else self.engine
         self.writer: Writer = Writer(self)
 
@@ -179,6 +190,8 @@ class Database:
     def dispose(self) -> None:
         self.writer.close()
         self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
         self.reader.dispose()
 
 

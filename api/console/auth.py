@@ -140,7 +140,9 @@ def find_session(db: Database, token: str, now: datetime) -> Visitor | None:
             s.exec(
                 update(ConsoleSessionRow)
                 .where(col(ConsoleSessionRow.id) == row.id)
-                .values(last_seen_at=now, expires_at=min(now + IDLE, row.created_at + LONGEST))
+                .values(
+                    last_seen_at=now, expires_at=min(now + IDLE, _aware(row.created_at) + LONGEST)
+                )
             )
             s.commit()
     return _visitor(row)

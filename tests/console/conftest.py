@@ -13,10 +13,12 @@ import pytest
 from api.keys import create_key
 from engine.store.db import Database
 from tests.api.conftest import (  # noqa: F401  (fixtures)
+    admin,
     api_db,
     app,
     client,
     container,
+    make_key,
     settings,
 )
 

@@ -4,41 +4,19 @@ waiting one."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, EngineDep, RequireWrite, WorkspaceDep
 from api.errors import ApiError, not_found, responses
-from api.models import (
-    ReplayAccepted,
-    ReplayRequest,
-    RunDetail,
-    RunPublic,
-    RunsPublic,
-    StepPublic,
-    UtcDateTime,
-)
-from api.pagination import Cursor, Limit, newest_first
-from engine import Database, RecipeRow, RunChanges, RunRow, StepRow, Text
+from api.models import ReplayAccepted, ReplayRequest, RunDetail, RunsPublic, UtcDateTime
+from api.pagination import Cursor, Limit
+from api.runs_query import public_run, run_detail, runs_page
+from engine import Database, RunChanges, Text
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
-
-
-def _public(run: RunRow, slug: str | None) -> RunPublic:
-    return RunPublic(
-        **run.model_dump(exclude={"workspace_id", "concurrency_key", "context"}), recipe_id=slug
-    )
-
-
-def _with_slug(workspace: str) -> Any:
-    return (
-        select(RunRow, RecipeRow.slug)
-        .join(RecipeRow, col(RecipeRow.uid) == col(RunRow.recipe_uid), isouter=True)
-        .where(RunRow.workspace_id == workspace)
-    )
 
 
 @router.get("", summary="List runs, newest first")
@@ -53,41 +31,25 @@ async def list_runs(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> RunsPublic:
-    query = _with_slug(workspace)
-    if recipe is not None:
-        query = query.where(RecipeRow.slug == recipe)
-    if status is not None:
-        query = query.where(RunRow.status == status)
-    if event_id is not None:
-        query = query.where(RunRow.event_id == event_id)
-    if since is not None:
-        query = query.where(RunRow.created_at >= since)
-    if until is not None:
-        query = query.where(RunRow.created_at < until)
     data, next_cursor = await db.query(
-        lambda s: newest_first(s, query, RunRow.id, limit, cursor, key=lambda r: str(r[0].id))
+        lambda s: runs_page(
+            s,
+            workspace,
+            recipe=recipe,
+            status=status,
+            event_id=event_id,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
     )
-    return RunsPublic(data=[_public(run, slug) for run, slug in data], next_cursor=next_cursor)
-
-
-def _detail(session: Session, workspace: str, run_id: str) -> RunDetail:
-    found = session.exec(_with_slug(workspace).where(RunRow.id == run_id)).first()
-    if found is None:
-        raise not_found("run", run_id)
-    run, slug = found
-    steps = session.exec(
-        select(StepRow).where(StepRow.run_id == run_id).order_by(col(StepRow.index))
-    ).all()
-    traced = [
-        StepPublic(**s.model_dump(exclude={"run_id", "step_id", "output_sealed"}), id=s.step_id)
-        for s in steps
-    ]
-    return RunDetail(**_public(run, slug).model_dump(), steps=traced)
+    return RunsPublic(data=[public_run(run, slug) for run, slug in data], next_cursor=next_cursor)
 
 
 @router.get("/{run_id}", summary="Show a run with its step trace", responses=responses(404))
 async def show_run(run_id: str, workspace: WorkspaceDep, db: DatabaseDep) -> RunDetail:
-    return await db.query(lambda s: _detail(s, workspace, run_id))
+    return await db.query(lambda s: run_detail(s, workspace, run_id))
 
 
 @router.post(
@@ -123,7 +85,7 @@ async def _change(db: Database, workspace: str, run_id: str, op: Change) -> RunD
 
     def read() -> RunDetail:
         with db.read_session() as session:
-            return _detail(session, workspace, run_id)
+            return run_detail(session, workspace, run_id)
 
     return await run_in_threadpool(read)
 

@@ -1,16 +1,22 @@
-"""Reading recipes for the API: the public shape, and the filtered, paged list."""
+"""Reading recipes for the API and the console: the public shape, the filtered, paged list, and
+what a page of recipes did lately."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.models import RecipePublic
-from engine import Recipe, RecipeRow, StoredRecipe, StoreRow, Tx
+from engine import Recipe, RecipeRow, RunRow, RunStatus, StoredRecipe, StoreRow, Tx
 
 _CHUNK = 200
+_RUNS = RunRow.__table__  # type: ignore[attr-defined]
+_RECIPES = RecipeRow.__table__  # type: ignore[attr-defined]
 
 
 def public_stored(stored: StoredRecipe) -> RecipePublic:
@@ -110,3 +116,53 @@ def search(
             if len(found) > limit:
                 break
     return found
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a recipe did lately: its newest run, and how many of its runs failed since a time."""
+
+    last_run_id: str | None = None
+    last_run_status: str | None = None
+    last_run_at: datetime | None = None
+    failures: int = 0
+
+
+def activity(
+    session: Session, workspace: str, uids: Sequence[str], since: datetime
+) -> dict[str, Activity]:
+    """:class:`Activity` of each recipe of ``uids``, in one query: per recipe, one step down the
+    index of its runs by id (the newest) and a count over its runs created since ``since``."""
+    if not uids:
+        return {}
+    runs, newest, recipe = _RUNS.alias("runs"), _RUNS.alias("newest"), _RECIPES
+    last = (
+        sa.select(runs.c.id)
+        .where(runs.c.recipe_uid == recipe.c.uid)
+        .order_by(runs.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    failed = (
+        sa.select(sa.func.count())
+        .where(
+            runs.c.recipe_uid == recipe.c.uid,
+            runs.c.created_at >= since,
+            runs.c.status == RunStatus.FAILED.value,
+        )
+        .scalar_subquery()
+    )
+    per = (
+        sa.select(recipe.c.uid, last.label("last_id"), failed.label("failures"))
+        .where(recipe.c.workspace_id == workspace, recipe.c.uid.in_(list(uids)))
+        .subquery()
+    )
+    found = session.connection().execute(
+        sa.select(per.c.uid, per.c.failures, newest.c.id, newest.c.status, newest.c.created_at)
+        .select_from(per)
+        .join(newest, newest.c.id == per.c.last_id, isouter=True)
+    )
+    return {
+        uid: Activity(run_id, status, created_at, int(failures or 0))
+        for uid, failures, run_id, status, created_at in found
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 
 from api.deps import EngineDep, WorkspaceDep
 from api.errors import responses
+from engine import Engine
 
 router = APIRouter(prefix="/v1", tags=["stream"], responses=responses(401, 422))
 _BACKLOG = 1000
@@ -43,6 +44,8 @@ class Feed:
         self.workspace = workspace
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_BACKLOG)
         self.overflowed = False
+        self.cut_off = False
+        """The client fell too far behind: :meth:`batches` ended before its limits."""
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
 
@@ -60,10 +63,12 @@ class Feed:
         except asyncio.QueueFull:
             self.overflowed = True
 
-    async def messages(
+    async def batches(
         self, heartbeat: float, max_events: int | None, max_seconds: float | None
-    ) -> AsyncIterator[str]:
-        yield "retry: 3000\n\n"
+    ) -> AsyncIterator[list[tuple[str, dict[str, Any]]]]:
+        """Notifications in batches, as they come; an empty batch when nothing came for
+        ``heartbeat`` seconds. Ends after ``max_events`` or ``max_seconds``, or on overflow
+        (then ``cut_off`` is set)."""
         sent = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_seconds if max_seconds is not None else None
@@ -75,7 +80,7 @@ class Feed:
                 first = await asyncio.wait_for(self.queue.get(), wait)
             except TimeoutError:
                 if deadline is None or loop.time() < deadline:
-                    yield ": heartbeat\n\n"
+                    yield []
                 continue
             # Everything already queued goes out in one write: under a burst, one send per
             # message would cost the event loop more than the engine's own work.
@@ -83,11 +88,48 @@ class Feed:
             batch = [first]
             while len(batch) < room and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            yield "".join(_message(kind, data) for kind, data in batch)
+            yield batch
             sent += len(batch)
             if max_events is not None and sent >= max_events:
                 return
-        yield "event: overflow\ndata: {}\n\n"
+        self.cut_off = True
+
+    async def messages(
+        self, heartbeat: float, max_events: int | None, max_seconds: float | None
+    ) -> AsyncIterator[str]:
+        yield "retry: 3000\n\n"
+        async for batch in self.batches(heartbeat, max_events, max_seconds):
+            yield "".join(_message(kind, data) for kind, data in batch) or ": heartbeat\n\n"
+        if self.cut_off:
+            yield "event: overflow\ndata: {}\n\n"
+
+
+def live_response(
+    engine: Engine, workspace: str, body: Callable[[Feed], AsyncIterator[str]]
+) -> StreamingResponse:
+    """A stream of ``workspace``'s notifications, written by ``body`` from its :class:`Feed`;
+    the feed is unsubscribed when the stream ends or the client goes away."""
+    feed = Feed(workspace)
+    unsubscribe = engine.subscribe(feed)
+    done = False
+
+    def stop() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            unsubscribe()
+
+    async def written() -> AsyncIterator[str]:
+        try:
+            async for message in body(feed):
+                yield message
+        finally:
+            stop()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        written(), media_type="text/event-stream", headers=headers, background=BackgroundTask(stop)
+    )
 
 
 @router.get(
@@ -109,24 +151,6 @@ async def stream(
         float | None, Query(gt=0, le=86_400, description="Close after this many seconds")
     ] = None,
 ) -> StreamingResponse:
-    feed = Feed(workspace)
-    unsubscribe = engine.subscribe(feed)
-    done = False
-
-    def stop() -> None:
-        nonlocal done
-        if not done:
-            done = True
-            unsubscribe()
-
-    async def body() -> AsyncIterator[str]:
-        try:
-            async for message in feed.messages(heartbeat, max_events, max_seconds):
-                yield message
-        finally:
-            stop()
-
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(
-        body(), media_type="text/event-stream", headers=headers, background=BackgroundTask(stop)
+    return live_response(
+        engine, workspace, lambda feed: feed.messages(heartbeat, max_events, max_seconds)
     )

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
+from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from api.console.render import PageError
 
@@ -116,3 +117,8 @@ def _multipart(body: bytes, content_type: str) -> tuple[list[tuple[str, str]], d
             kind = headers.get("content-type", "application/octet-stream")
             files[field] = Upload(filename, kind, content)
     raise ValueError("the body does not end with its closing boundary")
+
+
+FormDep = Annotated[Form, Depends(read_form)]
+"""The submitted form, read before the handler runs: a handler that writes can then be a plain
+``def`` (run in a thread, where its blocking database work belongs)."""

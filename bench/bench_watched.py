@@ -10,8 +10,11 @@ the reader's p50/p99 and how many stream messages it received; then the ratio.
 Targets: watched throughput ≥ 90 % of unwatched, reader p99 ≤ 100 ms, 0 lock errors, 0 non-2xx,
 every accepted event run to completion. ``--rounds N`` alternates the phases N times and reports
 the median ratio, so that a burst of other work on the machine lands in one round, not in the
-figure. ``--database postgresql`` runs it on a fresh PostgreSQL
-database (``SOUS_BENCH_POSTGRES``, default the local server) instead of embedded SQLite.
+figure. Each phase also prints the server's CPU time per 1,000 completed runs: unlike runs/s, it
+barely moves with other load on the machine, so its watched / unwatched ratio shows what the
+reads cost the engine even on a busy machine. ``--database postgresql`` runs it on a fresh
+PostgreSQL database (``SOUS_BENCH_POSTGRES``, default the local server) instead of embedded
+SQLite.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class Phase:
     rate: float = 0.0
     non_2xx: int = 0
     locked: int = 0
+    cpu: float = 0.0
     reader: dict[str, Any] = field(default_factory=dict)
 
 
@@ -186,13 +190,14 @@ def phase(name: str, url: str, folder: Path, args: argparse.Namespace, watched: 
                 text=True,
             )
         load = load_with_wrk if shutil.which("wrk") else load_with_python
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds(server.pid)
         report = load(f"{base}/v1/events", key, args.seconds, args.connections)
         loaded_for = time.monotonic() - started
         if reader is not None:
             result.reader = json.loads(reader.communicate(timeout=args.seconds + 60)[0])
         result.accepted, result.completed = count_runs(url)
         result.rate = result.completed / max(loaded_for, time.monotonic() - started)
+        result.cpu = cpu_seconds(server.pid) - cpu
         result.non_2xx = non_2xx(report)
     finally:
         server.terminate()
@@ -201,8 +206,18 @@ def phase(name: str, url: str, folder: Path, args: argparse.Namespace, watched: 
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def show(p: Phase) -> None:
-    print(f"  {p.name:<10} completed runs/s {p.rate:8,.0f}   accepted {p.accepted:>7,}")
+    per_run = p.cpu / p.completed * 1000 if p.completed else float("nan")
+    print(
+        f"  {p.name:<10} completed runs/s {p.rate:8,.0f}   accepted {p.accepted:>7,}"
+        f"   server CPU {per_run:.2f} s per 1,000 runs"
+    )
     print(f"             not completed {p.accepted - p.completed}   non-2xx {p.non_2xx}", end="")
     print(f"   'database is locked' {p.locked}")
     if p.reader:
@@ -224,6 +239,10 @@ def show(p: Phase) -> None:
             )
 
 
+def cost(p: Phase) -> float:
+    return p.cpu / p.completed if p.completed else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
@@ -241,7 +260,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sous-bench-watched-"))
     print(f"sous serve on {args.database}, {args.connections} connections, {args.seconds}s a phase")
-    ratios, reads = [], []
+    ratios, reads, costs = [], [], []
     for n in range(args.rounds):
         results = []
         for name, watched in (("unwatched", False), ("watched", True)):
@@ -252,14 +271,17 @@ def main() -> None:
         for result in results:
             show(result)
         ratios.append(results[1].rate / results[0].rate if results[0].rate else float("nan"))
+        costs.append(cost(results[1]) / cost(results[0]))
         reads += [ms for _, ms in results[1].reader.get("latencies", [])]
         print(f"  watched / unwatched throughput  {ratios[-1]:.1%}   (target ≥ 90 %)")
+        print(f"  watched / unwatched server CPU per run  {costs[-1]:.1%}")
     if args.rounds > 1:
         print(
             f"over {args.rounds} rounds: median ratio {statistics.median(ratios):.1%}"
             f" (each {', '.join(f'{r:.1%}' for r in ratios)}); reader p50"
             f" {percentile(reads, 50):.1f} ms p99 {percentile(reads, 99):.1f} ms"
-            f" over {len(reads)} reads"
+            f" over {len(reads)} reads; median CPU per run watched / unwatched"
+            f" {statistics.median(costs):.1%}"
         )
     shutil.rmtree(folder, ignore_errors=True)
 

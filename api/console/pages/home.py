@@ -118,7 +118,7 @@ def _held(session: Session, workspace: str) -> tuple[int, list[HeldLine]]:
         select(RunRow, RecipeRow.slug)
         .join(RecipeRow, col(RecipeRow.uid) == col(RunRow.recipe_uid), isouter=True)
         .where(where)
-        .order_by(col(RunRow.created_at).desc())
+        .order_by(col(RunRow.id).desc())  # newest first, down ix_run_ws_status (no sort)
         .limit(SHOWN)
     ).all()
     return count, [HeldLine(r.id, slug, r.status_reason, r.created_at, r.store) for r, slug in rows]

@@ -48,7 +48,6 @@ from sous.container import Container
 router = APIRouter()
 
 PICKERS = frozenset(KINDS)
-LIST_TYPES = frozenset({"emails"})
 MAX_STORES = 100
 LOOKUP_WAIT = 5.0
 """Seconds a picker's lookup may wait for the store (its quota) before saying it is busy."""
@@ -169,7 +168,7 @@ def _field(name: str, spec: Any, given: Form | None) -> Field:
         item.attrs = {
             k: str(getattr(spec, k)) for k in ("max_length", "min_length") if getattr(spec, k)
         }
-        item.widget = "textarea" if (spec.max_length or 10_000) > 255 else "text"
+        item.widget = "textarea" if (spec.max_length or 0) > 255 else "text"
     if kind == "choice":
         item.options = [(_shown(o.value), o.label or _shown(o.value)) for o in spec.options]
         item.widget = "checkboxes" if spec.multiple else "select"
@@ -205,7 +204,7 @@ def fields_of(entry: TemplateEntry, given: Form | None = None) -> list[Field]:
 
 def inputs_from(entry: TemplateEntry, form: Form) -> dict[str, Any]:
     """The instantiate API's ``inputs`` from a submitted form: an empty field is left out (its
-    default applies), except a list, which is then empty."""
+    default applies, or it is reported as required); a box not ticked is false."""
     inputs: dict[str, Any] = {}
     for name, spec in entry.template.inputs.items():
         key, kind = f"input.{name}", str(spec.type.value)
@@ -217,8 +216,6 @@ def inputs_from(entry: TemplateEntry, form: Form) -> dict[str, Any]:
             raw = form.get(key).strip()
             if raw:
                 inputs[name] = raw
-            elif spec.multiple or kind in LIST_TYPES:
-                inputs[name] = []
     return inputs
 
 

@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_conditions
 	$(BIN)/python -m bench.bench_dispatch
 	$(BIN)/python -m bench.bench_pipeline
+	$(BIN)/python -m bench.bench_backtest
 
 # Build the wheel, install it in a fresh virtual environment, and run the sandbox from an
 # empty folder until the sold-out recipe fires (CI runs it).

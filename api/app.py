@@ -16,6 +16,7 @@ from api import console, errors, openapi
 from api.deps import SandboxLike, known_query_only
 from api.middleware import Guard
 from api.routes import (
+    backtest,
     catalog,
     dryrun,
     events,
@@ -53,6 +54,7 @@ ROUTERS = (
     stores.router,
     recipes.router,
     dryrun.router,
+    backtest.router,
     events.router,
     hooks.router,
     runs.router,

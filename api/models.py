@@ -267,6 +267,57 @@ class DryRunPublic(BaseModel):
     steps: list[StepPreviewPublic]
 
 
+class BacktestRequest(BaseModel):
+    """The events to backtest on: those of the recipe's trigger type received within
+    ``[since, until)``; without ``until``, up to the newest."""
+
+    model_config = _examples({"since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z"})
+    since: UtcDateTime
+    until: UtcDateTime | None = None
+    limit: int = Field(default=1_000_000, ge=1, le=1_000_000, description="The most events to read")
+
+
+class BacktestUnsaved(BacktestRequest):
+    model_config = _examples({"recipe": RECIPE_EXAMPLE, "since": "2026-11-01T00:00:00Z"})
+    recipe: JSONObject
+
+
+class ConditionTallyPublic(BaseModel):
+    index: int
+    rule: Any
+    rejected: int = Field(description="Events on which this condition was the first to say no")
+    example: JSONObject | None = Field(
+        description="Why it said no on the first of them (with that event_id)"
+    )
+
+
+class SubjectsPublic(BaseModel):
+    distinct: int
+    capped: bool = Field(description="true when more distinct ones than were counted")
+    top: list[JSONObject] = Field(description="The most fired on: {id, name, fires}")
+
+
+class BacktestPublic(BaseModel):
+    recipe: str
+    trigger: str
+    since: UtcDateTime
+    until: UtcDateTime | None = Field(description="null: up to the newest event")
+    events: int = Field(description="Events of the trigger type (and stores) in the range")
+    fired: int = Field(description="How many of them the recipe would have fired on")
+    fire_rate: float
+    rejected: dict[str, int] = Field(description="By stage: trigger, loop, conditions")
+    conditions: list[ConditionTallyPublic]
+    per_day: dict[str, int]
+    subjects: dict[str, SubjectsPublic] = Field(
+        description="What it would have fired on, by kind: order, product, customer, ..."
+    )
+    first: list[JSONObject] = Field(description="The first events it would have fired on")
+    complete: bool = Field(description="false when the limit stopped it before the range's end")
+    stopped_at: UtcDateTime | None = None
+    seconds: float
+    events_per_second: float | None = None
+
+
 # -- events --------------------------------------------------------------------------------
 class EventCreate(BaseModel):
     model_config = _examples(

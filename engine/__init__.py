@@ -100,6 +100,10 @@ if TYPE_CHECKING:
         REQUEST_ID as REQUEST_ID,
         span as span,
     )
+    from engine.ops.backtest import (
+        BacktestReport as BacktestReport,
+        backtest as backtest,
+    )
     from engine.ops.control import (
         RunChanges as RunChanges,
     )
@@ -231,6 +235,8 @@ _WHERE: dict[str, str] = {
     "Text": "engine.model.text",
     "REQUEST_ID": "engine.observe",
     "span": "engine.observe",
+    "BacktestReport": "engine.ops.backtest",
+    "backtest": "engine.ops.backtest",
     "RunChanges": "engine.ops.control",
     "PackError": "engine.packs.archive",
     "build_archive": "engine.packs.archive",

@@ -268,8 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_run(sub)
     from api.cli_keys import register as register_keys
+    from sous.cli_backtest import register as register_backtest
     from sous.cli_packs import register as register_packs
 
+    register_backtest(sub)
     register_keys(sub)
     register_packs(sub)
     register_worker(sub)

@@ -130,6 +130,6 @@ def pytest_runtest_makereport(
             report.sections.append(("screenshots", "\n".join(taken)))
         server = getattr(item, "funcargs", {}).get("sandbox")
         if isinstance(server, SandboxServer):
-            tail = server.log.read_text(errors="replace").splitlines()[-40:]
+            tail = server.log.read_text(errors="replace").splitlines()[-25:]
             report.sections.append((f"sous serve --sandbox ({server.log})", "\n".join(tail)))
     return report

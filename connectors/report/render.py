@@ -1,4 +1,5 @@
-"""The report as people read it: a plain-text table for an e-mail body, and CSV files."""
+"""The report as people read it: a plain-text table for an e-mail body, and CSV files (whose
+text cells never start a spreadsheet formula: :func:`safe_cell`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import io
 from collections.abc import Iterable, Sequence
 
 from .backlog import BacklogReport
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """A text cell a spreadsheet would take for a formula (it starts with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return) is written with a leading ``'``, so it reads as text."""
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _money(value: float, currency: str = "") -> str:
@@ -145,11 +154,11 @@ def orders_csv(report: BacklogReport, *, max_rows: int | None = None) -> str:
             [
                 o.id,
                 o.status_id,
-                o.status,
+                safe_cell(o.status),
                 o.date_created.isoformat(),
                 f"{o.age_days:g}",
                 f"{o.total:.2f}",
-                o.currency,
+                safe_cell(o.currency),
                 o.items_total,
                 o.items_shipped,
                 o.backordered_units,
@@ -167,8 +176,8 @@ def backorders_csv(report: BacklogReport) -> str:
             [
                 b.product_id,
                 b.variant_id or "",
-                b.name,
-                b.sku,
+                safe_cell(b.name),
+                safe_cell(b.sku),
                 b.status,
                 b.units_waiting,
                 b.units_allocated,

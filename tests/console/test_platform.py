@@ -67,6 +67,9 @@ async def test_the_root_leads_to_the_console(client) -> None:
     answer = await client.get("/")
     assert answer.status_code in (302, 303, 307)
     assert answer.headers["location"] == "/console/"
+    bare = await client.get("/console")
+    assert bare.status_code in (307, 308)
+    assert bare.headers["location"].endswith("/console/")
 
 
 async def test_docs_load_everything_from_this_server(client) -> None:

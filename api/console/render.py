@@ -34,6 +34,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Recipes", "/console/recipes"),
     NavItem("Runs", "/console/runs"),
     NavItem("Events", "/console/events"),
+    NavItem("Backtest", "/console/backtest"),
     NavItem("Backorders", "/console/backorders"),
     NavItem("Packs", "/console/packs"),
     NavItem("Settings", "/console/settings"),

@@ -1,0 +1,80 @@
+"""Backtest: pick a saved recipe and a time range; the page shows what the recipe would have
+done over the events stored in it (how often it would have fired, per day, on what, and which
+condition said no how many times). It reads only, so it is a plain GET form: the answer can be
+bookmarked and shared. The work runs in the thread pool (a plain ``def`` handler)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.console.auth import VisitorDep
+from api.console.render import page
+from api.deps import ContainerDep
+from engine import backtest
+
+router = APIRouter()
+
+CONSOLE_LIMIT = 200_000
+"""The most events a backtest from the console reads (the API and CLI go to a million)."""
+
+
+def _when(value: str, label: str, problems: list[str]) -> datetime | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{label}: “{value[:40]}” is not a time such as 2026-11-27T09:00.")
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@router.get("/backtest")
+def backtest_page(
+    request: Request,
+    visitor: VisitorDep,
+    container: ContainerDep,
+    recipe: Annotated[str, Query(max_length=80)] = "",
+    since: Annotated[str, Query(max_length=40)] = "",
+    until: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    recipes = container.engine.recipes.list(visitor.workspace, limit=1000)
+    problems: list[str] = []
+    now = container.clock.now()
+    start = _when(since, "Since", problems)
+    end = _when(until, "Until", problems)
+    report: dict[str, Any] | None = None
+    chosen = next((r for r in recipes if r.recipe.id == recipe), None)
+    if recipe and chosen is None:
+        problems.append(f"No recipe “{recipe[:80]}” in this workspace.")
+    if start is not None and end is not None and end <= start:
+        problems.append("Until must be later than Since.")
+    if chosen is not None and not problems:
+        result = backtest(
+            container.db,
+            container.registry,
+            chosen.recipe,
+            visitor.workspace,
+            start or now - timedelta(days=7),
+            end,
+            uid=chosen.uid,
+            limit=CONSOLE_LIMIT,
+        )
+        report = result.to_dict()
+    return page(
+        request,
+        "backtest.html",
+        status_code=422 if problems else 200,
+        title="Backtest",
+        recipes=[r.recipe for r in recipes],
+        chosen=recipe,
+        since=since or (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+        until=until,
+        problems=problems,
+        report=report,
+        limit=CONSOLE_LIMIT,
+    )

@@ -291,6 +291,7 @@ class Sandbox:
         lines = [
             "",
             paint("Sous sandbox is ready", "bold"),
+            f"  console:            {api}/console/  (sign in with the key below)",
             f"  API and docs:       {api}/docs",
             f"  API key (sandbox):  {self.api_key}",
             f"  database:           {database}",

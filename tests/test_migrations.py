@@ -63,3 +63,34 @@ def test_each_migration_upgrades_and_downgrades(tmp_path: Path) -> None:
         config.attributes["connection"] = connection
         command.downgrade(config, "0001")
     assert "customer_email" not in columns()
+
+
+def test_recipes_installed_with_a_pack_before_0009_are_recorded_as_made_from_it(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'packs.db'}")
+    upgrade(engine, "0008")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    insert = text(
+        "INSERT INTO recipe (uid, workspace_id, slug, version, enabled, document, source,"
+        " created_at, updated_at) VALUES (:uid, 'acme', :slug, 1, 1, '{}', :source, :t, :t)"
+    )
+    with engine.begin() as connection:
+        for uid, slug, source in (
+            ("rcp_1", "log", "pack:acme-basics@1.0.0"),
+            ("rcp_2", "mine", "api"),
+        ):
+            connection.execute(insert, {"uid": uid, "slug": slug, "source": source, "t": now})
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT workspace_id, recipe_slug, recipe_uid, pack_name, pack_version,"
+                " template_id FROM template_instance"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("acme", "log", "rcp_1", "acme-basics", "1.0.0", "")]

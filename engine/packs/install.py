@@ -32,7 +32,7 @@ from engine.packs.archive import (
     sha256,
 )
 from engine.packs.manifest import Version
-from engine.packs.models import InstalledPackRow, TemplateInstanceRow
+from engine.packs.models import READY_MADE, InstalledPackRow, TemplateInstanceRow
 from engine.packs.pack import Pack, load_pack
 from engine.registry import Registry
 from engine.store.db import Database
@@ -227,11 +227,33 @@ class PackService:
                 if self.recipes.find(workspace, recipe.id) is not None:
                     result.skipped.append(recipe.id)
                     continue
-                self.notify(
-                    self.recipes.create(workspace, recipe.document(), source=f"pack:{pack.ref}")
+                stored = self.recipes.create(
+                    workspace, recipe.document(), source=f"pack:{pack.ref}"
                 )
+                self._record_ready_made(workspace, pack, stored)
+                self.notify(stored)
                 result.recipes.append(recipe.id)
         return result
+
+    def _record_ready_made(self, workspace: str, pack: Pack, stored: StoredRecipe) -> None:
+        """Note that a ready-made recipe of ``pack`` was created, so that an upgrade of the
+        pack reaches it (and the pack's listing counts it), like a recipe made from a template."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            s.merge(  # a row left by a recipe deleted since is replaced
+                TemplateInstanceRow(
+                    workspace_id=workspace,
+                    recipe_slug=stored.recipe.id,
+                    recipe_uid=stored.uid,
+                    pack_name=pack.name,
+                    pack_version=pack.version,
+                    template_id=READY_MADE,
+                    inputs={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            s.commit()
 
     def installed(self, workspace: str) -> list[InstalledPackRow]:
         with self.db.read_session() as s:

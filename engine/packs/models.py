@@ -36,8 +36,15 @@ class InstalledPackRow(SQLModel, table=True):
     installed_at: datetime = _ts()
 
 
+READY_MADE = ""
+"""The ``template_id`` of a pack's ready-made recipe (installed with the pack): an upgrade
+replaces it with the recipe of the same id in the new version."""
+
+
 class TemplateInstanceRow(SQLModel, table=True):
-    """A recipe made from a template: the template, its pack version, and the inputs used.
+    """A recipe made from a pack: from a template (the template, its pack version, and the
+    inputs used), or one of the pack's ready-made recipes (``template_id`` is
+    :data:`READY_MADE`, with no inputs).
 
     ``recipe_uid`` tells a recipe that was deleted and made again by hand (a new uid) from the
     one this row describes."""

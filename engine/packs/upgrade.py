@@ -1,7 +1,9 @@
-"""Upgrade the recipes made from a pack's templates to another version of the pack.
+"""Upgrade the recipes made from a pack to another version of the pack: those made from its
+templates, and the ready-made recipes it was installed with.
 
 Planning changes nothing: for each recipe it carries the inputs over, remakes the recipe from
-the new template, and shows the difference. Breaking changes stop the plan until they are
+the new template (a ready-made recipe becomes the new version's recipe of the same id), and
+shows the difference. Breaking changes stop the plan until they are
 resolved: an input that was removed (``--map old=new`` moves its value to another input,
 ``--map old=`` drops it), a new required input without a default, and an input whose type
 changed (``--set name=value`` gives the value). A recipe edited by hand since it was made is
@@ -17,10 +19,11 @@ from typing import Any
 import yaml
 
 from engine.errors import ConflictError, ErrorDetail, NotFoundError, RecipeError
+from engine.model.recipe import Recipe
 from engine.packs.archive import PackError
-from engine.packs.install import PackService, TemplateEntry
+from engine.packs.install import PackService, library_digest
 from engine.packs.instances import record_upgrade, split_inputs
-from engine.packs.models import TemplateInstanceRow
+from engine.packs.models import READY_MADE, TemplateInstanceRow
 from engine.packs.pack import Pack
 from engine.store.recipes import StoredRecipe
 from engine.templates.inputs import InputError, coerce
@@ -64,7 +67,8 @@ class UpgradePlan:
             return f"nothing to upgrade: every recipe made from {self.pack} is on {self.to_version}"
         lines: list[str] = []
         for item in self.recipes:
-            lines.append(f"{item.recipe}: {item.template} {item.from_version} → {item.to_version}")
+            made_from = item.template or "ready-made"
+            lines.append(f"{item.recipe}: {made_from} {item.from_version} → {item.to_version}")
             lines += [f"  {change}" for change in item.changes]
             lines += [
                 f"  problem: {p.path.partition(': ')[2] or p.path}: {p.message}"
@@ -210,6 +214,8 @@ def _plan_one(
     plan = RecipeUpgrade(
         row.recipe_slug, row.template_id, row.pack_version, target.version, current.version
     )
+    if row.template_id == READY_MADE:
+        return _plan_ready_made(service, workspace, row, target, current, plan, force)
     new = target.templates.get(row.template_id)
     if new is None:
         plan.problems.append(
@@ -237,19 +243,58 @@ def _plan_one(
     except RecipeError as exc:
         plan.problems += [_problem(row.recipe_slug, d.path, d.message) for d in exc.details]
         return plan
-    document = made.recipe.model_copy(update={"enabled": current.enabled}).document()
+    _finish(plan, current, made.recipe, row.pack_version)
+    return plan
+
+
+def _finish(plan: RecipeUpgrade, current: StoredRecipe, made: Recipe, from_version: str) -> None:
+    """Give ``plan`` the new document (enabled as the recipe is now) and its diff."""
+    document = made.model_copy(update={"enabled": current.enabled}).document()
     plan.document = document
     before, after = _yaml(current.recipe.document()), _yaml(document)
-    label = row.recipe_slug
+    label = plan.recipe
     plan.diff = "\n".join(
         difflib.unified_diff(
             before,
             after,
-            f"{label} ({row.pack_version})",
-            f"{label} ({target.version})",
+            f"{label} ({from_version})",
+            f"{label} ({plan.to_version})",
             lineterm="",
         )
     )
+
+
+def _bare(recipe: Recipe) -> dict[str, Any]:
+    return recipe.model_copy(update={"version": None, "enabled": True}).document()
+
+
+def _plan_ready_made(
+    service: PackService,
+    workspace: str,
+    row: TemplateInstanceRow,
+    target: Pack,
+    current: StoredRecipe,
+    plan: RecipeUpgrade,
+    force: bool,
+) -> RecipeUpgrade:
+    """The plan for one of a pack's ready-made recipes: the recipe of the same id in the new
+    version, unless the one installed was edited by hand since (``force`` replaces it)."""
+    plan.template = ""
+    new = next((r for r in target.recipes if r.id == row.recipe_slug), None)
+    if new is None:
+        message = f"{target.ref} no longer has the ready-made recipe {row.recipe_slug!r}"
+        plan.problems.append(_problem(row.recipe_slug, "", message))
+        return plan
+    try:
+        old_pack: Pack | None = service.get(workspace, row.pack_name, row.pack_version)
+    except (NotFoundError, PackError):
+        old_pack = None
+    old = next((r for r in old_pack.recipes if r.id == row.recipe_slug), None) if old_pack else None
+    if old is not None and not force and _bare(old) != _bare(current.recipe):
+        message = "edited by hand since the pack installed it: --force replaces those edits"
+        plan.problems.append(_problem(row.recipe_slug, "", message))
+        return plan
+    _finish(plan, current, new, row.pack_version)
     return plan
 
 
@@ -287,12 +332,12 @@ def apply_upgrade(service: PackService, workspace: str, plan: UpgradePlan) -> li
         return []
     target, installed = _target(service, workspace, plan.pack, plan.to_version)
     if not installed:
-        template = next(iter(target.templates.values()))
-        service.ensure_installed(workspace, TemplateEntry(target, template, installed))
+        service.install_pack(workspace, target, library_digest(target), f"library:{target.ref}")
     done: list[StoredRecipe] = []
     for item in plan.recipes:
         assert item.document is not None
-        source = f"template:{target.ref}/{item.template}"
+        ready_made = item.template == READY_MADE
+        source = f"pack:{target.ref}" if ready_made else f"template:{target.ref}/{item.template}"
         try:
             stored = service.recipes.update(
                 workspace, item.recipe, item.document, item.base_version, source

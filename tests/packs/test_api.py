@@ -24,7 +24,7 @@ from engine.registry import Registry
 from engine.store.db import Database
 from sous.container import Container
 from sous.settings import Settings
-from tests.packs.conftest import PackHost, write_pack
+from tests.packs.conftest import RECIPE, PackHost, write_pack
 from tests.templates.conftest import STOCK_TEMPLATE
 
 Headers = dict[str, str]
@@ -317,3 +317,77 @@ async def test_an_upgrade_to_a_version_the_pack_does_not_have_is_422_naming_the_
         "/v1/packs/nothing/upgrade", json={"to": "9.9.9"}, headers=headers["write"]
     )
     assert absent.status_code == 404
+
+
+async def test_an_upgrade_reaches_the_ready_made_recipes_a_pack_was_installed_with(
+    client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path
+) -> None:
+    installed = await client.post(
+        "/v1/packs", json={"library": "lib", "recipes": True}, headers=headers["admin"]
+    )
+    assert [r["id"] for r in installed.json()["recipes"]] == ["log-every-stock-change"]
+    packs = (await client.get("/v1/packs", headers=headers["read"])).json()["data"]
+    assert [(p["name"], p["version"], p["recipes"]) for p in packs] == [("lib", "1.0.0", 1)]
+    newer = RECIPE.replace("changed", "moved")
+    v11 = build_archive(
+        read_folder(
+            write_pack(tmp_path / "v11", name="lib", version="1.1.0", recipes={"log.yaml": newer})
+        ),
+        "lib-1.1.0",
+    )
+    uploaded = await client.post(
+        "/v1/packs/archive",
+        content=v11,
+        headers={**headers["admin"], "Content-Type": "application/gzip"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    applied = await client.post(
+        "/v1/packs/lib/upgrade", json={"to": "1.1.0", "apply": True}, headers=headers["write"]
+    )
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["applied"] is True
+    [item] = applied.json()["recipes"]
+    assert item["recipe"] == "log-every-stock-change"
+    assert (item["from"], item["to"]) == ("1.0.0", "1.1.0")
+    assert "+    message: '{{ product.name }} moved'" in item["diff"]
+    recipe = (
+        await client.get("/v1/recipes/log-every-stock-change", headers=headers["read"])
+    ).json()
+    assert recipe["source"] == "pack:lib@1.1.0"
+    assert recipe["document"]["actions"][0]["with"]["message"] == "{{ product.name }} moved"
+    packs = (await client.get("/v1/packs", headers=headers["read"])).json()["data"]
+    assert [(p["version"], p["recipes"]) for p in packs] == [("1.0.0", 0), ("1.1.0", 1)]
+    again = await client.post(
+        "/v1/packs/lib/upgrade", json={"to": "1.1.0", "apply": True}, headers=headers["write"]
+    )
+    assert again.json()["recipes"] == [] and again.json()["applied"] is False
+
+
+async def test_a_ready_made_recipe_edited_by_hand_is_not_overwritten_without_force(
+    client: httpx.AsyncClient, headers: dict[str, Headers], tmp_path: Path
+) -> None:
+    body = {"library": "lib", "recipes": True}
+    await client.post("/v1/packs", json=body, headers=headers["admin"])
+    url = "/v1/recipes/log-every-stock-change"
+    current = (await client.get(url, headers=headers["read"])).json()
+    edited = current["document"] | {"name": "Mine"}
+    changed = await client.put(
+        url, json=edited, headers={**headers["write"], "If-Match": f'"{current["version"]}"'}
+    )
+    assert changed.status_code == 200, changed.text
+    v2 = build_archive(
+        read_folder(write_pack(tmp_path / "v2", name="lib", version="2.0.0")), "lib-2.0.0"
+    )
+    await client.post(
+        "/v1/packs/archive",
+        content=v2,
+        headers={**headers["admin"], "Content-Type": "application/gzip"},
+    )
+    plan = (await client.post("/v1/packs/lib/upgrade", json={}, headers=headers["write"])).json()
+    assert plan["ok"] is False
+    assert "edited by hand" in plan["recipes"][0]["problems"][0]["message"]
+    forced = await client.post(
+        "/v1/packs/lib/upgrade", json={"apply": True, "force": True}, headers=headers["write"]
+    )
+    assert forced.json()["applied"] is True
+    assert (await client.get(url, headers=headers["read"])).json()["name"] == current["name"]

@@ -78,7 +78,7 @@ def test_build_inspect_install_list(sous, tmp_path: Path) -> None:
         listed["installed"],
         listed["recipes"],
         listed["sha256"],
-    ) == ("demo", "1.0.0", True, 2, digest)
+    ) == ("demo", "1.0.0", True, 3, digest)  # the ready-made recipe too
 
 
 def test_templates_list_show_instantiate(sous, service: PackService, tmp_path: Path) -> None:

@@ -9,12 +9,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-insecure-key-change-me"  # noqa: S105 - refused outside development
 SANDBOX_DATABASE = Path("sous-data") / "sandbox.db"
+BIGCOMMERCE_APP_SCOPES = (
+    "store_v2_products",
+    "store_v2_orders",
+    "store_v2_customers",
+    "store_inventory",
+    "store_v2_content",
+    "store_v2_information_read_only",
+    "store_locations_read_only",
+    "store_channel_settings_read_only",
+)
+"""The OAuth scopes Sous asks for as a BigCommerce app (its app profile must list the same):
+catalog, orders and customers (read and write), stock, storefront scripts (content), store
+information, locations and channels (read)."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 """The database of ``sous serve --sandbox`` (emptied at each start); commands run with
 ``SOUS_SANDBOX=1`` use it too, so what they make is what the running sandbox sees."""
 
@@ -72,6 +87,58 @@ class Settings(BaseSettings):
     retention_events_days: float = Field(default=14, ge=0, description="keep events without runs")
     queue: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
     log_level: str = "info"
+    bigcommerce_client_id: str | None = Field(
+        default=None, description="the app's client ID (Sous as a BigCommerce single-click app)"
+    )
+    bigcommerce_client_secret: SecretStr | None = Field(
+        default=None, description="the app's client secret; signs the load/uninstall callbacks"
+    )
+    bigcommerce_login_url: str = Field(
+        default="https://login.bigcommerce.com", description="where install codes are exchanged"
+    )
+    bigcommerce_api_url: str = Field(
+        default="https://api.bigcommerce.com", description="the store API base the app uses"
+    )
+    bigcommerce_public_base_url: str | None = Field(
+        default=None,
+        description="where BigCommerce reaches Sous: callbacks and webhooks (https in production)",
+    )
+    bigcommerce_app_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(BIGCOMMERCE_APP_SCOPES),
+        description="the scopes of the app profile; an install with others is refused",
+    )
+    bigcommerce_app_workspace: str = Field(
+        default="store",
+        max_length=64,
+        description="where an installed store goes: store (a workspace of its own), user (the "
+        "installing user's) or the name of one workspace",
+    )
+
+    @field_validator("bigcommerce_app_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: object) -> object:
+        """``store_v2_orders store_v2_products`` (spaces or commas) or a list."""
+        if isinstance(value, str):
+            return [s for s in value.replace(",", " ").split() if s]
+        return value
+
+    @field_validator("bigcommerce_login_url", "bigcommerce_api_url", "bigcommerce_public_base_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str | None) -> str | None:
+        """https, or plain http on a loopback host only (tests and the sandbox)."""
+        if value is None:
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if not parts.hostname or parts.scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"{value!r}: plain http is accepted on a loopback host only; use https"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{value!r}: no query, fragment or credentials in this URL")
+        return url
 
     @field_validator("outbound_allow_hosts", "cors_origins", mode="before")
     @classmethod
@@ -94,6 +161,14 @@ class Settings(BaseSettings):
     def _sandbox_database(self) -> Settings:
         if self.sandbox and "database_url" not in self.model_fields_set:
             self.database_url = sandbox_database_url()
+        return self
+
+    @model_validator(mode="after")
+    def _app_credentials_together(self) -> Settings:
+        if (self.bigcommerce_client_id is None) != (self.bigcommerce_client_secret is None):
+            raise ValueError(
+                "set SOUS_BIGCOMMERCE_CLIENT_ID and SOUS_BIGCOMMERCE_CLIENT_SECRET together"
+            )
         return self
 
     @model_validator(mode="after")

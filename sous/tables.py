@@ -12,6 +12,7 @@ TABLE_MODULES = (
     "connectors.email.models",
     "connectors.http.inbound",
     "connectors.bigcommerce.models",
+    "connectors.bigcommerce.single_click.models",
     "connectors.backorder.models",
 )
 

@@ -53,7 +53,9 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
 async def wire_bigcommerce(
     container: Container, stack: contextlib.AsyncExitStack
 ) -> BigCommerceRuntime:
-    """Start the BigCommerce connector: it serves connected stores and its webhook router."""
+    """Start the BigCommerce connector: it serves connected stores, its webhook router and
+    the single-click app's callbacks (``/bigcommerce/*``)."""
+    from api.bigcommerce_app import router as app_callbacks
     from connectors.bigcommerce.wiring import setup
 
     runtime = await setup(
@@ -66,4 +68,5 @@ async def wire_bigcommerce(
     )
     container.stores = runtime
     container.routers.append(runtime.router(container.settings.max_body_bytes))
+    container.routers.append(app_callbacks)
     return runtime

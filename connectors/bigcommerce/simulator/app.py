@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from . import (
+    routes_apps,
     routes_catalog,
     routes_control,
     routes_customers,
@@ -89,6 +90,7 @@ def create_simulator(config: SimulatorConfig | None = None) -> FastAPI:
         routes_hooks,
         routes_store,
         routes_control,
+        routes_apps,
     ):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, _api_error)

@@ -81,7 +81,7 @@ class Gateway:
             )
 
         token = Headers(scope=scope).get("x-auth-token")
-        if token != store.access_token:
+        if not store.accepts(token):
             err = ApiError(
                 401,
                 "Unauthorized - the v3 Auth client ID or token in the request are not a valid "

@@ -6,6 +6,7 @@ import random
 
 from engine import Clock, SystemClock
 
+from .apps import Apps
 from .config import FaultSettings, SimulatorConfig
 from .ratelimit import RateLimiter
 from .state import SimulatorState, Store
@@ -31,6 +32,8 @@ class Simulator:
             transport=self.config.webhook_transport,
         )
         self.state.sink = self.deliveries.dispatch
+        self.apps = Apps(self.clock.now, self.config.webhook_transport)
+        """Single-click apps: registered apps, store users, installs (``apps.py``)."""
         if self.config.seed:
             from .seed import seed_demo_store
 

@@ -107,6 +107,8 @@ class Store:
     shipments: dict[int, Shipment] = field(default_factory=dict)
     messages: dict[int, OrderMessage] = field(default_factory=dict)
     hooks: dict[int, Hook] = field(default_factory=dict)
+    app_tokens: dict[str, str] = field(default_factory=dict)
+    """Access tokens of the apps installed on the store (token → client ID)."""
     events: list[WebhookEvent] = field(default_factory=list)
     counters: Counters = field(default_factory=Counters)
     requests: deque[RequestRecord] = field(default_factory=deque)
@@ -133,6 +135,10 @@ class Store:
         "hook": 1,
         "refund": 1,
     }
+
+    def accepts(self, token: str | None) -> bool:
+        """The store's own token, or an installed app's."""
+        return token is not None and (token == self.access_token or token in self.app_tokens)
 
     def next_id(self, kind: str) -> int:
         if kind not in self._ids:

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import APIRouter
+from pydantic import SecretStr
 from sqlmodel import col, select
 
 from api.deps import ContainerDep, CurrentKey
@@ -47,6 +48,10 @@ DEMO_PRODUCT = "Cat Eye Sunglasses"
 NEXT_PRODUCT = "Bamboo Sunglasses Case"
 """What the banner's "sell out another product" command sells out: stock tracked on the
 product (as the sold-out recipe's condition asks), not on its variants."""
+APP_CLIENT_ID = "sous-sandbox-app"
+APP_CLIENT_SECRET = "sous-sandbox-app-secret"  # noqa: S105 - the sandbox's own app, printed
+"""Sous as a single-click app of the simulated BigCommerce: the banner's install link plays the
+control panel's Install button (the OAuth code grant, then the console in the app's frame)."""
 RECIPE_CHECK_SECONDS = 1.0
 """How often the sandbox looks for recipes other processes (the CLI) wrote to its database."""
 
@@ -116,6 +121,11 @@ class Sandbox:
                 "smtp_host": "127.0.0.1",
                 "smtp_port": self.sink.port,
                 "smtp_tls": "none",
+                "bigcommerce_client_id": APP_CLIENT_ID,
+                "bigcommerce_client_secret": SecretStr(APP_CLIENT_SECRET),
+                "bigcommerce_login_url": self.simulator_url,
+                "bigcommerce_api_url": self.simulator_url,
+                "bigcommerce_app_workspace": "sandbox",
             }
         )
         return self
@@ -186,6 +196,7 @@ class Sandbox:
                     flush=True,
                 )
                 return
+            install_url = await self._register_app(api)
             examples = library_folder("examples")
             loaded = 0
             if examples is not None:
@@ -196,11 +207,28 @@ class Sandbox:
             if self._announce:
                 self._watch(container)
                 next_id = (await self.product(NEXT_PRODUCT) or {}).get("id")
-                self._print_welcome(api, loaded, next_id)
+                self._print_welcome(api, loaded, next_id, install_url)
             self.ready.set()
             if self._shopper:
                 await asyncio.sleep(1.0)
                 await self.sell_out(DEMO_PRODUCT)
+
+    async def _register_app(self, api: str) -> str:
+        """Register Sous as an app of the simulated BigCommerce (as in the Developer Portal,
+        with Sous's callback URLs); returns the link that installs it on the demo store."""
+        callbacks = {
+            f"{name}_callback": f"{api}/bigcommerce/{name}"
+            for name in ("auth", "load", "uninstall", "remove_user")
+        }
+        body = {
+            "client_id": APP_CLIENT_ID,
+            "client_secret": APP_CLIENT_SECRET,
+            "scopes": list(self.settings.bigcommerce_app_scopes),
+            **callbacks,
+        }
+        async with httpx.AsyncClient(base_url=self.simulator_url) as control:
+            (await control.post("/_sim/apps", json=body)).raise_for_status()
+        return f"{self.simulator_url}/_sim/stores/{DEMO_STORE}/apps/{APP_CLIENT_ID}/install"
 
     def _follow_recipes(self, container: Container) -> None:
         """Reload the recipes when another process (``sous templates instantiate`` run with
@@ -282,7 +310,7 @@ class Sandbox:
             sent = {o.get("message_id") for o in outputs if isinstance(o, dict)} - {None}
         return [m for m in self.sink.messages if m.message_id in sent]
 
-    def _print_welcome(self, api: str, loaded: int, next_id: int | None) -> None:
+    def _print_welcome(self, api: str, loaded: int, next_id: int | None, install_url: str) -> None:
         key = f"-H 'Authorization: Bearer {self.api_key}'"
         if self.database is None:
             database = "the one SOUS_DATABASE_URL or --database-url names"
@@ -307,6 +335,10 @@ class Sandbox:
             f"  curl -X PUT {self.simulator_url}/_sim/stores/{DEMO_STORE}/stock \\",
             "       -H 'Content-Type: application/json' -d "
             f'\'{{"product_id": {next_id}, "level": 0}}\'',
+            "install Sous as a BigCommerce app on the demo store (the control panel's Install "
+            "button: the OAuth code grant, then the console, signed in as the store's owner) by "
+            "opening",
+            f"  {install_url}",
             "and reach this sandbox's database from the command line (keys, templates, packs) with",
             "  SOUS_SANDBOX=1 sous keys create --workspace sandbox",
         ]

@@ -138,3 +138,29 @@ async def test_the_banner_sells_out_a_product_and_each_run_shows_its_own_mail(
     ), printed
     assert (mails["made-by-the-cli"] or "").startswith("e-mail to staff@example.com"), printed
     assert json.loads(body.group(1))["level"] == 0
+
+
+async def test_the_banners_install_link_installs_sous_as_an_app(
+    sandbox: tuple[Container, str],
+) -> None:
+    """A newcomer opens the install link: the simulated control panel starts the OAuth code
+    grant, Sous exchanges the code and lands the browser in the console, signed in."""
+    from api.console.auth import find_session
+
+    container, banner = sandbox
+    link = re.search(r"(http://\S+/apps/\S+/install)", banner)
+    assert link, banner
+    async with httpx.AsyncClient(follow_redirects=True, timeout=30) as browser:
+        page = await browser.get(link.group(1))
+        assert page.status_code == 200, page.text
+        assert page.url.path == "/console/"
+        token = browser.cookies.get("sous_session")
+    assert token
+    visitor = find_session(container.db, token, container.clock.now())
+    assert visitor is not None and visitor.workspace == "sandbox"
+    assert visitor.scopes == {"read", "write", "admin"}
+    with container.db.session() as session:
+        from connectors.bigcommerce.single_click.models import BcAppInstallRow
+
+        install = session.get(BcAppInstallRow, "sousdemo")
+        assert install is not None and install.workspace_id == "sandbox"

@@ -166,3 +166,23 @@ def activity(
         uid: Activity(run_id, status, created_at, int(failures or 0))
         for uid, failures, run_id, status, created_at in found
     }
+
+
+_VERSIONS = sa.table(
+    "recipe_version",
+    sa.column("recipe_uid", sa.String),
+    sa.column("version", sa.Integer),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+"""The columns of ``recipe_version`` a list needs (not the documents)."""
+
+
+def latest_versions(session: Session, uid: str, limit: int) -> list[tuple[int, datetime]]:
+    """The recipe's newest ``limit`` versions and when each was made, newest first."""
+    found = session.connection().execute(
+        sa.select(_VERSIONS.c.version, _VERSIONS.c.created_at)
+        .where(_VERSIONS.c.recipe_uid == uid)
+        .order_by(_VERSIONS.c.version.desc())
+        .limit(limit)
+    )
+    return [(int(version), created_at) for version, created_at in found]

@@ -73,19 +73,25 @@ class SandboxServer:
         assert data, f"the demo store has no product called {name!r}"
         return data[0]
 
-    def buy(self, name: str, quantity: int | None = None) -> dict[str, Any]:
+    def buy(self, name: str, quantity: int | None = None) -> list[dict[str, Any]]:
         """A simulated shopper checks out ``quantity`` of the product called ``name`` (every
-        unit left when ``None``): the store sends its webhooks as BigCommerce would."""
+        unit left when ``None``, in as many orders as the product's most per order needs): the
+        store sends its webhooks as BigCommerce would. The orders, as the simulator made them."""
         product = self.product(name)
-        units = int(product.get("inventory_level") or 0) if quantity is None else quantity
+        left = int(product.get("inventory_level") or 0) if quantity is None else quantity
+        most = int(product.get("order_quantity_maximum") or 0) or left
+        orders = []
         with httpx.Client(base_url=self.simulator, timeout=30) as control:
-            answer = control.post(
-                f"/_sim/stores/{DEMO_STORE}/orders",
-                json={"lines": [{"product_id": product["id"], "quantity": units}]},
-            )
-        answer.raise_for_status()
-        order: dict[str, Any] = answer.json()
-        return order
+            while left > 0:
+                units = min(most, left)
+                answer = control.post(
+                    f"/_sim/stores/{DEMO_STORE}/orders",
+                    json={"lines": [{"product_id": product["id"], "quantity": units}]},
+                )
+                assert answer.status_code == 201, f"the store refused the order: {answer.text}"
+                orders.append(answer.json())
+                left -= units
+        return orders
 
 
 def _sous() -> str:

@@ -33,7 +33,7 @@ def test_its_run_appears_live_on_the_runs_page_and_opens_its_trace(
     console.open("/console/runs")
     runs = page.get_by_role("row").filter(has_text="hide-sold-out-live")
     expect(runs).to_have_count(0)
-    sandbox.buy("Ceramic Pour-Over Set")  # every unit left: the store sends out_of_stock
+    sandbox.buy("Bamboo Sunglasses Case")  # every unit left: the store sends out_of_stock
     expect(runs.first).to_be_visible()  # no reload: the page follows the live stream
     expect(runs.first).to_contain_text("succeeded")
     console.shot("live-run")

@@ -18,6 +18,7 @@ PAGES = (
     "/console/recipes",
     "/console/runs",
     "/console/events",
+    "/console/backtest",
     "/console/backorders",
     "/console/packs",
 )

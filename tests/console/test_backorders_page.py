@@ -167,3 +167,22 @@ async def test_the_backlog_is_read_from_the_store_after_the_page(
     )
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert [r["status"] for r in rows] == ["Awaiting Payment", "Awaiting Fulfillment"]
+
+
+async def test_the_ranking_says_when_it_covers_only_the_oldest_lines(
+    signed_in: httpx.AsyncClient,
+    api_db: Database,
+    settings: Settings,
+    clock: ManualClock,
+    monkeypatch,
+) -> None:
+    from api.console.pages import backorders
+
+    monkeypatch.setattr(backorders, "MAX_SCAN", 2)
+    connect(api_db, settings, clock, "default", "shop1", "http://127.0.0.1:9")
+    seed(api_db, clock)
+    page = (await signed_in.get("/console/backorders")).text
+    assert "From the oldest 2 of 4 order lines waiting" in page
+    waiting = section(page, "waiting-title")
+    assert "The oldest 2 of 4." in waiting
+    assert re.findall(r"<th scope=\"row\">#(\d+)</th>", waiting) == ["5002", "5001"]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import case, distinct, func, select as columns
+from sqlalchemy import case, func, select as columns
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -43,8 +44,10 @@ from sous.container import Container
 
 router = APIRouter()
 
-MAX_ACTIVE = 200
+MAX_ACTIVE = 100
 MAX_WAITING = 100
+MAX_SCAN = 2_000
+"""The page's figures come from at most this many open ledger lines, the oldest."""
 MAX_BACKLOG_ROWS = 200
 MAX_CSV_ROWS = 10_000
 TOP = 10
@@ -117,45 +120,139 @@ def _open_lines(workspace: str, store: str) -> Any:
     )
 
 
-def active_backorders(session: Session, workspace: str, store: str) -> list[Active]:
-    per = (
-        select(
-            Line.assignment_id,
-            func.sum(case((col(Line.status) == WAITING, OPEN), else_=0)).label("waiting"),
-            func.count(distinct(col(Line.order_id))).label("orders"),
-            func.min(col(Line.ordered_at)).label("oldest"),
-        )
+SCAN: tuple[Any, ...] = (
+    col(Line.assignment_id),
+    col(Line.order_id),
+    col(Line.product_id),
+    col(Line.variant_id),
+    col(Line.status),
+    OPEN,
+    col(Line.ordered_at),
+    col(Line.customer_name),
+)
+
+
+@dataclass
+class Ledger:
+    """What the page shows of a store's ledger."""
+
+    active: list[Active]
+    waiting: list[Waiting]
+    waiting_total: int
+    scanned: int
+    ranking: list[Demand]
+
+
+@dataclass
+class _Sums:
+    waiting: int = 0
+    allocated: int = 0
+    orders: set[int] = field(default_factory=set)
+    oldest: datetime | None = None
+    assignment: str = ""
+
+    @property
+    def units(self) -> int:
+        return self.waiting + self.allocated
+
+    def add(self, line: Any) -> None:
+        aid, order, _, _, status, units, at, _ = line
+        if status == WAITING:
+            self.waiting += int(units)
+        else:
+            self.allocated += int(units)
+        self.orders.add(order)
+        self.oldest = at if self.oldest is None or at < self.oldest else self.oldest
+        self.assignment = aid
+
+
+def read_ledger(session: Session, workspace: str, store: str, now: datetime) -> Ledger:
+    """One pass over the store's open ledger lines, oldest first (units waiting, or set aside at
+    restock; at most :data:`MAX_SCAN` of them), then the assignments the page names."""
+    lines = session.execute(
+        columns(*SCAN)
         .where(*_open_lines(workspace, store))
-        .group_by(col(Line.assignment_id))
-        .subquery()
-    )
-    rows = session.exec(
-        select(Assignment, per.c.waiting, per.c.orders, per.c.oldest)
-        .join(per, per.c.assignment_id == Assignment.id, isouter=True)
-        .where(
-            Assignment.workspace_id == workspace,
-            Assignment.store == store,
-            col(Assignment.status).in_(LIVE),
-        )
-        .order_by(col(Assignment.created_at).desc(), col(Assignment.id))
-        .limit(MAX_ACTIVE)
+        .order_by(col(Line.ordered_at), col(Line.order_id), col(Line.product_id))
+        .limit(MAX_SCAN)
     ).all()
-    return [
-        Active(
-            a.product_id,
-            a.variant_id,
-            a.product_name,
-            a.sku,
-            a.status,
-            a.backorder_limit,
-            a.units,
-            a.eta,
-            int(waiting or 0),
-            int(orders or 0),
-            aware(oldest) if oldest else None,
-        )
-        for a, waiting, orders, oldest in rows
-    ]
+    per_assignment: dict[str, _Sums] = defaultdict(_Sums)
+    per_product: dict[int, _Sums] = defaultdict(_Sums)
+    for line in lines:
+        per_assignment[line[0]].add(line)
+        per_product[line[2]].add(line)
+    oldest = lines[:MAX_WAITING]
+    top = sorted(
+        per_product.items(),
+        key=lambda kv: (-kv[1].waiting - kv[1].allocated, -len(kv[1].orders), kv[0]),
+    )[:TOP]
+    live = _live(session, workspace, store)
+    wanted = {li[0] for li in oldest} | {sums.assignment for _, sums in top}
+    named = {a.id: a for a in live} | _assignments(session, wanted - {a.id for a in live})
+    return Ledger(
+        active=[_active(a, per_assignment.get(a.id)) for a in live],
+        waiting=[_waiting(li, named.get(li[0]), now) for li in oldest],
+        waiting_total=len(lines) if len(lines) < MAX_SCAN else _count(session, workspace, store),
+        scanned=len(lines),
+        ranking=[_demand(pid, sums, named.get(sums.assignment), now) for pid, sums in top],
+    )
+
+
+def _count(session: Session, workspace: str, store: str) -> int:
+    found = session.exec(
+        select(func.count()).select_from(Line).where(*_open_lines(workspace, store))
+    )
+    return int(found.one())
+
+
+def _live(session: Session, workspace: str, store: str) -> list[BackorderAssignmentRow]:
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(
+                Assignment.workspace_id == workspace,
+                Assignment.store == store,
+                col(Assignment.status).in_(LIVE),
+            )
+            .order_by(col(Assignment.created_at).desc(), col(Assignment.id))
+            .limit(MAX_ACTIVE)
+        ).all()
+    )
+
+
+def _assignments(session: Session, ids: set[str]) -> dict[str, BackorderAssignmentRow]:
+    if not ids:
+        return {}
+    rows = session.exec(select(Assignment).where(col(Assignment.id).in_(sorted(ids)))).all()
+    return {row.id: row for row in rows}
+
+
+def _active(a: BackorderAssignmentRow, sums: _Sums | None) -> Active:
+    sums = sums or _Sums()
+    oldest = aware(sums.oldest) if sums.oldest else None
+    return Active(
+        a.product_id, a.variant_id, a.product_name, a.sku, a.status, a.backorder_limit, a.units,
+        a.eta, sums.waiting, len(sums.orders), oldest,
+    )  # fmt: skip
+
+
+def _waiting(line: Any, a: BackorderAssignmentRow | None, now: datetime) -> Waiting:
+    _, order, product, variant, status, units, at, customer = line
+    when = aware(at)
+    name, sku = (a.product_name, a.sku) if a else ("", "")
+    eta = a.eta if a else None
+    return Waiting(
+        order, product, variant, name, sku, int(units), status, when, _days(when, now),
+        customer or "", eta,
+    )  # fmt: skip
+
+
+def _demand(product: int, sums: _Sums, a: BackorderAssignmentRow | None, now: datetime) -> Demand:
+    assert sums.oldest is not None
+    when = aware(sums.oldest)
+    name, sku = (a.product_name, a.sku) if a else ("", "")
+    return Demand(
+        product, name, sku, sums.waiting, sums.allocated, len(sums.orders), when, _days(when, now)
+    )
 
 
 WAITING_FIELDS: tuple[Any, ...] = (
@@ -195,67 +292,6 @@ def waiting_orders(
     return found
 
 
-def waiting_count(session: Session, workspace: str, store: str) -> int:
-    found = session.exec(
-        select(func.count()).select_from(Line).where(*_open_lines(workspace, store))
-    )
-    return int(found.one())
-
-
-def demand_ranking(
-    session: Session, workspace: str, store: str, now: datetime, top: int = TOP
-) -> list[Demand]:
-    """Backordered products by units waiting (then orders), with the oldest waiting order."""
-    waiting = func.sum(case((col(Line.status) == WAITING, OPEN), else_=0))
-    allocated = func.sum(case((col(Line.status) == ALLOCATED, OPEN), else_=0))
-    ranked: tuple[Any, ...] = (
-        col(Line.product_id),
-        waiting,
-        allocated,
-        func.count(distinct(col(Line.order_id))),
-        func.min(col(Line.ordered_at)),
-    )
-    rows = session.execute(
-        columns(*ranked)
-        .where(*_open_lines(workspace, store))
-        .group_by(col(Line.product_id))
-        .order_by((waiting + allocated).desc(), func.count(distinct(col(Line.order_id))).desc())
-        .order_by(col(Line.product_id))
-        .limit(top)
-    ).all()
-    names = _names(session, workspace, store, [r[0] for r in rows])
-    return [
-        Demand(
-            product_id,
-            *names.get(product_id, ("", "")),
-            int(w or 0),
-            int(a or 0),
-            int(orders),
-            aware(oldest),
-            _days(oldest, now),
-        )
-        for product_id, w, a, orders, oldest in rows
-    ]
-
-
-def _names(
-    session: Session, workspace: str, store: str, product_ids: list[int]
-) -> dict[int, tuple[str, str]]:
-    """Each product's name and SKU as its newest assignment has them."""
-    if not product_ids:
-        return {}
-    rows = session.exec(
-        select(Assignment.product_id, Assignment.product_name, Assignment.sku)
-        .where(
-            Assignment.workspace_id == workspace,
-            Assignment.store == store,
-            col(Assignment.product_id).in_(product_ids),
-        )
-        .order_by(col(Assignment.created_at))
-    ).all()
-    return {product_id: (name, sku) for product_id, name, sku in rows}
-
-
 # -- the chart -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Bar:
@@ -292,15 +328,9 @@ def _store(stores: list[StoreChoice], wanted: str | None) -> StoreChoice | None:
 
 
 def _ledger(container: Container, workspace: str, store: str) -> dict[str, Any]:
-    now = container.clock.now()
     with container.db.read_session() as s:
-        ranking = demand_ranking(s, workspace, store, now)
-        return {
-            "active": active_backorders(s, workspace, store),
-            "waiting": waiting_orders(s, workspace, store, now),
-            "waiting_total": waiting_count(s, workspace, store),
-            "ranking": ranking,
-        }
+        found = read_ledger(s, workspace, store, container.clock.now())
+    return vars(found)
 
 
 def _backorders_page(

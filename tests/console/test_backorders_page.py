@@ -90,7 +90,10 @@ async def test_backorders_waiting_orders_and_the_demand_chart(
     assert re.findall(r"<th scope=\"row\">#(\d+)</th>", waiting) == ["5002", "5001", "5005", "5003"]
     assert "Grace" in waiting and "allocated" in waiting
     demand = section(page.text, "demand-title")
-    assert '<svg class="chart" role="img" aria-labelledby="chart-title chart-desc"' in demand
+    assert (
+        '<svg class="chart" role="img" aria-labelledby="chart-title" aria-describedby="chart-desc"'
+        in demand
+    )
     assert '<title id="chart-title">Units waiting per backordered product</title>' in demand
     assert "<title>Trail Tent: 4 units waiting</title>" in demand
     ranked = re.findall(r'<th scope="row">([^<]+)</th>\s*<td class="num">(\d+)</td>', demand)

@@ -60,6 +60,11 @@ class QuotaBudget(Protocol):
         """
         ...
 
+    def snapshot(self, store_hash: str) -> QuotaSnapshot:
+        """What the budget knows about ``store_hash`` now (for health pages and metrics);
+        never blocks."""
+        ...
+
 
 @dataclass(frozen=True)
 class BudgetConfig:

@@ -15,9 +15,14 @@ process.
   on window resets as far as their clocks agree (NTP keeps that to milliseconds; windows are 30 s).
 * ``observe`` never blocks: it schedules the write and returns; the lease is counted until the
   write lands, which only makes the budget more careful.
-* Waiting callers are not served in arrival order across processes (within a process, the row
-  lock serves them roughly in order); a caller waits on the clock for a window reset or a pause,
-  and polls every ``poll`` seconds while the store has too many requests in flight.
+* Waiting callers are not served in arrival order across processes; within a process they are
+  (one caller per store asks the database at a time, so waiting callers do not each poll it). A
+  caller waits on the clock for a window reset or a pause, and polls every ``poll`` seconds
+  (doubling up to 0.25 s) while the store has too many requests in flight.
+* The tables are created by ``sous migrate`` (:func:`install_tables`) when the database is
+  PostgreSQL, and again (idempotently) by the first connection of a process.
+* :meth:`PostgresQuotaBudget.snapshot` tells the state as this process last read it (every
+  decision reads it), for health pages; it does not query the database.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from sqlalchemy import Engine
 
 from connectors.bigcommerce.ratelimit import (
     H_LEFT,
@@ -38,6 +44,7 @@ from connectors.bigcommerce.ratelimit import (
     H_RETRY_AFTER,
     BudgetConfig,
     MemoryQuotaBudget,
+    QuotaSnapshot,
     _number,
     _Store,
 )
@@ -79,6 +86,17 @@ WHERE store_hash = %s"""
 _LEASE = "INSERT INTO sous_quota_lease (store_hash, owner, expires_at) VALUES (%s, %s, %s)"
 
 
+def install_tables(engine: Engine) -> None:
+    """Create the shared budget's tables (for ``sous migrate``); safe to run again, and from
+    several processes at once."""
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("SELECT pg_advisory_xact_lock(hashtext('sous:quota'))")
+        for statement in TABLES:
+            raw.execute(statement)
+
+
 class _EpochClock:
     """The budget's clock with ``monotonic()`` as epoch seconds, for the shared policy."""
 
@@ -117,25 +135,51 @@ class PostgresQuotaBudget:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock: asyncio.Lock | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._seen: dict[str, _Store] = {}
+        self._waiting: dict[str, int] = {}
+        self._gates: dict[str, asyncio.Lock] = {}
 
     # -- protocol -------------------------------------------------------------------------
     async def acquire(self, store_hash: str) -> None:
         poll = self.poll
-        while True:
-            delay = await self._try(store_hash)
-            if delay == 0.0:
-                return
-            if delay is None:  # too many in flight: wait for any process's answer
-                await asyncio.sleep(poll)
-                poll = min(poll * 2, 0.25)
-            else:
-                await self._clock.sleep(delay)
+        self._waiting[store_hash] = self._waiting.get(store_hash, 0) + 1
+        gate = self._gates.setdefault(store_hash, asyncio.Lock())
+        try:
+            async with gate:  # one caller of this process asks at a time, first come first
+                while True:
+                    delay = await self._try(store_hash)
+                    if delay == 0.0:
+                        return
+                    if delay is None:  # too many in flight: wait for any process's answer
+                        await asyncio.sleep(poll)
+                        poll = min(poll * 2, 0.25)
+                    else:
+                        await self._clock.sleep(delay)
+        finally:
+            self._waiting[store_hash] -= 1
 
     def observe(self, store_hash: str, headers: Mapping[str, str], status: int | None) -> None:
         h = {k.lower(): v for k, v in headers.items()}
         task = asyncio.get_running_loop().create_task(self._observe(store_hash, h, status))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def snapshot(self, store_hash: str) -> QuotaSnapshot:
+        """The store's shared state as this process last read it (``in_flight`` counts every
+        process's requests then; ``queued`` is this process's callers waiting now)."""
+        st = self._seen.get(store_hash) or _Store()
+        now = self._clock.now().timestamp()
+        return QuotaSnapshot(
+            quota=st.quota,
+            left=st.left,
+            in_flight=st.in_flight,
+            queued=self._waiting.get(store_hash, 0),
+            reset_in=None if st.reset_at is None else max(0.0, st.reset_at - now),
+            paused_for=max(0.0, st.paused_until - now),
+            consecutive_429=st.consecutive_429,
+            requests=st.requests,
+            rate_limited=st.rate_limited,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -197,6 +241,7 @@ class PostgresQuotaBudget:
                 st = await self._locked(conn, store_hash, now)
                 yield conn, st, now
                 await self._save(conn, store_hash, st)
+            self._seen[store_hash] = st
 
     async def _try(self, store_hash: str) -> float | None:
         """One decision: 0 (a lease was taken), seconds to wait, or ``None`` (poll)."""

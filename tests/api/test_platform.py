@@ -118,7 +118,7 @@ async def test_openapi_document_has_examples_for_every_request_body(client: Clie
                 method,
                 path,
             )
-    assert bodies == 15
+    assert bodies == 17
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()

@@ -128,6 +128,7 @@ async def test_the_form_is_generated_from_the_typed_inputs(signed_in: httpx.Asyn
     assert "(required)" in staff and "Separate addresses with commas." in staff
     products = field_block(page, "only_products")
     assert 'hx-get="/console/lookup/product?field=only_products' in products
+    assert "Find products in the store" in products
     weekly = (await signed_in.get("/console/templates/reports/weekly-backlog-digest")).text
     day = field_block(weekly, "day")
     assert '<select id="in-day" name="input.day"' in day

@@ -48,6 +48,13 @@ from sous.container import Container
 router = APIRouter()
 
 PICKERS = frozenset(KINDS)
+PLURALS = {
+    "product": "products",
+    "variant": "variants (by SKU or product id)",
+    "category": "categories",
+    "customer_group": "customer groups",
+    "order_status": "order statuses",
+}
 MAX_STORES = 100
 LOOKUP_WAIT = 5.0
 """Seconds a picker's lookup may wait for the store (its quota) before saying it is busy."""
@@ -105,6 +112,7 @@ class Field:
     attrs: dict[str, str] = field(default_factory=dict)
     options: list[tuple[str, str]] = field(default_factory=list)
     picker: str | None = None
+    picking: str = ""
     multiple: bool = False
     hint: str = ""
     error: str | None = None
@@ -175,7 +183,7 @@ def _field(name: str, spec: Any, given: Form | None) -> Field:
         picked = given.all(key) if given is not None else _as_list(default)
         item.chosen = [str(v) for v in picked]
     if kind in PICKERS:
-        item.picker = kind
+        item.picker, item.picking = kind, PLURALS[kind]
         item.hint = "Ids, separated by commas." if spec.multiple else "An id."
     return item
 

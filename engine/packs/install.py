@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import yaml
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from engine.clock import Clock
@@ -266,10 +267,7 @@ class PackService:
         """Installed pack versions (with how many recipes were made from each), then library
         packs not installed, as JSON."""
         rows = self.installed(workspace)
-        made: dict[tuple[str, str], int] = {}
-        for instance in self.instances(workspace):
-            key = (instance.pack_name, instance.pack_version)
-            made[key] = made.get(key, 0) + 1
+        made = self.made_counts(workspace)
         listing = [
             {"name": r.name, "version": r.version, "installed": True}
             | {"recipes": made.get((r.name, r.version), 0), "description": r.description}
@@ -284,6 +282,17 @@ class PackService:
             if key not in have
         ]
         return listing
+
+    def made_counts(self, workspace: str) -> dict[tuple[str, str], int]:
+        """How many recipes were made from each pack version: (name, version) → count."""
+        instance = TemplateInstanceRow
+        with self.db.read_session() as s:
+            rows = s.exec(
+                select(instance.pack_name, instance.pack_version, func.count())
+                .where(instance.workspace_id == workspace)
+                .group_by(col(instance.pack_name), col(instance.pack_version))
+            ).all()
+        return {(name, version): int(count) for name, version, count in rows}
 
     def get(self, workspace: str, name: str, version: str | None = None) -> Pack:
         """An installed pack version (the newest when ``version`` is ``None``)."""

@@ -26,7 +26,7 @@ from sqlalchemy import delete, insert, select
 
 from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.models import HOOKS, SYNC
-from connectors.bigcommerce.ratelimit import MemoryQuotaBudget
+from connectors.bigcommerce.ratelimit import MemoryQuotaBudget, QuotaBudget
 from connectors.bigcommerce.reader import ProductReader
 from engine import Cipher, Clock, Database, NotFoundError, StoreRow, Tx
 
@@ -141,7 +141,7 @@ class BigCommerceStores:
         *,
         public_base_url: str | Callable[[], str] = "http://127.0.0.1:8000",
         transport: httpx.AsyncBaseTransport | None = None,
-        budget: MemoryQuotaBudget | None = None,
+        budget: QuotaBudget | None = None,
     ) -> None:
         self.db = db
         self.cipher = cipher
@@ -149,7 +149,7 @@ class BigCommerceStores:
         self.config = config or BigCommerceConfig()
         self._public_base_url = self.config.public_base_url or public_base_url
         self.transport = transport
-        self.budget = budget or MemoryQuotaBudget(clock)
+        self.budget: QuotaBudget = budget or MemoryQuotaBudget(clock)
         self._handles: dict[str, StoreHandle] = {}
         self._by_hash: dict[tuple[str, str], str] = {}
         self._auth: dict[str, tuple[float, _Row | None]] = {}

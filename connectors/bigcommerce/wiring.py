@@ -30,6 +30,7 @@ from connectors.bigcommerce import refresh
 from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.normalize import NORMALIZE, Normalizer
 from connectors.bigcommerce.payloads import dedup_key
+from connectors.bigcommerce.ratelimit_pg import PostgresQuotaBudget
 from connectors.bigcommerce.stores import (
     SCOPES,
     BigCommerceConfig,
@@ -337,6 +338,9 @@ async def setup(
     API instead of the network (a sandbox's simulator).
     """
     config = config or BigCommerceConfig()
+    budget = shared_budget(engine)
+    if budget is not None:
+        stack.push_async_callback(budget.aclose)  # after the runtime's stop (the stack unwinds)
     stores = BigCommerceStores(
         engine.db,
         Cipher(secret_key),
@@ -344,9 +348,20 @@ async def setup(
         config,
         public_base_url=public_base_url,
         transport=transport,
+        budget=budget,
     )
     runtime = BigCommerceRuntime(engine, stores, config=config)
     runtime.install()
     runtime.start()
     stack.push_async_callback(runtime.stop)
     return runtime
+
+
+def shared_budget(engine: ConnectorHost) -> PostgresQuotaBudget | None:
+    """On PostgreSQL, the quota budget every process of the database shares (each store's
+    150 requests per 30 s are spent once, whatever the number of workers); ``None`` on SQLite,
+    where one process serves the stores and keeps the budget in memory."""
+    if engine.db.is_sqlite:
+        return None
+    url = engine.db.engine.url.set(drivername="postgresql")
+    return PostgresQuotaBudget(url.render_as_string(hide_password=False), engine.clock)

@@ -3,8 +3,9 @@
 
 * ``GET /bigcommerce/auth`` (the browser, on install): check the scopes, exchange the code for
   the store's token (through the outbound guard), keep the token encrypted, connect the store
-  (its webhooks registered as for any connected store), open a console session for the
-  installing user and send the iframe to the console.
+  (its webhooks registered as for any connected store), create the storefront backorder script
+  (:mod:`connectors.backorder.script`), open a console session for the installing user and
+  send the iframe to the console.
 * ``GET /bigcommerce/load`` (the browser, when a user opens the app): verify the signed
   payload, add the user if Sous has not seen them, open a console session for them.
 * ``GET /bigcommerce/uninstall`` (BigCommerce's server): verify, remove the store's webhooks and
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +43,10 @@ from api.console.render import error_page
 from api.deps import ContainerDep
 from api.errors import ApiError, request_id_of
 from api.tables import ConsoleSessionRow
+from connectors.backorder.config import BackorderSettings
+from connectors.backorder.script import StorefrontScripts
+from connectors.backorder.service import Backorders
+from connectors.bigcommerce.errors import BigCommerceError
 from connectors.bigcommerce.single_click import installs
 from connectors.bigcommerce.single_click.installs import CallbackRefused, Installed
 from connectors.bigcommerce.single_click.oauth import (
@@ -60,6 +66,7 @@ from engine import Cipher, NotFoundError, StoreRow
 from sous.container import Container
 from sous.settings import LOOPBACK_HOSTS
 
+log = logging.getLogger("sous.api")
 router = APIRouter(prefix="/bigcommerce", include_in_schema=False)
 ADMIN = ["read", "write", "admin"]
 USER = ["read", "write"]
@@ -207,6 +214,7 @@ async def _install(
 
     done = await run_in_threadpool(save)
     await _connect(container, done, grant.access_token)
+    await _storefront(container, done.workspace, store_hash, remove=False)
     user = installs.session_user(store_hash, grant.user.id)
     opened = await run_in_threadpool(_open, container, done.workspace, user, True)
     return _into_console(request, config, opened)
@@ -292,6 +300,7 @@ async def uninstall(container: ContainerDep, signed_payload_jwt: str = "") -> JS
         workspace, _store_id = await run_in_threadpool(check)
     except (InvalidPayload, CallbackRefused) as exc:
         raise _refused(exc) from None
+    await _storefront(container, workspace, payload.store_hash, remove=True)
     await finish_soon(_unregister(container, workspace, payload.store_hash))
 
     def forget() -> None:
@@ -321,6 +330,37 @@ async def remove_user(container: ContainerDep, signed_payload_jwt: str = "") -> 
     except (InvalidPayload, CallbackRefused) as exc:
         raise _refused(exc) from None
     return JSONResponse({"removed": removed, "user": payload.user.id})
+
+
+def _scripts(container: Container) -> StorefrontScripts:
+    backorders = container.services.find(Backorders)
+    if backorders is not None:
+        return backorders.scripts
+    return StorefrontScripts(container.db, container.clock, BackorderSettings())
+
+
+async def _storefront(
+    container: Container, workspace: str, store_hash: str, *, remove: bool
+) -> None:
+    """Install: create (or repair) the storefront backorder script. Uninstall: delete it, with
+    the store's token, before BigCommerce revokes it. A failure is logged: the store's scripts
+    are not worth a failed install, and BigCommerce removes ``auto_uninstall`` scripts anyway."""
+    stores = container.services.find(BigCommerceStores)
+    if stores is None:
+        return
+    try:
+        client = (await stores.get(workspace, store_hash)).client
+        if remove:
+            await _scripts(container).remove(client, workspace, store_hash)
+        else:
+            await _scripts(container).refresh(client, workspace, store_hash, repair=True)
+    except (BigCommerceError, NotFoundError) as exc:
+        log.warning(
+            "store %s: storefront script not %s: %s",
+            store_hash,
+            "removed" if remove else "written",
+            exc,
+        )
 
 
 async def _unregister(container: Container, workspace: str, store_hash: str) -> None:

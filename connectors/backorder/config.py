@@ -46,6 +46,19 @@ class BackorderSettings(BaseModel):
         default="Sold out", max_length=255, description="purchasing_disabled_message of variants"
     )
     date_format: str = Field(default="%B %d, %Y", description="how %%DATE%% reads in messages")
+    storefront_script: bool = Field(
+        default=True,
+        description="show the backorder button, message and cart message on the storefront "
+        "through a script (Scripts API)",
+    )
+    button_text: str = Field(
+        default="Backorder", max_length=100, description="the add-to-cart button's text"
+    )
+    cart_message: str = Field(
+        default="Some items in your cart are on backorder: they ship as soon as they are in stock",
+        max_length=255,
+        description="shown on the cart page when it holds a backordered product",
+    )
     check_interval: float = Field(default=300.0, gt=0, description="seconds between checks")
 
 

@@ -16,6 +16,7 @@ events are never lost to a failed store write, and a repeat is deduplicated by i
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +25,7 @@ from typing import Any
 from sqlmodel import Session
 
 from connectors.bigcommerce.client import BigCommerceClient
+from connectors.bigcommerce.errors import BigCommerceError
 from engine import CausedBy, Clock, Database, NewEvent, NotFoundError, PermanentError
 
 from . import eta, events as ev, ledger, storefront
@@ -36,7 +38,10 @@ from .models import (
     BackorderLineRow,
     BackorderProductRow,
 )
+from .script import StorefrontScripts
 from .storefront import Applied, Deduction
+
+log = logging.getLogger("sous.backorder")
 
 Emit = Callable[[NewEvent], Awaitable[Any]]
 CONFIG_FIELDS = (
@@ -79,6 +84,8 @@ class Backorders:
         self.clock = clock
         self.settings = settings or BackorderSettings()
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        self.scripts = StorefrontScripts(db, clock, self.settings)
+        """The storefront script (button, message, cart message) of each store."""
 
     def lock(self, workspace: str, store: str, product_id: int) -> asyncio.Lock:
         return self._locks.setdefault((workspace, store, product_id), asyncio.Lock())
@@ -133,7 +140,22 @@ class Backorders:
 
         if (not rows and not ending) or cuts:
             await ledger.write(self.db, settle)
+        await self.refresh_script(client, workspace, store, ending)
         return applied
+
+    async def refresh_script(
+        self,
+        client: BigCommerceClient,
+        workspace: str,
+        store: str,
+        ending: frozenset[str] = frozenset(),
+    ) -> None:
+        """Bring the storefront script in step (created with the first assignment); a failure
+        is logged, not raised: the product is already right, and the next sync tries again."""
+        try:
+            await self.scripts.refresh(client, workspace, store, leaving=ending)
+        except BigCommerceError as exc:
+            log.warning("store %s: the storefront script could not be written: %s", store, exc)
 
     # -- actions ---------------------------------------------------------------------------------
     async def assign(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -420,6 +421,20 @@ class BigCommerceClient:
 
     async def delete_hook(self, hook_id: int) -> None:
         await self.request("DELETE", f"/hooks/{int(hook_id)}")
+
+    # -- storefront scripts (Scripts API: only this API account's scripts are seen) ----------
+
+    async def list_scripts(self) -> list[JSONDict]:
+        return [s async for s in self.paginate_v3("/content/scripts")]
+
+    async def create_script(self, body: Mapping[str, Any]) -> JSONDict:
+        return await self._one("POST", "/content/scripts", json=dict(body))
+
+    async def update_script(self, uuid: str, body: Mapping[str, Any]) -> JSONDict:
+        return await self._one("PUT", f"/content/scripts/{quote(uuid, safe='')}", json=dict(body))
+
+    async def delete_script(self, uuid: str) -> None:
+        await self.request("DELETE", f"/content/scripts/{quote(uuid, safe='')}")
 
     async def store_info(self) -> JSONDict:
         return await self._one("GET", "/store", version="v2")

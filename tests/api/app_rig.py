@@ -36,7 +36,7 @@ from sous.container import Container, connectors
 from sous.sandbox import free_port
 from sous.settings import BIGCOMMERCE_APP_SCOPES, Settings
 from sous.tables import import_all_tables
-from sous.wiring import wire_bigcommerce
+from sous.wiring import wire
 from tests.servers import serve
 
 CLIENT_ID = "sous-app-client"
@@ -204,7 +204,7 @@ async def app_rig(
         container = _container(Settings(**values), clock)
         stack.callback(container.db.dispose)
         container.public_base_url = sous_url
-        await wire_bigcommerce(container, stack)
+        await wire(container, stack)  # the connectors, backorders (storefront script) too
         await container.engine.start(workers=2)
         stack.push_async_callback(container.engine.stop)
         await stack.enter_async_context(serve(create_app(container), port))

@@ -14,7 +14,9 @@ from sqlmodel import select
 
 from api.console.auth import Visitor
 from api.tables import ConsoleSessionRow
-from connectors.bigcommerce.stores import SECRET_HEADER
+from connectors.backorder.script import SCRIPT_NAME
+from connectors.backorder.service import Backorders
+from connectors.bigcommerce.stores import SECRET_HEADER, BigCommerceStores
 from engine import Cipher, StoreRow
 from tests.api.app_rig import (
     CLIENT_ID,
@@ -350,3 +352,45 @@ async def test_load_follows_the_deep_link_and_ends_with_the_session(tmp_path: Pa
         assert answer.status_code == 303 and answer.headers["location"] == "/console/settings"
         rig.clock.advance(timedelta(days=8).total_seconds())
         assert rig.visitor(answer) is None  # console sessions end as any other
+
+
+async def test_the_storefront_script_comes_with_the_install_and_goes_with_it(
+    tmp_path: Path,
+) -> None:
+    async with app_rig(tmp_path) as rig:
+        _into_console(await rig.install(rig.browser()))
+        [script] = rig.store.scripts.values()
+        assert script["api_client_id"] == CLIENT_ID  # made with the app's own token
+        assert script["name"] == SCRIPT_NAME and script["auto_uninstall"] is True
+        assert script["consent_category"] == "essential"
+        row = rig.store_row()
+        assert row is not None and (row.info or {})["storefront_script"] == {"uuid": script["uuid"]}
+        callback = await rig.uninstall()
+        assert callback["status"] == 200
+        deleted = [r for r in rig.store.requests if r.path.startswith("/v3/content/scripts/")]
+        assert [(r.method, r.status) for r in deleted] == [("DELETE", 204)]
+        assert rig.store.scripts == {}
+
+
+async def test_a_script_the_merchant_deleted_is_repaired_only_by_installing_again(
+    tmp_path: Path,
+) -> None:
+    async with app_rig(tmp_path) as rig:
+        _into_console(await rig.install(rig.browser()))
+        [uuid] = list(rig.store.scripts)
+        del rig.store.scripts[uuid]  # Script Manager: the merchant deletes it
+        backorders = rig.container.services.get(Backorders)
+        stores = rig.container.services.get(BigCommerceStores)
+        row = rig.store_row()
+        assert row is not None
+        client = (await stores.get(row.workspace_id, rig.store_hash)).client
+        backorders.scripts._written.clear()  # as if the assignments had changed
+        assert await backorders.scripts.refresh(client, row.workspace_id, rig.store_hash) is None
+        assert rig.store.scripts == {}  # not put back behind the merchant's back
+        noted = (rig.store_row().info or {})["storefront_script"]  # type: ignore[union-attr]
+        assert noted["uuid"] == uuid and noted["deleted_at"]
+        assert await backorders.scripts.refresh(client, row.workspace_id, rig.store_hash) is None
+        _into_console(await rig.install(rig.browser()))  # installing again repairs it
+        [again] = rig.store.scripts.values()
+        assert again["uuid"] != uuid
+        assert (rig.store_row().info or {})["storefront_script"] == {"uuid": again["uuid"]}  # type: ignore[union-attr]

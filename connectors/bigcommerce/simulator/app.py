@@ -19,6 +19,7 @@ from . import (
     routes_hooks,
     routes_inventory,
     routes_orders,
+    routes_scripts,
     routes_store,
     routes_variants,
 )
@@ -88,6 +89,7 @@ def create_simulator(config: SimulatorConfig | None = None) -> FastAPI:
         routes_orders,
         routes_customers,
         routes_hooks,
+        routes_scripts,
         routes_store,
         routes_control,
         routes_apps,

@@ -14,8 +14,9 @@
   and remove_user are server-to-server GETs with one (:meth:`Apps.call_back`). The payload's
   claims are the documented ones, signed with HS256 and the app's client secret.
 
-On uninstall the store calls the app first and then revokes its token, so a test sees what the
-app removed itself (webhooks, scripts) before its token stopped working.
+On uninstall the store calls the app first, then revokes its token and removes its
+``auto_uninstall`` scripts; the request log shows what the app removed itself (webhooks,
+scripts) while its token still worked.
 """
 
 from __future__ import annotations
@@ -335,6 +336,9 @@ class Apps:
         record = await self.call_back(UNINSTALL, app, store, user)
         store.app_tokens.pop(install.access_token, None)
         del self.installs[(store.store_hash, client_id)]
+        for key, script in list(store.scripts.items()):  # scripts.v3.yml: auto_uninstall
+            if script["api_client_id"] == client_id and script.get("auto_uninstall"):
+                del store.scripts[key]
         return record
 
     async def remove_user(self, store: Store, client_id: str, user_id: int) -> Any:

@@ -107,6 +107,8 @@ class Store:
     shipments: dict[int, Shipment] = field(default_factory=dict)
     messages: dict[int, OrderMessage] = field(default_factory=dict)
     hooks: dict[int, Hook] = field(default_factory=dict)
+    scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Scripts API records by uuid (``routes_scripts.py``)."""
     app_tokens: dict[str, str] = field(default_factory=dict)
     """Access tokens of the apps installed on the store (token → client ID)."""
     events: list[WebhookEvent] = field(default_factory=list)

@@ -29,6 +29,8 @@ from tests.servers import serve
 
 FAST = RetryPolicy(read_delays=(), write_delays=(), network_delays=(0.05,))
 
+SCRIPTS = "/v3/content/scripts"
+
 
 class Clients:
     """A ClientProvider over the simulator: one client per known store hash."""
@@ -114,7 +116,16 @@ class Shop:
         return {**order, "products": await client.get_order_products(order_id)}
 
     def requests(self, method: str | None = None) -> list[Any]:
-        return [r for r in self.store.requests if method is None or r.method == method]
+        """The store requests about products (the storefront script's are left out: they
+        are the subject of tests/connectors/backorder/test_script.py)."""
+        return [
+            r
+            for r in self.store.requests
+            if (method is None or r.method == method) and not r.path.startswith(SCRIPTS)
+        ]
+
+    def script_requests(self) -> list[Any]:
+        return [r for r in self.store.requests if r.path.startswith(SCRIPTS)]
 
     def forget_requests(self) -> None:
         self.store.reset_log()

@@ -15,6 +15,7 @@ from connectors.bigcommerce.simulator import (
     routes_hooks,
     routes_inventory,
     routes_orders,
+    routes_scripts,
     routes_store,
     routes_variants,
 )
@@ -22,7 +23,7 @@ from connectors.bigcommerce.simulator import (
 from .spec_check import SpecLog, check_response, find_spec, load_yaml
 
 MODULES = (routes_catalog, routes_variants, routes_inventory, routes_orders, routes_customers,
-           routes_hooks, routes_store)  # fmt: skip
+           routes_hooks, routes_store, routes_scripts)  # fmt: skip
 
 
 def operations() -> set[tuple[str, str]]:
@@ -44,7 +45,7 @@ def operations() -> set[tuple[str, str]]:
 
 def test_every_route_is_a_documented_operation():
     found = operations()
-    assert len(found) == 59
+    assert len(found) == 64
     assert ("GET", "/v3/catalog/products/{product_id}/custom-fields/{custom_field_id}") in found
 
 
@@ -111,6 +112,13 @@ TOUR: list[tuple[str, str, object]] = [
     ("GET", "/v3/hooks/{hook}", None),
     ("PUT", "/v3/hooks/{hook}", {"is_active": False}),
     ("DELETE", "/v3/hooks/{hook}", None),
+    ("POST", "/v3/content/scripts", {"name": "Tour", "kind": "script_tag",
+                                     "html": "<script>1</script>", "consent_category": "essential",
+                                     "auto_uninstall": True}),
+    ("GET", "/v3/content/scripts", None),
+    ("GET", "/v3/content/scripts/{script}", None),
+    ("PUT", "/v3/content/scripts/{script}", {"description": "toured", "enabled": False}),
+    ("DELETE", "/v3/content/scripts/{script}", None),
     ("DELETE", "/v3/catalog/products/{product}", None),
     ("DELETE", "/v3/catalog/products", {"id:in": "122"}),
     ("GET", "/v2/store", None),
@@ -149,6 +157,8 @@ async def test_a_tour_calls_every_route_once_and_every_answer_matches_the_spec(h
             ids["field"] = data["id"]
         elif method == "POST" and url.endswith("variants"):
             ids["variant"] = data["id"]
+        elif method == "POST" and url == "/v3/content/scripts":
+            ids["script"] = data["uuid"]
         elif method == "POST" and url == "/v3/hooks":
             ids["hook"] = data["id"]
         elif method == "POST" and url == "/v3/catalog/products":

@@ -282,7 +282,11 @@ def fetch(
     """Download a pack archive over https (redirects too), at most ``max_bytes``."""
     with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            if urlsplit(url).scheme != "https":
+            try:
+                scheme = urlsplit(url).scheme
+            except ValueError as exc:  # a redirect to something that is not a URL
+                raise PackError(f"refused {url}: not a URL ({exc})") from None
+            if scheme != "https":
                 raise PackError(f"refused {url}: packs are downloaded over https only")
             try:
                 with client.stream(
@@ -325,7 +329,10 @@ def read_source(
     """A pack from a folder, an archive file or an https URL. A folder's SHA-256 is that of its
     reproducible archive (what ``sous packs build`` writes), so a pin works for both."""
     text = str(source)
-    scheme = urlsplit(text).scheme.lower()
+    try:
+        scheme = urlsplit(text).scheme.lower()
+    except ValueError as exc:  # an unbalanced [ in the host, ...
+        raise PackError(f"refused {text}: not a URL ({exc})") from None
     if scheme in ("http", "https", "ftp", "file") or "://" in text:
         if scheme != "https":
             raise PackError(f"refused {text}: packs are downloaded over https only")

@@ -104,6 +104,10 @@ async def test_install_from_a_url_goes_through_the_guard(
         "/console/packs/install", data={"csrf": token, "url": "http://127.0.0.1/demo.tar.gz"}
     )
     assert plain.status_code == 422 and "https only" in plain.text
+    not_a_url = await signed_in.post(
+        "/console/packs/install", data={"csrf": token, "url": "https://[::1/demo.tar.gz"}
+    )
+    assert not_a_url.status_code == 422 and "not a URL" in not_a_url.text
     done = await signed_in.post(
         "/console/packs/install",
         data={"csrf": token, "url": pack_host.url("/demo.tar.gz"), "sha256": sha256(data)},

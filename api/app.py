@@ -40,6 +40,14 @@ Authenticate with an API key: `Authorization: Bearer sous_…` (create one with
 `sous keys create`). Scopes nest: `admin` ⊃ `write` ⊃ `read`. Everything is scoped to the key's
 workspace: another workspace's resources answer 404.
 
+**Agencies.** An agency key (`sous keys create --agency`, or `POST /v1/keys` with
+`"agency": true` by an agency key) creates client workspaces (`POST /v1/workspaces`) and acts in
+one of them by naming it in the header `Sous-Workspace: <workspace id>` on any request; without
+the header it acts in its own workspace. It never reaches a workspace that is not its client:
+another one answers 404, and a key that is not an agency key naming another workspace gets 403.
+A key may be limited to some stores (`"stores": ["abc123"]`): it sees only their recipes,
+events and runs, and routes that span the whole workspace answer 403 `store_limited_key`.
+
 Errors share one body: `{"error": {"code", "message", "details": [{"path", "message"}],
 "request_id"}}`, where `path` is a JSON Pointer into the request body. Lists are
 `{data, next_cursor}`; pass `next_cursor` back as `cursor`. Times are ISO 8601 in UTC.
@@ -49,6 +57,7 @@ ROUTERS = (
     health.router,
     metrics.router,
     workspaces.router,
+    workspaces.agency_router,
     keys.router,
     secrets.router,
     stores.router,
@@ -91,7 +100,13 @@ def create_app(container: Container, *, sandbox: SandboxLike | None = None) -> F
             CORSMiddleware,
             allow_origins=container.settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "X-Request-ID",
+                "Sous-Workspace",
+            ],
             expose_headers=["ETag", "X-Request-ID"],
         )
     return app

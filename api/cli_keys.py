@@ -21,7 +21,9 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     try:
         upgrade(db.engine)
-        key = create_key(db, args.workspace, args.scope or list(SCOPES), args.name)
+        key = create_key(
+            db, args.workspace, args.scope or list(SCOPES), args.name, agency=args.agency
+        )
     except ValueError as exc:
         print(f"sous keys create: {exc}", file=sys.stderr)
         return 2
@@ -42,6 +44,11 @@ def register(subparsers: Any) -> None:
     # Checked by create_key (importing the scopes here would slow every command's start).
     p.add_argument(
         "--scope", action="append", help="read, write or admin (repeatable; default: all three)"
+    )
+    p.add_argument(
+        "--agency",
+        action="store_true",
+        help="an agency key: it creates client workspaces and acts in them (Sous-Workspace)",
     )
     cli_options.database(p)
     p.set_defaults(handler=cmd_keys_create)

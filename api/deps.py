@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated, Protocol
+from dataclasses import dataclass, replace
+from typing import Annotated, Protocol, TypeVar
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from api.errors import ApiError, ErrorItem
-from api.keys import Caller, Scope, authenticate, hash_key
+from api.errors import ApiError, ErrorItem, not_found
+from api.keys import Caller, Scope, authenticate, client_of, hash_key
 from engine import (
     Cipher,
     Clock,
@@ -32,6 +32,8 @@ from engine import (
 )
 from sous.container import Container
 from sous.settings import Settings
+
+T = TypeVar("T")
 
 
 class SandboxLike(Protocol):
@@ -152,28 +154,99 @@ KEY_CACHE_SECONDS = 5.0
 working in this process at once, and in other processes within this time)."""
 
 
-async def current_key(
-    request: Request,
-    container: ContainerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    if credentials is None:
-        raise ApiError(401, "send an API key: Authorization: Bearer sous_…", headers=_CHALLENGE)
+WORKSPACE_HEADER = "Sous-Workspace"
+STORE_AWARE: set[object] = set()
+"""The route handlers that keep a store-limited key to its stores (see :func:`store_aware`);
+every other route refuses such a key."""
+
+
+def store_aware(handler: T) -> T:
+    """Mark a route handler as one that shows a store-limited key only its stores (it filters
+    by :meth:`~api.keys.Caller.sees`); a key limited to stores is refused everywhere else."""
+    STORE_AWARE.add(handler)
+    return handler
+
+
+def _remember(cache: dict[str, tuple[Caller, float]], key: str, caller: Caller, now: float) -> None:
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (caller, now + KEY_CACHE_SECONDS)
+
+
+async def _key_caller(request: Request, container: Container, key: str) -> Caller:
     cache = key_cache(request)
-    digest = hash_key(credentials.credentials)
+    digest = hash_key(key)
     hit = cache.get(digest)
     now = container.clock.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
-    caller = await run_in_threadpool(
-        authenticate, container.db, credentials.credentials, container.clock.now()
-    )
-    if caller is not None:
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[digest] = (caller, now + KEY_CACHE_SECONDS)
+    caller = await run_in_threadpool(authenticate, container.db, key, container.clock.now())
     if caller is None:
-        raise ApiError(401, "the API key is unknown or revoked", headers=_CHALLENGE)
+        raise ApiError(
+            401, "the API key is unknown or revoked, or its workspace archived", headers=_CHALLENGE
+        )
+    _remember(cache, digest, caller, now)
+    return caller
+
+
+async def _acting_in(request: Request, container: Container, caller: Caller, name: str) -> Caller:
+    """``caller`` acting in the workspace ``name`` (the ``Sous-Workspace`` header): only an
+    agency key, and only in a client workspace of its own (404 for any other)."""
+    if not caller.agency:
+        raise ApiError(
+            403,
+            f"only an agency key can act in another workspace ({WORKSPACE_HEADER}: {name})",
+            code="not_an_agency_key",
+        )
+    cache = key_cache(request)
+    slot = f"{caller.key_id}/{name}"
+    hit = cache.get(slot)
+    now = container.clock.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    found = await run_in_threadpool(client_of, container.db, caller.home, name)
+    if found is None:
+        raise not_found("workspace", name)
+    if found.archived_at is not None:
+        raise ApiError(
+            409,
+            f"workspace {name!r} is archived: unarchive it first "
+            f'(PATCH /v1/workspaces/{name} {{"archived": false}}, without {WORKSPACE_HEADER})',
+            code="workspace_archived",
+        )
+    acting = replace(caller, workspace=found.id)
+    _remember(cache, slot, acting, now)
+    return acting
+
+
+async def current_key(
+    request: Request,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    workspace: Annotated[
+        str | None,
+        Header(
+            alias=WORKSPACE_HEADER,
+            max_length=64,
+            description="An agency key: the client workspace to act in (default: its own)",
+        ),
+    ] = None,
+) -> Caller:
+    """The caller, acting in its own workspace or (an agency key) in the one the
+    ``Sous-Workspace`` header names: the one place every route learns whose data it serves."""
+    if credentials is None:
+        raise ApiError(401, "send an API key: Authorization: Bearer sous_…", headers=_CHALLENGE)
+    caller = await _key_caller(request, container, credentials.credentials)
+    if workspace is not None and workspace != caller.home:
+        caller = await _acting_in(request, container, caller, workspace)
+    route = request.scope.get("route")
+    if caller.stores is not None and getattr(route, "endpoint", None) not in STORE_AWARE:
+        raise ApiError(
+            403,
+            f"this API key is limited to the stores {', '.join(sorted(caller.stores))}; "
+            "this route spans the whole workspace: use a key without a store limit",
+            code="store_limited_key",
+        )
     return caller
 
 

@@ -28,10 +28,13 @@ def events_page(
     until: datetime | None = None,
     limit: int,
     cursor: str | None = None,
+    stores: frozenset[str] | None = None,
 ) -> tuple[list[EventRow], str | None]:
     """One page of the workspace's events, newest first: of ``type``, from ``store``, received
-    in ``[since, until)``."""
+    in ``[since, until)``; only from ``stores`` when given (a key limited to them)."""
     query = select(EventRow).where(EventRow.workspace_id == workspace)
+    if stores is not None:
+        query = query.where(col(EventRow.store).in_(sorted(stores)))
     if type is not None:
         query = query.where(EventRow.type == type)
     if store is not None:
@@ -44,10 +47,14 @@ def events_page(
     return list(rows), next_cursor
 
 
-def event_detail(session: Session, workspace: str, event_id: str) -> EventDetail:
-    """The event, its payload and every decision; 404 when ``workspace`` has no such event."""
+def event_detail(
+    session: Session, workspace: str, event_id: str, stores: frozenset[str] | None = None
+) -> EventDetail:
+    """The event, its payload and every decision; 404 when ``workspace`` has no such event (or
+    it is from none of ``stores``, when given)."""
     row = session.get(EventRow, event_id)
-    if row is None or row.workspace_id != workspace:
+    hidden = stores is not None and row is not None and row.store not in stores
+    if row is None or row.workspace_id != workspace or hidden:
         raise not_found("event", event_id)
     found = session.exec(
         select(MatchRow, RecipeRow.slug)

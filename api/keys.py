@@ -30,14 +30,35 @@ WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the key's id, its workspace, and what it may do."""
+    """Who is calling: the key's id, the workspace it acts in, and what it may do.
+
+    ``home`` is the key's own workspace (``workspace`` unless an agency key acts in one of its
+    clients); ``agency`` says the key is an agency key; ``stores``, when set, are the only
+    stores (hashes) it may see."""
 
     key_id: str
     workspace: str
     scopes: frozenset[str]
+    home: str = ""
+    agency: bool = False
+    stores: frozenset[str] | None = None
 
     def can(self, scope: Scope) -> bool:
         return any(SCOPES.index(s) >= SCOPES.index(scope) for s in self.scopes if s in SCOPES)
+
+    @property
+    def actor(self) -> str:
+        """Who this is, as the audit log names it: ``key:ID``."""
+        return f"key:{self.key_id}"
+
+    @property
+    def in_client(self) -> bool:
+        """An agency key acting in one of its client workspaces."""
+        return bool(self.home) and self.workspace != self.home
+
+    def sees(self, store: str | None) -> bool:
+        """Whether this key may see a store's things (``None``: those of no one store)."""
+        return self.stores is None or store in self.stores
 
 
 def hash_key(key: str) -> str:
@@ -64,12 +85,21 @@ def ensure_workspace(session: Session, name: str, now: datetime) -> Workspace:
 
 
 def new_key(
-    session: Session, workspace: str, scopes: list[str], name: str, now: datetime
+    session: Session,
+    workspace: str,
+    scopes: list[str],
+    name: str,
+    now: datetime,
+    *,
+    agency: bool = False,
+    stores: list[str] | None = None,
 ) -> tuple[ApiKeyRow, str]:
     """Add a key to ``workspace``; returns its row and the key (shown only this once)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(SCOPES)} (got {scopes!r})")
+    if agency and stores is not None:
+        raise ValueError("an agency key spans workspaces: it cannot be limited to stores")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKeyRow(
         id=new_id("key"),
@@ -79,17 +109,24 @@ def new_key(
         key_hash=hash_key(key),
         scopes=sorted(set(scopes), key=SCOPES.index),
         created_at=now,
+        agency=agency,
+        stores=sorted(set(stores)) if stores is not None else None,
     )
     session.add(row)
     return row, key
 
 
-def create_key(db: Database, workspace_name: str, scopes: list[str], name: str) -> str:
-    """Create a key for ``workspace_name`` (the workspace too, if missing); return the key."""
+def create_key(
+    db: Database, workspace_name: str, scopes: list[str], name: str, *, agency: bool = False
+) -> str:
+    """Create a key for ``workspace_name`` (the workspace too, if missing); return the key.
+    An ``agency`` key may create client workspaces and act in them."""
     now = datetime.now(UTC)
     with db.session() as s:
         workspace = ensure_workspace(s, workspace_name, now)
-        _, key = new_key(s, workspace.id, scopes, name, now)
+        if agency and workspace.agency_id is not None:
+            raise ValueError(f"{workspace.id!r} is a client workspace, not an agency")
+        _, key = new_key(s, workspace.id, scopes, name, now, agency=agency)
         s.commit()
     return key
 
@@ -104,14 +141,37 @@ def authenticate(db: Database, key: str, now: datetime) -> Caller | None:
                 ApiKeyRow.key_hash == hash_key(key), col(ApiKeyRow.revoked_at).is_(None)
             )
         ).first()
-    if row is None:
+        home = s.get(Workspace, row.workspace_id) if row is not None else None
+    if row is None or (home is not None and home.archived_at is not None):
         return None
     last = row.last_used_at
     if last is None or _aware(last) < now - _TOUCH_EVERY:
         with db.session() as s:  # a short write of its own, only now and then
             s.exec(update(ApiKeyRow).where(col(ApiKeyRow.id) == row.id).values(last_used_at=now))
             s.commit()
-    return Caller(row.id, row.workspace_id, frozenset(row.scopes))
+    return Caller(
+        row.id,
+        row.workspace_id,
+        frozenset(row.scopes),
+        home=row.workspace_id,
+        agency=row.agency,
+        stores=frozenset(row.stores) if row.stores is not None else None,
+    )
+
+
+def client_of(db: Database, agency: str, workspace: str) -> Workspace | None:
+    """``workspace`` if it is a client workspace of ``agency`` (archived or not), else ``None``."""
+    with db.read_session() as s:
+        found = s.get(Workspace, workspace)
+    return found if found is not None and found.agency_id == agency else None
+
+
+def clients(session: Session, agency: str, *, archived: bool = False) -> list[Workspace]:
+    """The client workspaces of ``agency`` (the archived ones too when ``archived``), by id."""
+    query = select(Workspace).where(Workspace.agency_id == agency)
+    if not archived:
+        query = query.where(col(Workspace.archived_at).is_(None))
+    return list(session.exec(query.order_by(col(Workspace.id))).all())
 
 
 def _aware(value: datetime) -> datetime:

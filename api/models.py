@@ -41,12 +41,37 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 
 
 # -- workspace, keys, secrets --------------------------------------------------------------
+class WorkspaceLimits(BaseModel):
+    """Most a workspace may use in one day (UTC); a missing or null limit is no limit."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"runs": 10_000}]})
+    runs: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Recipe runs")
+    steps: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Steps run")
+    store_requests: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, description="Requests to the stores' APIs"
+    )
+    emails: int | None = Field(default=None, ge=0, le=2**31 - 1, description="E-mails sent")
+    http_calls: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, description="Outbound HTTP calls (http.request)"
+    )
+
+
 class WorkspacePublic(BaseModel):
     id: str
     name: str
     created_at: UtcDateTime | None = None
     recipes: int = 0
     stores: int = 0
+    agency: str | None = Field(
+        default=None, description="The agency workspace this client workspace belongs to"
+    )
+    archived_at: UtcDateTime | None = None
+    limits: WorkspaceLimits = Field(default_factory=WorkspaceLimits)
+
+
+class WorkspacesPublic(BaseModel):
+    data: list[WorkspacePublic]
+    next_cursor: str | None = None
 
 
 class WorkspaceUpdate(BaseModel):
@@ -54,10 +79,55 @@ class WorkspaceUpdate(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
 
 
+class WorkspaceCreate(BaseModel):
+    """A client workspace of the calling agency."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Acme Outdoor", "limits": {"runs": 10_000}}]},
+    )
+    name: Text = Field(min_length=1, max_length=200)
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="The workspace id (default: made from the name, `acme-outdoor`)",
+    )
+    limits: WorkspaceLimits | None = None
+
+
+class WorkspacePatch(BaseModel):
+    """Rename, archive (or unarchive), or set the limits of a workspace."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Acme"}, {"archived": True}]}
+    )
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    archived: bool | None = Field(
+        default=None,
+        description="Archived: its keys stop working, its recipes are disabled, it runs nothing",
+    )
+    limits: WorkspaceLimits | None = Field(default=None, description="Replaces the limits")
+
+
 class KeyCreate(BaseModel):
-    model_config = _examples({"name": "no-code front end", "scopes": ["read", "write"]})
+    model_config = _examples(
+        {"name": "no-code front end", "scopes": ["read", "write"]},
+        {"name": "Acme's own dashboard", "scopes": ["read"], "stores": ["abc123"]},
+    )
     name: Text = Field(min_length=1, max_length=200)
     scopes: list[ScopeName] = Field(min_length=1, max_length=3)
+    agency: bool = Field(
+        default=False,
+        description="An agency key: it may create client workspaces and act in them "
+        "(`Sous-Workspace` header); only an agency key, in its own workspace, makes one",
+    )
+    stores: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Limit the key to these stores (hashes): it sees only their recipes, "
+        "events and runs, and every route that spans the whole workspace refuses it",
+    )
 
 
 class KeyPublic(BaseModel):
@@ -68,6 +138,8 @@ class KeyPublic(BaseModel):
     created_at: UtcDateTime
     last_used_at: UtcDateTime | None = None
     revoked_at: UtcDateTime | None = None
+    agency: bool = False
+    stores: list[str] | None = None
 
 
 class KeyCreated(KeyPublic):
@@ -402,6 +474,12 @@ class StepPublic(BaseModel):
     started_at: UtcDateTime | None = None
     finished_at: UtcDateTime | None = None
     duration_ms: float | None = None
+    attempt_log: list[JSONObject] | None = Field(
+        default=None,
+        description="Every failed attempt: started_at, finished_at, error, and retry_in_s "
+        "(the delay before the next attempt; null after the last). Null when the first "
+        "attempt succeeded",
+    )
 
 
 class RunDetail(RunPublic):

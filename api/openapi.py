@@ -32,6 +32,7 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 # Where a created resource lives: JSON Pointers into the 201 answer's body, in braces.
 LOCATIONS = {
     ("POST", "/v1/keys"): "/v1/keys/{/id}",
+    ("POST", "/v1/workspaces"): "/v1/workspaces/{/id}",
     ("POST", "/v1/stores"): "/v1/stores/{/store_hash}",
     ("POST", "/v1/recipes"): "/v1/recipes/{/id}",
     ("POST", "/v1/hooks"): "/v1/hooks/{/id}",
@@ -195,6 +196,8 @@ def _error_statuses(path: str, method: str, op: dict[str, Any]) -> set[int]:
         statuses |= {413, 415}
     if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in params):
         statuses.add(412)
+    if any(p["in"] == "header" and p["name"].lower() == "sous-workspace" for p in params):
+        statuses |= {403, 404, 409}  # not an agency key; not its client; an archived client
     return statuses
 
 

@@ -43,10 +43,14 @@ def runs_page(
     until: datetime | None = None,
     limit: int,
     cursor: str | None = None,
+    stores: frozenset[str] | None = None,
 ) -> tuple[list[RunLine], str | None]:
     """One page of the workspace's runs, newest first: of the recipe whose id is ``recipe``,
-    in ``status``, of the event ``event_id``, created in ``[since, until)``."""
+    in ``status``, of the event ``event_id``, created in ``[since, until)``; only for
+    ``stores`` when given (a key limited to them)."""
     query = with_slug(workspace)
+    if stores is not None:
+        query = query.where(col(RunRow.store).in_(sorted(stores)))
     if recipe is not None:
         # The recipe's uid first (one row, by its unique id): the runs then come down the
         # index of the recipe's runs by id, in the list's own order.
@@ -68,10 +72,13 @@ def runs_page(
     return [(run, slug) for run, slug in rows], next_cursor
 
 
-def run_detail(session: Session, workspace: str, run_id: str) -> RunDetail:
-    """The run with its step trace; 404 when ``workspace`` has no such run."""
+def run_detail(
+    session: Session, workspace: str, run_id: str, stores: frozenset[str] | None = None
+) -> RunDetail:
+    """The run with its step trace; 404 when ``workspace`` has no such run (or it is for none
+    of ``stores``, when given)."""
     found = session.exec(with_slug(workspace).where(RunRow.id == run_id)).first()
-    if found is None:
+    if found is None or (stores is not None and found[0].store not in stores):
         raise not_found("run", run_id)
     run, slug = found
     steps = session.exec(

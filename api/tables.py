@@ -16,7 +16,11 @@ def _ts(nullable: bool = False) -> Any:
 
 class ApiKeyRow(SQLModel, table=True):
     """An API key of a workspace. ``key_hash`` is the SHA-256 of the key (keys are random and
-    long, so a fast hash is enough); ``prefix`` is a short, non-secret part shown in lists."""
+    long, so a fast hash is enough); ``prefix`` is a short, non-secret part shown in lists.
+
+    An ``agency`` key also acts in the client workspaces of its own (those whose ``agency_id``
+    is the key's workspace), one at a time, named by the ``Sous-Workspace`` header. ``stores``,
+    when set, limits the key to those stores (their hashes)."""
 
     __tablename__ = "api_key"
     id: str = Field(primary_key=True, max_length=40)
@@ -28,6 +32,8 @@ class ApiKeyRow(SQLModel, table=True):
     created_at: datetime = _ts()
     last_used_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
+    agency: bool = Field(default=False)
+    stores: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ConsoleSessionRow(SQLModel, table=True):

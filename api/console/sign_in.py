@@ -65,8 +65,8 @@ async def sign_in_form(request: Request, next: str = "/console/") -> Response:
 def _sign_in(container: Container, key: str) -> Opened | None:
     now = container.clock.now()
     caller = authenticate(container.db, key.strip(), now)
-    if caller is None:
-        return None
+    if caller is None or caller.stores is not None:
+        return None  # the console shows the whole workspace: a store-limited key cannot sign in
     return open_session(
         container.db,
         caller.workspace,
@@ -87,7 +87,10 @@ async def sign_in(request: Request, container: ContainerDep) -> Response:
         raise CsrfRefused()
     opened = await run_in_threadpool(_sign_in, container, key) if key.strip() else None
     if opened is None:
-        problem = "That API key is unknown or revoked. Check it and try again."
+        problem = (
+            "That API key is unknown or revoked, or limited to some stores "
+            "(the console needs a key of the whole workspace). Check it and try again."
+        )
         return _form(request, next_url=next, problem=problem, status=401)
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(response, request, opened)

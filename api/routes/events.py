@@ -7,7 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import DatabaseDep, EngineDep, RegistryDep, RequireWrite, WorkspaceDep
+from api.deps import (
+    CurrentKey,
+    DatabaseDep,
+    EngineDep,
+    RegistryDep,
+    RequireWrite,
+    store_aware,
+)
 from api.errors import invalid, responses
 from api.events_query import event_detail, events_page, public_event
 from api.models import EventAccepted, EventCreate, EventDetail, EventsPublic, UtcDateTime
@@ -41,8 +48,9 @@ async def send_event(
 
 
 @router.get("", summary="List events, newest first")
+@store_aware
 async def list_events(
-    workspace: WorkspaceDep,
+    caller: CurrentKey,
     db: DatabaseDep,
     type: Annotated[Text | None, Query(max_length=120)] = None,
     store: Annotated[Text | None, Query(max_length=64)] = None,
@@ -54,13 +62,14 @@ async def list_events(
     data, next_cursor = await db.query(
         lambda s: events_page(
             s,
-            workspace,
+            caller.workspace,
             type=type,
             store=store,
             since=since,
             until=until,
             limit=limit,
             cursor=cursor,
+            stores=caller.stores,
         )
     )
     return EventsPublic(data=[public_event(r) for r in data], next_cursor=next_cursor)
@@ -69,5 +78,6 @@ async def list_events(
 @router.get(
     "/{event_id}", summary="Show an event and its match decisions", responses=responses(404)
 )
-async def show_event(event_id: str, workspace: WorkspaceDep, db: DatabaseDep) -> EventDetail:
-    return await db.query(lambda s: event_detail(s, workspace, event_id))
+@store_aware
+async def show_event(event_id: str, caller: CurrentKey, db: DatabaseDep) -> EventDetail:
+    return await db.query(lambda s: event_detail(s, caller.workspace, event_id, caller.stores))

@@ -1,4 +1,5 @@
-"""API keys of the caller's workspace: create (the key is shown once), list, revoke."""
+"""API keys of the caller's workspace: create (the key is shown once; an agency key, or one
+limited to some stores), list, revoke."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Request, status
 from sqlmodel import select
 
 from api.deps import ClockDep, DatabaseDep, RequireAdmin, SessionDep, key_cache
-from api.errors import not_found, responses
+from api.errors import ApiError, invalid, not_found, responses
 from api.keys import new_key
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
 from api.pagination import Cursor, Limit, newest_first
@@ -19,8 +20,25 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(401, 40
 def create_key(
     body: KeyCreate, caller: RequireAdmin, db: DatabaseDep, clock: ClockDep
 ) -> KeyCreated:
+    if body.agency and (not caller.agency or caller.in_client):
+        raise ApiError(
+            403,
+            "only an agency key, in its own workspace, creates agency keys",
+            code="not_an_agency_key",
+        )
     with db.session() as session:  # ended in this thread: no lock outlives the handler
-        row, key = new_key(session, caller.workspace, list(body.scopes), body.name, clock.now())
+        try:
+            row, key = new_key(
+                session,
+                caller.workspace,
+                list(body.scopes),
+                body.name,
+                clock.now(),
+                agency=body.agency,
+                stores=body.stores,
+            )
+        except ValueError as exc:
+            raise invalid("/stores", str(exc)) from None
         session.commit()
         return KeyCreated(
             **KeyPublic.model_validate(row, from_attributes=True).model_dump(), key=key
@@ -60,4 +78,7 @@ def revoke_key(
             row.revoked_at = clock.now()
             session.add(row)
             session.commit()
-        key_cache(request).pop(row.key_hash, None)
+        cache = key_cache(request)
+        cache.pop(row.key_hash, None)
+        for slot in [s for s in cache if s.startswith(f"{row.id}/")]:
+            cache.pop(slot, None)  # the workspaces an agency key was acting in

@@ -87,6 +87,11 @@ class PackInstall(BaseModel):
     sha256: Text | None = Field(
         default=None, description="Refuse the pack unless its archive has this SHA-256"
     )
+    shared: Text | None = Field(
+        default=None,
+        description="NAME@VERSION of a pack installed in the agency's own workspace: an agency "
+        "key acting in a client workspace shares it there",
+    )
     recipes: bool = Field(default=False, description="Also create the pack's ready-made recipes")
 
 
@@ -122,6 +127,12 @@ class PackUpgrade(BaseModel):
     recipes: list[str] | None = Field(default=None, description="Only these recipes")
     force: bool = Field(default=False, description="Replace recipes edited by hand")
     apply: bool = Field(default=False, description="Do it; without, only the plan is returned")
+    clients: bool = Field(
+        default=False,
+        description="An agency key in its own workspace: upgrade the recipes made from the pack "
+        "in its workspace and every client workspace that has some, from the agency's version "
+        "(installed where missing); the answer has one plan per workspace",
+    )
 
 
 class PackForStores(BaseModel):
@@ -172,20 +183,29 @@ def list_packs(workspace: WorkspaceDep, service: PacksDep) -> PacksPublic:
 async def install(
     body: PackInstall, key: RequireAdmin, service: PacksDep, container: ContainerDep
 ) -> PackInstalled:
-    return await install_source(service, container, key.workspace, body)
+    agency = key.home if key.in_client else None
+    return await install_source(service, container, key.workspace, body, agency=agency)
 
 
 async def install_source(
-    service: PackService, container: Container, workspace: str, body: PackInstall
+    service: PackService,
+    container: Container,
+    workspace: str,
+    body: PackInstall,
+    *,
+    agency: str | None = None,
 ) -> PackInstalled:
-    """Install a pack from an https URL (through the outbound guard) or the library; refusals
-    are :class:`~api.errors.ApiError` (422 with the field at fault)."""
-    if (body.url is None) == (body.library is None):
+    """Install a pack from an https URL (through the outbound guard), the library, or (an
+    agency key in a client workspace) the ``agency``'s own workspace; refusals are
+    :class:`~api.errors.ApiError` (422 with the field at fault)."""
+    if [body.url, body.library, body.shared].count(None) != 2:
         raise ApiError(
             422,
-            "give either url or library",
-            details=[ErrorItem(path="/url", message="url or library")],
+            "give one of url, library or shared",
+            details=[ErrorItem(path="/url", message="url, library or shared")],
         )
+    if body.shared is not None:
+        return await _install_shared(service, container, workspace, body, agency)
     source = body.url or body.library or ""
     if body.url is not None and not body.url.startswith("https://"):
         raise ApiError(
@@ -234,6 +254,42 @@ async def upload(
         raise ApiError(415, f"send the archive as {', '.join(ARCHIVE_TYPES[::2])}")
     data = await request.body()
     return await install_upload(service, container, key.workspace, data, sha256_, recipes)
+
+
+async def _install_shared(
+    service: PackService,
+    container: Container,
+    workspace: str,
+    body: PackInstall,
+    agency: str | None,
+) -> PackInstalled:
+    if agency is None:
+        message = "only an agency key acting in a client workspace installs a shared pack"
+        raise ApiError(422, message, details=[ErrorItem(path="/shared", message=message)])
+    name, _, version = (body.shared or "").partition("@")
+    result = await run(
+        container,
+        lambda: share_pack(service, agency, workspace, name, version or None, body.recipes),
+        nothing,
+    )
+    return await _respond(service, container, workspace, result)
+
+
+def share_pack(
+    service: PackService,
+    agency: str,
+    workspace: str,
+    name: str,
+    version: str | None,
+    recipes: bool = False,
+) -> Any:
+    """Install in ``workspace`` the pack version installed in the ``agency``'s workspace (the
+    newest when ``version`` is ``None``), the same files and SHA-256."""
+    pack = service.get(agency, name, version)
+    digest = next(
+        r.sha256 for r in service.installed(agency) if (r.name, r.version) == (name, pack.version)
+    )
+    return service.install_pack(workspace, pack, digest, f"agency:{agency}", recipes=recipes)
 
 
 async def install_upload(
@@ -335,7 +391,80 @@ async def uninstall(
 async def upgrade(
     name: str, body: PackUpgrade, key: RequireWrite, service: PacksDep, container: ContainerDep
 ) -> dict[str, Any]:
+    if body.clients:
+        if not key.agency or key.in_client:
+            message = "only an agency key, in its own workspace, upgrades its clients' recipes"
+            raise ApiError(403, message, code="not_an_agency_key")
+        return await upgrade_clients(service, container, key.home, name, body)
     return await upgrade_pack(service, container, key.workspace, name, body)
+
+
+def _plans_everywhere(
+    service: PackService, agency: str, name: str, body: PackUpgrade
+) -> tuple[list[tuple[str, Any]], list[StoredRecipe]]:
+    from api.keys import clients
+    from engine import apply_upgrade, plan_upgrade
+
+    with service.db.read_session() as session:
+        workspaces = [agency] + [w.id for w in clients(session, agency)]
+    to = body.to or service.get(agency, name).version
+    plans = []
+    for workspace in workspaces:
+        if not service.instances(workspace, name):
+            continue
+        if workspace != agency and not any(
+            (r.name, r.version) == (name, to) for r in service.installed(workspace)
+        ):
+            share_pack(service, agency, workspace, name, to)
+        plan = plan_upgrade(
+            service,
+            workspace,
+            name,
+            to=to,
+            maps=body.map,
+            sets=body.set,
+            recipes=body.recipes,
+            force=body.force,
+        )
+        plans.append((workspace, plan))
+    applied: list[StoredRecipe] = []
+    if body.apply and all(plan.ok for _, plan in plans):
+        for workspace, plan in plans:
+            applied += apply_upgrade(service, workspace, plan)
+    return plans, applied
+
+
+async def upgrade_clients(
+    service: PackService, container: Container, agency: str, name: str, body: PackUpgrade
+) -> dict[str, Any]:
+    """Plan (and with ``apply``, carry out) the upgrade of pack ``name`` in the agency's
+    workspace and every client workspace of it that has recipes made from the pack: nothing is
+    changed unless every plan is free of problems."""
+    plans, applied = await run(
+        container,
+        lambda: _plans_everywhere(service, agency, name, body),
+        lambda done: done[1],
+    )
+    ok = all(plan.ok for _, plan in plans)
+    if body.apply and not ok:
+        details = [
+            ErrorItem(path=p.pointer, message=f"{workspace}: {p}")
+            for workspace, plan in plans
+            for p in plan.problems
+        ]
+        raise ApiError(
+            422,
+            "the upgrade has problems; nothing was changed",
+            code="upgrade_refused",
+            details=details,
+        )
+    return {
+        "pack": name,
+        "to_version": plans[0][1].to_version if plans else body.to,
+        "ok": ok,
+        "applied": bool(applied),
+        "workspaces": [{"workspace": w} | plan.to_dict() for w, plan in plans],
+    }
 
 
 async def upgrade_pack(

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DatabaseDep, EngineDep, RequireWrite, WorkspaceDep
+from api.deps import CurrentKey, DatabaseDep, EngineDep, RequireWrite, store_aware
 from api.errors import ApiError, not_found, responses
 from api.models import ReplayAccepted, ReplayRequest, RunDetail, RunsPublic, UtcDateTime
 from api.pagination import Cursor, Limit
@@ -20,8 +20,9 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 40
 
 
 @router.get("", summary="List runs, newest first")
+@store_aware
 async def list_runs(
-    workspace: WorkspaceDep,
+    caller: CurrentKey,
     db: DatabaseDep,
     recipe: Annotated[Text | None, Query(max_length=80, description="A recipe id")] = None,
     status: Annotated[Text | None, Query(max_length=30)] = None,
@@ -34,7 +35,7 @@ async def list_runs(
     data, next_cursor = await db.query(
         lambda s: runs_page(
             s,
-            workspace,
+            caller.workspace,
             recipe=recipe,
             status=status,
             event_id=event_id,
@@ -42,14 +43,16 @@ async def list_runs(
             until=until,
             limit=limit,
             cursor=cursor,
+            stores=caller.stores,
         )
     )
     return RunsPublic(data=[public_run(run, slug) for run, slug in data], next_cursor=next_cursor)
 
 
 @router.get("/{run_id}", summary="Show a run with its step trace", responses=responses(404))
-async def show_run(run_id: str, workspace: WorkspaceDep, db: DatabaseDep) -> RunDetail:
-    return await db.query(lambda s: run_detail(s, workspace, run_id))
+@store_aware
+async def show_run(run_id: str, caller: CurrentKey, db: DatabaseDep) -> RunDetail:
+    return await db.query(lambda s: run_detail(s, caller.workspace, run_id, caller.stores))
 
 
 @router.post(

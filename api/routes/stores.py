@@ -21,13 +21,14 @@ from api.connect import (
 from api.deps import (
     CipherDep,
     ClockDep,
+    CurrentKey,
     DatabaseDep,
     RequireAdmin,
     SandboxDep,
     SessionDep,
     SettingsDep,
     StoresDep,
-    WorkspaceDep,
+    store_aware,
 )
 from api.errors import ApiError, not_found, responses
 from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
@@ -140,19 +141,26 @@ def _update(session_factory: Any, store_id: str, status: str, info: dict[str, An
 
 
 @router.get("", summary="List connected stores")
+@store_aware
 def list_stores(
-    workspace: WorkspaceDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    caller: CurrentKey, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> StoresPublic:
-    query = select(StoreRow).where(StoreRow.workspace_id == workspace)
+    query = select(StoreRow).where(StoreRow.workspace_id == caller.workspace)
+    if caller.stores is not None:
+        query = query.where(col(StoreRow.store_hash).in_(sorted(caller.stores)))
     data, next_cursor = newest_first(session, query, StoreRow.id, limit, cursor)
     return StoresPublic(data=[_public(r) for r in data], next_cursor=next_cursor)
 
 
 @router.get("/{store}", summary="Show a store and its health", responses=responses(404))
+@store_aware
 async def show_store(
-    store: str, workspace: WorkspaceDep, db: DatabaseDep, stores: StoresDep
+    store: str, caller: CurrentKey, db: DatabaseDep, stores: StoresDep
 ) -> StoreDetail:
+    workspace = caller.workspace
     row, last_event = await run_in_threadpool(_with_last_event, db.read_session, workspace, store)
+    if not caller.sees(row.store_hash):
+        raise not_found("store", store)
     found = stores.health(workspace, row.store_hash) if stores else None
     details: dict[str, Any] = dict(found) if isinstance(found, dict) else {}
     active, expected = details.pop("hooks_active", None), details.pop("hooks_expected", None)

@@ -1,33 +1,65 @@
-"""The caller's workspace: what it is called and what it holds."""
+"""Workspaces: the caller's own (``/v1/workspace``), and an agency's client workspaces
+(``/v1/workspaces``): create, list, show, rename, archive, and set their usage limits.
+
+An agency key (``agency: true``) lists and creates client workspaces, and acts in one by
+naming it in the ``Sous-Workspace`` header; any other key sees only its own workspace."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import func
-from sqlmodel import Session, select
+from typing import Annotated
 
-from api.deps import ClockDep, DatabaseDep, RequireAdmin, SessionDep, WorkspaceDep
-from api.errors import responses
-from api.models import WorkspacePublic, WorkspaceUpdate
+from fastapi import APIRouter, Path, Request, status
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import (
+    ClockDep,
+    ContainerDep,
+    CurrentKey,
+    DatabaseDep,
+    RequireAdmin,
+    SessionDep,
+    WorkspaceDep,
+    key_cache,
+)
+from api.errors import ApiError, not_found, responses
+from api.keys import Caller, workspace_id
+from api.models import (
+    WorkspaceCreate,
+    WorkspaceLimits,
+    WorkspacePatch,
+    WorkspacePublic,
+    WorkspacesPublic,
+    WorkspaceUpdate,
+)
+from api.pagination import Cursor, Limit, page
 from engine import RecipeRow, StoreRow, Workspace
+from sous.container import Container
 
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"], responses=responses(401, 403, 422))
+agency_router = APIRouter(
+    prefix="/v1/workspaces", tags=["workspace"], responses=responses(401, 403, 422)
+)
+WorkspaceId = Annotated[str, Path(max_length=64, description="The workspace's id")]
+
+
+def _count(session: Session, table: type[RecipeRow] | type[StoreRow], workspace: str) -> int:
+    query = select(func.count()).select_from(table).where(col(table.workspace_id) == workspace)
+    return int(session.exec(query).one())
 
 
 def _public(session: Session, workspace: str) -> WorkspacePublic:
     row = session.get(Workspace, workspace)
-    stores = session.exec(
-        select(func.count()).select_from(StoreRow).where(StoreRow.workspace_id == workspace)
-    ).one()
-    recipes = session.exec(
-        select(func.count()).select_from(RecipeRow).where(RecipeRow.workspace_id == workspace)
-    ).one()
     return WorkspacePublic(
         id=workspace,
         name=row.name if row else workspace,
         created_at=row.created_at if row else None,
-        recipes=recipes,
-        stores=stores,
+        recipes=_count(session, RecipeRow, workspace),
+        stores=_count(session, StoreRow, workspace),
+        agency=row.agency_id if row else None,
+        archived_at=row.archived_at if row else None,
+        limits=WorkspaceLimits.model_validate((row.limits if row else None) or {}),
     )
 
 
@@ -48,3 +80,131 @@ def rename_workspace(
         session.add(row)
         session.commit()
         return _public(session, caller.workspace)
+
+
+def _agency(caller: Caller) -> str:
+    """The agency an agency key acting in its own workspace speaks for (403 for other keys)."""
+    if not caller.agency or caller.in_client:
+        raise ApiError(
+            403,
+            "only an agency key, in its own workspace (without Sous-Workspace), "
+            "manages client workspaces",
+            code="not_an_agency_key",
+        )
+    return caller.home
+
+
+def _visible(session: Session, caller: Caller, workspace: str) -> Workspace:
+    """A workspace the caller may see: its own, or (an agency key) one of its clients."""
+    row = session.get(Workspace, workspace)
+    mine = workspace == caller.workspace or (
+        caller.agency and row is not None and row.agency_id == caller.home
+    )
+    if row is None or not mine:
+        raise not_found("workspace", workspace)
+    return row
+
+
+@agency_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a client workspace (an agency key)",
+    responses=responses(409),
+)
+def create_workspace(
+    body: WorkspaceCreate, caller: RequireAdmin, db: DatabaseDep, clock: ClockDep
+) -> WorkspacePublic:
+    agency = _agency(caller)
+    try:
+        ident = body.id or workspace_id(body.name)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    limits = body.limits.model_dump(exclude_none=True) if body.limits else None
+    with db.session() as session:
+        if session.get(Workspace, ident) is not None:
+            raise ApiError(409, f"the workspace id {ident!r} is taken: give another id")
+        row = Workspace(
+            id=ident, name=body.name, created_at=clock.now(), agency_id=agency, limits=limits
+        )
+        session.add(row)
+        session.commit()
+        return _public(session, ident)
+
+
+@agency_router.get("", summary="List workspaces: an agency key's own and its clients'")
+def list_workspaces(
+    caller: CurrentKey,
+    session: SessionDep,
+    archived: bool = False,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> WorkspacesPublic:
+    query = select(Workspace)
+    if caller.agency and not caller.in_client:
+        query = query.where(
+            (col(Workspace.agency_id) == caller.home) | (col(Workspace.id) == caller.home)
+        )
+    else:
+        query = query.where(col(Workspace.id) == caller.workspace)
+    if not archived:
+        query = query.where(col(Workspace.archived_at).is_(None))
+    if cursor:
+        query = query.where(col(Workspace.id) > cursor)
+    rows = session.exec(query.order_by(col(Workspace.id)).limit(limit + 1)).all()
+    data, next_cursor = page(rows, limit, lambda r: r.id)
+    return WorkspacesPublic(data=[_public(session, r.id) for r in data], next_cursor=next_cursor)
+
+
+@agency_router.get("/{workspace_id}", summary="Show a workspace", responses=responses(404))
+def show_one(workspace_id: WorkspaceId, caller: CurrentKey, session: SessionDep) -> WorkspacePublic:
+    return _public(session, _visible(session, caller, workspace_id).id)
+
+
+@agency_router.patch(
+    "/{workspace_id}",
+    summary="Rename, archive or unarchive a workspace, or set its limits",
+    description="Archiving a client workspace disables its recipes (reason: archived), stops "
+    "its own keys and refuses `Sous-Workspace` for it; unarchiving lets keys in again (recipes "
+    "stay disabled until enabled). Only an agency key archives, and sets limits.",
+    responses=responses(404),
+)
+async def update_workspace(
+    workspace_id: WorkspaceId,
+    body: WorkspacePatch,
+    caller: RequireAdmin,
+    request: Request,
+    container: ContainerDep,
+) -> WorkspacePublic:
+    shown, disabled = await run_in_threadpool(_patch, container, caller, workspace_id, body)
+    for slug in disabled:
+        container.engine.refresh(container.engine.recipes.get(workspace_id, slug))
+    if body.archived is not None:
+        key_cache(request).clear()  # its keys stop (or start) working at once
+    return shown
+
+
+def _patch(
+    container: Container, caller: Caller, workspace: str, body: WorkspacePatch
+) -> tuple[WorkspacePublic, list[str]]:
+    with container.db.session() as session:
+        row = _visible(session, caller, workspace)
+        if (body.archived is not None or body.limits is not None) and _agency(caller) == workspace:
+            raise ApiError(422, "an agency cannot archive or limit its own workspace")
+        archiving = body.archived is True and row.archived_at is None
+        if body.name is not None:
+            row.name = body.name
+        if body.archived is not None:
+            row.archived_at = container.clock.now() if body.archived else None
+        if body.limits is not None:
+            row.limits = body.limits.model_dump(exclude_none=True) or None
+        session.add(row)
+        session.commit()
+    disabled: list[str] = []
+    if archiving:
+        for stored in container.engine.recipes.list(workspace, enabled=True):
+            container.engine.recipes.set_enabled(
+                workspace, stored.recipe.id, False, "the workspace was archived"
+            )
+            disabled.append(stored.recipe.id)
+    with container.db.read_session() as session:
+        return _public(session, workspace), disabled

@@ -25,10 +25,18 @@ def _json() -> Any:
 
 
 class Workspace(SQLModel, table=True):
+    """A tenant. A client workspace of an agency names it in ``agency_id`` (the agency's own
+    workspace); an archived one (``archived_at``) runs nothing and answers no key of its own.
+    ``limits`` caps its usage per day (``runs``, ``steps``, ``store_requests``, ``emails``,
+    ``http_calls``); ``None`` or a missing name is no limit."""
+
     __tablename__ = "workspace"
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     created_at: datetime = _ts()
+    agency_id: str | None = Field(default=None, max_length=64, index=True)
+    archived_at: datetime | None = _ts(nullable=True)
+    limits: dict[str, int] | None = _json()
 
 
 class StoreRow(SQLModel, table=True):
@@ -162,6 +170,10 @@ class StepRow(SQLModel, table=True):
     output_sealed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     """The output as the step returned it, encrypted, when ``output`` (the trace) had secrets
     masked: later steps of a run resumed after a restart read this, not the masks."""
+    attempt_log: list[dict[str, Any]] | None = _json()
+    """Every failed attempt of the step: when it started, its error, and how long the runner
+    waited before the next (``retry_in_s``; ``null`` after the last). ``None`` when the first
+    attempt succeeded."""
 
 
 class JobRow(SQLModel, table=True):

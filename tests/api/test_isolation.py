@@ -3,16 +3,23 @@ method, and nothing of B changes; lists never show B's items."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from engine import Engine
+from api.keys import create_key
+from engine import Engine, Workspace
 from engine.model.events import NewEvent
+from engine.store.db import Database
 from tests.api.conftest import GOOD_TOKEN, KeyFactory, recipe
 
 Client = httpx.AsyncClient
+
+
+def now() -> datetime:
+    return datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -48,6 +55,9 @@ async def other(client: Client, make_key: KeyFactory, engine: Engine) -> dict[st
     }
 
 
+LISTS = ("/v1/recipes", "/v1/events", "/v1/runs", "/v1/stores", "/v1/secrets", "/v1/hooks")
+
+
 def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
     recipe_path = "/v1/recipes/b-only"
     run = f"/v1/runs/{b['run']}"
@@ -76,6 +86,9 @@ def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("DELETE", "/v1/secrets/B_SECRET", None),
         ("DELETE", f"/v1/keys/{b['key']}", None),
         ("DELETE", f"/v1/hooks/{b['hook']}", None),
+        ("GET", "/v1/workspaces/bee", None),
+        ("PATCH", "/v1/workspaces/bee", {"name": "taken over"}),
+        ("PATCH", "/v1/workspaces/bee", {"archived": True}),
     ]
 
 
@@ -92,8 +105,46 @@ async def snapshot(client: Client, b: dict[str, Any]) -> dict[str, Any]:
         "/v1/secrets",
         "/v1/keys",
         "/v1/hooks",
+        "/v1/workspace",
+        "/v1/workspaces",
     ]
     return {path: (await client.get(path, headers=headers)).json() for path in paths}
+
+
+@pytest.fixture
+def agency(client: Client, api_db: Database) -> dict[str, str]:
+    """An agency key of workspace ``ay-agency``, which has the client workspace ``ay-client``."""
+    key = create_key(api_db, "ay-agency", ["admin"], "agency", agency=True)
+    with api_db.session() as session:
+        session.add(
+            Workspace(id="ay-client", name="A's client", created_at=now(), agency_id="ay-agency")
+        )
+        session.commit()
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("acting_in", [None, "ay-client", "bee"])
+async def test_an_agency_key_never_reaches_a_workspace_that_is_not_its_client(
+    client: Client, agency: dict[str, str], other: dict[str, Any], acting_in: str | None
+) -> None:
+    """Acting in its own workspace, in its client's, or naming B: B's resources answer 404."""
+    headers = agency if acting_in is None else {**agency, "Sous-Workspace": acting_in}
+    before = await snapshot(client, other)
+    for method, path, body in matrix(other):
+        response = await client.request(method, path, json=body, headers=headers)
+        if body is not None and "event_id" in body and acting_in != "bee":
+            assert response.status_code == 422, (method, path, response.text)
+            continue
+        assert response.status_code == 404, (acting_in, method, path, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    for path in LISTS:
+        listed = await client.get(path, headers=headers)
+        if acting_in == "bee":
+            assert (listed.status_code, listed.json()["error"]["code"]) == (404, "not_found")
+            continue
+        assert listed.status_code == 200, path
+        assert "bee" not in listed.text and "b-only" not in listed.text, path
+    assert await snapshot(client, other) == before
 
 
 async def test_another_workspace_answers_404_and_nothing_changes(
@@ -117,14 +168,7 @@ async def test_lists_show_only_the_callers_workspace(
     client: Client, make_key: KeyFactory, other: dict[str, Any]
 ) -> None:
     a = make_key("ay", "admin")
-    for path in (
-        "/v1/recipes",
-        "/v1/events",
-        "/v1/runs",
-        "/v1/stores",
-        "/v1/secrets",
-        "/v1/hooks",
-    ):
+    for path in LISTS:
         assert (await client.get(path, headers=a)).json()["data"] == [], path
     keys = (await client.get("/v1/keys", headers=a)).json()["data"]
     assert [k["name"] for k in keys] == ["test"]

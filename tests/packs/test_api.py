@@ -391,3 +391,52 @@ async def test_a_ready_made_recipe_edited_by_hand_is_not_overwritten_without_for
     )
     assert forced.json()["applied"] is True
     assert (await client.get(url, headers=headers["read"])).json()["name"] == current["name"]
+
+
+async def test_an_agency_shares_a_pack_with_its_clients_and_upgrades_them_all(
+    client: httpx.AsyncClient, db: Database, tmp_path: Path
+) -> None:
+    studio = {"Authorization": f"Bearer {create_key(db, 'studio', ['admin'], 'a', agency=True)}"}
+    for name in ("North", "South"):
+        made = await client.post("/v1/workspaces", json={"name": name}, headers=studio)
+        assert made.status_code == 201, made.text
+    await client.post("/v1/packs", json={"library": "lib"}, headers=studio)
+    for workspace in ("north", "south"):
+        there = {**studio, "Sous-Workspace": workspace}
+        shared = await client.post(
+            "/v1/packs", json={"shared": "lib@1.0.0", "recipes": True}, headers=there
+        )
+        assert shared.status_code == 201, shared.text
+        assert [r["id"] for r in shared.json()["recipes"]] == ["log-every-stock-change"]
+    own = await client.post("/v1/packs", json={"shared": "lib@1.0.0"}, headers=studio)
+    assert own.status_code == 422  # only in a client workspace
+    newer = RECIPE.replace("changed", "moved")
+    v11 = build_archive(
+        read_folder(
+            write_pack(tmp_path / "v11", name="lib", version="1.1.0", recipes={"log.yaml": newer})
+        ),
+        "lib-1.1.0",
+    )
+    await client.post(
+        "/v1/packs/archive", content=v11, headers={**studio, "Content-Type": "application/gzip"}
+    )
+    plan = await client.post("/v1/packs/lib/upgrade", json={"clients": True}, headers=studio)
+    assert plan.status_code == 200, plan.text
+    assert [(w["workspace"], len(w["recipes"])) for w in plan.json()["workspaces"]] == [
+        ("north", 1),
+        ("south", 1),
+    ]
+    assert plan.json()["applied"] is False
+    done = await client.post(
+        "/v1/packs/lib/upgrade", json={"clients": True, "apply": True}, headers=studio
+    )
+    assert done.json()["applied"] is True
+    for workspace in ("north", "south"):
+        there = {**studio, "Sous-Workspace": workspace}
+        recipe = await client.get("/v1/recipes/log-every-stock-change", headers=there)
+        assert recipe.json()["source"] == "pack:lib@1.1.0", workspace
+        packs = (await client.get("/v1/packs", headers=there)).json()["data"]
+        assert [(p["version"], p["recipes"]) for p in packs] == [("1.0.0", 0), ("1.1.0", 1)]
+    in_client = {**studio, "Sous-Workspace": "north"}
+    refused = await client.post("/v1/packs/lib/upgrade", json={"clients": True}, headers=in_client)
+    assert refused.status_code == 403

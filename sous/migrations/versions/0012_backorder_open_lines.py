@@ -1,0 +1,32 @@
+"""An index for a store's open backorder lines, oldest first (the console's backorders page and
+the backlog): without it the page read through the store's whole ledger history.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-07 13:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("backorder_line", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_backorder_line_open",
+            ["workspace_id", "store", "status", "ordered_at"],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("backorder_line", schema=None) as batch_op:
+        batch_op.drop_index("ix_backorder_line_open")

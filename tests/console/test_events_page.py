@@ -14,7 +14,7 @@ import pytest
 from engine import Engine, NewEvent
 from engine.clock import ManualClock
 from tests.api.conftest import product, recipe
-from tests.console.test_runs_page import messages, until_subscribed
+from tests.console.test_runs_page import STREAM, messages, until_subscribed
 
 Client = httpx.AsyncClient
 Headers = dict[str, str]
@@ -116,7 +116,9 @@ async def test_the_live_stream_sends_this_workspaces_events_a_burst_as_one_messa
     client: Client, signed_in: Client, engine: Engine, make_key: Any
 ) -> None:
     before = len(engine._listeners)
-    reading = asyncio.create_task(signed_in.get("/console/live?max_events=5&max_seconds=30"))
+    reading = asyncio.create_task(
+        signed_in.get("/console/live?max_events=5&max_seconds=30", headers=STREAM)
+    )
     await until_subscribed(engine, before + 1)
     await send(client, make_key("other", "write"), payload={})
     burst = [NewEvent(type="test.stock", payload={}, dedup_key=f"b-{n}") for n in range(5)]

@@ -27,6 +27,8 @@ FLAKY = [
     {"id": "note", "use": "test.record", "with": {"message": "noted {{ product.id }}"}},
     {"id": "second", "use": "test.flaky", "with": {"mode": "permanent"}},
 ]
+STREAM = {"Accept": "text/event-stream"}
+"""What an EventSource sends."""
 _RUN_LINK = re.compile(r'href="/console/runs/(run_[a-z0-9]+)"')
 
 
@@ -343,7 +345,9 @@ async def test_the_live_stream_opens_with_the_session_cookie_and_sends_runs(
 ) -> None:
     await add(client, admin, conditions=[])
     before = len(engine._listeners)
-    reading = asyncio.create_task(signed_in.get("/console/live?max_events=3&max_seconds=30"))
+    reading = asyncio.create_task(
+        signed_in.get("/console/live?max_events=3&max_seconds=30", headers=STREAM)
+    )
     await until_subscribed(engine, before + 1)
     other = make_key("other", "write")
     await client.post("/v1/events", json={"type": "test.stock", "payload": {}}, headers=other)
@@ -363,9 +367,19 @@ async def test_the_live_stream_opens_with_the_session_cookie_and_sends_runs(
 
 
 async def test_the_live_stream_refuses_a_visitor_without_a_session(browser: Client) -> None:
-    refused = await browser.get("/console/live?max_seconds=1")
+    refused = await browser.get("/console/live?max_seconds=1", headers=STREAM)
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith("text/plain")
     browser.cookies.set("sous_session", "made-up")
-    forged = await browser.get("/console/live")
+    forged = await browser.get("/console/live", headers=STREAM)
     assert forged.status_code == 401
+
+
+async def test_the_live_stream_is_only_for_a_client_that_asks_for_one(
+    signed_in: Client, engine: Engine
+) -> None:
+    before = len(engine._listeners)
+    anything = await signed_in.get("/console/live", headers={"Accept": "*/*"})
+    assert anything.status_code == 406
+    assert "Accept: text/event-stream" in anything.text
+    assert len(engine._listeners) == before

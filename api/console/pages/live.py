@@ -6,7 +6,8 @@ The browser only needs to know that something changed, not what: each batch of n
 becomes at most one ``run`` and one ``event`` message carrying how many there were, so a burst
 of hundreds of runs a second costs the page one small message per batch (and ``live.js``
 refreshes a list at most once a second). A visitor without a live session is answered 401, and
-the session is checked again every :data:`RECHECK` seconds."""
+the session is checked again every :data:`RECHECK` seconds. The client must ask for the stream
+by name (``Accept: text/event-stream``, as an EventSource does), else 406."""
 
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ async def condensed(
         yield "event: overflow\ndata: {}\n\n"
 
 
+def _asks_for_a_stream(request: Request) -> bool:
+    """The client names ``text/event-stream`` itself (an EventSource does): a stream that never
+    ends is no answer for one that takes anything (``*/*``), such as a link preview or a tool
+    that fetches every page."""
+    accepted = request.headers.get("accept", "")
+    return any(
+        part.split(";", 1)[0].strip().lower() == "text/event-stream" for part in accepted.split(",")
+    )
+
+
 @router.get("/live")
 async def live(
     request: Request,
@@ -61,6 +72,12 @@ async def live(
         visitor = await run_in_threadpool(find_session, container.db, token, now)
     if visitor is None:
         return Response("Sign in to the console first.", status_code=401, media_type="text/plain")
+    if not _asks_for_a_stream(request):
+        return Response(
+            "This is a stream of server-sent events: ask for it with Accept: text/event-stream.",
+            status_code=406,
+            media_type="text/plain",
+        )
     return live_response(
         container.engine,
         visitor.workspace,

@@ -29,6 +29,7 @@ from api.routes import (
     secrets,
     stores,
     stream,
+    testruns,
     workspaces,
 )
 from sous.container import Container
@@ -64,6 +65,7 @@ ROUTERS = (
     recipes.router,
     dryrun.router,
     backtest.router,
+    testruns.router,
     events.router,
     hooks.router,
     runs.router,

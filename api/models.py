@@ -339,6 +339,27 @@ class DryRunPublic(BaseModel):
     steps: list[StepPreviewPublic]
 
 
+class TestRunRequest(DryRunRequest):
+    """The event to run on (inline, or a past event of this workspace by id; with neither, the
+    trigger's sample payload)."""
+
+    __test__ = False  # not a test class, whatever its name
+    model_config = _examples({"mode": "test", **_TEST_EXAMPLE})
+    mode: Literal["test"] = Field(
+        default="test", description="test: reads are made, writes recorded as would_do"
+    )
+
+
+class TestRunAccepted(BaseModel):
+    __test__ = False  # not a test class, whatever its name
+    mode: str
+    matched: bool = Field(description="false when the recipe would not fire: nothing ran")
+    stage: str = Field(description="matched, trigger, conditions or loop")
+    reason: JSONObject | None = Field(default=None, description="Why it would not fire")
+    run_id: str | None = Field(default=None, description="GET /v1/runs/{run_id} for the trace")
+    event_id: str | None = None
+
+
 class BacktestRequest(BaseModel):
     """The events to backtest on: those of the recipe's trigger type received within
     ``[since, until)``; without ``until``, up to the newest."""
@@ -460,6 +481,9 @@ class RunPublic(BaseModel):
     started_at: UtcDateTime | None = None
     finished_at: UtcDateTime | None = None
     due_at: UtcDateTime | None = None
+    mode: Literal["live", "test"] = Field(
+        default="live", description="test: a test run, whose writes were recorded, not made"
+    )
 
 
 class StepPublic(BaseModel):

@@ -18,8 +18,11 @@ RunLine = tuple[RunRow, str | None]
 
 
 def public_run(run: RunRow, slug: str | None) -> RunPublic:
+    mode = "test" if (run.context or {}).get("mode") == "test" else "live"
     return RunPublic(
-        **run.model_dump(exclude={"workspace_id", "concurrency_key", "context"}), recipe_id=slug
+        **run.model_dump(exclude={"workspace_id", "concurrency_key", "context"}),
+        recipe_id=slug,
+        mode=mode,
     )
 
 

@@ -107,6 +107,9 @@ if TYPE_CHECKING:
     from engine.ops.control import (
         RunChanges as RunChanges,
     )
+    from engine.ops.testrun import (
+        TestRun as TestRun,
+    )
     from engine.packs.archive import (
         PackError as PackError,
         build_archive as build_archive,
@@ -138,6 +141,14 @@ if TYPE_CHECKING:
         Params as Params,
         Registry as Registry,
         TriggerSpec as TriggerSpec,
+    )
+    from engine.run.alerts import (
+        ALERT_DIGEST as ALERT_DIGEST,
+        ALERT_FAILURE as ALERT_FAILURE,
+        ALERT_NOTICE as ALERT_NOTICE,
+        RUN_FAILED as RUN_FAILED,
+        alert_lock as alert_lock,
+        run_link as run_link,
     )
     from engine.run.jobs import (
         complete as complete,
@@ -238,6 +249,7 @@ _WHERE: dict[str, str] = {
     "BacktestReport": "engine.ops.backtest",
     "backtest": "engine.ops.backtest",
     "RunChanges": "engine.ops.control",
+    "TestRun": "engine.ops.testrun",
     "PackError": "engine.packs.archive",
     "build_archive": "engine.packs.archive",
     "sha256": "engine.packs.archive",
@@ -256,6 +268,12 @@ _WHERE: dict[str, str] = {
     "Params": "engine.registry",
     "Registry": "engine.registry",
     "TriggerSpec": "engine.registry",
+    "ALERT_DIGEST": "engine.run.alerts",
+    "ALERT_FAILURE": "engine.run.alerts",
+    "ALERT_NOTICE": "engine.run.alerts",
+    "RUN_FAILED": "engine.run.alerts",
+    "alert_lock": "engine.run.alerts",
+    "run_link": "engine.run.alerts",
     "complete": "engine.run.jobs",
     "put_back": "engine.run.jobs",
     "retry_delay": "engine.run.jobs",

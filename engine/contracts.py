@@ -174,6 +174,23 @@ class RunnerHost(Ingest, Protocol):
     def admission(self) -> Admission: ...
     @property
     def autodisable(self) -> Notices: ...
+    @property
+    def alerting(self) -> bool:
+        """Whether failed runs are e-mailed (a handler for alert jobs is installed)."""
+        ...
+
+    @property
+    def links(self) -> str:
+        """Where people reach this Sous (``https://sous.example``; empty when unknown): the
+        start of the links events and alerts carry."""
+        ...
+
+    async def record_failure(self, notice: NewEvent, also: Callable[[Tx], None]) -> None:
+        """Store ``notice`` (``sous.run.failed``) with what it starts, in one transaction with
+        ``also(tx)`` (the failed run's final state), written again after a transient fault. If
+        the event cannot be stored at all, ``also`` is written alone (the failure is never lost
+        to its notice)."""
+        ...
 
     def notify_run(self, state: RunState, status: str) -> None:
         """Tell listeners that run ``state`` is now ``status``."""
@@ -185,6 +202,11 @@ class RecipeHost(Ingest, Core, Protocol):
 
     @property
     def settings(self) -> EngineSettings: ...
+    @property
+    def alerting(self) -> bool:
+        """Whether notices about recipes are e-mailed too (see :class:`RunnerHost`)."""
+        ...
+
     @property
     def index(self) -> RecipeIndex: ...
     @property
@@ -230,6 +252,11 @@ class StoreConnector(Protocol):
 
 class ConnectorHost(Ingest, Core, Protocol):
     """All a connector may use of the engine (see ``engine/__init__.py`` for the names)."""
+
+    alerting: bool
+    """Whether the engine writes alert jobs (:mod:`engine.run.alerts`); set by their handler."""
+    links: str
+    """Where people reach this Sous (the start of links in events and alerts)."""
 
     @property
     def queue(self) -> JobQueue: ...

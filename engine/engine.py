@@ -32,6 +32,7 @@ from engine.ops import control
 from engine.ops.autodisable import AutoDisabler
 from engine.ops.recovery import rebuild
 from engine.ops.replay import Replayed, ReplayReport, RunFilter, replay_many, replay_run
+from engine.ops.testrun import TestRun, start_test_run
 from engine.plan import planning
 from engine.plan.modes import Admission, FloodGate
 from engine.queue.base import Job, JobQueue, NewJob
@@ -40,7 +41,7 @@ from engine.registry import Registry
 from engine.run.runner import Runner
 from engine.run.waits import Refetchers
 from engine.run.workers import WorkerPool
-from engine.store.db import Database, Tx
+from engine.store.db import Database, Tx, transient, write_until_done
 from engine.store.models import EventRow, MatchRow, RunRow
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
 from engine.timing.leader import Leadership
@@ -107,6 +108,11 @@ class Engine:
             "backpressure_waits": 0,
         }
         self.run_status_counts: dict[str, int] = {}
+        self.alerting = False
+        """Whether failed runs and auto-disabled recipes are e-mailed: set by whoever handles
+        the alert jobs (:mod:`engine.run.alerts`) in this deployment."""
+        self.links = ""
+        """Where people reach this Sous (the start of links in events and alerts)."""
 
     # -- recipes --------------------------------------------------------------------------
     def reload(self) -> int:
@@ -250,6 +256,23 @@ class Engine:
         for notice in plan.notices:
             await self.ingest(notice)
 
+    async def record_failure(self, notice: NewEvent, also: Callable[[Tx], None]) -> None:
+        """Store a failed run's ``notice`` with ``also`` (its final state) in one transaction,
+        again after a transient fault; if the notice cannot be stored, ``also`` alone."""
+        delay = 0.05
+        while True:
+            try:
+                await self.ingest_many([notice], also=also)
+                return
+            except Exception as exc:
+                if not transient(exc):
+                    log.exception("the notice %s could not be stored; the run is", notice.type)
+                    break
+                log.warning("storing %s failed (%s); again in %.2fs", notice.type, exc, delay)
+            await self.clock.sleep(delay)
+            delay = min(5.0, delay * 2)
+        await write_until_done(self.db.writer, also, self.clock.sleep, "saving a failed run")
+
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         await self.db.writer.write(lambda tx: self.queue.enqueue(tx, jobs))
 
@@ -289,6 +312,12 @@ class Engine:
     ) -> ReplayReport:
         """Replay every run matching ``which`` (by default: failed runs)."""
         return await replay_many(self, which, from_step, version)
+
+    async def test_run(self, workspace: str, slug: str, event: Event) -> TestRun:
+        """Run recipe ``slug`` on ``event`` in test mode: reads made, writes recorded as
+        ``would_do`` (:mod:`engine.ops.testrun`); or why it would not fire."""
+        stored = self.recipes.get(workspace, slug)
+        return await start_test_run(self, self.compile(stored), event)
 
     async def cancel(
         self,

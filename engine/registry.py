@@ -76,6 +76,10 @@ class ActionSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
     secret_fields: frozenset[str] = frozenset()
+    is_write: Callable[[Any], bool] | None = None
+    """For an action that writes only with some parameters (an HTTP GET reads): whether this
+    call, with these validated parameters, writes. ``None``: it writes when ``writes`` says it
+    changes something. A test run records a write with its input instead of making it."""
 
 
 @dataclass(frozen=True)

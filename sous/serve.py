@@ -59,9 +59,11 @@ async def running(
             settings = box.settings
         container = build(settings)
         stack.callback(container.db.dispose)
+        from sous.alerts import install_alerts
         from sous.wiring import wire
 
         await wire(container, stack)
+        install_alerts(container)
         await container.engine.start()
         stack.push_async_callback(container.engine.stop)
         if settings.recipes_dir:

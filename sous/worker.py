@@ -202,6 +202,7 @@ async def run_worker(
     settings: Settings, *, alive_file: Path | None = None, stop: asyncio.Event | None = None
 ) -> int:
     """Run the engine's workers and the schedule firer until ``stop`` (or SIGTERM/SIGINT)."""
+    from sous.alerts import install_alerts
     from sous.serve import freeze_heap
     from sous.wiring import wire
 
@@ -220,6 +221,7 @@ async def run_worker(
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(container.db.dispose)
         await wire(container, stack)
+        install_alerts(container)
         firer = ScheduleFirer(container.engine, queue)
         container.engine.handle(SCHEDULE_JOB, firer.handle)
         await container.engine.start()

@@ -12,6 +12,8 @@
 - ``sous.recipe.disabled`` / ``sous.recipe.flooded``: Sous telling a workspace that it switched
   a failing recipe off, or held a recipe's runs beyond its flood limit; recipes can e-mail
   about them.
+- ``sous.run.failed``: a run failed (its recipe, the step, the error and a link to the run); the
+  workspace's alert address is told as well, without any recipe (``connectors/email/alerts.py``).
 """
 
 from __future__ import annotations
@@ -113,6 +115,41 @@ class RecipeNotice(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class FailedRecipe(BaseModel):
+    uid: str
+    id: str
+    name: str
+    version: int | None = None
+
+
+class FailedRun(BaseModel):
+    id: str
+    url: str = Field(description="The run's page in the console")
+
+
+class FailedStep(BaseModel):
+    id: str
+    use: str = Field(description="The action the step uses")
+    index: int
+    attempts: int = Field(description="Attempts made before giving up")
+
+
+class FailedEvent(BaseModel):
+    id: str
+    type: str
+
+
+class RunFailed(BaseModel):
+    """``sous.run.failed``: a run ended ``failed`` at one of its steps."""
+
+    recipe: FailedRecipe
+    run: FailedRun
+    step: FailedStep
+    error: str = Field(description="The step's error, secrets masked")
+    event: FailedEvent = Field(description="The event the run was started by")
+    store: str | None = None
+
+
 async def _set(ctx: ActionContext, params: SetParams) -> dict[str, Any]:
     return dict(params.model_extra or {})
 
@@ -156,6 +193,15 @@ _NOTICE_SAMPLE = {
     "details": {"runs": 10, "failed": 9},
 }
 
+_RUN_FAILED_SAMPLE = {
+    "recipe": {"uid": "rcp_0", "id": "sold-out-alert", "name": "Tell staff", "version": 3},
+    "run": {"id": "run_0", "url": "https://sous.example/console/runs/run_0"},
+    "step": {"id": "mail", "use": "email.send", "index": 1, "attempts": 5},
+    "error": "cannot reach SMTP server mail.example:587: Connection refused",
+    "event": {"id": "evt_0", "type": "bigcommerce.product.out_of_stock"},
+    "store": "abc123",
+}
+
 CONNECTOR = Connector(
     name="core",
     description="Built-in steps and custom events",
@@ -177,6 +223,13 @@ CONNECTOR = Connector(
             "are held until released or discarded (once per window)",
             payload=RecipeNotice,
             sample={**_NOTICE_SAMPLE, "reason": "more than 100 runs in 1m"},
+        ),
+        TriggerSpec(
+            type="sous.run.failed",
+            description="A run failed: its recipe, the step, the error and a link to the run "
+            "(never for the recipe's own failure on this trigger)",
+            payload=RunFailed,
+            sample=_RUN_FAILED_SAMPLE,
         ),
     ),
     actions=(

@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -70,6 +72,30 @@ async def send_email(ctx: ActionContext, params: SendParams) -> SendOutput:
     config = ctx.services.get(SmtpConfig)
     db = ctx.services.get(Database)
     key = ctx.idempotency_key
+    return await send_logged(
+        db,
+        config,
+        params,
+        key=key,
+        workspace=ctx.workspace,
+        now=ctx.clock.now(),
+        password=lambda: _password(ctx, config),
+    )
+
+
+async def send_logged(
+    db: Database,
+    config: SmtpConfig,
+    params: SendParams,
+    *,
+    key: str,
+    workspace: str,
+    now: datetime,
+    password: Callable[[], Awaitable[str | None]] | None = None,
+) -> SendOutput:
+    """Send ``params`` once for ``key``: a key found in the sent log sends nothing and answers
+    what was logged (``already_sent``); else the message (its Message-ID derived from ``key``)
+    goes out and is logged. ``password`` gives the SMTP password (default: the config's)."""
     previous = await _logged(db, key)
     if previous is not None:
         log.info("[%s] message %s was sent before; not sending again", key, previous.message_id)
@@ -79,12 +105,11 @@ async def send_email(ctx: ActionContext, params: SendParams) -> SendOutput:
             refused=previous.refused or {},
             already_sent=True,
         )
-    password = await _password(ctx, config)
-    message_id = message_id_for(key)
-    message = build_message(
-        params, sender=config.sender, message_id=message_id, date=ctx.clock.now()
+    secret = await password() if password is not None else config.password
+    message = build_message(params, sender=config.sender, message_id=message_id_for(key), date=now)
+    work = _deliver_and_record(
+        db, config, secret, message, params.envelope_recipients(), (key, workspace, now)
     )
-    work = _deliver_and_record(ctx, db, config, password, message, params.envelope_recipients())
     task = asyncio.ensure_future(work)
     _in_flight.add(task)
     task.add_done_callback(_forget)
@@ -98,22 +123,23 @@ def _forget(task: asyncio.Task[SendOutput]) -> None:
 
 
 async def _deliver_and_record(
-    ctx: ActionContext,
     db: Database,
     config: SmtpConfig,
     password: str | None,
     message: EmailMessage,
     recipients: list[str],
+    logged: tuple[str, str, datetime],
 ) -> SendOutput:
     accepted, refused = await deliver(config, password, message, recipients)
     output = SendOutput(message_id=str(message["Message-ID"]), accepted=accepted, refused=refused)
+    key, workspace, now = logged
     row = {
-        "idempotency_key": ctx.idempotency_key,
-        "workspace_id": ctx.workspace,
+        "idempotency_key": key,
+        "workspace_id": workspace,
         "message_id": output.message_id,
         "accepted": output.accepted,
         "refused": output.refused,
-        "sent_at": ctx.clock.now(),
+        "sent_at": now,
     }
     try:
         await db.writer.write(lambda tx: _insert(tx, row))
@@ -121,7 +147,7 @@ async def _deliver_and_record(
         log.exception(
             "message %s was sent but not recorded in the sent log; a retry of %s would resend it",
             output.message_id,
-            ctx.idempotency_key,
+            key,
         )
     return output
 

@@ -37,6 +37,7 @@ CONNECTOR = Connector(
             output=RequestOutput,
             handler=http_request,
             writes="whatever the called endpoint does with the request (POST, PUT, PATCH, DELETE)",
+            is_write=lambda params: params.method not in ("GET", "HEAD", "OPTIONS"),
             timeout=310,
         ),
     ),

@@ -38,6 +38,10 @@ class _Later:
     __repr__ = __str__
 
 
+Later = _Later
+"""A value known only once an earlier step has run for real (dry-runs; a test run's writes)."""
+
+
 @dataclass
 class StepPreview:
     id: str

@@ -23,8 +23,12 @@ class RunState:
     outputs: dict[str, Any] = field(default_factory=dict)
     failures: int = 0
     attempts: int = 0
+    test: bool = False
+    """A test run: reads are made, writes (and waits) recorded as ``would_do``."""
     resumed: bool = False
     """Loaded from the database: a step row may exist from before a crash."""
+    tries: list[dict[str, Any]] = field(default_factory=list)
+    """The failed attempts of the step at ``next_step`` so far (its trace's ``attempt_log``)."""
     wait: dict[str, Any] | None = None
     """The step at ``next_step`` is waiting: its stored ``output`` (until, since, recheck) and
     ``input``."""

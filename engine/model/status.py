@@ -35,7 +35,12 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     RETRYING = "retrying"
     WAITING = "waiting"
+    WOULD_DO = "would_do"
+    """In a test run: a write (or a wait) recorded with its input, not made."""
 
+
+DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.WOULD_DO)
+"""A step the run has gone past (its output, if any, is for later steps)."""
 
 FINAL = frozenset(
     {

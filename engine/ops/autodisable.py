@@ -5,8 +5,10 @@ When a run ends ``failed``, the recipe's runs finished within its ``auto_disable
 counted; once there are at least ``min_runs`` and at least ``failure_share`` of them failed, the
 recipe is disabled with the reason stored on it (``disabled_reason``), removed from the index,
 and an event ``sous.recipe.disabled`` is sent to its workspace (a recipe on that trigger can
-e-mail about it). The event is stored before the recipe is switched off, keyed on the recipe's
-version, so a crash in between sends it once and the next failure finishes the job.
+e-mail about it); when alerting is on, the workspace's alert address is e-mailed too (an
+``alert.notice`` job written with the event). The event is stored before the recipe is
+switched off, keyed on the recipe's version, so a crash in between sends it once and the next
+failure finishes the job.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from engine.match.dispatcher import CompiledRecipe
 from engine.model.events import NewEvent
 from engine.model.limits import pick
 from engine.model.status import COUNTED, RunStatus
+from engine.run.alerts import ALERT_NOTICE, RECIPE_DISABLED
 from engine.store.db import Tx
 from engine.store.models import RunRow
 
@@ -106,10 +109,9 @@ class AutoDisabler:
 
     async def disable(self, compiled: CompiledRecipe, reason: str, details: dict[str, Any]) -> None:
         engine = self._engine
-        notice = self.notice(
-            "sous.recipe.disabled", compiled, reason, details, str(compiled.version)
-        )
-        await engine.ingest(notice)
+        notice = self.notice(RECIPE_DISABLED, compiled, reason, details, str(compiled.version))
+        # told to the workspace's alert address too, with the event (see engine.run.alerts)
+        await engine.ingest(notice, (ALERT_NOTICE,) if engine.alerting else ())
         try:
             stored = engine.recipes.set_enabled(
                 compiled.workspace, compiled.recipe.id, False, reason=reason

@@ -33,7 +33,7 @@ from engine.model.events import Event
 from engine.model.ids import new_id
 from engine.model.recipe import Recipe
 from engine.model.run import RunState
-from engine.model.status import RunStatus, StepStatus
+from engine.model.status import DONE, RunStatus, StepStatus
 from engine.plan.modes import Verdict, group_of, lock_of
 from engine.queue.base import NewJob
 from engine.run import ledger
@@ -178,7 +178,7 @@ def _state(engine: OpsHost, src: _Source, run_id: str, event: Event) -> RunState
     state = RunState(run_id, old.recipe_uid, old.workspace_id, src.recipe, event)
     state.next_step = src.first
     for step in src.copied:
-        done = step["status"] in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        done = step["status"] in DONE
         if done and step["output"] is not None:
             state.outputs[step["step_id"]] = step_output(
                 step["output"], step.get("output_sealed"), engine.runner.cipher

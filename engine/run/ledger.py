@@ -4,6 +4,7 @@ Every writer of a run goes through here, inside its caller's transaction:
 
 * :func:`open_runs` — the runs an event starts (written with the event, by the inbox);
 * :func:`open_replay` — a replayed run, with the trace rows it carries over;
+* :func:`open_run` — a run started by hand (a test run);
 * :func:`record` — after each attempt, the step's trace row and the run's new state (the runner);
 * :func:`move` — a status change that holds only while the run is still where it was (run control);
 * :func:`purge` — ended runs and their steps, past their retention.
@@ -42,6 +43,7 @@ def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dic
         "finished_at": record.get("finished_at"),
         "duration_ms": record.get("duration_ms"),
         "output_sealed": record.get("output_sealed"),
+        "attempt_log": record.get("attempt_log"),
     }
 
 
@@ -57,6 +59,11 @@ def open_replay(tx: Tx, run: dict[str, Any], steps: Sequence[dict[str, Any]]) ->
     tx.conn.execute(insert(RUNS), [run])
     if steps:
         tx.conn.execute(insert(STEPS), [{**s, "run_id": run["id"]} for s in steps])
+
+
+def open_run(tx: Tx, run: dict[str, Any]) -> None:
+    """A run started outside dispatch (a test run), written at once."""
+    tx.conn.execute(insert(RUNS), [run])
 
 
 def record(

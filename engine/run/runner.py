@@ -33,6 +33,7 @@ from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.registry import Registry
 from engine.run import ledger
+from engine.run.alerts import ALERT_FAILURE, alert_lock, failure_notice
 from engine.run.ledger import step_row
 from engine.run.runstate import (
     event_from_row,
@@ -121,11 +122,16 @@ class Runner:
         started: list[NewJob],
         write: Callable[[Tx], None],
         what: str,
+        notice: NewEvent | None = None,
     ) -> None:
-        """Write a run's departure from its slot; if the write fails for good, the run takes its
-        slot back (and the runs it would have started wait again)."""
+        """Write a run's departure from its slot (with ``notice``, an event stored in the same
+        transaction); if the write fails for good, the run takes its slot back (and the runs it
+        would have started wait again)."""
         try:
-            await write_until_done(self._db.writer, write, self._clock.sleep, what)
+            if notice is not None:
+                await self._engine.record_failure(notice, write)
+            else:
+                await write_until_done(self._db.writer, write, self._clock.sleep, what)
         except BaseException:
             if group is not None:
                 self._engine.admission.rejoin(run_id, group, started)
@@ -170,6 +176,7 @@ class Runner:
                 output=done.traced_out,
                 finished_at=self._clock.now(),
                 duration_ms=(self._clock.monotonic() - t0) * 1000,
+                attempt_log=state.tries or None,
             )
             if done.output is not None and done.traced_out != done.output:
                 record["output_sealed"] = seal(self.cipher, done.output)
@@ -188,12 +195,17 @@ class Runner:
         record: dict[str, Any],
         t0: float,
     ) -> bool:
-        """Retry, skip past (``continue_on_error``) or fail; True if the run goes on now."""
+        """Retry, skip past (``continue_on_error``) or fail; True if the run goes on now. The
+        trace keeps the rendered input (secrets masked) and every attempt (``attempt_log``)."""
         now = self._clock.now()
-        record.update(status=StepStatus.FAILED, error=str(exc), input=None)
+        record.update(status=StepStatus.FAILED, error=str(exc), input=exc.traced_input)
         policy = self.steps.policy(step)
+        delay: float | None = None
         if retries(policy, exc, state.attempts):
             delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
+        state.tries = _logged(state.tries, record, exc, now, delay)
+        record["attempt_log"] = state.tries
+        if delay is not None:
             record.update(status=StepStatus.RETRYING, finished_at=now)
             if state.wait is not None:  # a re-check after a wait failed: the wait row stays
                 record.update(
@@ -216,6 +228,7 @@ class Runner:
         made = state.attempts
         state.failures += 1
         state.attempts = 0
+        state.tries = []
         state.wait = None
         reason = f"step {step.id}: {exc}" + (
             f" (gave up after {made} attempts)" if made > 1 else ""
@@ -231,7 +244,9 @@ class Runner:
                 state, index, step, record, RunStatus.SUCCEEDED_WITH_ERRORS, job, reason=reason
             )
             return False
-        await self._save(state, index, step, record, RunStatus.FAILED, job, reason=reason)
+        await self._save(
+            state, index, step, record, RunStatus.FAILED, job, reason=reason, failure=made
+        )
         return False
 
     # -- waits ----------------------------------------------------------------------------
@@ -342,9 +357,12 @@ class Runner:
         retry_at: datetime | None = None,
         reason: str | None = None,
         context: dict[str, Any] | None = None,
+        failure: int | None = None,
     ) -> RunStatus:
         """Write the step's trace row and the run's new state with the job's fate; returns the
-        status written (a pending cancellation turns a going run ``cancelled``)."""
+        status written (a pending cancellation turns a going run ``cancelled``). A run failed
+        at a step (``failure``: the attempts it made) is written with its ``sous.run.failed``
+        event and, when alerting is on, its alert job (:mod:`engine.run.alerts`)."""
         admission = self._engine.admission
         if run_status in GOING:
             asked = admission.cancel_requests.get(state.run_id)
@@ -364,7 +382,7 @@ class Runner:
         if retry_at is not None:
             values["due_at"] = retry_at
         if context is not None:
-            values["context"] = context
+            values["context"] = {**context, "mode": "test"} if state.test else context
         group: str | None = None
         started: list[NewJob] = []
         if final:
@@ -372,29 +390,66 @@ class Runner:
         resumed = state.resumed
 
         again = row is not None and (row["attempts"] > 1 or resumed)
+        notice: NewEvent | None = None
+        alert: list[NewJob] = []
+        told = failure is not None and not state.test  # a test run's failure alerts nobody
+        if told and step is not None and index is not None and record is not None:
+            assert failure is not None
+            error = str(record.get("error") or reason or "")
+            notice = failure_notice(state, step, index, error, failure, self._engine.links)
+            if self._engine.alerting:
+                lock = alert_lock(state.recipe_uid)
+                alert = [NewJob(ALERT_FAILURE, state.run_id, lock_key=lock)]
 
         def write(tx: Tx) -> None:
             ledger.record(tx, state.run_id, values, row, again=again)
             if final:
                 self._queue.complete(tx, job)
-                if started:
-                    self._queue.enqueue(tx, started)
+                if started or alert:
+                    self._queue.enqueue(tx, [*started, *alert])
             elif retry_at is not None:
                 self._queue.retry(tx, job, retry_at)
 
-        await self._leave(state.run_id, group, started, write, f"saving run {state.run_id}")
+        what = f"saving run {state.run_id}"
+        await self._leave(state.run_id, group, started, write, what, notice)
         if final and admission.cancel_requests:
             admission.cancel_requests.pop(state.run_id, None)
         self._engine.notify_run(state, run_status)
-        if run_status == RunStatus.FAILED:
+        if run_status == RunStatus.FAILED and not state.test:
             await self._engine.autodisable.run_failed(state.recipe_uid)
         return run_status
+
+
+MAX_LOGGED = 50
+"""Attempts a step's ``attempt_log`` keeps (the first and the latest)."""
+
+
+def _logged(
+    tries: list[dict[str, Any]],
+    record: dict[str, Any],
+    exc: StepFailed,
+    now: datetime,
+    retry_in: float | None,
+) -> list[dict[str, Any]]:
+    """``tries`` with the failed attempt ``record`` added: when it started and ended, its error,
+    and the delay before the next attempt (``None``: there is none)."""
+    started = record.get("started_at")
+    entry = {
+        "attempt": record["attempts"],
+        "started_at": started.isoformat() if isinstance(started, datetime) else started,
+        "finished_at": now.isoformat(),
+        "error": str(exc)[:1000],
+        "retry_in_s": None if retry_in is None else round(retry_in, 3),
+    }
+    kept = [*tries, entry]
+    return kept if len(kept) <= MAX_LOGGED else [kept[0], *kept[-(MAX_LOGGED - 1) :]]
 
 
 def _advance(state: RunState) -> RunStatus:
     """The step is done: move on; the run's status after it (ended after its last step)."""
     state.next_step += 1
     state.attempts = 0
+    state.tries = []
     if state.next_step < len(state.recipe.actions):
         return RunStatus.RUNNING
     return RunStatus.SUCCEEDED_WITH_ERRORS if state.failures else RunStatus.SUCCEEDED

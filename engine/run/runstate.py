@@ -20,7 +20,7 @@ from engine.errors import SousError
 from engine.model.events import CausedBy, Event
 from engine.model.recipe import Recipe
 from engine.model.run import RunState
-from engine.model.status import FINAL, RunStatus, StepStatus
+from engine.model.status import DONE, FINAL, RunStatus, StepStatus
 from engine.store.db import Tx
 from engine.store.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.store.vault import Cipher
@@ -60,14 +60,16 @@ def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | No
         event=event,
         next_step=run.next_step,
         resumed=True,
+        test=(run.context or {}).get("mode") == "test",
     )
     for step in steps:
-        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) and step.output is not None:
+        if step.status in DONE and step.output is not None:
             state.outputs[step.step_id] = step_output(step.output, step.output_sealed, cipher)
         if step.status == StepStatus.FAILED:
             state.failures += 1
         if step.index == run.next_step:
             state.attempts = step.attempts
+            state.tries = list(step.attempt_log or [])
             if step.status == StepStatus.WAITING and step.output:
                 state.wait = {"output": step.output, "input": step.input}
     return state

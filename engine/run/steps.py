@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from engine import conditions
+from engine.authoring.dryrun import Later
 from engine.authoring.rendering import Renderer
 from engine.clock import Clock
 from engine.context import ActionContext, Emit, Services
@@ -34,7 +35,7 @@ from engine.errors import (
 from engine.model.recipe import Step
 from engine.model.retry import RetryOn, RetryPolicy
 from engine.model.status import StepStatus
-from engine.registry import Registry
+from engine.registry import ActionSpec, Registry
 from engine.run.waits import Wait
 from engine.store.redact import redact
 from engine.store.vault import Vault
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sous.runner")
 
+_UNRENDERED = object()
 _CONNECTOR_KINDS = frozenset({RetryOn.RATE_LIMIT, RetryOn.SERVER_ERROR, RetryOn.RETRYABLE})
 
 
@@ -78,20 +80,42 @@ class StepFailed(Exception):
         retryable: bool = False,
         defer: float | None = None,
         kind: RetryOn | None = None,
+        traced_input: Any = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.defer = defer
         self.kind = kind
+        self.traced_input = traced_input
+        """The step's rendered ``with:`` as the trace keeps it (secrets masked); ``None`` when
+        it failed before its parameters were rendered."""
 
 
 @dataclass(slots=True)
 class StepDone:
     outcome: str
-    """``succeeded`` or ``skipped`` (its ``if`` was false)."""
+    """``succeeded``, ``skipped`` (its ``if`` was false) or, in a test run, ``would_do`` (a
+    write recorded, not made)."""
     output: Any
     traced_in: Any
     traced_out: Any
+
+
+def _standing_in(outputs: dict[str, Any]) -> dict[str, Any]:
+    """A test run's step outputs as later steps see them: a write recorded, not made, has no
+    output, so what they read of it renders as ``<steps.ID.FIELD>``."""
+    return {
+        key: Later(f"steps.{key}") if isinstance(out, dict) and "would_do" in out else out
+        for key, out in outputs.items()
+    }
+
+
+def writes(action: ActionSpec, params: Any) -> bool:
+    """Whether calling ``action`` with ``params`` changes something outside Sous (a test run
+    records it instead): its ``is_write`` says so per call, else whether it declares ``writes``."""
+    if action.is_write is not None:
+        return action.is_write(params)
+    return bool(action.writes)
 
 
 def kind_of(exc: BaseException) -> RetryOn:
@@ -123,12 +147,36 @@ class StepExecutor:
     def policy(self, step: Step) -> RetryPolicy:
         return step.retry or self._registry.action(step.use).retry
 
+    async def _invoke(self, action: ActionSpec, step: Step, ctx: ActionContext, params: Any) -> Any:
+        """Call the action under its timeout; its failures as :class:`StepFailed`."""
+        timeout = step.timeout or action.timeout
+        try:
+            return await asyncio.wait_for(action.handler(ctx, params), timeout)
+        except Wait:
+            raise
+        except TimeoutError:
+            raise StepFailed(
+                f"timed out after {timeout:g}s", retryable=True, kind=RetryOn.TIMEOUT
+            ) from None
+        except Retry as exc:
+            raise StepFailed(str(exc), retryable=True, defer=exc.defer, kind=kind_of(exc)) from None
+        except RetryableError as exc:
+            raise StepFailed(str(exc), retryable=True, kind=kind_of(exc)) from None
+        except PermanentError as exc:
+            raise StepFailed(str(exc)) from None
+        except Exception as exc:
+            log.exception("action %s raised unexpectedly", step.use)
+            raise StepFailed(f"{type(exc).__name__}: {exc}") from None
+
     async def run(self, state: RunState, step: Step, index: int, emit: Emit) -> StepDone:
-        """Run one step; raises :class:`StepFailed` (secrets masked) or :class:`Wait`."""
+        """Run one step; raises :class:`StepFailed` (secrets masked, with the rendered input
+        when there is one) or :class:`Wait`."""
         used: dict[str, str] = {}
+        rendered: Any = _UNRENDERED
+        secret_fields: frozenset[str] = frozenset()
         try:
             data = state.event.context()
-            data["steps"] = state.outputs
+            data["steps"] = _standing_in(state.outputs) if state.test else state.outputs
             if step.if_ is not None:
                 try:
                     passed = conditions.truthy(conditions.apply(step.if_, data))
@@ -137,6 +185,7 @@ class StepExecutor:
                 if not passed:
                     return StepDone(StepStatus.SKIPPED, None, None, None)
             action = self._registry.action(step.use)
+            secret_fields = action.secret_fields
             vault = self._services.find(Vault)
             if vault is not None:
                 data["secrets"] = SecretsView(vault, state.workspace, used)
@@ -150,6 +199,10 @@ class StepExecutor:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise StepFailed(f"with.{where}: {first['msg']} (after rendering)") from None
+            if state.test and writes(action, params):
+                traced = redact(rendered, action.secret_fields, used.values())
+                would = {"would_do": action.writes, "action": step.use, "with": traced}
+                return StepDone(StepStatus.WOULD_DO, would, traced, would)
             ctx = ActionContext(
                 run_id=state.run_id,
                 step_id=step.id or str(index),
@@ -163,27 +216,14 @@ class StepExecutor:
                 attempt=state.attempts,
                 secrets=used,
             )
-            timeout = step.timeout or action.timeout
             try:
-                result = await asyncio.wait_for(action.handler(ctx, params), timeout)
+                result = await self._invoke(action, step, ctx, params)
             except Wait as wait:
                 wait.traced_input = redact(rendered, action.secret_fields, used.values())
-                raise
-            except TimeoutError:
-                raise StepFailed(
-                    f"timed out after {timeout:g}s", retryable=True, kind=RetryOn.TIMEOUT
-                ) from None
-            except Retry as exc:
-                raise StepFailed(
-                    str(exc), retryable=True, defer=exc.defer, kind=kind_of(exc)
-                ) from None
-            except RetryableError as exc:
-                raise StepFailed(str(exc), retryable=True, kind=kind_of(exc)) from None
-            except PermanentError as exc:
-                raise StepFailed(str(exc)) from None
-            except Exception as exc:
-                log.exception("action %s raised unexpectedly", step.use)
-                raise StepFailed(f"{type(exc).__name__}: {exc}") from None
+                if not state.test:
+                    raise
+                would = {"would_wait_until": wait.until.isoformat(), "recheck": wait.recheck}
+                return StepDone(StepStatus.WOULD_DO, would, wait.traced_input, would)
             output = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
             masked = used.values()
             return StepDone(
@@ -193,7 +233,8 @@ class StepExecutor:
                 redact(output, (), masked),
             )
         except StepFailed as exc:
-            if used:
-                masked = redact(str(exc), (), used.values())
-                raise StepFailed(masked, exc.retryable, exc.defer, exc.kind) from None
-            raise
+            traced = None
+            if rendered is not _UNRENDERED:
+                traced = redact(rendered, secret_fields, used.values())
+            message = redact(str(exc), (), used.values()) if used else str(exc)
+            raise StepFailed(message, exc.retryable, exc.defer, exc.kind, traced) from None

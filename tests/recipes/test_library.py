@@ -160,7 +160,27 @@ async def waited_too_long(shop: Shop, steps: list[StepRow]) -> None:
     assert "days" in mail.subject
 
 
+async def failure_mail(shop: Shop, steps: list[StepRow]) -> None:
+    mail = shop.sink.messages[-1]
+    assert mail.subject == "Recipe “Tell staff” failed at step mail"
+    assert mail.text is not None
+    assert "Run:   https://sous.example/console/runs/run_0" in mail.text
+
+
+async def failure_slack(shop: Shop, steps: list[StepRow]) -> None:
+    assert shop.received[-1]["path"] == "/slack"
+    text = shop.received[-1]["body"]["text"]
+    assert text.startswith(":rotating_light: *Tell staff* failed at step `mail`: cannot reach")
+
+
+async def disabled_mail(shop: Shop, steps: list[StepRow]) -> None:
+    assert shop.sink.messages[-1].subject == "Sous switched off “Tell staff”"
+
+
 EFFECTS: dict[str, Any] = {
+    "operations/run-failed-email": failure_mail,
+    "operations/run-failed-slack": failure_slack,
+    "operations/recipe-disabled-email": disabled_mail,
     # a few effects checked beyond the run's own record
     "backorders/sold-out-backorder": sold_out_backorder,
     "backorders/backordered-order-note": order_note,

@@ -16,6 +16,7 @@ from api import console, errors, openapi
 from api.deps import SandboxLike, known_query_only
 from api.middleware import Guard
 from api.routes import (
+    audit,
     backtest,
     catalog,
     dryrun,
@@ -60,6 +61,7 @@ ROUTERS = (
     workspaces.router,
     workspaces.agency_router,
     keys.router,
+    audit.router,
     secrets.router,
     stores.router,
     recipes.router,

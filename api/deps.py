@@ -29,6 +29,7 @@ from engine import (
     Registry,
     StoreConnector,
     Vault,
+    set_actor,
 )
 from sous.container import Container
 from sous.settings import Settings
@@ -155,6 +156,8 @@ working in this process at once, and in other processes within this time)."""
 
 
 WORKSPACE_HEADER = "Sous-Workspace"
+REASON_HEADER = "Sous-Reason"
+"""Why a change is made: kept with the recipe version and in the audit log."""
 STORE_AWARE: set[object] = set()
 """The route handlers that keep a store-limited key to its stores (see :func:`store_aware`);
 every other route refuses such a key."""
@@ -239,6 +242,7 @@ async def current_key(
     caller = await _key_caller(request, container, credentials.credentials)
     if workspace is not None and workspace != caller.home:
         caller = await _acting_in(request, container, caller, workspace)
+    set_actor(caller.actor, request.headers.get(REASON_HEADER))
     route = request.scope.get("route")
     if caller.stores is not None and getattr(route, "endpoint", None) not in STORE_AWARE:
         raise ApiError(

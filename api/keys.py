@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from api.tables import ApiKeyRow
-from engine import Database, Workspace, new_id
+from engine import Database, Workspace, acting_as, audit_change, new_id
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
@@ -113,7 +113,25 @@ def new_key(
         stores=sorted(set(stores)) if stores is not None else None,
     )
     session.add(row)
+    limits = f", stores {', '.join(row.stores)}" if row.stores is not None else ""
+    audit_change(
+        session,
+        workspace,
+        "key",
+        "created",
+        row.id,
+        now,
+        summary=f"{name!r}: {', '.join(row.scopes)}{' (agency)' if agency else ''}{limits}",
+    )
     return row, key
+
+
+def revoke(session: Session, row: ApiKeyRow, now: datetime) -> None:
+    """Revoke a key (once), with its audit row, in ``session``."""
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.add(row)
+        audit_change(session, row.workspace_id, "key", "revoked", row.id, now, summary=row.name)
 
 
 def create_key(
@@ -122,7 +140,7 @@ def create_key(
     """Create a key for ``workspace_name`` (the workspace too, if missing); return the key.
     An ``agency`` key may create client workspaces and act in them."""
     now = datetime.now(UTC)
-    with db.session() as s:
+    with db.session() as s, acting_as("cli"):
         workspace = ensure_workspace(s, workspace_name, now)
         if agency and workspace.agency_id is not None:
             raise ValueError(f"{workspace.id!r} is a client workspace, not an agency")

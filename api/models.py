@@ -263,6 +263,28 @@ class ValidationResult(BaseModel):
 class RecipeVersionPublic(BaseModel):
     version: int
     created_at: UtcDateTime
+    author: str | None = Field(
+        default=None,
+        description="Who saved it: `key:ID`, `console:key:ID`, `console:user:ID`, `cli`, `system`",
+    )
+    reason: str | None = Field(default=None, description="Why, from the `Sous-Reason` header")
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: UtcDateTime
+    actor: str = Field(description="`key:ID`, `console:key:ID`, `console:user:ID`, `cli`, `system`")
+    kind: Literal["recipe", "store", "key", "secret", "pack", "workspace", "hook"]
+    action: str = Field(description="created, updated, enabled, disabled, deleted, revoked, …")
+    target: str = Field(description="What changed: a recipe id, store hash, key id, secret name…")
+    summary: str
+    reason: str | None = None
+    diff: str | None = Field(default=None, description="A recipe's change, as a unified diff")
+
+
+class AuditPage(BaseModel):
+    data: list[AuditEntry]
+    next_cursor: str | None = None
 
 
 class RecipeVersionsPublic(BaseModel):

@@ -166,6 +166,13 @@ if TYPE_CHECKING:
         Refetchers as Refetchers,
         Wait as Wait,
     )
+    from engine.store.audit import (
+        AuditRow as AuditRow,
+        acting_as as acting_as,
+        audit_change as audit_change,
+        document_diff as document_diff,
+        set_actor as set_actor,
+    )
     from engine.store.db import (
         Database as Database,
         Tx as Tx,
@@ -291,6 +298,11 @@ _WHERE: dict[str, str] = {
     "StepRow": "engine.store.models",
     "StoreRow": "engine.store.models",
     "Workspace": "engine.store.models",
+    "AuditRow": "engine.store.audit",
+    "acting_as": "engine.store.audit",
+    "audit_change": "engine.store.audit",
+    "document_diff": "engine.store.audit",
+    "set_actor": "engine.store.audit",
     "StoredRecipe": "engine.store.recipes",
     "redact": "engine.store.redact",
     "Cipher": "engine.store.vault",

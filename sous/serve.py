@@ -87,6 +87,7 @@ def _scheduler(container: Container) -> Scheduler:
             succeeded=settings.retention_succeeded_days,
             failed=settings.retention_failed_days,
             events=settings.retention_events_days,
+            audit=settings.retention_audit_days,
         ),
     )
     # With the PostgreSQL queue the workers fire schedule recipes (sous.worker.ScheduleFirer).

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     retention_succeeded_days: float = Field(default=14, ge=0, description="keep successful runs")
     retention_failed_days: float = Field(default=90, ge=0, description="keep failed runs longer")
     retention_events_days: float = Field(default=14, ge=0, description="keep events without runs")
+    retention_audit_days: float = Field(
+        default=365, ge=0, description="keep the audit log's entries"
+    )
     queue: str = Field(default="embedded", pattern="^(embedded|procrastinate)$")
     log_level: str = "info"
     bigcommerce_client_id: str | None = Field(

@@ -7,6 +7,7 @@ import importlib
 TABLE_MODULES = (
     "engine.store.models",
     "engine.store.schedule_models",
+    "engine.store.audit",
     "engine.packs.models",
     "api.tables",
     "connectors.email.models",

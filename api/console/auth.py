@@ -34,7 +34,7 @@ from api.console.render import PageError
 from api.deps import ContainerDep
 from api.keys import SCOPES, Caller, Scope
 from api.tables import ApiKeyRow, ConsoleSessionRow
-from engine import Database
+from engine import Database, set_actor
 
 COOKIE = "sous_session"
 SIGN_IN_COOKIE = "sous_sign_in"
@@ -267,6 +267,8 @@ async def current_visitor(request: Request, container: ContainerDep) -> Visitor:
     ):
         raise CsrfRefused()
     request.state.visitor = visitor
+    who = f"key:{visitor.key_id}" if visitor.key_id else f"user:{visitor.user_id}"
+    set_actor(f"console:{who}")
     return visitor
 
 

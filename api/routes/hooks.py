@@ -30,7 +30,7 @@ from api.models import EventAccepted, UtcDateTime
 from api.pagination import Cursor, Limit, newest_first
 from connectors.http.inbound import EVENT_TYPE, NAME_PATTERN, InboundHookRow
 from connectors.http.signing import SignatureError, new_secret, verify
-from engine import Cipher, Database, NewEvent, new_id
+from engine import Cipher, Database, NewEvent, audit_change, new_id
 
 log = logging.getLogger("sous.api.hooks")
 router = APIRouter(prefix="/v1/hooks", tags=["hooks"], responses=responses(401, 403, 422))
@@ -86,6 +86,9 @@ def create_hook(
             created_at=clock.now(),
         )
         session.add(row)
+        audit_change(
+            session, caller.workspace, "hook", "created", row.id, row.created_at, summary=body.name
+        )
         try:
             session.commit()
         except IntegrityError:
@@ -109,12 +112,15 @@ def list_hooks(
     summary="Delete an inbound hook (its URL stops accepting messages)",
     responses=responses(404),
 )
-def delete_hook(hook_id: str, caller: RequireWrite, db: DatabaseDep) -> Response:
+def delete_hook(hook_id: str, caller: RequireWrite, db: DatabaseDep, clock: ClockDep) -> Response:
     with db.session() as session:  # ended in this thread: no lock outlives the handler
         row = session.get(InboundHookRow, hook_id)
         if row is None or row.workspace_id != caller.workspace:
             raise not_found("hook", hook_id)
         session.delete(row)
+        audit_change(
+            session, caller.workspace, "hook", "deleted", row.id, clock.now(), summary=row.name
+        )
         session.commit()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 

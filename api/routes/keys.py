@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from api.deps import ClockDep, DatabaseDep, RequireAdmin, SessionDep, key_cache
 from api.errors import ApiError, invalid, not_found, responses
-from api.keys import new_key
+from api.keys import new_key, revoke
 from api.models import KeyCreate, KeyCreated, KeyPublic, KeysPublic
 from api.pagination import Cursor, Limit, newest_first
 from api.tables import ApiKeyRow
@@ -75,8 +75,7 @@ def revoke_key(
         if row is None or row.workspace_id != caller.workspace:
             raise not_found("API key", key_id)
         if row.revoked_at is None:
-            row.revoked_at = clock.now()
-            session.add(row)
+            revoke(session, row, clock.now())
             session.commit()
         cache = key_cache(request)
         cache.pop(row.key_hash, None)

@@ -4,7 +4,6 @@ delete; versions, diffs and rollback. Every change refreshes the dispatcher's in
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
@@ -200,9 +199,12 @@ async def delete_recipe(recipe_id: RecipeId, caller: RequireWrite, engine: Engin
 def list_versions(
     recipe_id: RecipeId, workspace: WorkspaceDep, engine: EngineDep
 ) -> RecipeVersionsPublic:
-    versions: list[tuple[int, datetime]] = engine.recipes.versions(workspace, recipe_id)
+    history = engine.recipes.history(workspace, recipe_id)
     return RecipeVersionsPublic(
-        data=[RecipeVersionPublic(version=v, created_at=t) for v, t in versions]
+        data=[
+            RecipeVersionPublic(version=v, created_at=t, author=who, reason=why)
+            for v, t, who, why in history
+        ]
     )
 
 

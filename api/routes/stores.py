@@ -3,6 +3,7 @@ disconnect."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -33,7 +34,7 @@ from api.deps import (
 from api.errors import ApiError, not_found, responses
 from api.models import StoreCreate, StoreDetail, StoreHealth, StorePublic, StoresPublic
 from api.pagination import Cursor, Limit, newest_first
-from engine import EventRow, StoreRow, new_id
+from engine import EventRow, StoreRow, audit_change, new_id
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=responses(401, 403, 422))
 _KEPT = ("id", "name", "domain", "secure_url", "plan_name", "plan_level", "currency", "timezone")
@@ -118,6 +119,7 @@ def _refuse_taken(session_factory: Any, workspace: str, store_hash: str) -> None
 def _insert(session_factory: Any, row: StoreRow) -> None:
     with session_factory() as s:
         s.add(row)
+        _audit(s, row, "connected")
         try:
             s.commit()
         except IntegrityError:
@@ -128,6 +130,12 @@ def _save(session_factory: Any, row: StoreRow) -> None:
     with session_factory() as s:
         s.merge(row)
         s.commit()
+
+
+def _audit(session: Session, row: StoreRow, action: str) -> None:
+    summary = row.name or row.store_hash
+    at = row.created_at
+    audit_change(session, row.workspace_id, "store", action, row.store_hash, at, summary=summary)
 
 
 def _update(session_factory: Any, store_id: str, status: str, info: dict[str, Any]) -> None:
@@ -193,7 +201,7 @@ def _with_last_event(session_factory: Any, workspace: str, store: str) -> tuple[
     responses=responses(404),
 )
 async def disconnect_store(
-    store: str, caller: RequireAdmin, db: DatabaseDep, stores: StoresDep
+    store: str, caller: RequireAdmin, db: DatabaseDep, stores: StoresDep, clock: ClockDep
 ) -> None:
     # Unregister first: removing the store's hooks needs its client, built from the row.
     read = db.read_session
@@ -202,7 +210,7 @@ async def disconnect_store(
         # Deleting the hooks is paced by the store's quota like registering them: the answer
         # does not wait for a used-up quota's window; the deletes go on in the background.
         await finish_soon(stores.unregister(workspace=caller.workspace, store_hash=store_hash))
-    await run_in_threadpool(_delete, db.session, caller.workspace, store)
+    await run_in_threadpool(_delete, db.session, caller.workspace, store, clock.now())
 
 
 def _hash_of(session_factory: Any, workspace: str, store: str) -> str:
@@ -210,9 +218,10 @@ def _hash_of(session_factory: Any, workspace: str, store: str) -> str:
         return _find(s, workspace, store).store_hash
 
 
-def _delete(session_factory: Any, workspace: str, store: str) -> str:
+def _delete(session_factory: Any, workspace: str, store: str, now: datetime) -> str:
     with session_factory() as s:
         row = _find(s, workspace, store)
         s.delete(row)
+        audit_change(s, workspace, "store", "disconnected", row.store_hash, now)
         s.commit()
         return row.store_hash

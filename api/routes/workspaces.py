@@ -34,7 +34,7 @@ from api.models import (
     WorkspaceUpdate,
 )
 from api.pagination import Cursor, Limit, page
-from engine import RecipeRow, StoreRow, Workspace
+from engine import RecipeRow, StoreRow, Workspace, audit_change
 from sous.container import Container
 
 router = APIRouter(prefix="/v1/workspace", tags=["workspace"], responses=responses(401, 403, 422))
@@ -76,8 +76,10 @@ def rename_workspace(
         row = session.get(Workspace, caller.workspace)
         if row is None:
             row = Workspace(id=caller.workspace, name=body.name, created_at=clock.now())
-        row.name = body.name
+        before, row.name = row.name, body.name
         session.add(row)
+        summary = f"renamed {before!r} → {body.name!r}"
+        audit_change(session, row.id, "workspace", "renamed", row.id, clock.now(), summary=summary)
         session.commit()
         return _public(session, caller.workspace)
 
@@ -127,6 +129,11 @@ def create_workspace(
             id=ident, name=body.name, created_at=clock.now(), agency_id=agency, limits=limits
         )
         session.add(row)
+        summary = f"client workspace {body.name!r} of {agency}"
+        audit_change(session, ident, "workspace", "created", ident, row.created_at, summary=summary)
+        audit_change(
+            session, agency, "workspace", "created", ident, row.created_at, summary=summary
+        )
         session.commit()
         return _public(session, ident)
 
@@ -191,13 +198,21 @@ def _patch(
         if (body.archived is not None or body.limits is not None) and _agency(caller) == workspace:
             raise ApiError(422, "an agency cannot archive or limit its own workspace")
         archiving = body.archived is True and row.archived_at is None
+        now = container.clock.now()
+        changes = []
         if body.name is not None:
+            changes.append(f"renamed {row.name!r} → {body.name!r}")
             row.name = body.name
         if body.archived is not None:
-            row.archived_at = container.clock.now() if body.archived else None
+            changes.append("archived" if body.archived else "unarchived")
+            row.archived_at = now if body.archived else None
         if body.limits is not None:
             row.limits = body.limits.model_dump(exclude_none=True) or None
+            changes.append(f"limits {row.limits or 'none'}")
         session.add(row)
+        action = "archived" if archiving else "updated"
+        summary = "; ".join(changes)
+        audit_change(session, workspace, "workspace", action, workspace, now, summary=summary)
         session.commit()
     disabled: list[str] = []
     if archiving:

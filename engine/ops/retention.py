@@ -5,6 +5,7 @@ deleted with its steps once it has been finished for longer than its status's ke
 that have not finished (queued, running, retrying, held, …) are never touched. An event is
 deleted with its match rows (the dispatch decisions) once it is older than ``events`` and no
 run and no queued job refers to it any more, so an event stays as long as any of its runs does.
+Audit log entries go once they are older than ``audit``.
 
 The cleanup deletes in batches of ``batch_size`` runs or events (each with its child rows) per
 transaction, through the engine's writer, and yields between batches, so ingestion and runs go
@@ -30,6 +31,7 @@ from sqlalchemy import and_, delete, exists, select
 from engine.clock import Clock
 from engine.model.status import FAILURES, SUCCESSES
 from engine.run import ledger
+from engine.store.audit import AuditRow
 from engine.store.db import Database, Tx
 from engine.store.models import EventRow, JobRow, MatchRow, RecipeRow, RunRow, StepRow
 from engine.store.schedule_models import ScheduleStateRow
@@ -43,6 +45,7 @@ STEPS = StepRow.__table__  # type: ignore[attr-defined]
 JOBS = JobRow.__table__  # type: ignore[attr-defined]
 RECIPES = RecipeRow.__table__  # type: ignore[attr-defined]
 SCHEDULE_STATE = ScheduleStateRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class RetentionSettings:
     """Keep time of runs that failed, partly failed or were stopped as a loop."""
     events: timedelta = timedelta(days=14)
     """Keep time of events no run refers to (counted from when they were received)."""
+    audit: timedelta = timedelta(days=365)
+    """Keep time of the audit log's entries."""
     batch_size: int = 500
     """Runs or events (each with its steps or match rows) deleted per transaction."""
     pause: float = 0.0
@@ -63,18 +68,24 @@ class RetentionSettings:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        for name in ("succeeded", "failed", "events"):
+        for name in ("succeeded", "failed", "events", "audit"):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} must not be negative")
 
     @classmethod
     def days(
-        cls, succeeded: float = 14, failed: float = 90, events: float = 14, **rest: Any
+        cls,
+        succeeded: float = 14,
+        failed: float = 90,
+        events: float = 14,
+        audit: float = 365,
+        **rest: Any,
     ) -> RetentionSettings:
         return cls(
             succeeded=timedelta(days=succeeded),
             failed=timedelta(days=failed),
             events=timedelta(days=events),
+            audit=timedelta(days=audit),
             **rest,
         )
 
@@ -86,6 +97,7 @@ class RetentionReport:
     events: int = 0
     matches: int = 0
     schedule_states: int = 0
+    audit: int = 0
     batches: list[int] = field(default_factory=list)
     """Parent rows (runs or events) deleted by each transaction, in order."""
 
@@ -122,6 +134,9 @@ class Retention:
             report.events += events
             report.matches += matches
         report.schedule_states = await self.db.writer.write(_orphan_states)
+        report.audit, _ = await self._batches(
+            report, partial(self._audit, cutoff=now - self.settings.audit)
+        )
         self.last = report
         if report.runs or report.events:
             log.info(
@@ -187,6 +202,19 @@ class Retention:
         matches = tx.conn.execute(delete(MATCHES).where(MATCHES.c.event_id.in_(ids))).rowcount
         events = tx.conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(ids))).rowcount
         return int(events), int(matches)
+
+    def _audit(self, tx: Tx, cutoff: datetime) -> tuple[int, int]:
+        ids = list(
+            tx.conn.execute(
+                select(AUDIT.c.id)
+                .where(AUDIT.c.at < cutoff)
+                .order_by(AUDIT.c.at)
+                .limit(self.settings.batch_size)
+            ).scalars()
+        )
+        if not ids:
+            return 0, 0
+        return int(tx.conn.execute(delete(AUDIT).where(AUDIT.c.id.in_(ids))).rowcount), 0
 
 
 def _orphan_states(tx: Tx) -> int:

@@ -36,6 +36,7 @@ from engine.packs.manifest import Version
 from engine.packs.models import READY_MADE, InstalledPackRow, TemplateInstanceRow
 from engine.packs.pack import Pack, load_pack
 from engine.registry import Registry
+from engine.store import audit
 from engine.store.db import Database
 from engine.store.recipes import SqlRecipeStore, StoredRecipe
 from engine.templates.template import Template
@@ -221,6 +222,15 @@ class PackService:
                         installed_at=self.clock.now(),
                     )
                 )
+                audit.record(
+                    s,
+                    workspace,
+                    "pack",
+                    "installed",
+                    pack.ref,
+                    self.clock.now(),
+                    summary=f"from {origin[:200]} (sha256 {digest[:12]}…)",
+                )
                 s.commit()
         result = Installed(pack, digest, new)
         if recipes:
@@ -333,6 +343,7 @@ class PackService:
             if row is None:
                 raise NotFoundError("installed pack", f"{name}@{version}")
             s.delete(row)
+            audit.record(s, workspace, "pack", "uninstalled", f"{name}@{version}", self.clock.now())
             for instance in made:
                 found = s.get(TemplateInstanceRow, (workspace, instance.recipe_slug))
                 if delete_recipes and found is not None:

@@ -75,11 +75,16 @@ class RecipeRow(SQLModel, table=True):
 
 
 class RecipeVersionRow(SQLModel, table=True):
+    """One version of a recipe: its document, who saved it (``key:ID``, ``console:…``,
+    ``system``) and why, when they said."""
+
     __tablename__ = "recipe_version"
     recipe_uid: str = Field(primary_key=True, max_length=40)
     version: int = Field(primary_key=True)
     document: dict[str, Any] = _json()
     created_at: datetime = _ts()
+    author: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class EventRow(SQLModel, table=True):

@@ -19,6 +19,7 @@ from engine.errors import ConflictError, NotFoundError, RecipeError
 from engine.model.ids import new_id
 from engine.model.recipe import Recipe
 from engine.registry import Registry
+from engine.store import audit
 from engine.store.db import Database
 from engine.store.models import RecipeRow, RecipeVersionRow
 
@@ -89,7 +90,17 @@ class SqlRecipeStore:
                 updated_at=now,
             )
             s.add(row)
-            s.add(RecipeVersionRow(recipe_uid=row.uid, version=1, document=doc, created_at=now))
+            s.add(_version_row(row.uid, 1, doc, now))
+            audit.record(
+                s,
+                workspace,
+                "recipe",
+                "created",
+                recipe.id,
+                now,
+                summary=f"version 1 ({source})",
+                diff=audit.document_diff(None, doc, recipe.id),
+            )
             s.commit()
             return _stored(row)
 
@@ -128,6 +139,8 @@ class SqlRecipeStore:
             row.version += 1
             recipe.version = row.version
             doc = recipe.document()
+            before = dict(row.document)
+            action = _action(before, doc)
             row.document = doc
             row.enabled = recipe.enabled
             row.updated_at = now
@@ -135,10 +148,16 @@ class SqlRecipeStore:
             if source:
                 row.source = source
             s.add(row)
-            s.add(
-                RecipeVersionRow(
-                    recipe_uid=row.uid, version=row.version, document=doc, created_at=now
-                )
+            s.add(_version_row(row.uid, row.version, doc, now))
+            audit.record(
+                s,
+                workspace,
+                "recipe",
+                action,
+                slug,
+                now,
+                summary=f"version {row.version}" + (f" ({source})" if source else ""),
+                diff=audit.document_diff(before, doc, slug),
             )
             s.commit()
             return _stored(row)
@@ -167,6 +186,16 @@ class SqlRecipeStore:
             row = self._row(s, workspace, slug)
             uid = row.uid
             s.delete(row)
+            audit.record(
+                s,
+                workspace,
+                "recipe",
+                "deleted",
+                slug,
+                self._clock.now(),
+                summary=f"at version {row.version}",
+                diff=audit.document_diff(dict(row.document), None, slug),
+            )
             s.commit()
             return uid
 
@@ -223,6 +252,19 @@ class SqlRecipeStore:
             ).all()
             return [(r.version, r.created_at) for r in rows]
 
+    def history(
+        self, workspace: str, slug: str
+    ) -> builtins.list[tuple[int, datetime, str | None, str | None]]:
+        """Every version: (number, saved at, author, reason)."""
+        with self._db.read_session() as s:
+            row = self._row(s, workspace, slug)
+            rows = s.exec(
+                select(RecipeVersionRow)
+                .where(RecipeVersionRow.recipe_uid == row.uid)
+                .order_by(col(RecipeVersionRow.version))
+            ).all()
+            return [(r.version, r.created_at, r.author, r.reason) for r in rows]
+
     def version(self, workspace: str, slug: str, version: int) -> dict[str, Any]:
         with self._db.read_session() as s:
             row = self._row(s, workspace, slug)
@@ -246,6 +288,29 @@ class SqlRecipeStore:
         if row is None:
             raise NotFoundError("recipe", slug)
         return row  # type: ignore[no-any-return]
+
+
+def _version_row(uid: str, version: int, doc: dict[str, Any], now: datetime) -> RecipeVersionRow:
+    actor = audit.current_actor()
+    return RecipeVersionRow(
+        recipe_uid=uid,
+        version=version,
+        document=doc,
+        created_at=now,
+        author=actor.who,
+        reason=actor.reason,
+    )
+
+
+def _action(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``enabled`` or ``disabled`` when that is all that changed, else ``updated``."""
+    rest = ("version", "enabled")
+    same = {k: v for k, v in before.items() if k not in rest} == {
+        k: v for k, v in after.items() if k not in rest
+    }
+    if same and bool(before.get("enabled", True)) != bool(after.get("enabled", True)):
+        return "enabled" if after.get("enabled", True) else "disabled"
+    return "updated"
 
 
 def _detail(path: str, message: str) -> Any:

@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from engine.clock import Clock
 from engine.errors import NotFoundError, SousError
+from engine.store import audit
 from engine.store.db import Database
 from engine.store.models import CredentialRow
 
@@ -45,11 +46,13 @@ class Vault:
     def put(self, workspace: str, name: str, value: str) -> None:
         with self._db.session() as s:
             row = s.get(CredentialRow, (workspace, name))
+            action = "created" if row is None else "updated"
             if row is None:
                 row = CredentialRow(workspace_id=workspace, name=name, created_at=self._clock.now())
             row.value_enc = self.cipher.encrypt(value)
             row.updated_at = self._clock.now()
             s.add(row)
+            audit.record(s, workspace, "secret", action, name, row.updated_at)  # never the value
             s.commit()
 
     def get(self, workspace: str, name: str) -> str:
@@ -70,4 +73,5 @@ class Vault:
             if row is None:
                 raise NotFoundError("secret", name)
             s.delete(row)
+            audit.record(s, workspace, "secret", "deleted", name, self._clock.now())
             s.commit()

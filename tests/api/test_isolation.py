@@ -107,6 +107,7 @@ async def snapshot(client: Client, b: dict[str, Any]) -> dict[str, Any]:
         "/v1/hooks",
         "/v1/workspace",
         "/v1/workspaces",
+        "/v1/audit",
     ]
     return {path: (await client.get(path, headers=headers)).json() for path in paths}
 
@@ -177,6 +178,11 @@ async def test_lists_show_only_the_callers_workspace(
     assert workspace["stores"] == 0
     filtered = await client.get(f"/v1/runs?event_id={other['event']}", headers=a)
     assert filtered.json()["data"] == []
+    audit = (await client.get("/v1/audit", headers=a)).json()["data"]
+    assert [(e["kind"], e["action"]) for e in audit] == [("key", "created")]  # A's own key
+    assert "b-only" not in str(audit) and "B_SECRET" not in str(audit)
+    b_audit = (await client.get("/v1/audit", headers=other["headers"])).json()["data"]
+    assert {e["target"] for e in b_audit} >= {"b-only", "B_SECRET", "bbb"}
 
 
 async def test_events_sent_by_a_never_reach_bs_recipes(

@@ -438,5 +438,10 @@ async def test_an_agency_shares_a_pack_with_its_clients_and_upgrades_them_all(
         packs = (await client.get("/v1/packs", headers=there)).json()["data"]
         assert [(p["version"], p["recipes"]) for p in packs] == [("1.0.0", 0), ("1.1.0", 1)]
     in_client = {**studio, "Sous-Workspace": "north"}
+    log = (await client.get("/v1/audit?kind=pack", headers=in_client)).json()["data"]
+    assert [(e["action"], e["target"]) for e in log] == [
+        ("installed", "lib@1.1.0"),
+        ("installed", "lib@1.0.0"),
+    ]
     refused = await client.post("/v1/packs/lib/upgrade", json={"clients": True}, headers=in_client)
     assert refused.status_code == 403

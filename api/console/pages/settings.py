@@ -21,10 +21,10 @@ from api.console.auth import AdminVisitor, Visitor, VisitorDep, end_sessions_of_
 from api.console.forms import FormDep
 from api.console.render import PageError, page
 from api.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep, VaultDep, key_cache
-from api.keys import SCOPES, new_key
+from api.keys import SCOPES, new_key, revoke
 from api.models import KeyCreate, SecretPut
 from api.tables import ApiKeyRow, WorkspaceSettingsRow
-from engine import NotFoundError, Workspace
+from engine import NotFoundError, Workspace, audit_change
 from sous.settings import Settings
 
 router = APIRouter()
@@ -184,8 +184,7 @@ def revoke_key(
         if row is None or row.workspace_id != visitor.workspace:
             raise PageError(404, "No such API key", "It may belong to another workspace.")
         if row.revoked_at is None:
-            row.revoked_at = clock.now()
-            session.add(row)
+            revoke(session, row, clock.now())
         end_sessions_of_key(session, row.id)
         session.commit()
     key_cache(request).pop(row.key_hash, None)
@@ -246,8 +245,18 @@ def set_staff_email(
         row = session.get(WorkspaceSettingsRow, visitor.workspace) or WorkspaceSettingsRow(
             workspace_id=visitor.workspace
         )
+        before = row.staff_email
         row.staff_email = address or None
         row.updated_at = clock.now()
         session.add(row)
+        audit_change(
+            session,
+            visitor.workspace,
+            "workspace",
+            "settings",
+            visitor.workspace,
+            row.updated_at,
+            summary=f"staff e-mail: {before or '(none)'} → {row.staff_email or '(none)'}",
+        )
         session.commit()
     return _done("email-saved")

@@ -15,6 +15,8 @@ Which webhooks a stock change fires (webhooks.md, "Inventory webhook semantics")
       product's level also fires ``store/product/updated``.
     * variant-level change: ``store/sku/inventory/updated`` (or ``…/order/updated``) only when the
       product tracks by ``variant``; ``data.id`` is the variant's ``sku_id``.
+    * and, for tracked stock, the location webhook of the location where the level changed
+      (``store/channel/*/inventory/product/…``, see ``locations.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from .formats import ApiError, iso
+from .locations import DEFAULT_LOCATION, announce, level_at, stock_key
 from .records import Product, Variant
 from .state import Store
 
@@ -92,8 +95,10 @@ def set_level(
     *,
     via_order: bool = False,
     product_event: bool = True,
+    location: int = DEFAULT_LOCATION,
 ) -> int:
-    """Set a holder's stock, fire the matching webhooks and return the delta.
+    """Set a holder's stock (its total over every location), fire the matching webhooks and
+    return the delta. ``location`` is where the change happened (``locations.py``).
 
     ``product_event=False`` leaves ``store/product/updated`` to the caller (a product PUT that
     changes several fields announces the product once).
@@ -109,7 +114,19 @@ def set_level(
     if delta:
         product.date_modified = store.now()
         fire_inventory(store, holder, delta, via_order=via_order, product_event=product_event)
+        if product.inventory_tracking != "none" and len(store.locations) > 1:
+            at = level_at(store, holder, location, level)
+            announce(store, holder, location, at, via_order=via_order)
     return delta
+
+
+def set_level_at(store: Store, holder: Holder, location: int, quantity: int) -> int:
+    """Set the stock of ``holder`` at one location; the total follows. Returns the delta."""
+    total = holder_level(holder)
+    before = level_at(store, holder, location, total)
+    if location != DEFAULT_LOCATION:
+        store.stock_at[(stock_key(store, holder), location)] = quantity
+    return set_level(store, holder, total - before + quantity, location=location)
 
 
 def fire_inventory(

@@ -10,8 +10,11 @@ each endpoint with examples.
   or 409/422 with a ``reason`` (rules in ``shoppers.py``).
 * ``POST /_sim/stores/{hash}/burst``: ``{"orders", "products" | "product_ids",
   "inventory_updates", "quantity", "restock_level"}``; returns a summary.
-* ``PUT /_sim/stores/{hash}/stock``: ``{"product_id", "variant_id", "level"}``; sets stock and
-  fires the inventory webhooks.
+* ``PUT /_sim/stores/{hash}/stock``: ``{"product_id", "variant_id", "level", "location_id"}``;
+  sets stock (at location 1 unless given) and fires the inventory webhooks.
+* ``POST /_sim/stores/{hash}/locations`` (``{"code", "label", "enabled"}``), ``PATCH
+  …/locations/{id}``, ``PUT …/locations/{id}/settings`` (``{"product_id", "variant_id",
+  "warning_level"}``): locations and their webhooks (``locations.py``).
 * ``POST /_sim/stores/{hash}/orders/{id}/refund`` (``{"amount"}``, whole order when absent) and
   ``POST …/orders/{id}/messages`` (``{"message", "subject", "customer_id"}``).
 * ``GET|DELETE /_sim/stores/{hash}/requests``: request log (filters ``method``, ``path``,
@@ -37,10 +40,17 @@ from pydantic import ValidationError
 from .config import FaultSettings
 from .deps import SimDep, no_content, read_object
 from .formats import ApiError, invalid, q_float, rfc2822
+from .locations import (
+    DEFAULT_LOCATION,
+    create_location,
+    location,
+    set_warning_at,
+    update_location,
+)
 from .orders import refund
 from .orders_json import order_body
 from .records import Order, OrderMessage, build, validation_errors
-from .shoppers import Line, PurchaseRefused, burst, checkout, set_stock
+from .shoppers import Line, PurchaseRefused, burst, checkout, set_stock, stock_holder
 from .simulator import Simulator
 from .state import Store
 
@@ -150,10 +160,45 @@ async def put_stock(sim: SimDep, store_hash: str, request: Request) -> JSONRespo
     if product_id is None or level is None or level < 0:
         raise invalid({"product_id": "is required", "level": "is required (>= 0)"})
     variant_id = _int(body, "variant_id")
-    delta = set_stock(store, product_id, level, variant_id)
+    location_id = _int(body, "location_id", DEFAULT_LOCATION) or DEFAULT_LOCATION
+    location(store, location_id)
+    delta = set_stock(store, product_id, level, variant_id, location_id)
     return JSONResponse(
         {"product_id": product_id, "variant_id": variant_id, "level": level, "delta": delta}
     )
+
+
+@router.post("/stores/{store_hash}/locations")
+async def add_location(sim: SimDep, store_hash: str, request: Request) -> JSONResponse:
+    """A merchant adds a location (``store/inventory/location/created``)."""
+    record = create_location(_store(sim, store_hash), await read_object(request))
+    return JSONResponse({k: v for k, v in record.items() if k != "created_at"}, 201)
+
+
+@router.patch("/stores/{store_hash}/locations/{location_id}")
+async def change_location(
+    sim: SimDep, store_hash: str, location_id: int, request: Request
+) -> JSONResponse:
+    """A merchant edits, enables or disables a location (``…/location/updated``)."""
+    record = update_location(_store(sim, store_hash), location_id, await read_object(request))
+    return JSONResponse({k: v for k, v in record.items() if k != "created_at"})
+
+
+@router.put("/stores/{store_hash}/locations/{location_id}/settings")
+async def location_settings(
+    sim: SimDep, store_hash: str, location_id: int, request: Request
+) -> Response:
+    """A location's warning level for a product or variant
+    (``store/channel/*/inventory/product/settings_changed``)."""
+    store = _store(sim, store_hash)
+    body = await read_object(request)
+    product_id, warning = _int(body, "product_id"), _int(body, "warning_level")
+    if product_id is None or warning is None or warning < 0:
+        raise invalid({"product_id": "is required", "warning_level": "is required (>= 0)"})
+    location(store, location_id)
+    holder = stock_holder(store, product_id, _int(body, "variant_id"))
+    set_warning_at(store, holder, location_id, warning)
+    return no_content()
 
 
 @router.post("/stores/{store_hash}/orders/{order_id}/refund")

@@ -167,7 +167,7 @@ async def create(request: Request, store: StoreDep) -> Response:
     body = await read_object(request)
     address = _address(body.get("billing_address"))
     wanted, custom = _lines(store, body)
-    extra = {
+    extra: dict[str, Any] = {
         k: str(body[k])
         for k in ("staff_notes", "customer_message", "payment_method")
         if isinstance(body.get(k), str)
@@ -175,6 +175,10 @@ async def create(request: Request, store: StoreDep) -> Response:
     extra["order_source"] = "external"
     if isinstance(body.get("external_source"), str):
         extra["external_source"] = body["external_source"]
+    channel: Any = body.get("channel_id", 1)
+    if not isinstance(channel, int) or isinstance(channel, bool) or channel < 1:
+        raise ApiError(400, "The field 'channel_id' is invalid.")
+    extra["channel_id"] = channel
     order = create_order(
         store,
         wanted,

@@ -35,8 +35,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import holder_for_variant, release_preorders, set_level
+from .catalog import Holder, holder_for_variant, release_preorders, set_level_at
 from .formats import ApiError
+from .locations import DEFAULT_LOCATION
 from .orders import check_stock, create_order
 from .records import Order, Product, Variant
 from .state import Store
@@ -140,17 +141,29 @@ def checkout(store: Store, lines: list[Line], *, customer_id: int = 0) -> Order:
     return order
 
 
-def set_stock(store: Store, product_id: int, level: int, variant_id: int | None = None) -> int:
-    """Set stock as the control panel does (fires the inventory webhooks); return the delta."""
+def stock_holder(store: Store, product_id: int, variant_id: int | None = None) -> Holder:
+    """The stock holder of a product, or of one of its variants."""
     product = store.products.get(product_id)
     if product is None:
         raise ApiError(404, f"Product {product_id} not found.")
     if variant_id is None:
-        return set_level(store, (product, None), level)
+        return (product, None)
     variant = store.variants.get(variant_id)
     if variant is None or variant.product_id != product_id:
         raise ApiError(404, f"Variant {variant_id} not found.")
-    return set_level(store, holder_for_variant(store, variant), level)
+    return holder_for_variant(store, variant)
+
+
+def set_stock(
+    store: Store,
+    product_id: int,
+    level: int,
+    variant_id: int | None = None,
+    location_id: int = DEFAULT_LOCATION,
+) -> int:
+    """Set stock (at a location) as the control panel does (fires the inventory webhooks);
+    return the delta."""
+    return set_level_at(store, stock_holder(store, product_id, variant_id), location_id, level)
 
 
 @dataclass

@@ -107,6 +107,11 @@ class Store:
     shipments: dict[int, Shipment] = field(default_factory=dict)
     messages: dict[int, OrderMessage] = field(default_factory=dict)
     hooks: dict[int, Hook] = field(default_factory=dict)
+    locations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Inventory locations by id (``locations.py``; location 1 is made on first use)."""
+    stock_at: dict[tuple[int, int], int] = field(default_factory=dict)
+    """Stock at locations other than 1, by (variant id, location id); location 1 holds the rest."""
+    warning_at: dict[tuple[int, int], int] = field(default_factory=dict)
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Scripts API records by uuid (``routes_scripts.py``)."""
     app_tokens: dict[str, str] = field(default_factory=dict)

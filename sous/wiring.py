@@ -23,9 +23,11 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     from connectors.email import services_from_settings as email_services
     from connectors.http import services_from_settings as http_services
     from connectors.report.routes import backlog_router
+    from sous.live import wire_live
 
     services, settings, db = container.services, container.settings, container.db
     services.add(db, Database)
+    await wire_live(container, stack)  # live streams: this process's runs, and on PostgreSQL all
     services.add(Vault(db, Cipher(settings.secret_key.get_secret_value()), container.clock))
     email_services(settings, services, db)
     http_services(settings, services, db)

@@ -1,9 +1,18 @@
 """Live updates: Server-Sent Events of the caller's workspace's events and run changes.
 
-Each message is ``event: event`` or ``event: run`` with a JSON ``data:`` line; a comment line
-(``: heartbeat``) is sent when nothing else has been for ``heartbeat`` seconds. ``max_events``
-and ``max_seconds`` end the stream early (for scripts and tests); a client that falls too far
-behind is disconnected and should reconnect.
+Each message is ``event: event`` or ``event: run`` with an ``id:`` line and a JSON ``data:``
+line; a comment line (``: heartbeat``) is sent when nothing else has been for ``heartbeat``
+seconds. ``max_events`` and ``max_seconds`` end the stream early (for scripts and tests); a
+client that falls too far behind is disconnected and should reconnect.
+
+A client that reconnects with ``Last-Event-ID`` (browsers do it by themselves) first gets what
+it missed, from the process's ring of recent notifications (:mod:`api.live`); when that is no
+longer there (too old, or the balancer sent it to another API process) it gets an
+``event: gap`` message instead, and should reload what it shows. In distributed mode the stream
+carries the runs and events of every process, workers included.
+
+Authentication: an API key (``Authorization: Bearer``), or the console's session cookie (a
+browser's ``EventSource`` cannot send a header).
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from api.deps import EngineDep, WorkspaceDep
+from api.deps import EngineDep
 from api.errors import responses
+from api.live import LiveHub, Notice
+from api.stream_auth import StreamWorkspaceDep
 from engine import Engine
 
 router = APIRouter(prefix="/v1", tags=["stream"], responses=responses(401, 422))
@@ -28,7 +39,8 @@ _BATCH = 200
 
 
 def _message(kind: str, data: dict[str, Any]) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+    line = f"id: {data.id}\n" if isinstance(data, Notice) else ""
+    return f"{line}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
 _STREAM = {
@@ -44,6 +56,8 @@ class Feed:
         self.workspace = workspace
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_BACKLOG)
         self.overflowed = False
+        self.lost = False
+        """Notifications since the client's ``Last-Event-ID`` are no longer known."""
         self.cut_off = False
         """The client fell too far behind: :meth:`batches` ended before its limits."""
         self._loop = asyncio.get_running_loop()
@@ -98,6 +112,8 @@ class Feed:
         self, heartbeat: float, max_events: int | None, max_seconds: float | None
     ) -> AsyncIterator[str]:
         yield "retry: 3000\n\n"
+        if self.lost:
+            yield "event: gap\ndata: {}\n\n"
         async for batch in self.batches(heartbeat, max_events, max_seconds):
             yield "".join(_message(kind, data) for kind, data in batch) or ": heartbeat\n\n"
         if self.cut_off:
@@ -105,12 +121,16 @@ class Feed:
 
 
 def live_response(
-    engine: Engine, workspace: str, body: Callable[[Feed], AsyncIterator[str]]
+    engine: Engine,
+    workspace: str,
+    body: Callable[[Feed], AsyncIterator[str]],
+    last_event_id: str | None = None,
 ) -> StreamingResponse:
-    """A stream of ``workspace``'s notifications, written by ``body`` from its :class:`Feed`;
-    the feed is unsubscribed when the stream ends or the client goes away."""
+    """A stream of ``workspace``'s notifications, written by ``body`` from its :class:`Feed`
+    (those missed since ``last_event_id`` first); the feed is unsubscribed when the stream ends
+    or the client goes away."""
     feed = Feed(workspace)
-    unsubscribe = engine.subscribe(feed)
+    unsubscribe, feed.lost = LiveHub.of(engine).subscribe(feed, last_event_id)
     done = False
 
     def stop() -> None:
@@ -139,7 +159,7 @@ def live_response(
     responses={200: _STREAM},
 )
 async def stream(
-    workspace: WorkspaceDep,
+    workspace: StreamWorkspaceDep,
     engine: EngineDep,
     heartbeat: Annotated[
         float, Query(ge=0.5, le=300, description="Seconds between heartbeats")
@@ -150,7 +170,23 @@ async def stream(
     max_seconds: Annotated[
         float | None, Query(gt=0, le=86_400, description="Close after this many seconds")
     ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=64,
+            description="The last message's id: the stream starts with what came after it",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        Query(max_length=64, description="The same as Last-Event-ID, for clients without headers"),
+    ] = None,
 ) -> StreamingResponse:
+    await LiveHub.of(engine).listening()  # other processes' runs, from the first message
     return live_response(
-        engine, workspace, lambda feed: feed.messages(heartbeat, max_events, max_seconds)
+        engine,
+        workspace,
+        lambda feed: feed.messages(heartbeat, max_events, max_seconds),
+        last_event_id or since,
     )

@@ -14,12 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.bigcommerce.payloads import (
     SAMPLE_CUSTOMER,
+    SAMPLE_LOCATION,
     SAMPLE_ORDER,
     SAMPLE_PRODUCT,
     SAMPLE_SHIPMENT,
     SAMPLE_VARIANT,
     SAMPLE_VARIANT_PRODUCT,
     SAMPLE_WEBHOOK,
+    sample_location_stock,
     sample_stock,
     sample_variant_stock,
 )
@@ -112,6 +114,7 @@ class Order(_Open):
     id: int
     status_id: int
     status: str = ""
+    channel_id: int = Field(default=1, description="the channel (storefront) it was placed on")
     customer_id: int = 0
     date_created: str | None = None
     date_modified: str | None = None
@@ -167,6 +170,29 @@ class ShipmentPayload(BaseModel):
     order_id: int
 
 
+class Location(_Open):
+    id: int
+    code: str = ""
+    label: str = ""
+    enabled: bool = True
+
+
+class LocationPayload(BaseModel):
+    location: Location
+
+
+class LocationStockPayload(BaseModel):
+    location: Location
+    product: Product
+    variant: dict[str, Any] = Field(description="id and sku of the variant whose stock changed")
+    previous: int | None = Field(
+        description="stock level at the location before (null: not known before this event)"
+    )
+    current: int = Field(description="stock level (available to sell) at the location")
+    delta: int | None = None
+    warning_level: int = Field(default=0, description="the location's low-stock level")
+
+
 class WebhookPayload(BaseModel):
     """A delivery exactly as BigCommerce posted it."""
 
@@ -198,7 +224,38 @@ def _product_filter(params: Any, event: Event) -> str | None:
     return None
 
 
-class StatusFilter(Params):
+class LocationFilter(ProductFilter):
+    location_ids: list[int] = Field(default_factory=list, description="only these locations")
+    location_codes: list[str] = Field(
+        default_factory=list, description="only locations with these codes"
+    )
+
+
+def _location_filter(params: Any, event: Event) -> str | None:
+    assert isinstance(params, LocationFilter)
+    location = event.payload.get("location") or {}
+    if params.location_ids and location.get("id") not in params.location_ids:
+        return f"location {location.get('id')} is not one of {params.location_ids}"
+    if params.location_codes and location.get("code") not in params.location_codes:
+        return f"location {location.get('code')!r} is not one of {params.location_codes}"
+    return _product_filter(params, event)
+
+
+class ChannelFilter(Params):
+    channel_ids: list[int] = Field(
+        default_factory=list, description="only orders placed on these channels"
+    )
+
+
+def _channel_filter(params: Any, event: Event) -> str | None:
+    assert isinstance(params, ChannelFilter)
+    channel = (event.payload.get("order") or {}).get("channel_id", 1)
+    if params.channel_ids and channel not in params.channel_ids:
+        return f"channel {channel} is not one of {params.channel_ids}"
+    return None
+
+
+class StatusFilter(ChannelFilter):
     to: list[int | str] = Field(default_factory=list, description="new status: ids or names")
     from_: list[int | str] = Field(default_factory=list, alias="from", description="old status")
 
@@ -219,7 +276,7 @@ def _status_filter(params: Any, event: Event) -> str | None:
         params.from_, data.get("previous_status_id"), data.get("previous_status")
     ):
         return f"old status {data.get('previous_status')!r} is not one of {params.from_}"
-    return None
+    return _channel_filter(params, event)
 
 
 class ScopeFilter(Params):
@@ -320,12 +377,16 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         description="An order was placed.",
         payload=OrderPayload,
         sample=_O,
+        params=ChannelFilter,
+        filter=_channel_filter,
     ),
     TriggerSpec(
         type="bigcommerce.order.updated",
         description="An order changed.",
         payload=OrderPayload,
         sample=_O,
+        params=ChannelFilter,
+        filter=_channel_filter,
     ),
     TriggerSpec(
         type="bigcommerce.order.status_changed",
@@ -346,6 +407,8 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         description="A refund was made on an order.",
         payload=OrderRefundPayload,
         sample={**_O, "refund_id": 1},
+        params=ChannelFilter,
+        filter=_channel_filter,
     ),
     TriggerSpec(
         type="bigcommerce.customer.created",
@@ -364,6 +427,34 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         description="Items of an order shipped.",
         payload=ShipmentPayload,
         sample={"shipment": SAMPLE_SHIPMENT, "order_id": 107},
+    ),
+    *(
+        TriggerSpec(
+            type=f"bigcommerce.location.{name}",
+            description=text,
+            payload=LocationStockPayload,
+            sample=sample_location_stock(*levels),
+            params=LocationFilter,
+            filter=_location_filter,
+        )
+        for name, text, levels in (
+            ("inventory_changed", "Stock changed at one location (multi-location stores).", (5, 3)),
+            ("out_of_stock", "Stock at one location reached zero.", (1, 0)),
+            ("back_in_stock", "Stock at one location went above zero again.", (0, 4)),
+            ("low_stock", "Stock at one location fell to its warning level.", (4, 2)),
+        )
+    ),
+    TriggerSpec(
+        type="bigcommerce.location.created",
+        description="An inventory location was created.",
+        payload=LocationPayload,
+        sample={"location": SAMPLE_LOCATION},
+    ),
+    TriggerSpec(
+        type="bigcommerce.location.updated",
+        description="An inventory location changed (enabled or disabled too).",
+        payload=LocationPayload,
+        sample={"location": SAMPLE_LOCATION},
     ),
     TriggerSpec(
         type="bigcommerce.webhook",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.bigcommerce import normalize_orders as orders
+from connectors.bigcommerce import normalize_locations as locations, normalize_orders as orders
 from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.payloads import as_int as _int, dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
@@ -100,6 +100,8 @@ class Normalizer:
         self._seen: dict[SnapKey, int] = {}
         self._fetched: OrderedDict[SnapKey, tuple[datetime, int, dict[str, Any]]] = OrderedDict()
         self.order_reads: dict[tuple[str, int], tuple[datetime, asyncio.Future[Any]]] = {}
+        self.locations: dict[str, dict[int, dict[str, Any]]] = {}
+        """Each store's inventory locations by id (``normalize_locations.py``)."""
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -447,4 +449,6 @@ ROUTES: dict[str, Route] = {
     "store/customer/created": orders.customer,
     "store/customer/updated": orders.customer,
     "store/shipment/created": orders.shipment,
+    **dict.fromkeys(locations.STOCK_SCOPES, locations.location_stock),
+    **dict.fromkeys(locations.LOCATION_SCOPES, locations.location_changed),
 }

@@ -138,6 +138,7 @@ SAMPLE_ORDER: dict[str, Any] = {
     "id": 107,
     "status_id": 11,
     "status": "Awaiting Fulfillment",
+    "channel_id": 1,
     "customer_id": 1,
     "date_created": "2026-11-27T09:00:00+00:00",
     "date_modified": "2026-11-27T09:00:00+00:00",
@@ -209,6 +210,28 @@ def sample_stock(previous: int, current: int, product: dict[str, Any]) -> dict[s
         "current": current,
         "delta": current - previous,
         "warning_level": 5,
+    }
+
+
+SAMPLE_LOCATION: dict[str, Any] = {
+    "id": 2,
+    "code": "DOWNTOWN",
+    "label": "Downtown shop",
+    "enabled": True,
+    "type_id": "PHYSICAL",
+    "storefront_visibility": True,
+}
+
+
+def sample_location_stock(previous: int | None, current: int) -> dict[str, Any]:
+    return {
+        "location": SAMPLE_LOCATION,
+        "product": SAMPLE_PRODUCT,
+        "variant": {"id": 301, "sku": "SUN-CATEYE"},
+        "previous": previous,
+        "current": current,
+        "delta": None if previous is None else current - previous,
+        "warning_level": 2,
     }
 
 

@@ -52,6 +52,12 @@ SCOPES: tuple[str, ...] = (
     "store/customer/created",
     "store/customer/updated",
     "store/shipment/created",
+    "store/channel/*/inventory/product/stock_changed",
+    "store/channel/*/inventory/product/low_stock_reached",
+    "store/channel/*/inventory/product/out_of_stock_reached",
+    "store/channel/*/inventory/product/settings_changed",
+    "store/inventory/location/created",
+    "store/inventory/location/updated",
 )
 STORES = StoreRow.__table__  # type: ignore[attr-defined]
 # Reads retry briefly in the call; writes never do (the runner retries, checking state first).

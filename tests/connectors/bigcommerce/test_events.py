@@ -44,7 +44,9 @@ def test_the_catalog_lists_every_event_and_action() -> None:
         "low_stock")}  # fmt: skip
     orders = {"order.created", "order.updated", "order.status_changed", "order.refunded"}
     others = {"customer.created", "customer.updated", "shipment.created", "webhook"}
-    assert {f"bigcommerce.{t}" for t in stock | orders | others} == TYPES
+    locations = {f"location.{name}" for name in (
+        "created", "updated", "inventory_changed", "out_of_stock", "back_in_stock", "low_stock")}  # fmt: skip
+    assert {f"bigcommerce.{t}" for t in stock | orders | others | locations} == TYPES
     assert {a.name for a in CONNECTOR.actions} == {
         "bigcommerce.product.update", "bigcommerce.inventory.adjust", "bigcommerce.variant.update",
         "bigcommerce.order.set_status", "bigcommerce.order.add_note",

@@ -2,7 +2,8 @@
 
 * ``bc_hook``: the webhooks Sous registered on each store (one row per scope).
 * ``bc_snapshot``: the last stock level (products, variants) or status (orders) Sous saw, so a
-  transition such as *out of stock* fires once, on the change, not on every later update.
+  transition such as *out of stock* fires once, on the change, not on every later update; and
+  the watched fields last seen (``fields``), so an update carries the previous values.
 * ``bc_write``: a short-lived log of Sous's own writes (which run changed which resource), so a
   webhook caused by a recipe's write is attributed to that run and loops can be stopped.
 * ``bc_sync``: per store, the cursors of the catch-up poll and the time of the last reconcile.
@@ -64,6 +65,8 @@ class BcSnapshotRow(SQLModel, table=True):
     tracked: bool = False
     status_id: int | None = None
     stamp: str | None = Field(default=None, max_length=64)
+    fields: dict[str, Any] | None = _json()
+    """The watched fields last seen (``changes.py``), for the previous values on updates."""
     updated_at: datetime = _ts()
 
 
@@ -116,6 +119,7 @@ class Snapshot:
     status_id: int | None = None
     stamp: str | None = None
     parent: int | None = None
+    fields: dict[str, Any] | None = None
 
 
 SnapKey = tuple[str, str, int]
@@ -149,7 +153,13 @@ class Snapshots:
         found = None
         if row is not None:
             found = Snapshot(
-                row.level, row.warning_level, row.tracked, row.status_id, row.stamp, row.parent
+                row.level,
+                row.warning_level,
+                row.tracked,
+                row.status_id,
+                row.stamp,
+                row.parent,
+                row.fields,
             )
         self._cache[key] = found
         return found
@@ -164,7 +174,7 @@ class Snapshots:
         rows = self._db.read_sync(read)
         for r in rows:
             self._cache[(store_id, r.kind, r.ref)] = Snapshot(
-                r.level, r.warning_level, r.tracked, r.status_id, r.stamp, r.parent
+                r.level, r.warning_level, r.tracked, r.status_id, r.stamp, r.parent, r.fields
             )
         return len(rows)
 
@@ -200,6 +210,7 @@ class Snapshots:
                     "status_id": snap.status_id,
                     "stamp": snap.stamp,
                     "parent": snap.parent,
+                    "fields": snap.fields,
                     "updated_at": now,
                 }
             )

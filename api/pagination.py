@@ -69,8 +69,9 @@ def _plus(element: _Unindexed, compiler: Any, **kw: Any) -> str:
 
 
 def unindexed(column: Any) -> Any:
-    """``column``, for a filter that should not pick the index the list walks: SQLite would
-    rather search an index on the filtered time and sort every row in the range than step down
-    the list's own index (whose trailing columns check the time without reading the row). The
-    results are the same; PostgreSQL, which weighs both with statistics, sees the plain column."""
+    """``column``, for a filter that should not choose the index SQLite reads by: it would
+    rather search an index on a filtered time and sort every row in the range than step down a
+    list's own index (whose trailing columns check the time without reading the row), or read a
+    workspace's every recipe by its index to find a page's few by their uids. The results are
+    the same; PostgreSQL, which weighs the indexes with statistics, sees the plain column."""
     return _Unindexed(col(column))

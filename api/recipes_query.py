@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from api.models import RecipePublic
+from api.pagination import unindexed
 from engine import Recipe, RecipeRow, RunRow, RunStatus, StoredRecipe, StoreRow, Tx
 
 _CHUNK = 200
@@ -71,7 +72,7 @@ def public_row(row: RecipeRow) -> RecipePublic:
 
 
 def _rows(
-    session: Session, workspace: str, enabled: bool | None, after: str | None
+    session: Session, workspace: str, enabled: bool | None, after: str | None, chunk: int
 ) -> Iterator[RecipeRow]:
     while True:
         query = select(RecipeRow).where(RecipeRow.workspace_id == workspace)
@@ -79,11 +80,11 @@ def _rows(
             query = query.where(RecipeRow.enabled == enabled)
         if after is not None:
             query = query.where(RecipeRow.slug > after)
-        chunk = session.exec(query.order_by(col(RecipeRow.slug)).limit(_CHUNK)).all()
-        yield from chunk
-        if len(chunk) < _CHUNK:
+        rows = session.exec(query.order_by(col(RecipeRow.slug)).limit(chunk)).all()
+        yield from rows
+        if len(rows) < chunk:
             return
-        after = chunk[-1].slug
+        after = rows[-1].slug
 
 
 def _wanted(row: RecipeRow, trigger: str | None, text: str | None) -> bool:
@@ -110,7 +111,9 @@ def search(
 ) -> list[RecipeRow]:
     """Up to ``limit + 1`` recipes after ``cursor`` (by id), filtered."""
     found: list[RecipeRow] = []
-    for row in _rows(session, workspace, enabled, cursor):
+    # Unfiltered, the page is the first limit + 1 rows: no more are read (documents are large).
+    chunk = _CHUNK if trigger is not None or text else limit + 1
+    for row in _rows(session, workspace, enabled, cursor, chunk):
         if _wanted(row, trigger, text):
             found.append(row)
             if len(found) > limit:
@@ -154,7 +157,9 @@ def activity(
     )
     per = (
         sa.select(recipe.c.uid, last.label("last_id"), failed.label("failures"))
-        .where(recipe.c.workspace_id == workspace, recipe.c.uid.in_(list(uids)))
+        # By uid (the primary key), not by the workspace's index, which would read every
+        # recipe of the workspace to find the page's few.
+        .where(unindexed(recipe.c.workspace_id) == workspace, recipe.c.uid.in_(list(uids)))
         .subquery()
     )
     found = session.connection().execute(

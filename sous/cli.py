@@ -270,10 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     from api.cli_keys import register as register_keys
     from sous.cli_backtest import register as register_backtest
     from sous.cli_packs import register as register_packs
+    from sous.cli_runs import register as register_runs
 
     register_backtest(sub)
     register_keys(sub)
     register_packs(sub)
+    register_runs(sub)
     register_worker(sub)
     return parser
 

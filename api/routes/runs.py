@@ -11,10 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentKey, DatabaseDep, EngineDep, RequireWrite, store_aware
 from api.errors import ApiError, not_found, responses
+from api.keys import Caller
 from api.models import ReplayAccepted, ReplayRequest, RunDetail, RunsPublic, UtcDateTime
 from api.pagination import Cursor, Limit
+from api.runs_bulk import Action, BulkReport, BulkRequest, run_bulk, statuses
 from api.runs_query import public_run, run_detail, runs_page
-from engine import Database, RunChanges, Text
+from engine import Database, Engine, RunChanges, Text
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=responses(401, 403, 422))
 
@@ -53,6 +55,48 @@ async def list_runs(
 @store_aware
 async def show_run(run_id: str, caller: CurrentKey, db: DatabaseDep) -> RunDetail:
     return await db.query(lambda s: run_detail(s, caller.workspace, run_id, caller.stores))
+
+
+_BULK = (
+    "Counts the runs the filter names; with `preview: false`, also acts on up to `limit` of "
+    "them (oldest id first) and answers `next` while more remain: call again with `after` set "
+    "to it and `upto` to the first answer's `upto`."
+)
+
+
+async def _bulk(action: Action, body: BulkRequest, caller: Caller, engine: Engine) -> BulkReport:
+    try:
+        wanted = statuses(action, body.status)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    return await run_bulk(engine, caller.workspace, action, body, wanted)
+
+
+@router.post(
+    "/bulk/replay",
+    summary="Replay the finished runs a filter names (failed by default), preview first",
+    description=_BULK + " Each replay is a new run; `made` lists them.",
+)
+async def bulk_replay(body: BulkRequest, caller: RequireWrite, engine: EngineDep) -> BulkReport:
+    return await _bulk("replay", body, caller, engine)
+
+
+@router.post(
+    "/bulk/release",
+    summary="Let the held runs a filter names go ahead, preview first",
+    description=_BULK,
+)
+async def bulk_release(body: BulkRequest, caller: RequireWrite, engine: EngineDep) -> BulkReport:
+    return await _bulk("release", body, caller, engine)
+
+
+@router.post(
+    "/bulk/discard",
+    summary="Drop the held runs a filter names, preview first",
+    description=_BULK,
+)
+async def bulk_discard(body: BulkRequest, caller: RequireWrite, engine: EngineDep) -> BulkReport:
+    return await _bulk("discard", body, caller, engine)
 
 
 @router.post(

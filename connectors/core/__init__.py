@@ -6,6 +6,8 @@
   once and use it in later steps as ``steps.<id>.<name>``.
 - ``core.log``: writes a line to the log (and the run trace).
 - ``core.emit``: sends a custom event, caused by this run (loop protection applies).
+- ``core.aggregate``: counts a list (an earlier step's output) and sums, averages, finds the
+  least and the most of a number in each item (``total_inc_tax`` of listed orders).
 - ``core.wait``: pauses the run for a duration (``for: 3d``) or until a time (``until:``), up to
   90 days, durably (see :mod:`engine.run.waits`); ``recheck: true`` checks the recipe's conditions
   again on a refreshed payload before going on.
@@ -150,6 +152,66 @@ class RunFailed(BaseModel):
     store: str | None = None
 
 
+class AggregateParams(Params):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"items": "{{ steps.orders.orders }}", "field": "total_inc_tax"}]
+        },
+    )
+    items: list[Any] = Field(max_length=10_000, description="a list, e.g. steps.ID.orders")
+    field: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$",
+        description="the number to add up in each item, a dotted path (none: count only)",
+    )
+
+
+class AggregateOutput(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"count": 3, "sum": 412.5, "min": 42.0, "max": 250.0, "average": 137.5}]
+        }
+    )
+    count: int = Field(description="items in the list")
+    sum: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    average: float | None = None
+    missing: int = Field(default=0, description="items without a number at `field`")
+
+
+def _number_at(item: Any, path: str) -> float | None:
+    for part in path.split("."):
+        if not isinstance(item, dict):
+            return None
+        item = item.get(part)
+    if isinstance(item, bool) or item is None:
+        return None
+    try:
+        return float(item)
+    except (TypeError, ValueError):
+        return None
+
+
+async def _aggregate(ctx: ActionContext, params: AggregateParams) -> AggregateOutput:
+    if params.field is None:
+        return AggregateOutput(count=len(params.items))
+    numbers = [n for n in (_number_at(i, params.field) for i in params.items) if n is not None]
+    if not numbers:
+        return AggregateOutput(count=len(params.items), missing=len(params.items))
+    total = sum(numbers)
+    return AggregateOutput(
+        count=len(params.items),
+        sum=round(total, 6),
+        min=min(numbers),
+        max=max(numbers),
+        average=round(total / len(numbers), 6),
+        missing=len(params.items) - len(numbers),
+    )
+
+
 async def _set(ctx: ActionContext, params: SetParams) -> dict[str, Any]:
     return dict(params.model_extra or {})
 
@@ -255,6 +317,15 @@ CONNECTOR = Connector(
             output=EmitOutput,
             handler=_emit,
             writes="a new custom event in this workspace",
+        ),
+        ActionSpec(
+            name="core.aggregate",
+            description="Count a list and add up, average, and find the least and most of a "
+            "number in its items (an earlier step's list)",
+            params=AggregateParams,
+            output=AggregateOutput,
+            handler=_aggregate,
+            retry=RetryPolicy(tries=1),
         ),
         ActionSpec(
             name="core.wait",

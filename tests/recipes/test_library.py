@@ -61,6 +61,8 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
     "reports/daily-backlog-digest": {"store": "{store}"},
     "reports/weekly-backlog-digest": {"store": "{store}"},
     "reports/unfulfilled-for-days": {"store": "{store}", "days": 1},
+    "insights/daily-stock-and-orders": {"store": "{store}"},
+    "insights/customer-lifetime-value": {"amount": 100},
     # a webhook has no store of its own either; the sample arrived at the hook "warehouse"
     "integrations/signed-supplier-delay": {"hook": "warehouse", "store": "{store}"},
 }
@@ -177,7 +179,38 @@ async def disabled_mail(shop: Shop, steps: list[StepRow]) -> None:
     assert shop.sink.messages[-1].subject == "Sous switched off “Tell staff”"
 
 
+async def big_spender(shop: Shop, steps: list[StepRow]) -> None:
+    assert [st.status for st in steps] == ["succeeded"] * 4
+    assert steps[1].output is not None and steps[1].output["count"] >= 1
+    mail = shop.sink.messages[-1]
+    assert mail.subject.startswith("Jane Doe has spent ")
+    assert mail.text is not None and "jane.doe@example.com" in mail.text
+
+
+async def packing_list(shop: Shop, steps: list[StepRow]) -> None:
+    mail = shop.sink.messages[-1]
+    assert mail.subject == f"Packing list for order #{ORDER} (1 line(s))"
+    assert mail.text is not None and "1 \u00d7 Cat Eye Sunglasses (SKU SUN-CATEYE)" in mail.text
+
+
+async def variant_details(shop: Shop, steps: list[StepRow]) -> None:
+    assert steps[0].output is not None and steps[0].output["found"] is True
+    mail = shop.sink.messages[-1]
+    assert "sold out" in mail.subject
+    assert mail.text is not None and steps[0].output["variant"]["sku"] in mail.text
+
+
+async def stock_and_orders(shop: Shop, steps: list[StepRow]) -> None:
+    assert steps[1].output is not None
+    mail = shop.sink.messages[-1]
+    assert mail.subject.startswith(f"{steps[1].output['count']} order(s) to fulfil, ")
+
+
 EFFECTS: dict[str, Any] = {
+    "insights/customer-lifetime-value": big_spender,
+    "insights/order-packing-list": packing_list,
+    "insights/variant-sold-out-details": variant_details,
+    "insights/daily-stock-and-orders": stock_and_orders,
     "operations/run-failed-email": failure_mail,
     "operations/run-failed-slack": failure_slack,
     "operations/recipe-disabled-email": disabled_mail,

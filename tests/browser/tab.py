@@ -88,6 +88,14 @@ class Tab:
         self.shot()
         return response
 
+    def open_live(self, path: str) -> Response:
+        """Open a live list at ``path`` and wait until its stream of changes has answered: a
+        change made after this shows up on the page (one made before may not)."""
+        with self.page.expect_response(lambda r: urlsplit(r.url).path == "/console/live") as live:
+            response = self.open(path)
+        assert live.value.status == 200, f"/console/live answered {live.value.status}"
+        return response
+
     def shot(self, label: str = "") -> Path:
         """A screenshot of the whole page now, numbered in the order the test took them."""
         name = label or urlsplit(self.page.url).path

@@ -30,7 +30,7 @@ def test_its_run_appears_live_on_the_runs_page_and_opens_its_trace(
         pytest.skip("the console has no runs page yet")
     page = console.page
     make_from_gallery(console, HIDE, "hide-sold-out-live")
-    console.open("/console/runs")
+    console.open_live("/console/runs")
     runs = page.get_by_role("row").filter(has_text="hide-sold-out-live")
     expect(runs).to_have_count(0)
     sandbox.buy("Bamboo Sunglasses Case")  # every unit left: the store sends out_of_stock

@@ -56,7 +56,7 @@ def test_the_backorder_demand_chart_shows_orders_taken_on_backorder(
     # At start the sandbox's shopper sold Cat Eye Sunglasses out and the example recipe put it
     # on backorder. Two more are ordered at zero stock: the ledger records them, then the
     # example recipe on backorder.ordered notes the order (its run shows up live).
-    console.open("/console/runs?recipe=backordered-order-note")
+    console.open_live("/console/runs?recipe=backordered-order-note")
     noted = page.get_by_role("row").filter(has_text="backordered-order-note")
     expect(noted).to_have_count(0)
     sandbox.buy("Cat Eye Sunglasses", 2)

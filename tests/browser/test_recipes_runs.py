@@ -81,7 +81,7 @@ def test_a_flooded_run_is_held_then_released_from_its_page(
     run_id = page.get_by_role("heading", level=1).locator("code").inner_text()
     page.get_by_role("button", name="Release").click()
     expect(page.get_by_role("status")).to_contain_text("released")
-    console.open("/console/runs?recipe=one-an-hour")  # a live list: it shows the run finish
+    console.open_live("/console/runs?recipe=one-an-hour")  # a live list: it shows the run finish
     released = page.get_by_role("row").filter(has_text=run_id)
     expect(released).to_contain_text("succeeded")
     expect(page.get_by_role("row").filter(has_text="succeeded")).to_have_count(2)

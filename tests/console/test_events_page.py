@@ -100,6 +100,24 @@ async def test_an_event_page_shows_every_recipes_decision(
     paused = next(r for r in rows if "/console/recipes/paused" in r)
     assert "<strong>disabled</strong>" in paused
     assert "&#34;inventory_level&#34;: 2" in text  # the payload
+    assert "1 stopped at conditions; 1 stopped at disabled" in text
+    assert "decisions are listed" not in text
+
+
+async def test_an_event_page_lists_a_bounded_number_of_decisions(
+    client: Client, admin: Headers, signed_in: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for slug in ("c-third", "a-first", "b-second"):
+        made = recipe(id=slug, conditions=[{"<": [{"var": "product.inventory_level"}, 0]}])
+        assert (await client.post("/v1/recipes", json=made, headers=admin)).status_code == 201
+    event_id = await send(client, admin, payload=product(2))
+    monkeypatch.setattr("api.console.pages.events.DECISIONS_SHOWN", 2)
+    page = await signed_in.get(f"/console/events/{event_id}")
+    assert page.status_code == 200
+    assert "0 of 3 recipes considered; 3 stopped at conditions" in page.text
+    assert "The first 2 of 3 decisions are listed" in page.text
+    shown = re.findall(r'<th scope="row"><a href="/console/recipes/([a-z-]+)">', page.text)
+    assert shown == ["a-first", "b-second"]
 
 
 async def test_another_workspaces_event_answers_the_not_found_page(

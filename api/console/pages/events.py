@@ -1,26 +1,34 @@
 """Events: the list newest first (by type, store and time), updated live, and an event's page
 with its payload and the decision every recipe made about it (matched, or at which stage and
-why not, with the run it started). Read by the API's own functions (:mod:`api.events_query`)."""
+why not, with the run it started). The list is read by the API's own function
+(:mod:`api.events_query`); the page bounds the decisions it lists (the API gives them all)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from api.console.auth import VisitorDep
 from api.console.pages.listing import LIVE_HINT, PAGE_SIZE, as_json, link, when_given
 from api.console.render import page, render
 from api.deps import DatabaseDep
-from api.events_query import event_detail, events_page
+from api.errors import not_found
+from api.events_query import events_page, public_event
+from api.models import DecisionPublic
 from api.pagination import Cursor
-from engine import Database, EventRow
+from engine import Database, EventRow, MatchRow, RecipeRow
 
 router = APIRouter()
 
 EventId = Annotated[str, Path(max_length=40)]
+DECISIONS_SHOWN = 50
+"""Decisions an event's page lists (an event can be weighed by every recipe of its trigger)."""
 
 
 @dataclass(frozen=True)
@@ -98,18 +106,75 @@ async def events_rows(
     return HTMLResponse(render(request, "events_rows.html", rows=rows))
 
 
+@dataclass(frozen=True)
+class Decisions:
+    """An event's decisions, bounded: the first :data:`DECISIONS_SHOWN` (those that started a
+    run first, then by recipe id) and how many there are of each outcome."""
+
+    shown: list[DecisionPublic]
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _decisions(session: Session, workspace: str, event_id: str) -> Decisions:
+    where = (col(MatchRow.event_id) == event_id, col(MatchRow.workspace_id) == workspace)
+    counted = session.exec(
+        select(MatchRow.matched, MatchRow.stage, func.count())
+        .where(*where)
+        .group_by(col(MatchRow.matched), col(MatchRow.stage))
+    ).all()
+    found = session.connection().execute(
+        sa.select(
+            col(MatchRow.recipe_uid),
+            col(RecipeRow.slug),
+            col(MatchRow.recipe_version),
+            col(MatchRow.matched),
+            col(MatchRow.stage),
+            col(MatchRow.reason),
+            col(MatchRow.run_id),
+        )
+        .join(RecipeRow, col(RecipeRow.uid) == col(MatchRow.recipe_uid), isouter=True)
+        .where(*where)
+        .order_by(col(MatchRow.matched).desc(), col(RecipeRow.slug), col(MatchRow.recipe_uid))
+        .limit(DECISIONS_SHOWN)
+    )
+    shown = [
+        DecisionPublic(
+            recipe_uid=uid,
+            recipe_id=slug,
+            recipe_version=version,
+            matched=matched,
+            stage=stage,
+            reason=reason,
+            run_id=run_id,
+        )
+        for uid, slug, version, matched, stage, reason, run_id in found
+    ]
+    counts = {"matched" if matched else stage: n for matched, stage, n in counted}
+    return Decisions(shown, counts)
+
+
+def _event(session: Session, workspace: str, event_id: str) -> tuple[EventRow, Decisions]:
+    row = session.get(EventRow, event_id)
+    if row is None or row.workspace_id != workspace:
+        raise not_found("event", event_id)
+    return row, _decisions(session, workspace, event_id)
+
+
 @router.get("/events/{event_id}")
 async def event_page(
     request: Request, event_id: EventId, visitor: VisitorDep, db: DatabaseDep
 ) -> Response:
-    event = await db.query(lambda s: event_detail(s, visitor.workspace, event_id))
-    decisions = sorted(event.decisions, key=lambda d: (not d.matched, d.recipe_id or ""))
+    row, decisions = await db.query(lambda s: _event(s, visitor.workspace, event_id))
     return page(
         request,
         "events_detail.html",
-        title=f"Event {event.id}",
-        event=event,
+        title=f"Event {row.id}",
+        event=public_event(row),
+        payload=row.payload or {},
         decisions=decisions,
-        matched=sum(1 for d in decisions if d.matched),
         as_json=as_json,
     )

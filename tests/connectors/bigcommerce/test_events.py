@@ -47,12 +47,18 @@ def test_the_catalog_lists_every_event_and_action() -> None:
     locations = {f"location.{name}" for name in (
         "created", "updated", "inventory_changed", "out_of_stock", "back_in_stock", "low_stock")}  # fmt: skip
     assert {f"bigcommerce.{t}" for t in stock | orders | others | locations} == TYPES
-    assert {a.name for a in CONNECTOR.actions} == {
+    writes = {
         "bigcommerce.product.update", "bigcommerce.inventory.adjust", "bigcommerce.variant.update",
         "bigcommerce.order.set_status", "bigcommerce.order.add_note",
         "bigcommerce.customer.set_group", "bigcommerce.request",
     }  # fmt: skip
-    assert all(a.writes for a in CONNECTOR.actions)
+    reads = {
+        "bigcommerce.product.get", "bigcommerce.variant.get", "bigcommerce.order.get",
+        "bigcommerce.customer.get", "bigcommerce.orders.list", "bigcommerce.products.list",
+        "bigcommerce.orders.count",
+    }  # fmt: skip
+    assert {a.name for a in CONNECTOR.actions} == writes | reads
+    assert all(bool(a.writes) == (a.name in writes) for a in CONNECTOR.actions)
     assert all(a.output for a in CONNECTOR.actions)
     assert "bigcommerce" in build_registry().connectors
 

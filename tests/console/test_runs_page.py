@@ -383,3 +383,16 @@ async def test_the_live_stream_is_only_for_a_client_that_asks_for_one(
     assert anything.status_code == 406
     assert "Accept: text/event-stream" in anything.text
     assert len(engine._listeners) == before
+
+
+async def test_a_large_step_output_is_cut_on_the_page(
+    client: Client, admin: Headers, signed_in: Client, engine: Engine
+) -> None:
+    big = [{"id": "note", "use": "test.record", "with": {"message": "x" * 30_000}}]
+    await add(client, admin, conditions=[], actions=big)
+    result = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
+    await engine.drain()
+    page = await signed_in.get(f"/console/runs/{result.runs[0]}")
+    assert page.status_code == 200
+    assert page.text.count("more characters: the API has it all") == 2  # input and output
+    assert "x" * 30_000 not in page.text and "x" * 19_000 in page.text

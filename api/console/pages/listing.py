@@ -60,9 +60,18 @@ def done(path: str, what: str, **params: Any) -> RedirectResponse:
     return RedirectResponse(link(path, done=what, **params), status_code=303)
 
 
+JSON_SHOWN = 20_000
+"""Characters of a JSON value a page shows (a step's output can be large; the API has it all)."""
+
+
 def as_json(value: Any) -> str:
-    """A JSON value as indented text, for a ``<pre>``."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    """A JSON value as indented text, for a ``<pre>``; cut after :data:`JSON_SHOWN` characters."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    if len(text) <= JSON_SHOWN:
+        return text
+    return (
+        f"{text[:JSON_SHOWN]}\n… ({len(text) - JSON_SHOWN:,} more characters: the API has it all)"
+    )
 
 
 def count_of(value: str) -> int:

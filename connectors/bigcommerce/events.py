@@ -70,6 +70,21 @@ class ProductPayload(BaseModel):
     product: Product
 
 
+class Changes(BaseModel):
+    """What an update changed (``changes.py``)."""
+
+    changed: list[str] = Field(
+        default_factory=list, description="watched fields whose value changed"
+    )
+    previous: dict[str, Any] = Field(
+        default_factory=dict, description="their values before the change (field → value)"
+    )
+
+
+class ProductUpdatedPayload(ProductPayload, Changes):
+    pass
+
+
 class DeletedProduct(BaseModel):
     id: int
 
@@ -89,6 +104,10 @@ class StockPayload(BaseModel):
 class VariantPayload(BaseModel):
     product: Product
     variant: Variant
+
+
+class VariantUpdatedPayload(VariantPayload, Changes):
+    pass
 
 
 class VariantDeletedPayload(BaseModel):
@@ -131,6 +150,10 @@ class OrderPayload(BaseModel):
     order: Order
 
 
+class OrderUpdatedPayload(OrderPayload, Changes):
+    pass
+
+
 class OrderStatusPayload(BaseModel):
     order: Order
     previous_status_id: int
@@ -155,6 +178,10 @@ class Customer(_Open):
 
 class CustomerPayload(BaseModel):
     customer: Customer
+
+
+class CustomerUpdatedPayload(CustomerPayload, Changes):
+    pass
 
 
 class Shipment(_Open):
@@ -224,6 +251,28 @@ def _product_filter(params: Any, event: Event) -> str | None:
     return None
 
 
+class FieldsFilter(Params):
+    fields: list[str] = Field(
+        default_factory=list, description="only when one of these fields changed (e.g. price)"
+    )
+
+
+def _fields_filter(params: Any, event: Event) -> str | None:
+    wanted = getattr(params, "fields", None) or []
+    changed = event.payload.get("changed") or []
+    if wanted and not set(wanted) & set(changed):
+        return f"none of {wanted} changed (changed: {changed})"
+    return None
+
+
+class ProductUpdateFilter(ProductFilter, FieldsFilter):
+    pass
+
+
+def _product_update_filter(params: Any, event: Event) -> str | None:
+    return _fields_filter(params, event) or _product_filter(params, event)
+
+
 class LocationFilter(ProductFilter):
     location_ids: list[int] = Field(default_factory=list, description="only these locations")
     location_codes: list[str] = Field(
@@ -253,6 +302,14 @@ def _channel_filter(params: Any, event: Event) -> str | None:
     if params.channel_ids and channel not in params.channel_ids:
         return f"channel {channel} is not one of {params.channel_ids}"
     return None
+
+
+class OrderUpdateFilter(ChannelFilter, FieldsFilter):
+    pass
+
+
+def _order_update_filter(params: Any, event: Event) -> str | None:
+    return _fields_filter(params, event) or _channel_filter(params, event)
 
 
 class StatusFilter(ChannelFilter):
@@ -312,7 +369,15 @@ _O = {"order": SAMPLE_ORDER}
 
 TRIGGERS: tuple[TriggerSpec, ...] = (
     _product_trigger("product.created", "A product was created.", ProductPayload, _P),
-    _product_trigger("product.updated", "A product's fields changed.", ProductPayload, _P),
+    TriggerSpec(
+        type="bigcommerce.product.updated",
+        description="A product's fields changed (changed: their names; previous: their values "
+        "before).",
+        payload=ProductUpdatedPayload,
+        sample={**_P, "changed": ["price"], "previous": {"price": 99}},
+        params=ProductUpdateFilter,
+        filter=_product_update_filter,
+    ),
     _product_trigger(
         "product.deleted", "A product was deleted.", ProductDeletedPayload, {"product": {"id": 111}}
     ),
@@ -341,7 +406,14 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         sample_stock(6, 4, {**SAMPLE_PRODUCT, "inventory_level": 4}),
     ),
     _product_trigger("variant.created", "A variant (SKU) was created.", VariantPayload, _V),
-    _product_trigger("variant.updated", "A variant's fields changed.", VariantPayload, _V),
+    TriggerSpec(
+        type="bigcommerce.variant.updated",
+        description="A variant's fields changed (changed, previous).",
+        payload=VariantUpdatedPayload,
+        sample={**_V, "changed": ["price"], "previous": {"price": 129}},
+        params=ProductUpdateFilter,
+        filter=_product_update_filter,
+    ),
     _product_trigger(
         "variant.deleted",
         "A variant was deleted.",
@@ -382,11 +454,11 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     ),
     TriggerSpec(
         type="bigcommerce.order.updated",
-        description="An order changed.",
-        payload=OrderPayload,
-        sample=_O,
-        params=ChannelFilter,
-        filter=_channel_filter,
+        description="An order changed (changed, previous).",
+        payload=OrderUpdatedPayload,
+        sample={**_O, "changed": ["staff_notes"], "previous": {"staff_notes": ""}},
+        params=OrderUpdateFilter,
+        filter=_order_update_filter,
     ),
     TriggerSpec(
         type="bigcommerce.order.status_changed",
@@ -418,9 +490,15 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     ),
     TriggerSpec(
         type="bigcommerce.customer.updated",
-        description="A customer's details changed.",
-        payload=CustomerPayload,
-        sample={"customer": SAMPLE_CUSTOMER},
+        description="A customer's details changed (changed, previous).",
+        payload=CustomerUpdatedPayload,
+        sample={
+            "customer": SAMPLE_CUSTOMER,
+            "changed": ["customer_group_id"],
+            "previous": {"customer_group_id": 0},
+        },
+        params=FieldsFilter,
+        filter=_fields_filter,
     ),
     TriggerSpec(
         type="bigcommerce.shipment.created",

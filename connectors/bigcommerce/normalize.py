@@ -34,6 +34,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.bigcommerce import normalize_locations as locations, normalize_orders as orders
+from connectors.bigcommerce.changes import (
+    PRODUCT_FIELDS,
+    VARIANT_FIELDS,
+    changes as what_changed,
+    watched,
+)
 from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.payloads import as_int as _int, dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
@@ -374,30 +380,20 @@ class Normalizer:
         )
         events: list[NewEvent] = []
         changes: dict[SnapKey, Snapshot | None] = {}
+        snap = self.snapshots.get((sid, "product", pid))
+        updated = _nothing()
         if fresh:
             hint = hints.get(("product", pid))
             events = self._stock(raw, "product", pid, now, hint, {"product": product})
+            now = replace(now, fields=watched(product, PRODUCT_FIELDS))
+            updated = what_changed(snap.fields if snap else None, now.fields or {})
             changes = self._baseline(sid, pid, now, hint)
         variants = {
             int(v["id"]): v for v in product["variants"] if isinstance(v, dict) and "id" in v
         }
-        for vid, variant in variants.items():
-            if not fresh or tracking != "variant" or not variant.get("option_values"):
-                continue
-            vnow = Snapshot(
-                _int(variant.get("inventory_level")) or 0,
-                _int(variant.get("inventory_warning_level")) or 0,
-                True,
-                stamp=stamp,
-                parent=pid,
-            )
-            base = {"product": product, "variant": variant}
-            vhint = hints.get(("variant", vid))
-            events += self._stock(raw, "variant", vid, vnow, vhint, base)
-            vsnap = self.snapshots.get((sid, "variant", vid))
-            vnow = _provisional(vsnap, vnow, vhint)
-            if vsnap != vnow:
-                changes[(sid, "variant", vid)] = vnow
+        vupdated: dict[int, dict[str, Any]] = {}
+        if fresh:
+            events += self._variants(raw, product, variants, hints, changes, vupdated)
         scope = raw.scope
         if scope == "store/product/created":
             events.append(
@@ -408,7 +404,8 @@ class Normalizer:
         elif scope == "store/product/updated":
             caused = self.attribute(raw, ("product", "product_stock"), pid)
             key = f"product:{pid}:updated:{stamp}:{digest(found)}"
-            events.append(self.new_event(raw, "product.updated", {"product": product}, key, caused))
+            payload = {"product": product, **updated}
+            events.append(self.new_event(raw, "product.updated", payload, key, caused))
         elif scope in ("store/sku/created", "store/sku/updated"):
             sku = raw.data.get("sku")
             vid_ = _int(sku.get("variant_id")) if isinstance(sku, dict) else None
@@ -422,8 +419,55 @@ class Normalizer:
                 else:
                     caused = self.attribute(raw, ("variant", "variant_stock"), vid_ or 0)
                     key = f"variant:{vid_}:updated:{stamp}:{digest(changed)}"
+                    payload.update(vupdated.get(vid_ or 0) or _nothing())
                     events.append(self.new_event(raw, "variant.updated", payload, key, caused))
         return events, changes
+
+    def _variants(
+        self,
+        raw: Raw,
+        product: dict[str, Any],
+        variants: dict[int, dict[str, Any]],
+        hints: dict[tuple[str, int], int],
+        changes: dict[SnapKey, Snapshot | None],
+        updated: dict[int, dict[str, Any]],
+    ) -> list[NewEvent]:
+        """The option variants of a fresh read: their stock events (tracked by variant), their
+        snapshot ``changes`` and what changed on each (``updated``)."""
+        sid, pid = raw.store.id, int(product["id"])
+        tracking = str(product.get("inventory_tracking") or "none")
+        stamp = str(product.get("date_modified") or "")
+        events: list[NewEvent] = []
+        for vid, variant in variants.items():
+            if not variant.get("option_values"):
+                continue
+            vsnap = self.snapshots.get((sid, "variant", vid))
+            vfields = watched(variant, VARIANT_FIELDS)
+            updated[vid] = what_changed(vsnap.fields if vsnap else None, vfields)
+            if tracking != "variant":  # only the fields (no stamp: rewritten when they change)
+                vnow = Snapshot(parent=pid, fields=vfields)
+            else:
+                vnow = Snapshot(
+                    _int(variant.get("inventory_level")) or 0,
+                    _int(variant.get("inventory_warning_level")) or 0,
+                    True,
+                    stamp=stamp,
+                    parent=pid,
+                    fields=vfields,
+                )
+                base = {"product": product, "variant": variant}
+                vhint = hints.get(("variant", vid))
+                events += self._stock(raw, "variant", vid, vnow, vhint, base)
+                vnow = _provisional(vsnap, vnow, vhint)
+            if vsnap != vnow:
+                changes[(sid, "variant", vid)] = vnow
+        return events
+
+
+def _nothing() -> dict[str, Any]:
+    """What an update carries when its previous values are not known (a read older than one
+    already seen)."""
+    return {"changed": [], "previous": {}}
 
 
 def _provisional(snap: Snapshot | None, now: Snapshot, hint: int | None) -> Snapshot:

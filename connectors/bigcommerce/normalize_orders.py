@@ -4,7 +4,9 @@
 An order is fetched with its lines (``GET /v2/orders/{id}`` and ``/products``). Its status is
 kept in a snapshot: ``statusUpdated`` deliveries give the previous and new status ids (named from
 the cached ``/v2/order_statuses``); any other delivery or poll that finds the status changed
-since the snapshot reports the change too, with the same dedup key.
+since the snapshot reports the change too, with the same dedup key. The snapshot also keeps the
+order's and each customer's watched fields, so ``order.updated`` and ``customer.updated`` carry
+``changed`` and ``previous`` (``changes.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from connectors.bigcommerce.changes import (
+    CUSTOMER_FIELDS,
+    ORDER_FIELDS,
+    changes as what_changed,
+    watched,
+)
 from connectors.bigcommerce.client import BigCommerceClient
 from connectors.bigcommerce.errors import NotFound
 from connectors.bigcommerce.models import Snapshot
@@ -65,6 +73,7 @@ async def order(n: Normalizer, raw: Raw, job: Job) -> None:
         order = order_payload(found, lines)
         stamp = str(found.get("date_modified") or "")
         current = _int(found.get("status_id"))
+        fields = watched(order, ORDER_FIELDS)
         caused = n.attribute(raw, ("order",), oid)
         events: list[NewEvent] = []
         if raw.scope == "store/order/created":
@@ -73,7 +82,8 @@ async def order(n: Normalizer, raw: Raw, job: Job) -> None:
             )
         elif raw.scope == "store/order/updated":
             key_ = f"order:{oid}:updated:{stamp}:{digest(found)}"
-            events.append(n.new_event(raw, "order.updated", {"order": order}, key_, caused))
+            updated = {"order": order, **what_changed(snap.fields if snap else None, fields)}
+            events.append(n.new_event(raw, "order.updated", updated, key_, caused))
         elif raw.scope == "store/order/refund/created":
             refund = raw.data.get("refund") if isinstance(raw.data.get("refund"), dict) else {}
             refund_id = _int((refund or {}).get("refund_id"))
@@ -99,27 +109,32 @@ async def order(n: Normalizer, raw: Raw, job: Job) -> None:
             }
             key_ = f"order:{oid}:status:{before}>{after}:{stamp}"
             events.append(n.new_event(raw, "order.status_changed", payload, key_, caused))
-        now = Snapshot(status_id=current, stamp=stamp)
+        now = Snapshot(status_id=current, stamp=stamp, fields=fields)
         await n.commit(job, events, {key: now} if now != snap else {})
 
 
 async def customer(n: Normalizer, raw: Raw, job: Job) -> None:
     cid = _int(raw.data.get("id"))
     found = await raw.store.client.get_customers([cid]) if cid is not None else []
-    events: list[NewEvent] = []
-    if found and cid is not None:
+    if not found or cid is None:
+        await n.commit(job, [], {})
+        return
+    key = (raw.store.id, "customer", cid)
+    async with n.locks.hold(key):
         customer = found[0]
+        snap = n.snapshots.get(key)
+        fields = watched(customer, CUSTOMER_FIELDS)
         if raw.scope.endswith("created"):
-            events.append(
-                n.new_event(
-                    raw, "customer.created", {"customer": customer}, f"customer:{cid}:created"
-                )
+            event = n.new_event(
+                raw, "customer.created", {"customer": customer}, f"customer:{cid}:created"
             )
         else:
             caused = n.attribute(raw, ("customer",), cid)
-            key = f"customer:{cid}:updated:{customer.get('date_modified')}:{digest(customer)}"
-            events.append(n.new_event(raw, "customer.updated", {"customer": customer}, key, caused))
-    await n.commit(job, events, {})
+            ref = f"customer:{cid}:updated:{customer.get('date_modified')}:{digest(customer)}"
+            payload = {"customer": customer, **what_changed(snap.fields if snap else None, fields)}
+            event = n.new_event(raw, "customer.updated", payload, ref, caused)
+        now = Snapshot(stamp=str(customer.get("date_modified") or ""), fields=fields)
+        await n.commit(job, [event], {key: now} if now != snap else {})
 
 
 async def shipment(n: Normalizer, raw: Raw, job: Job) -> None:

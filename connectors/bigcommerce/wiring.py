@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import insert, select, update
 
 from connectors.bigcommerce import refresh
+from connectors.bigcommerce.changes import PRODUCT_FIELDS, VARIANT_FIELDS, watched
 from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
 from connectors.bigcommerce.normalize import NORMALIZE, Normalizer
 from connectors.bigcommerce.payloads import dedup_key
@@ -102,9 +103,13 @@ class BigCommerceRuntime:
         return report
 
     async def baseline(self, handle: StoreHandle) -> int:
-        """Snapshot the stock of every product (and variant) not seen yet, so the first change
-        after connecting already has a level to compare with. Returns how many were taken."""
-        fields = "inventory_level,inventory_warning_level,inventory_tracking,date_modified"
+        """Snapshot the stock and watched fields of every product (and variant) not seen yet,
+        so the first change after connecting already has a level and values to compare with.
+        Returns how many were taken."""
+        fields = ",".join(
+            ("inventory_level", "inventory_warning_level", "inventory_tracking", "date_modified",
+             *PRODUCT_FIELDS)
+        )  # fmt: skip
         query = {"include": "variants", "include_fields": fields}
         changes: dict[SnapKey, Snapshot | None] = {}
         self.snapshots.load_store(handle.id)
@@ -119,17 +124,25 @@ class BigCommerceRuntime:
                     int(product.get("inventory_warning_level") or 0),
                     tracking != "none",
                     stamp=stamp,
+                    fields=watched(product, PRODUCT_FIELDS),
                 )
-            for variant in product.get("variants") or [] if tracking == "variant" else []:
+            for variant in product.get("variants") or []:
                 vkey = (handle.id, "variant", int(variant["id"]))
-                if variant.get("option_values") and not seen(vkey):
-                    changes[vkey] = Snapshot(
+                if not variant.get("option_values") or seen(vkey):
+                    continue
+                vfields = watched(variant, VARIANT_FIELDS)
+                changes[vkey] = (
+                    Snapshot(
                         int(variant.get("inventory_level") or 0),
                         int(variant.get("inventory_warning_level") or 0),
                         True,
                         stamp=stamp,
                         parent=pid,
+                        fields=vfields,
                     )
+                    if tracking == "variant"
+                    else Snapshot(parent=pid, fields=vfields)
+                )
         await self.engine.db.writer.write(lambda tx: self.snapshots.save(tx, changes))
         self.snapshots.remember(changes)
         return len(changes)

@@ -11,10 +11,11 @@ locations, as the Catalog API reports it; the part at each location other than 1
 Once a store has more than one location (a difference on purpose: BigCommerce fires these for
 every store; with one location they say what the product's own inventory webhooks say, and the
 simulator's other tests count those), every change of a level at a location fires one event
-with ``data: {variant_id, product_id, location_id}`` (for a product without options, its base variant's id): an order that takes the
-level to zero fires ``store/channel/*/inventory/product/out_of_stock_reached``, one that takes
-it to or below the warning level ``…/low_stock_reached``; any other change (control panel,
-absolute or relative adjustment, catalog write) ``…/stock_changed``. A change of a location's
+with ``data: {variant_id, product_id, location_id}`` (for a product without options, its base
+variant's id): an order that takes the level to zero fires
+``store/channel/*/inventory/product/out_of_stock_reached``, one that takes it to or below the
+warning level ``…/low_stock_reached``; any other change (control panel, absolute or relative
+adjustment, catalog write) ``…/stock_changed``. A change of a location's
 warning level fires ``…/settings_changed``.
 """
 

@@ -396,3 +396,32 @@ async def test_a_large_step_output_is_cut_on_the_page(
     assert page.status_code == 200
     assert page.text.count("more characters: the API has it all") == 2  # input and output
     assert "x" * 30_000 not in page.text and "x" * 19_000 in page.text
+
+
+async def test_a_replay_with_the_recipe_as_it_is_now(
+    client: Client, admin: Headers, signed_in: Client, engine: Engine
+) -> None:
+    await add(client, admin, conditions=[])
+    result = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
+    await engine.drain()
+    changed = await client.put(
+        "/v1/recipes/sold-out-alert",
+        json=recipe(conditions=[], name="Now"),
+        headers={**admin, "If-Match": '"1"'},
+    )
+    assert changed.status_code == 200
+    page = await signed_in.get(f"/console/runs/{result.runs[0]}")
+    assert "Replay with the recipe as it is now" in page.text
+    data = {"csrf": csrf_of(page.text), "from": "start"}
+    now = await signed_in.post(
+        f"/console/runs/{result.runs[0]}/replay", data={**data, "version": "current"}
+    )
+    then = await signed_in.post(f"/console/runs/{result.runs[0]}/replay", data=data)
+    versions = []
+    for answer in (now, then):
+        assert answer.status_code == 303
+        run_id = answer.headers["location"].split("?")[0].rsplit("/", 1)[1]
+        with engine.db.read_session() as s:
+            versions.append(s.exec(select(RunRow.recipe_version).where(RunRow.id == run_id)).one())
+    assert versions == [2, 1]
+    await engine.drain()

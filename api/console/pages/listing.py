@@ -17,7 +17,7 @@ from api.console.render import PageError
 
 PAGE_SIZE = 50
 """Rows per page of a list."""
-LIVE_HINT = "Live updates are on: the newest rows appear by themselves."
+LIVE_HINT = "Live updates are on: new rows appear by themselves."
 
 
 async def _writer(visitor: VisitorDep) -> Visitor:

@@ -10,6 +10,7 @@
     return;
   }
   var status = document.getElementById("live-status");
+  var updated = document.getElementById("live-updated");
   var toggle = document.getElementById("live-toggle");
   var kinds = (rows.getAttribute("data-live-kinds") || "run event").split(" ");
   var source = null;
@@ -20,8 +21,14 @@
   var paused = false;
 
   function say(text) {
-    if (status) {
-      status.textContent = text;
+    if (status && status.textContent !== text) {
+      status.textContent = text; /* a live region: said only when the state changes */
+    }
+  }
+
+  function stamp() {
+    if (updated) {
+      updated.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
     }
   }
 
@@ -74,10 +81,11 @@
       if (html !== null && !paused) {
         rows.innerHTML = html;
         choose(keep);
-        say("Live: updated " + new Date().toLocaleTimeString() + ".");
+        say("Live updates are on.");
+        stamp();
       }
     }).catch(function () {
-      say("Live: the list could not be refreshed; trying again with the next change.");
+      say("The list could not be refreshed: trying again with the next change.");
     }).then(function () {
       loading = false;
       if (again) {

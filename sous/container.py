@@ -86,4 +86,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
             backlog_wait=settings.backlog_wait,
         ),
     )
+    if settings.queue == "procrastinate":
+        from sous.distributed import install
+
+        install(engine)  # recipe limits across processes, or refused at save time
     return Container(settings, db, registry, engine, services, clock)

@@ -159,7 +159,8 @@ async def release(engine: OpsHost, run_ids: Sequence[str], workspace: str | None
     for row in held:
         recipe = engine.recipe_of(row.recipe_uid)
         key = row.concurrency_key
-        job = NewJob("run", row.id, lock_key=lock_of(row.recipe_uid, recipe, key))
+        spread = None if engine.admission.enabled else row.id
+        job = NewJob("run", row.id, lock_key=lock_of(row.recipe_uid, recipe, key, spread))
         admitted = engine.admission.admit(
             row.id, group_of(row.recipe_uid, key), recipe, key is not None, job, forced=True
         )

@@ -196,11 +196,12 @@ async def replay_run(
     event_id, new_run = new_id("evt"), new_id("run")
     event = _replayed_event(src, event_id, now)
     key = engine.concurrency_key(src.recipe, event)
+    spread = None if engine.admission.enabled else new_run  # see lock_of
     state = _state(engine, src, new_run, event)
     job = NewJob(
         "run",
         new_run,
-        lock_key=lock_of(old.recipe_uid, engine.recipe_of(old.recipe_uid), key),
+        lock_key=lock_of(old.recipe_uid, engine.recipe_of(old.recipe_uid), key, spread),
         hint=state,
     )
     current = engine.recipe_of(old.recipe_uid) or src.recipe

@@ -71,7 +71,8 @@ async def start_test_run(engine: OpsHost, compiled: CompiledRecipe, given: Event
     recipe = compiled.recipe
     key = engine.concurrency_key(recipe, event)
     state = RunState(run_id, compiled.uid, compiled.workspace, recipe, event, test=True)
-    job = NewJob("run", run_id, lock_key=lock_of(compiled.uid, recipe, key), hint=state)
+    spread = None if engine.admission.enabled else run_id
+    job = NewJob("run", run_id, lock_key=lock_of(compiled.uid, recipe, key, spread), hint=state)
     admitted = engine.admission.admit(
         run_id, group_of(compiled.uid, key), recipe, key is not None, job, forced=True
     )

@@ -18,6 +18,8 @@ parallel    max    waits its turn (``max_runs`` slots; one per key with a
 A run waiting its turn is a ``queued`` run row without a job; when a slot frees, the next one's
 job is enqueued in the same transaction as the state change that freed it. The bookkeeping is
 in memory (the embedded engine owns its queue) and rebuilt from the run and job tables at start.
+Where the queue is shared by several processes admission is off and the queue's lock keys keep
+the limits that can hold there (see :func:`lock_of`).
 A run whose turn came before its own write failed (a duplicate event) is marked
 :data:`NEVER_STORED`, and the runner drops its job.
 
@@ -28,6 +30,7 @@ they are released or discarded. Counts are kept in memory: a restart starts a fr
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,13 +77,22 @@ class _Group:
     pending: deque[_Ticket] = field(default_factory=deque)
 
 
-def lock_of(uid: str, recipe: Recipe | None, key: str | None) -> str | None:
+def lock_of(
+    uid: str, recipe: Recipe | None, key: str | None, spread: str | None = None
+) -> str | None:
     """The queue lock key of a run's job: runs that must not overlap share one (a second guard
-    beside the slots, and the only one where admission is off)."""
+    beside the slots, and the only one where admission is off).
+
+    ``spread`` (the run's id, given where admission is off: a queue shared by several
+    processes) puts a ``parallel`` recipe's run on one of ``max_runs`` lock keys, so that no
+    more than ``max_runs`` of its runs go at once in all processes together; runs on one key
+    go in order, a waiting run keeping its key."""
     if key is not None:
         return f"{uid}:{key}"
     if recipe is not None and recipe.mode is not Mode.PARALLEL:
         return uid
+    if spread is not None and recipe is not None:
+        return f"{uid}#{zlib.crc32(spread.encode()) % recipe.max_runs}"
     return None
 
 

@@ -19,7 +19,7 @@ from engine.model.limits import pick
 from engine.model.recipe import Mode
 from engine.model.run import RunState
 from engine.model.status import FINAL, RunStatus
-from engine.plan.modes import Verdict
+from engine.plan.modes import Verdict, lock_of
 from engine.queue.base import NewJob
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ def plan(engine: PlanHost, event: Event, decisions: list[Decision]) -> Plan:
                 key = engine.concurrency_key(recipe, event) if recipe.concurrency_key else None
                 group = uid if key is None else f"{uid}:{key}"  # modes.group_of, inlined
                 lock = group if key is not None or recipe.mode is not Mode.PARALLEL else None
+                if lock is None and not engine.admission.enabled:
+                    lock = lock_of(uid, recipe, key, run_id)  # max_runs, across processes
                 state = RunState(run_id, uid, event.workspace, recipe, event)
                 job = NewJob("run", run_id, lock_key=lock, hint=state)
                 status, reason, why = _admit(engine, plan, compiled, run_id, key, group, job, now)

@@ -26,12 +26,14 @@ def public_run(run: RunRow, slug: str | None) -> RunPublic:
     )
 
 
-def with_slug(workspace: str) -> Any:
-    """Runs of ``workspace`` with their recipe's id."""
+def with_slug(workspace: str, *, by_workspace: bool = True) -> Any:
+    """Runs of ``workspace`` with their recipe's id. ``by_workspace=False``: the workspace is
+    only checked, not searched by (a narrower filter, such as a recipe, names the index)."""
+    owned = col(RunRow.workspace_id) if by_workspace else unindexed(RunRow.workspace_id)
     return (
         select(RunRow, RecipeRow.slug)
         .join(RecipeRow, col(RecipeRow.uid) == col(RunRow.recipe_uid), isouter=True)
-        .where(RunRow.workspace_id == workspace)
+        .where(owned == workspace)
     )
 
 
@@ -51,7 +53,9 @@ def runs_page(
     """One page of the workspace's runs, newest first: of the recipe whose id is ``recipe``,
     in ``status``, of the event ``event_id``, created in ``[since, until)``; only for
     ``stores`` when given (a key limited to them)."""
-    query = with_slug(workspace)
+    # Runs of a recipe or of an event come down their own index (by id, or the event's few);
+    # SQLite would as soon walk the workspace's, reading every run until enough match.
+    query = with_slug(workspace, by_workspace=recipe is None and event_id is None)
     if stores is not None:
         query = query.where(col(RunRow.store).in_(sorted(stores)))
     if recipe is not None:

@@ -31,6 +31,7 @@ from api.routes import (
     stores,
     stream,
     testruns,
+    usage,
     workspaces,
 )
 from sous.container import Container
@@ -62,6 +63,7 @@ ROUTERS = (
     workspaces.agency_router,
     keys.router,
     audit.router,
+    usage.router,
     secrets.router,
     stores.router,
     recipes.router,

@@ -58,6 +58,7 @@ CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
+    429: "usage_limit_reached",
     500: "internal_error",
     502: "bad_gateway",
     503: "unavailable",
@@ -238,6 +239,7 @@ DESCRIPTIONS = {
     415: "Send the body as one of the media types the operation lists (`Content-Type`)",
     422: "The request is invalid; `details` says where",
     428: "Send `If-Match` (or a `version`) to say which version the change is based on",
+    429: "A daily usage limit of the workspace is reached: the message names it and what to do",
     502: "The store could not be reached",
     503: "Not ready",
 }

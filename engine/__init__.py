@@ -192,6 +192,11 @@ if TYPE_CHECKING:
     from engine.store.redact import (
         redact as redact,
     )
+    from engine.store.usage import (
+        METRICS as METRICS,
+        UsageRow as UsageRow,
+        count_usage as count_usage,
+    )
     from engine.store.vault import (
         Cipher as Cipher,
         Vault as Vault,
@@ -305,6 +310,9 @@ _WHERE: dict[str, str] = {
     "set_actor": "engine.store.audit",
     "StoredRecipe": "engine.store.recipes",
     "redact": "engine.store.redact",
+    "METRICS": "engine.store.usage",
+    "UsageRow": "engine.store.usage",
+    "count_usage": "engine.store.usage",
     "Cipher": "engine.store.vault",
     "Vault": "engine.store.vault",
     "periodically": "engine.timing.leader",

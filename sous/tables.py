@@ -8,6 +8,7 @@ TABLE_MODULES = (
     "engine.store.models",
     "engine.store.schedule_models",
     "engine.store.audit",
+    "engine.store.usage",
     "engine.packs.models",
     "api.tables",
     "connectors.email.models",

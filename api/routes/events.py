@@ -15,7 +15,7 @@ from api.deps import (
     RequireWrite,
     store_aware,
 )
-from api.errors import invalid, responses
+from api.errors import ApiError, invalid, responses
 from api.events_query import event_detail, events_page, public_event
 from api.models import EventAccepted, EventCreate, EventDetail, EventsPublic, UtcDateTime
 from api.pagination import Cursor, Limit
@@ -24,10 +24,19 @@ from engine import NewEvent, RegistryError, Text
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 422))
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, summary="Send an event")
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send an event",
+    responses=responses(429),
+)
 async def send_event(
     body: EventCreate, caller: RequireWrite, engine: EngineDep, registry: RegistryDep
 ) -> EventAccepted:
+    today = engine.clock.now().date().isoformat()
+    refused = engine.runner.limits.reached(caller.workspace, today, ("runs",))
+    if refused is not None:
+        raise ApiError(429, refused, code="usage_limit_reached")
     try:
         registry.trigger(body.type)
     except RegistryError:

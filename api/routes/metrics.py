@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, EngineDep, SettingsDep, StoresDep
 from api.errors import ApiError, responses
-from engine import FINAL, RunRow, StepRow
+from engine import FINAL, METRICS, RunRow, StepRow, UsageRow
 
 router = APIRouter(tags=["health"])
 _WINDOW = 1000
@@ -62,6 +62,33 @@ def _steps(session: Session) -> list[tuple[str, float]]:
         if ordered
     ]
     return [*out, ("_sum", float(total or 0) / 1000), ("_count", float(count))]
+
+
+USAGE_WORKSPACES = 50
+"""Workspaces labelled by name in ``sous_usage_today`` (the busiest by runs); the others are
+summed as ``workspace="other"``, so the series stay bounded however many workspaces there are."""
+
+
+def _usage_today(session: Session, today: str) -> list[tuple[str, float]]:
+    sums = [func.coalesce(func.sum(col(getattr(UsageRow, m))), 0) for m in METRICS]
+    rows: list[tuple[str, list[float]]] = [
+        (str(r[0]), [float(v) for v in r[1:]])
+        for r in session.exec(
+            select(col(UsageRow.workspace_id), *sums)
+            .where(col(UsageRow.day) == today)
+            .group_by(col(UsageRow.workspace_id))
+        ).all()
+    ]
+    ranked = sorted(rows, key=lambda r: (-r[1][0], r[0]))
+    named = ranked[:USAGE_WORKSPACES]
+    rest = ranked[USAGE_WORKSPACES:]
+    if rest:
+        named.append(("other", [sum(r[1][i] for r in rest) for i in range(len(METRICS))]))
+    return [
+        (f'{{workspace="{_label(ws)}",metric="{m}"}}', values[i])
+        for ws, values in named
+        for i, m in enumerate(METRICS)
+    ]
 
 
 def _active_runs(session: Session) -> list[tuple[str, float]]:
@@ -133,12 +160,21 @@ def _allowed(request: Request, settings: SettingsDep) -> None:
 )
 async def metrics(db: DatabaseDep, engine: EngineDep, stores: StoresDep) -> PlainTextResponse:
 
-    def read() -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        with db.read_session() as session:
-            return _steps(session), _active_runs(session)
+    today = engine.clock.now().date().isoformat()
 
-    steps, active = await run_in_threadpool(read)
+    def read() -> tuple[list[tuple[str, float]], ...]:
+        with db.read_session() as session:
+            return _steps(session), _active_runs(session), _usage_today(session, today)
+
+    steps, active, usage = await run_in_threadpool(read)
     lines = [
+        *_family(
+            "sous_usage_today",
+            "gauge",
+            f"Usage today (UTC) by workspace (the {USAGE_WORKSPACES} busiest; others summed as "
+            '"other") and metric',
+            usage,
+        ),
         *_family(
             "sous_events_total",
             "counter",

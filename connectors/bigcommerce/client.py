@@ -26,7 +26,7 @@ from connectors.bigcommerce.ratelimit import (
     QuotaBudget,
     RetryPolicy as RetryPolicy,
 )
-from engine import Clock, SystemClock, span
+from engine import Clock, SystemClock, count_usage, span
 
 DEFAULT_BASE_URL = "https://api.bigcommerce.com/stores/{store_hash}"
 MAX_PAGE = 250  # catalog `limit` maximum [conventions.md §3]
@@ -169,6 +169,7 @@ class BigCommerceClient:
         """Like :meth:`request` but returns the successful :class:`httpx.Response`."""
         method = method.upper()
         url = f"/{version}/{path.lstrip('/')}"
+        count_usage("store_requests")  # the run in hand's, when a step makes it
         with span("store_request", store=self.store_hash, method=method, path=url):
             return await self._send(method, url, params=params, json=json)
 

@@ -22,6 +22,7 @@ from sqlalchemy import delete, insert, update
 from engine.model.recipe import Step
 from engine.store.db import Tx
 from engine.store.models import RunRow, StepRow
+from engine.store.usage import usage_key
 
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
@@ -48,15 +49,24 @@ def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dic
 
 
 def open_runs(tx: Tx, rows: list[dict[str, Any]]) -> None:
-    """New run rows, sent with the rest of the group commit."""
+    """New run rows, sent with the rest of the group commit (each counted as a run of its
+    workspace, store and recipe: :mod:`engine.store.usage`)."""
     if rows:
         tx.insert(RUNS, rows)
+        for row in rows:
+            _count_run(tx, row)
+
+
+def _count_run(tx: Tx, row: dict[str, Any]) -> None:
+    key = usage_key(row["workspace_id"], row["created_at"], row.get("store"), row["recipe_uid"])
+    tx.count(key, "runs")
 
 
 def open_replay(tx: Tx, run: dict[str, Any], steps: Sequence[dict[str, Any]]) -> None:
     """A replayed run and the trace rows it carries over (written at once: the replay reads
     back what it wrote in the same transaction)."""
     tx.conn.execute(insert(RUNS), [run])
+    _count_run(tx, run)
     if steps:
         tx.conn.execute(insert(STEPS), [{**s, "run_id": run["id"]} for s in steps])
 

@@ -45,6 +45,7 @@ from engine.run.steps import SecretsView, StepExecutor, StepFailed, kind_of, ret
 from engine.run.waits import Recheck, Wait, recheck, refresh
 from engine.store.db import Database, Tx, write_until_done
 from engine.store.models import RunRow, StepRow
+from engine.store.usage import Key, UsageLimits, UsageMeter, metering, usage_key
 from engine.store.vault import Cipher, Vault
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class Runner:
         self._services = services
         self._engine = engine
         self.steps = StepExecutor(registry, clock, services)
+        self.limits = UsageLimits(db, clock)
+        """The workspaces' daily usage limits, checked before each step."""
         self.executing: set[str] = set()
         """Runs a worker is executing right now (in this process)."""
 
@@ -159,8 +162,22 @@ class Runner:
             t0 = self._clock.monotonic()
             state.attempts += 1
             record: dict[str, Any] = {"attempts": state.attempts, "started_at": self._clock.now()}
+            key = usage_key(
+                state.workspace, record["started_at"], state.event.store, state.recipe_uid
+            )
+            if not state.test:  # a test run sends nothing
+                refused = self._over_limit(state, key, step, index)
+                if refused is not None:
+                    await self._save(
+                        state, None, None, None, RunStatus.CANCELLED, job, reason=refused
+                    )
+                    return
+                _count_step(self._db.usage, key, step.use)
             try:
-                with observe.span("step", step=step.id or str(index), action=step.use):
+                with (
+                    observe.span("step", step=step.id or str(index), action=step.use),
+                    metering(self._db.usage, key),
+                ):
                     done = await self.steps.run(state, step, index, lambda n: self._emit(state, n))
             except Wait as wait:
                 if not await self._begin_wait(state, step, index, job, wait, record):
@@ -184,6 +201,13 @@ class Runner:
                 state.outputs[step.id or str(index)] = done.output
             if await self._save(state, index, step, record, _advance(state), job) in FINAL:
                 return
+
+    def _over_limit(self, state: RunState, key: Key, step: Step, index: int) -> str | None:
+        """Why the workspace may not take this step today (its daily usage limits)."""
+        metrics: tuple[str, ...] = ("runs",) if index == 0 and state.attempts == 1 else ()
+        metrics += ("steps",) + ((_METRIC_OF[step.use],) if step.use in _METRIC_OF else ())
+        # the run itself was counted when it was made: only more than the limit refuses it
+        return self.limits.reached(state.workspace, key[1], metrics, started=("runs",))
 
     async def _failed(
         self,
@@ -418,6 +442,17 @@ class Runner:
         if run_status == RunStatus.FAILED and not state.test:
             await self._engine.autodisable.run_failed(state.recipe_uid)
         return run_status
+
+
+_METRIC_OF = {"email.send": "emails", "http.request": "http_calls"}
+
+
+def _count_step(meter: UsageMeter, key: Key, use: str) -> None:
+    """A step attempted: a step, and an e-mail or an HTTP call when it is one."""
+    meter.add(key, "steps")
+    metric = _METRIC_OF.get(use)
+    if metric is not None:
+        meter.add(key, metric)
 
 
 MAX_LOGGED = 50

@@ -29,6 +29,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
 from engine.store.bulk import Ops
+from engine.store.usage import Key, UsageMeter
 
 T = TypeVar("T")
 log = logging.getLogger("sous.engine")
@@ -105,6 +106,13 @@ class Tx:
         self.conn = conn
         self._after: list[Callable[[], None]] = []
         self._ops: list[Callable[[Ops], None]] = []
+        self._counts: list[tuple[Key, str, int]] = []
+
+    def count(self, key: Key, metric: str, n: int = 1) -> None:
+        """Count usage (:mod:`engine.store.usage`) if this function's writes commit: in the
+        engine's writer it is written with the batch, and counted once however often the
+        function runs (a batch run again in savepoints runs it twice)."""
+        self._counts.append((key, metric, n))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after.append(callback)
@@ -127,6 +135,7 @@ class Database:
         # An in-memory database lives in its one connection: readers share it.
         separate = not is_memory(url)
         self.reader: Engine = make_engine(url, read_only=True) if separate else self.engine
+        self.usage = UsageMeter()
         self.writer: Writer = Writer(self)
 
     def session(self) -> Session:
@@ -140,8 +149,10 @@ class Database:
 
     def create_all(self) -> None:
         """Create every table directly (tests); deployments use :func:`sous.migrate`."""
+        import engine.store.audit
         import engine.store.models
-        import engine.store.schedule_models  # noqa: F401  (both register their tables)
+        import engine.store.schedule_models
+        import engine.store.usage  # noqa: F401  (each registers its tables)
 
         SQLModel.metadata.create_all(self.engine)
 
@@ -269,39 +280,64 @@ class Writer:
         results: list[tuple[bool, Any]] = []
         after: list[Callable[[], None]] = []
         ops = Ops()
-        with self._db.engine.begin() as conn:
-            for fn, _ in batch:
-                tx = Tx(conn)
-                if not isolate:
-                    try:
-                        results.append((True, fn(tx)))
-                    except Exception as exc:
-                        raise _BatchFailed from exc
-                    for op in tx._ops:
-                        op(ops)
-                else:
-                    # Each function's deferred writes are flushed inside its own savepoint, so
-                    # one that breaks a constraint fails alone.
-                    savepoint = conn.begin_nested()
-                    try:
-                        value = fn(tx)
-                        own = Ops()
-                        for op in tx._ops:
-                            op(own)
-                        own.flush(conn)
-                        savepoint.commit()
-                    except Exception as exc:
-                        savepoint.rollback()
-                        results.append((False, exc))
-                        continue
-                    results.append((True, value))
-                after += tx._after
+        usage = self._db.usage
+        counted: dict[Any, dict[str, int]] = {}
+        try:
+            with self._db.engine.begin() as conn:
+                counts = self._run_fns(batch, isolate, conn, ops, results, after)
+                for key, metric, n in counts:
+                    usage.add(key, metric, n)
+                counted = usage.write(conn)  # what was counted since the last batch, and now
+        except BaseException:
+            usage.put_back(counted)
+            raise
+        usage.committed(counted)
+        return results, after
+
+    def _run_fns(
+        self,
+        batch: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]],
+        isolate: bool,
+        conn: Connection,
+        ops: Ops,
+        results: list[tuple[bool, Any]],
+        after: list[Callable[[], None]],
+    ) -> list[tuple[Key, str, int]]:
+        """Run each function of the batch; the usage counted by those whose work stands."""
+        counts: list[tuple[Key, str, int]] = []
+        for fn, _ in batch:
+            tx = Tx(conn)
             if not isolate:
                 try:
-                    ops.flush(conn)
-                except Exception as exc:  # the deferred writes of one function broke the batch
+                    results.append((True, fn(tx)))
+                except Exception as exc:
                     raise _BatchFailed from exc
-        return results, after
+                for op in tx._ops:
+                    op(ops)
+            else:
+                # Each function's deferred writes are flushed inside its own savepoint, so
+                # one that breaks a constraint fails alone.
+                savepoint = conn.begin_nested()
+                try:
+                    value = fn(tx)
+                    own = Ops()
+                    for op in tx._ops:
+                        op(own)
+                    own.flush(conn)
+                    savepoint.commit()
+                except Exception as exc:
+                    savepoint.rollback()
+                    results.append((False, exc))
+                    continue
+                results.append((True, value))
+            after += tx._after
+            counts += tx._counts
+        if not isolate:
+            try:
+                ops.flush(conn)
+            except Exception as exc:  # the deferred writes of one function broke the batch
+                raise _BatchFailed from exc
+        return counts
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -31,6 +31,8 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 	$(BIN)/sous validate recipes/
+	$(BIN)/hadolint docker/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
 
 # The suite with coverage; fails under the floor in pyproject.toml ([tool.coverage.report]).
 coverage: $(STAMP)

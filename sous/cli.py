@@ -207,7 +207,10 @@ def register_worker(sub: Any) -> None:
     cli_options.database(p)
     cli_options.setting(p, "--workers", "concurrent runs in this process", type=int)
     p.add_argument(
-        "--alive-file", default=None, help="touch this file while healthy (health checks)"
+        "--alive-file",
+        default=None,
+        help="touch this file while heartbeats reach the database (env SOUS_ALIVE_FILE; "
+        "python -m sous.health checks its age)",
     )
     p.set_defaults(handler=cmd_worker)
 

@@ -13,7 +13,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -233,9 +235,8 @@ async def run_worker(
             ),
         ]
         if alive_file is not None:
-            side.append(
-                asyncio.create_task(_touch(alive_file, tuning.heartbeat), name="sous-alive")
-            )
+            touch = _touch(alive_file, tuning.heartbeat, queue.beating)
+            side.append(asyncio.create_task(touch, name="sous-alive"))
         freeze_heap()
         log.warning(
             "sous worker %s is taking jobs (%d at a time)", queue.worker_id, settings.workers
@@ -270,10 +271,13 @@ def _recipes_mark(engine: Engine) -> tuple[Any, ...]:
     return tuple(row)
 
 
-async def _touch(path: Path, every: float) -> None:
-    """For container health checks: the file's age tells whether the event loop still runs."""
+async def _touch(path: Path, every: float, healthy: Callable[[], bool]) -> None:
+    """For container health checks (``python -m sous.health``): the file is touched while
+    ``healthy()`` (the queue's heartbeats reach PostgreSQL), so its age tells whether this
+    worker's event loop runs and its database answers."""
     while True:
-        await asyncio.to_thread(path.touch)
+        if healthy():
+            await asyncio.to_thread(path.touch)
         await asyncio.sleep(every)
 
 
@@ -282,7 +286,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         database_url=args.database_url, workers=args.workers, queue="procrastinate"
     )
     configure_logging(settings.log_level)
-    alive = Path(args.alive_file) if args.alive_file else None
+    found = args.alive_file or os.environ.get("SOUS_ALIVE_FILE")
+    alive = Path(found) if found else None
     return asyncio.run(run_worker(settings, alive_file=alive))
 
 

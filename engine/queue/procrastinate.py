@@ -110,6 +110,8 @@ class ProcrastinateJobQueue:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.claimed = 0
+        self.last_beat: float | None = None
+        """``time.monotonic()`` of this process's last heartbeat that reached the database."""
 
     # -- contract -------------------------------------------------------------------------
     def enqueue(self, tx: Tx, jobs: Sequence[NewJob]) -> list[str]:
@@ -190,6 +192,12 @@ class ProcrastinateJobQueue:
             self._bump(count)
         return count
 
+    def beating(self) -> bool:
+        """Whether this process's heartbeats reach the database (the last one is younger than
+        ``stalled_after``, after which other workers take its jobs back)."""
+        last = self.last_beat
+        return last is not None and time.monotonic() - last < self.tuning.stalled_after
+
     def depth(self) -> int:
         return self._counts()[1]
 
@@ -257,6 +265,7 @@ class ProcrastinateJobQueue:
             await connector.open_async()
             self._manager = JobManager(connector)
             self.worker_id = await self._manager.register_worker()
+            self.last_beat = time.monotonic()
             self._connector = connector
             for name, loop in (("listen", self._listen), ("beat", self._beat)):
                 task = asyncio.get_running_loop().create_task(loop(), name=f"sous-queue-{name}")
@@ -372,6 +381,7 @@ class ProcrastinateJobQueue:
             since_recover += self.tuning.heartbeat
             try:
                 await self._manager.update_heartbeat(self.worker_id)
+                self.last_beat = time.monotonic()
                 if since_recover >= self.tuning.stalled_after:
                     since_recover = 0.0
                     await self.recover()

@@ -3,6 +3,7 @@ what a page of recipes did lately."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,11 +72,31 @@ def public_row(row: RecipeRow) -> RecipePublic:
     )
 
 
+_PLAIN = re.compile(r"^[a-z0-9._-]+$")
+"""Text that JSON writes as it is (no escapes), so it is found in a document's JSON text."""
+
+
+def _somewhere(trigger: str | None, text: str | None) -> list[str]:
+    """Words each wanted recipe's document holds somewhere in its JSON text: the database skips
+    the others before any is read (the exact test, :func:`_wanted`, follows)."""
+    words = (text or "").lower().split()
+    if trigger is not None:
+        words.append(trigger[:-1] if trigger.endswith("*") else trigger)
+    return [w for w in words if _PLAIN.match(w)]
+
+
 def _rows(
-    session: Session, workspace: str, enabled: bool | None, after: str | None, chunk: int
+    session: Session,
+    workspace: str,
+    enabled: bool | None,
+    after: str | None,
+    chunk: int,
+    words: list[str],
 ) -> Iterator[RecipeRow]:
     while True:
         query = select(RecipeRow).where(RecipeRow.workspace_id == workspace)
+        for word in words:
+            query = query.where(sa.cast(col(RecipeRow.document), sa.Text).ilike(f"%{word}%"))
         if enabled is not None:
             query = query.where(RecipeRow.enabled == enabled)
         if after is not None:
@@ -113,7 +134,8 @@ def search(
     found: list[RecipeRow] = []
     # Unfiltered, the page is the first limit + 1 rows: no more are read (documents are large).
     chunk = _CHUNK if trigger is not None or text else limit + 1
-    for row in _rows(session, workspace, enabled, cursor, chunk):
+    words = _somewhere(trigger, text)
+    for row in _rows(session, workspace, enabled, cursor, chunk, words):
         if _wanted(row, trigger, text):
             found.append(row)
             if len(found) > limit:

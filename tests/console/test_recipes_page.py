@@ -115,12 +115,19 @@ async def test_the_list_filters_by_text_trigger_and_state_and_pages(
     assert listed(off.text) == ["c-other"]
     on = await get("/console/recipes", params={"enabled": "yes", "q": "sync"})
     assert listed(on.text) == ["b-sync"]
+    upper = await get("/console/recipes", params={"q": "STOCK WATCH"})
+    assert listed(upper.text) == ["a-stock"]
+    across = await get("/console/recipes", params={"q": "b-sync erp"})  # the id, then the name
+    assert listed(across.text) == ["b-sync"]
+    await add(client, admin, id="d-cafe", name="Café été", trigger={"type": "custom.sync"})
+    accented = await get("/console/recipes", params={"q": "ÉTÉ", "trigger": "custom.*"})
+    assert listed(accented.text) == ["d-cafe"]
     monkeypatch.setattr("api.console.pages.recipes.PAGE_SIZE", 2)
     first = await get("/console/recipes")
     assert listed(first.text) == ["a-stock", "b-sync"]
     older = re.search(r'href="(/console/recipes\?cursor=[^"]+)" rel="next"', first.text)
     assert older is not None
-    assert listed((await get(older.group(1))).text) == ["c-other"]
+    assert listed((await get(older.group(1))).text) == ["c-other", "d-cafe"]
 
 
 async def test_a_recipe_page_shows_its_document_runs_and_decisions(

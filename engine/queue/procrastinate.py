@@ -15,6 +15,13 @@ engine's PostgreSQL database, shared by every worker process.
   one that unregistered) are put back by :meth:`ProcrastinateJobQueue.recover`, which the queue
   also runs by itself every ``stalled_after`` seconds.
 
+The boundary: this adapter calls procrastinate's SQL functions and its ``JobManager`` directly
+(not only its public ``App`` API), so it supports the procrastinate versions it was tested with,
+:data:`SUPPORTED` (the dependency is capped to them); :func:`check_version` refuses others, and
+:func:`install_schema` refuses a database a newer procrastinate already migrated.
+``scripts/procrastinate_upgrade.py`` migrates a database made by an older procrastinate 3 with
+jobs in it and runs them afterwards.
+
 Times: due times are kept on the *database's* clock (``scheduled_at = now() + delay``, where
 ``delay`` is ``due_at`` minus the engine clock's now), so every worker agrees on when a job is
 due whatever its own clock says. Heartbeats and polls wait in real time; the wait for the next
@@ -68,6 +75,33 @@ SELECT extract(epoch FROM min(scheduled_at) - now())::float8 FROM procrastinate_
 WHERE queue_name = %(queue)s AND status = 'todo' AND scheduled_at > now()"""
 
 
+SUPPORTED = ((3, 10, 0), (3, 11, 0))
+"""procrastinate versions this adapter works with: from the first, up to (not including) the
+second. Its SQL functions (``procrastinate_defer_jobs_v1``, ``procrastinate_fetch_job_v2``,
+``procrastinate_finish_job_v1``, ``procrastinate_retry_job_v2``) and ``JobManager`` are called
+directly."""
+
+
+def check_version(found: str | None = None) -> str:
+    """The installed procrastinate's version; :class:`RuntimeError` if it is not supported."""
+    if found is None:
+        from procrastinate import __version__
+
+        found = str(__version__)
+    low, high = SUPPORTED
+    if not low <= _version(found) < high:
+        raise RuntimeError(
+            f"procrastinate {found} is installed; Sous's distributed queue calls procrastinate's "
+            f"job functions directly and supports {_dotted(low)} up to (not including) "
+            f"{_dotted(high)}: pip install 'procrastinate>={_dotted(low)},<{_dotted(high)}'"
+        )
+    return found
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
 @dataclass(frozen=True)
 class QueueTuning:
     """Times are real seconds."""
@@ -94,6 +128,7 @@ class ProcrastinateJobQueue:
     def __init__(self, db: Database, clock: Clock, tuning: QueueTuning | None = None) -> None:
         if db.is_sqlite:
             raise ValueError("the procrastinate queue needs PostgreSQL (SOUS_DATABASE_URL)")
+        check_version()
         self._db = db
         self._clock = clock
         self.tuning = tuning or QueueTuning()
@@ -442,9 +477,9 @@ def install_schema(engine: Engine) -> str:
     """Create procrastinate's tables and functions, or bring them to the installed
     procrastinate's version with its migration files; return what was done. Safe to run from
     several processes at once (an advisory lock serialises them) and to run again."""
-    from procrastinate import __version__ as installed
     from procrastinate.schema import SchemaManager
 
+    installed = check_version()
     target = _version(installed)
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
@@ -463,7 +498,12 @@ def install_schema(engine: Engine) -> str:
             done = f"procrastinate {installed} schema created"
         elif recorded is None:
             done = f"procrastinate schema found; recorded as {installed}"
-        elif _version(recorded[0]) >= target:
+        elif _version(recorded[0]) > target:
+            raise RuntimeError(
+                f"the database's procrastinate schema is at {recorded[0]}, newer than the "
+                f"installed procrastinate {installed}: run this Sous with the newer version"
+            )
+        elif _version(recorded[0]) == target:
             return f"procrastinate schema is at {recorded[0]}"
         else:
             steps = _migrations(_version(recorded[0]), target)

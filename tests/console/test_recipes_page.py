@@ -311,6 +311,12 @@ async def test_versions_diff_and_rollback_as_a_new_version(
     assert '3 <span class="muted">(current)</span>' in after.text
     missing = await signed_in.get("/console/recipes/sold-out-alert/diff?from=1&to=9")
     assert missing.status_code == 404
+    never = await signed_in.post(
+        "/console/recipes/sold-out-alert/rollback",
+        data={"csrf": csrf_of(page.text), "version": "9"},
+    )
+    assert never.status_code == 422 and "This recipe has no version 9." in never.text
+    assert stored(engine, "sold-out-alert").version == 3
 
 
 async def test_a_dry_run_names_the_condition_that_said_no(

@@ -41,6 +41,7 @@ from engine import (
     Event,
     EventRow,
     MatchRow,
+    NotFoundError,
     Recipe,
     RecipeError,
     RecipeRow,
@@ -330,6 +331,13 @@ async def rollback_recipe(
         problem = f"Version {version} cannot be made current: " + "; ".join(
             str(d) for d in exc.details
         )
+        return await _page_again(
+            request, visitor, container, slug, problem=problem, status_code=422
+        )
+    except NotFoundError as exc:
+        if exc.kind == "recipe":
+            raise
+        problem = f"This recipe has no version {version}."
         return await _page_again(
             request, visitor, container, slug, problem=problem, status_code=422
         )

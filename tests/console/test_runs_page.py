@@ -166,6 +166,7 @@ async def test_a_run_page_shows_its_trace_and_replays_from_the_failed_step(
     assert "&#34;echoed&#34;: &#34;noted 77&#34;" in text
     assert "Error:" in text and "test.flaky" in text
     assert "Replay from the failed step (second)" in text
+    assert "Failed attempts of second (1)" in text and "Attempt 1: " in text
     assert f'href="/console/events/{result.event_id}"' in text
     replayed = await signed_in.post(
         f"/console/runs/{run_id}/replay", data={"csrf": csrf_of(text), "from": "failed_step"}

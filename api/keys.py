@@ -194,3 +194,16 @@ def clients(session: Session, agency: str, *, archived: bool = False) -> list[Wo
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def reachable(db: Database, caller: Caller, workspace: str) -> bool:
+    """Whether ``caller`` may act in ``workspace``: its own, or (an agency key) the agency's
+    own workspace and its clients' that are not archived."""
+    if workspace == caller.workspace:
+        return True
+    if not caller.agency:
+        return False
+    if workspace == caller.home:
+        return True
+    found = client_of(db, caller.home, workspace)
+    return found is not None and found.archived_at is None

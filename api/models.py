@@ -309,6 +309,35 @@ class RecipeDisable(BaseModel):
     reason: Text | None = Field(default=None, max_length=1000)
 
 
+class RecipeCopy(BaseModel):
+    """Where a recipe is copied to, and what changes on the way."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"store": "def456"},
+                {"workspace": "south-supply", "store": "sss111", "id": "vip-alert"},
+            ]
+        },
+    )
+    workspace: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The workspace to copy to (default: the same one); an agency key names any "
+        "of its workspaces",
+    )
+    store: str | list[str] | None = Field(
+        default=None, description="The store hash(es) the copy runs for (default: the recipe's)"
+    )
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$",
+        description="The copy's id (default: the recipe's; with `-copy` in the same workspace)",
+    )
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+
+
 class RecipeRollback(BaseModel):
     model_config = _examples({"version": 2})
     version: int = Field(ge=1, le=MAX_VERSION)

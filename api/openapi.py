@@ -35,6 +35,7 @@ LOCATIONS = {
     ("POST", "/v1/workspaces"): "/v1/workspaces/{/id}",
     ("POST", "/v1/stores"): "/v1/stores/{/store_hash}",
     ("POST", "/v1/recipes"): "/v1/recipes/{/id}",
+    ("POST", "/v1/recipes/{recipe_id}/copy"): "/v1/recipes/{/id}",
     ("POST", "/v1/hooks"): "/v1/hooks/{/id}",
     ("POST", "/v1/packs"): "/v1/packs/{/pack/name}/{/pack/version}",
     ("POST", "/v1/packs/archive"): "/v1/packs/{/pack/name}/{/pack/version}",

@@ -127,6 +127,10 @@ if TYPE_CHECKING:
         make_for_stores as make_for_stores,
         make_recipe as make_recipe,
     )
+    from engine.packs.templatize import (
+        export_templates as export_templates,
+        template_of as template_of,
+    )
     from engine.packs.upgrade import (
         apply_upgrade as apply_upgrade,
         plan_upgrade as plan_upgrade,
@@ -271,6 +275,8 @@ _WHERE: dict[str, str] = {
     "default_library": "engine.packs.install",
     "make_for_stores": "engine.packs.instances",
     "make_recipe": "engine.packs.instances",
+    "export_templates": "engine.packs.templatize",
+    "template_of": "engine.packs.templatize",
     "apply_upgrade": "engine.packs.upgrade",
     "plan_upgrade": "engine.packs.upgrade",
     "Job": "engine.queue.base",

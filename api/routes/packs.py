@@ -155,6 +155,16 @@ class PackExport(BaseModel):
     license: str = ""
     recipes: list[str] | None = Field(default=None, description="Only these recipes")
     keep_stores: bool = Field(default=False, description="Keep store hashes (default: every store)")
+    templates: bool = Field(
+        default=False,
+        description="Export templates, not recipes: e-mail addresses, URLs and the store "
+        "become typed inputs (defaults: the recipe's own values), and `inputs` names more",
+    )
+    inputs: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="With `templates`: recipe id → {input name: JSON Pointer into the recipe}",
+        examples=[{"low-stock": {"threshold": "/conditions/0/<=/1"}}],
+    )
 
 
 router = APIRouter(prefix="/v1/packs", tags=["packs"], responses=responses(401, 403, 404, 422))
@@ -319,24 +329,36 @@ async def _respond(
 
 
 @router.post(
-    "/export", summary="The workspace's recipes as a pack (.tar.gz)", response_class=Response
+    "/export",
+    summary="The workspace's recipes as a pack (.tar.gz): ready-made recipes, or templates",
+    response_class=Response,
 )
 async def export(
     body: PackExport, workspace: WorkspaceDep, service: PacksDep, container: ContainerDep
 ) -> Response:
-    from engine import export_workspace
+    from engine import export_templates, export_workspace
 
     about = body.model_dump(include={"name", "version", "description", "author", "license"})
 
     def work() -> tuple[str, bytes]:
-        pack = export_workspace(
-            service.recipes,
-            service.registry,
-            workspace,
-            **about,
-            recipes=body.recipes,
-            keep_stores=body.keep_stores,
-        )
+        if body.templates:
+            pack = export_templates(
+                service.recipes,
+                service.registry,
+                workspace,
+                **about,
+                recipes=body.recipes,
+                inputs=body.inputs,
+            )
+        else:
+            pack = export_workspace(
+                service.recipes,
+                service.registry,
+                workspace,
+                **about,
+                recipes=body.recipes,
+                keep_stores=body.keep_stores,
+            )
         folder = f"{pack.name}-{pack.version}"
         return folder, build_archive(pack.files, folder)
 

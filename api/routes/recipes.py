@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContainerDep, EngineDep, RegistryDep, RequireWrite, SessionDep, WorkspaceDep
-from api.errors import ApiError, ErrorItem, recipe_details, responses
+from api.errors import ApiError, ErrorItem, not_found, recipe_details, responses
+from api.keys import reachable
 from api.models import (
     MAX_VERSION,
     RECIPE_EXAMPLE,
+    RecipeCopy,
     RecipeCreate,
     RecipeDiff,
     RecipeDisable,
@@ -193,6 +196,56 @@ async def disable_recipe(
 async def delete_recipe(recipe_id: RecipeId, caller: RequireWrite, engine: EngineDep) -> None:
     uid = await run_in_threadpool(engine.recipes.delete, caller.workspace, recipe_id)
     engine.refresh(None, uid)
+
+
+@router.post(
+    "/{recipe_id}/copy",
+    status_code=status.HTTP_201_CREATED,
+    summary="Copy a recipe to another store or workspace",
+    description="A new recipe from this one's document, in the same workspace or another "
+    "(an agency key: any of its workspaces), for other stores, under another id or name. "
+    "Its `source` is `copy:WORKSPACE/ID`.",
+    responses=responses(404, 409),
+)
+async def copy_recipe(
+    recipe_id: RecipeId,
+    body: RecipeCopy,
+    caller: RequireWrite,
+    container: ContainerDep,
+    response: Response,
+) -> RecipePublic:
+    target = body.workspace or caller.workspace
+    if not await run_in_threadpool(reachable, container.db, caller, target):
+        raise not_found("workspace", target)
+    original = await run_in_threadpool(container.engine.recipes.get, caller.workspace, recipe_id)
+    same = target == caller.workspace
+    changes: dict[str, Any] = {"version": None, "id": body.id or recipe_id + "-copy" * same}
+    changes |= {k: v for k, v in (("store", body.store), ("name", body.name)) if v is not None}
+    document = original.recipe.model_copy(update=changes).document()
+    source = f"copy:{caller.workspace}/{recipe_id}"
+    stored = await _change(
+        container, lambda: container.engine.recipes.create(target, document, source=source)
+    )
+    return await _saved(container, response, stored)
+
+
+@router.get(
+    "/{recipe_id}/yaml",
+    summary="Download a recipe as a YAML file",
+    description="The recipe's document as a recipe file (its version left out), to keep, "
+    "edit or create again with `POST /v1/recipes` and `Content-Type: application/yaml`.",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        **responses(404),
+    },
+)
+def download_recipe(recipe_id: RecipeId, workspace: WorkspaceDep, engine: EngineDep) -> Response:
+    stored = engine.recipes.get(workspace, recipe_id)
+    document = stored.recipe.model_copy(update={"version": None}).document()
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    headers = {"Content-Disposition": f'attachment; filename="{recipe_id}.yaml"'}
+    return Response(text, media_type="application/yaml", headers=headers)
 
 
 @router.get("/{recipe_id}/versions", summary="List a recipe's versions", responses=responses(404))

@@ -9,6 +9,7 @@ it is handed back, so what is exported can be installed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -64,9 +65,34 @@ def export_workspace(
         if not keep_stores:
             update["store"] = "*"
         documents.append(stored.recipe.model_copy(update=update).document())
+    manifest = manifest_for(registry, documents, name, version, description, author, license)
+    texts = {
+        "pack.yaml": yaml.safe_dump(manifest.model_dump(exclude_none=True), sort_keys=False),
+        "README.md": _readme(
+            manifest, [(d["id"], d["trigger"]["type"], d["name"]) for d in documents]
+        ),
+    }
+    for document in documents:
+        texts[f"recipes/{document['id']}.yaml"] = yaml.safe_dump(
+            document, sort_keys=False, allow_unicode=True
+        )
+    return load_pack(PackFiles.from_texts(texts), registry)
+
+
+def manifest_for(
+    registry: Registry,
+    documents: list[dict[str, Any]],
+    name: str,
+    version: str,
+    description: str,
+    author: str,
+    license: str,
+) -> PackManifest:
+    """The manifest of an exported pack: the connectors its documents use, and this Sous's
+    major version; bad details are a :class:`PackError` naming each."""
     running = sous_version()
     try:
-        manifest = PackManifest(
+        return PackManifest(
             name=name,
             version=version,
             description=description,
@@ -81,17 +107,6 @@ def export_workspace(
             for e in exc.errors()
         ]
         raise PackError("cannot make a pack with these details", details) from None
-    texts = {
-        "pack.yaml": yaml.safe_dump(manifest.model_dump(exclude_none=True), sort_keys=False),
-        "README.md": _readme(
-            manifest, [(d["id"], d["trigger"]["type"], d["name"]) for d in documents]
-        ),
-    }
-    for document in documents:
-        texts[f"recipes/{document['id']}.yaml"] = yaml.safe_dump(
-            document, sort_keys=False, allow_unicode=True
-        )
-    return load_pack(PackFiles.from_texts(texts), registry)
 
 
 def write_folder(files: PackFiles, destination: Path) -> None:

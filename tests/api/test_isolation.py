@@ -71,6 +71,8 @@ def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("GET", f"{recipe_path}/versions", None),
         ("GET", f"{recipe_path}/versions/1", None),
         ("GET", f"{recipe_path}/diff?from=1&to=1", None),
+        ("GET", f"{recipe_path}/yaml", None),
+        ("POST", f"{recipe_path}/copy", {"store": "aaa"}),
         ("DELETE", recipe_path, None),
         ("POST", "/v1/recipes/test", {"recipe": recipe(id="mine"), "event_id": b["event"]}),
         ("GET", f"/v1/events/{b['event']}", None),

@@ -84,11 +84,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if read_only:
         # Readers have a pool of their own, so a dashboard never waits for a connection the
         # engine's writers hold, and begin READ ONLY (no transaction id, no write by mistake).
+        # Small: every process has one, and they share the server's max_connections.
         return create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=8,
-            max_overflow=8,
+            pool_size=5,
+            max_overflow=5,
             execution_options={"postgresql_readonly": True},
         )
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

@@ -37,6 +37,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Backtest", "/console/backtest"),
     NavItem("Backorders", "/console/backorders"),
     NavItem("Packs", "/console/packs"),
+    NavItem("Usage", "/console/usage"),
+    NavItem("Audit", "/console/audit"),
     NavItem("Settings", "/console/settings"),
 )
 """The console's sections, in the order the navigation shows them."""

@@ -506,6 +506,8 @@ async def run(url: str, args: argparse.Namespace) -> list[Figure]:
 
 
 def report(figures: list[Figure], rounds: int) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n(load average {load} on {os.cpu_count()} CPUs: figures from a busy machine run high)")
     print(f"\n{'page':<22} {'p50 ms':>8} {'p99 ms':>8}  verdict (p99 ≤ {TARGET_MS:.0f} ms)")
     for f in figures:
         if f.status in ("ok", "over"):

@@ -8,6 +8,9 @@
 - ``core.emit``: sends a custom event, caused by this run (loop protection applies).
 - ``core.aggregate``: counts a list (an earlier step's output) and sums, averages, finds the
   least and the most of a number in each item (``total_inc_tax`` of listed orders).
+- ``core.for_each`` (written ``for_each:`` in a recipe): runs its ``steps`` once per item of a
+  list, with ``item`` and ``index`` in scope, up to ``max_items``, durably (see
+  :mod:`engine.run.foreach`).
 - ``core.wait``: pauses the run for a duration (``for: 3d``) or until a time (``until:``), up to
   90 days, durably (see :mod:`engine.run.waits`); ``recheck: true`` checks the recipe's conditions
   again on a refreshed payload before going on.
@@ -56,6 +59,35 @@ class LogParams(Params):
 
 class LogOutput(BaseModel):
     message: str
+
+
+class ForEachParams(Params):
+    """What a ``for_each`` step holds besides its ``steps`` (written on the step itself, not in
+    ``with:``)."""
+
+    for_each: list[Any] = Field(
+        description="The items: a list, or a template that renders to one",
+        examples=[["{{ order.lines }}"]],
+    )
+    max_items: int = Field(default=50, ge=1, le=999, description="At most this many items run")
+    on_overflow: str = Field(
+        default="truncate",
+        pattern="^(truncate|fail)$",
+        description="More items than max_items: run the first ones (and say so), or fail",
+    )
+
+
+class ForEachOutput(BaseModel):
+    """``steps.<id>.results[i].<sub-step id>.<field>``: each item's sub-step outputs."""
+
+    count: int = Field(description="Items run", examples=[3])
+    total: int = Field(description="Items the list had", examples=[3])
+    truncated: bool = Field(description="The list had more than max_items", examples=[False])
+    note: str | None = Field(default=None, description="Why fewer items ran than the list had")
+    results: list[dict[str, Any]] = Field(
+        description="Per item: its steps' outputs by step id",
+        examples=[[{"tag": {"message": "line 77"}}]],
+    )
 
 
 class EmitParams(Params):
@@ -216,6 +248,10 @@ async def _set(ctx: ActionContext, params: SetParams) -> dict[str, Any]:
     return dict(params.model_extra or {})
 
 
+async def _for_each(ctx: ActionContext, params: ForEachParams) -> ForEachOutput:
+    raise PermanentError("core.for_each runs as a for_each step (for_each: and steps:)")
+
+
 async def _log(ctx: ActionContext, params: LogParams) -> LogOutput:
     log.log(
         logging.getLevelName(params.level.upper()),
@@ -325,6 +361,16 @@ CONNECTOR = Connector(
             params=AggregateParams,
             output=AggregateOutput,
             handler=_aggregate,
+            retry=RetryPolicy(tries=1),
+        ),
+        ActionSpec(
+            name="core.for_each",
+            description="Run steps once per item of a list (an order's lines, a query's "
+            "results), with item and index in scope, up to max_items; each item's steps are "
+            "traced and keyed on their own and done once across restarts",
+            params=ForEachParams,
+            output=ForEachOutput,
+            handler=_for_each,
             retry=RetryPolicy(tries=1),
         ),
         ActionSpec(

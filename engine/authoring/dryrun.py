@@ -104,6 +104,12 @@ def dry_run(recipe: Recipe, event: Event, registry: Registry, now: Any) -> DryRu
             except (ConditionError, TypeError):
                 preview.would_run = None  # depends on earlier steps' output
         try:
+            if step.is_loop():
+                preview.params = {
+                    "for_each": _plain(renderer.render(step.for_each, data, "for_each"))
+                }
+                result.steps.append(preview)
+                continue
             rendered = _plain(renderer.render(step.with_, data, "with"))
             preview.params = rendered
             if not any(isinstance(v, str) and v.startswith("<steps") for v in _leaves(rendered)):

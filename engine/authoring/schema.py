@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.model.recipe import Recipe
+from engine.model.recipe import FOR_EACH, Recipe
 from engine.registry import Registry
 
 TEMPLATE = {
@@ -37,13 +37,33 @@ def _allow_template(prop: dict[str, Any]) -> None:
     prop["anyOf"] = [original, TEMPLATE]
 
 
+def _loop_variant(variant: dict[str, Any], description: str) -> dict[str, Any]:
+    """The ``for_each`` step: its list and its steps, no ``with:``."""
+    variant["title"] = FOR_EACH
+    variant["description"] = description
+    variant["properties"]["use"] = {"const": FOR_EACH}
+    variant["properties"].pop("with", None)
+    variant["properties"]["for_each"] = {
+        "anyOf": [{"type": "array"}, TEMPLATE],
+        "description": variant["properties"]["for_each"].get("description", ""),
+    }
+    variant["required"] = ["for_each", "steps"]
+    return variant
+
+
 def recipe_schema(registry: Registry) -> dict[str, Any]:
     schema = Recipe.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
     defs: dict[str, Any] = schema.setdefault("$defs", {})
     step_base = defs["Step"]
     variants = []
+    loop_fields = ("for_each", "max_items", "on_overflow", "steps")
     for name, action in sorted(registry.actions.items()):
         variant = copy.deepcopy(step_base)
+        if name == FOR_EACH:
+            variants.append(_loop_variant(variant, action.description))
+            continue
+        for key in loop_fields:
+            variant["properties"].pop(key, None)
         variant["title"] = name
         variant["description"] = action.description
         variant["properties"]["use"] = {"const": name}

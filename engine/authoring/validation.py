@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from engine import conditions
 from engine.authoring.rendering import check_template, is_template
 from engine.errors import ConditionError, ErrorDetail, RegistryError, RenderError
-from engine.model.recipe import SLUG, Recipe
+from engine.model.recipe import SLUG, Recipe, Step
 from engine.registry import Registry
 
 Loc = tuple[str | int, ...]
@@ -148,18 +148,35 @@ def validate_document(document: Any, registry: Registry) -> tuple[Recipe | None,
     if recipe.concurrency_key:
         details += _check_templates(recipe.concurrency_key, ("concurrency_key",))
     for index, step in enumerate(recipe.actions):
-        prefix: Loc = ("actions", index)
-        try:
-            action = registry.action(step.use)
-        except RegistryError as exc:
-            details.append(
-                ErrorDetail(
-                    path=format_loc((*prefix, "use")), message=str(exc), loc=(*prefix, "use")
-                )
-            )
-        else:
-            details += _check_params(action.params, step.with_, (*prefix, "with"))
-        details += _check_templates(step.with_, (*prefix, "with"))
-        if step.if_ is not None:
-            details += _check_rule(step.if_, (*prefix, "if"))
+        details += _check_step(step, ("actions", index), registry, nested=False)
     return (recipe if not details else None), details
+
+
+def _check_step(step: Step, prefix: Loc, registry: Registry, nested: bool) -> list[ErrorDetail]:
+    """A step's action, parameters, templates and ``if``; a ``for_each`` step's list and its
+    steps (one level: a ``for_each`` inside another is refused)."""
+    details: list[ErrorDetail] = []
+    if step.if_ is not None:
+        details += _check_rule(step.if_, (*prefix, "if"))
+    if step.is_loop():
+        if nested:
+            loc: Loc = (*prefix, "for_each")
+            message = "a for_each step cannot be inside another for_each (one level only)"
+            return [*details, ErrorDetail(path=format_loc(loc), message=message, loc=loc)]
+        details += _check_templates(step.for_each, (*prefix, "for_each"))
+        if not isinstance(step.for_each, list) and not is_template(step.for_each):
+            loc = (*prefix, "for_each")
+            message = "expected a list, or a template that renders to one ({{ order.lines }})"
+            details.append(ErrorDetail(path=format_loc(loc), message=message, loc=loc))
+        for n, sub in enumerate(step.steps or []):
+            details += _check_step(sub, (*prefix, "steps", n), registry, nested=True)
+        return details
+    try:
+        action = registry.action(step.use)
+    except RegistryError as exc:
+        loc = (*prefix, "use")
+        details.append(ErrorDetail(path=format_loc(loc), message=str(exc), loc=loc))
+    else:
+        details += _check_params(action.params, step.with_, (*prefix, "with"))
+    details += _check_templates(step.with_, (*prefix, "with"))
+    return details

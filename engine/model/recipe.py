@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -12,6 +12,14 @@ from engine.model.retry import RetryPolicy
 from engine.model.text import Text
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
+
+FOR_EACH = "core.for_each"
+"""The ``use`` of a ``for_each`` step (set by the document's ``for_each:``)."""
+MAX_ITEMS = 999
+"""The most items one ``for_each`` step runs (``max_items``)."""
+MAX_SUB_STEPS = 20
+"""The most steps one ``for_each`` step runs per item."""
+DEFAULT_MAX_ITEMS = 50
 
 
 class Mode(StrEnum):
@@ -46,6 +54,55 @@ class Step(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=3600, description="seconds")
     retry: RetryPolicy | None = None
     continue_on_error: bool = False
+    for_each: Any = Field(
+        default=None,
+        description="A list, or a template that renders to one (e.g. {{ order.lines }}): the "
+        "step runs its steps once per item, with item and index in scope",
+    )
+    max_items: int | None = Field(
+        default=None, ge=1, le=MAX_ITEMS, description="for_each: at most this many items (50)"
+    )
+    on_overflow: Literal["truncate", "fail"] | None = Field(
+        default=None,
+        description="for_each: with more items than max_items, run the first ones and say so "
+        "in the output (truncate, the default) or fail the step",
+    )
+    steps: list[Step] | None = Field(
+        default=None, min_length=1, max_length=MAX_SUB_STEPS, description="for_each: per item"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _for_each_use(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "for_each" in data and "use" not in data:
+            data = {**data, "use": FOR_EACH}
+        return data
+
+    @model_validator(mode="after")
+    def _for_each_shape(self) -> Step:
+        loop = (self.for_each, self.steps, self.max_items, self.on_overflow)
+        if self.use != FOR_EACH:
+            if any(v is not None for v in loop):
+                raise ValueError(
+                    "for_each, max_items, on_overflow and steps belong to a for_each step"
+                )
+            return self
+        if self.for_each is None or not self.steps:
+            raise ValueError("a for_each step needs for_each (the list) and steps (run per item)")
+        if self.with_:
+            raise ValueError("a for_each step takes no with: its steps do")
+        seen: set[str] = set()
+        for n, sub in enumerate(self.steps):
+            if sub.id is None:
+                sub.id = f"step{n + 1}"
+            if sub.id in seen:
+                raise ValueError(f"step id {sub.id!r} is used twice in this for_each")
+            seen.add(sub.id)
+        return self
+
+    def is_loop(self) -> bool:
+        """A ``for_each`` step: its ``steps`` run once per item."""
+        return self.use == FOR_EACH
 
 
 class Recipe(BaseModel):

@@ -11,6 +11,21 @@ from engine.model.recipe import Recipe
 
 
 @dataclass
+class EachProgress:
+    """How far a ``for_each`` step has gone: its items (rendered once, stored in its trace row's
+    input), the outputs of each item's steps so far, and the next item and step to run."""
+
+    items: list[Any]
+    total: int
+    """Items the list had (more than ``items`` when it was truncated to ``max_items``)."""
+    done: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    """Per item so far: its steps' outputs by step id."""
+    item: int = 0
+    sub: int = 0
+    started_at: Any = None
+
+
+@dataclass
 class RunState:
     """What a worker needs to continue a run; rebuilt from the database after a restart."""
 
@@ -32,3 +47,5 @@ class RunState:
     wait: dict[str, Any] | None = None
     """The step at ``next_step`` is waiting: its stored ``output`` (until, since, recheck) and
     ``input``."""
+    each: EachProgress | None = None
+    """The step at ``next_step`` is a ``for_each`` part way through its items."""

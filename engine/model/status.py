@@ -37,6 +37,8 @@ class StepStatus(StrEnum):
     WAITING = "waiting"
     WOULD_DO = "would_do"
     """In a test run: a write (or a wait) recorded with its input, not made."""
+    RUNNING = "running"
+    """A ``for_each`` step going through its items (each sub-step has its own row)."""
 
 
 DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.WOULD_DO)

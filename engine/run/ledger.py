@@ -33,7 +33,7 @@ def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dic
     return {
         "run_id": run_id,
         "index": index,
-        "step_id": step.id or str(index),
+        "step_id": (step.id or str(index))[:80],
         "use": step.use,
         "status": record["status"],
         "attempts": record["attempts"],

@@ -27,12 +27,12 @@ from engine.context import Services
 from engine.errors import RetryableError
 from engine.model.events import CausedBy, Event, NewEvent
 from engine.model.recipe import Step
-from engine.model.run import RunState
+from engine.model.run import EachProgress, RunState
 from engine.model.status import FINAL, GOING, RunStatus, StepStatus
 from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.registry import Registry
-from engine.run import ledger
+from engine.run import foreach, ledger
 from engine.run.alerts import ALERT_FAILURE, alert_lock, failure_notice
 from engine.run.ledger import step_row
 from engine.run.runstate import (
@@ -155,6 +155,10 @@ class Runner:
                 return
             index = state.next_step
             step = recipe.actions[index]
+            if step.is_loop():
+                if not await self._for_each(state, step, index, job):
+                    return
+                continue
             if state.wait is not None:
                 if not await self._resume_wait(state, step, index, job):
                     return
@@ -272,6 +276,148 @@ class Runner:
             state, index, step, record, RunStatus.FAILED, job, reason=reason, failure=made
         )
         return False
+
+    # -- for_each -------------------------------------------------------------------------
+    async def _for_each(self, state: RunState, step: Step, index: int, job: Job) -> bool:
+        """Run a ``for_each`` step's sub-steps for its items (:mod:`engine.run.foreach`), from
+        where it was; True if the run goes on now."""
+        t0 = self._clock.monotonic()
+        if state.each is None:
+            started = self._clock.now()
+            state.attempts = 1
+            record: dict[str, Any] = {"attempts": 1, "started_at": started}
+            try:
+                each = self.steps.each_list(state, step)
+            except StepFailed as exc:
+                return await self._failed(state, step, index, job, exc, record, t0)
+            if each is None:  # its if was false
+                record.update(status=StepStatus.SKIPPED, finished_at=started, duration_ms=0.0)
+                return (
+                    await self._save(state, index, step, record, _advance(state), job) not in FINAL
+                )
+            each.started_at = started
+            state.each = each
+            state.attempts = 0
+            record.update(status=StepStatus.RUNNING, input=foreach.trace_input(step, each))
+            if await self._save(state, index, step, record, RunStatus.RUNNING, job) in FINAL:
+                return False
+        each = state.each
+        requests = self._engine.admission.cancel_requests
+        while each.item < len(each.items):
+            reason = requests.get(state.run_id)
+            if reason is not None and reason is not NEVER_STORED:
+                await self._save(state, None, None, None, RunStatus.CANCELLED, job, reason=reason)
+                return False
+            if not await self._each_step(state, step, index, job, each):
+                return False
+        record = {
+            "attempts": 1,
+            "started_at": each.started_at,
+            "status": StepStatus.SUCCEEDED,
+            "input": foreach.trace_input(step, each),
+            "output": foreach.output(each),
+            "finished_at": self._clock.now(),
+        }
+        state.outputs[step.id or str(index)] = record["output"]
+        state.each = None
+        return await self._save(state, index, step, record, _advance(state), job) not in FINAL
+
+    async def _each_step(
+        self, state: RunState, step: Step, index: int, job: Job, each: EachProgress
+    ) -> bool:
+        """Run the next sub-step of the current item; True if the loop goes on now."""
+        assert step.steps is not None
+        sub = step.steps[each.sub]
+        row, named = (
+            foreach.row_index(index, each.item, each.sub),
+            foreach.named(step, each.item, sub),
+        )
+        t0 = self._clock.monotonic()
+        state.attempts += 1
+        record: dict[str, Any] = {"attempts": state.attempts, "started_at": self._clock.now()}
+        key = usage_key(state.workspace, record["started_at"], state.event.store, state.recipe_uid)
+        if not state.test:
+            refused = self._over_limit(state, key, named, row)
+            if refused is not None:
+                await self._save(state, None, None, None, RunStatus.CANCELLED, job, reason=refused)
+                return False
+            _count_step(self._db.usage, key, sub.use)
+        scope = {"item": each.items[each.item], "index": each.item, "steps": each.done[each.item]}
+        try:
+            with (
+                observe.span("step", step=named.id or "", action=sub.use),
+                metering(self._db.usage, key),
+            ):
+                done = await self.steps.run(
+                    state, named, row, lambda n: self._emit(state, n), scope
+                )
+        except Wait:
+            exc = StepFailed("a step inside for_each cannot wait")
+            return await self._each_failed(state, step, index, job, exc, record, t0)
+        except StepFailed as exc:
+            return await self._each_failed(state, step, index, job, exc, record, t0)
+        record.update(
+            status=done.outcome,
+            input=done.traced_in,
+            output=done.traced_out,
+            finished_at=self._clock.now(),
+            duration_ms=(self._clock.monotonic() - t0) * 1000,
+            attempt_log=state.tries or None,
+        )
+        if done.output is not None:
+            each.done[each.item][sub.id or ""] = done.output
+        foreach.advance(step, each)
+        state.attempts, state.tries = 0, []
+        return await self._save(state, row, named, record, RunStatus.RUNNING, job) not in FINAL
+
+    async def _each_failed(
+        self,
+        state: RunState,
+        step: Step,
+        index: int,
+        job: Job,
+        exc: StepFailed,
+        record: dict[str, Any],
+        t0: float,
+    ) -> bool:
+        """A sub-step failed: retried under its policy, skipped past (its
+        ``continue_on_error``), or the ``for_each`` step fails with it."""
+        assert step.steps is not None
+        assert state.each is not None
+        each = state.each
+        sub = step.steps[each.sub]
+        row, named = (
+            foreach.row_index(index, each.item, each.sub),
+            foreach.named(step, each.item, sub),
+        )
+        now = self._clock.now()
+        record.update(status=StepStatus.FAILED, error=str(exc), input=exc.traced_input)
+        policy = self.steps.policy(sub)
+        delay: float | None = None
+        if retries(policy, exc, state.attempts):
+            delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
+        state.tries = _logged(state.tries, record, exc, now, delay)
+        record.update(attempt_log=state.tries, finished_at=now)
+        if delay is not None:
+            record["status"] = StepStatus.RETRYING
+            retry_at = now + timedelta(seconds=delay)
+            await self._save(state, row, named, record, RunStatus.RETRYING, job, retry_at=retry_at)
+            return False
+        record["duration_ms"] = (self._clock.monotonic() - t0) * 1000
+        state.attempts, state.tries = 0, []
+        state.failures += 1
+        if sub.continue_on_error:
+            foreach.advance(step, each)
+            return await self._save(state, row, named, record, RunStatus.RUNNING, job) not in FINAL
+        if await self._save(state, row, named, record, RunStatus.RUNNING, job) in FINAL:
+            return False
+        state.failures -= 1  # counted again as the for_each step's failure
+        state.each = None
+        state.attempts = 1
+        traced = foreach.trace_input(step, each)
+        failed = StepFailed(f"item {each.item}, step {sub.id}: {exc}", traced_input=traced)
+        outer = {"attempts": 1, "started_at": each.started_at}
+        return await self._failed(state, step, index, job, failed, outer, t0)
 
     # -- waits ----------------------------------------------------------------------------
     async def _begin_wait(
@@ -413,7 +559,7 @@ class Runner:
             group, started = admission.depart(state.run_id)
         resumed = state.resumed
 
-        again = row is not None and (row["attempts"] > 1 or resumed)
+        again = row is not None and (row["attempts"] > 1 or resumed or step_is_loop(step))
         notice: NewEvent | None = None
         alert: list[NewJob] = []
         told = failure is not None and not state.test  # a test run's failure alerts nobody
@@ -442,6 +588,11 @@ class Runner:
         if run_status == RunStatus.FAILED and not state.test:
             await self._engine.autodisable.run_failed(state.recipe_uid)
         return run_status
+
+
+def step_is_loop(step: Step | None) -> bool:
+    """A ``for_each`` step's row was written when it started: later rows replace it."""
+    return step is not None and step.is_loop()
 
 
 _METRIC_OF = {"email.send": "emails", "http.request": "http_calls"}

@@ -21,6 +21,7 @@ from engine.model.events import CausedBy, Event
 from engine.model.recipe import Recipe
 from engine.model.run import RunState
 from engine.model.status import DONE, FINAL, RunStatus, StepStatus
+from engine.run import foreach
 from engine.store.db import Tx
 from engine.store.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.store.vault import Cipher
@@ -63,16 +64,33 @@ def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | No
         test=(run.context or {}).get("mode") == "test",
     )
     for step in steps:
-        if step.status in DONE and step.output is not None:
-            state.outputs[step.step_id] = step_output(step.output, step.output_sealed, cipher)
         if step.status == StepStatus.FAILED:
             state.failures += 1
+        if foreach.is_sub_row(step._mapping["index"]):
+            continue
+        if step.status in DONE and step.output is not None:
+            state.outputs[step.step_id] = step_output(step.output, step.output_sealed, cipher)
         if step.index == run.next_step:
             state.attempts = step.attempts
             state.tries = list(step.attempt_log or [])
             if step.status == StepStatus.WAITING and step.output:
                 state.wait = {"output": step.output, "input": step.input}
+            if step.status == StepStatus.RUNNING:
+                _resume_each(state, step, list(steps))
     return state
+
+
+def _resume_each(state: RunState, row: Any, rows: list[Any]) -> None:
+    """A ``for_each`` part way through its items: where it was, and the attempts so far of the
+    sub-step to run next."""
+    index = state.next_step
+    loop = state.recipe.actions[index]
+    each, pending = foreach.resume(
+        loop, index, row, [r for r in rows if foreach.is_sub_row(r.index)]
+    )
+    state.each = each
+    state.attempts = pending.attempts if pending is not None else 0
+    state.tries = list(pending.attempt_log or []) if pending is not None else []
 
 
 def seal(cipher: Cipher | None, output: Any) -> str | None:

@@ -36,12 +36,13 @@ from engine.model.recipe import Step
 from engine.model.retry import RetryOn, RetryPolicy
 from engine.model.status import StepStatus
 from engine.registry import ActionSpec, Registry
+from engine.run import foreach
 from engine.run.waits import Wait
 from engine.store.redact import redact
 from engine.store.vault import Vault
 
 if TYPE_CHECKING:
-    from engine.model.run import RunState
+    from engine.model.run import EachProgress, RunState
 
 log = logging.getLogger("sous.runner")
 
@@ -110,6 +111,17 @@ def _standing_in(outputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _template_data(state: RunState, scope: dict[str, Any] | None) -> dict[str, Any]:
+    """What a step's templates see: the event, the earlier steps' outputs, and ``scope``."""
+    data = state.event.context()
+    outputs = state.outputs
+    if scope is not None:
+        outputs = {**outputs, **scope.get("steps", {})}
+        data.update({k: v for k, v in scope.items() if k != "steps"})
+    data["steps"] = _standing_in(outputs) if state.test else outputs
+    return data
+
+
 def writes(action: ActionSpec, params: Any) -> bool:
     """Whether calling ``action`` with ``params`` changes something outside Sous (a test run
     records it instead): its ``is_write`` says so per call, else whether it declares ``writes``."""
@@ -168,15 +180,41 @@ class StepExecutor:
             log.exception("action %s raised unexpectedly", step.use)
             raise StepFailed(f"{type(exc).__name__}: {exc}") from None
 
-    async def run(self, state: RunState, step: Step, index: int, emit: Emit) -> StepDone:
+    def each_list(self, state: RunState, step: Step) -> EachProgress | None:
+        """Start a ``for_each`` step: its list rendered (and capped), or ``None`` when its
+        ``if`` is false; raises :class:`StepFailed`."""
+        data = state.event.context()
+        data["steps"] = _standing_in(state.outputs) if state.test else state.outputs
+        if step.if_ is not None:
+            try:
+                if not conditions.truthy(conditions.apply(step.if_, data)):
+                    return None
+            except ConditionError as exc:
+                raise StepFailed(f"if: {exc}") from None
+        try:
+            return foreach.start(step, self._renderer.render(step.for_each, data, "for_each"))
+        except RenderError as exc:
+            raise StepFailed(str(exc)) from None
+        except ValueError as exc:
+            raise StepFailed(str(exc)) from None
+
+    async def run(
+        self,
+        state: RunState,
+        step: Step,
+        index: int,
+        emit: Emit,
+        scope: dict[str, Any] | None = None,
+    ) -> StepDone:
         """Run one step; raises :class:`StepFailed` (secrets masked, with the rendered input
-        when there is one) or :class:`Wait`."""
+        when there is one) or :class:`Wait`. ``scope``: more names for its templates (a
+        ``for_each`` item's ``item``, ``index`` and the outputs of its earlier sub-steps as
+        ``steps.<id>``)."""
         used: dict[str, str] = {}
         rendered: Any = _UNRENDERED
         secret_fields: frozenset[str] = frozenset()
         try:
-            data = state.event.context()
-            data["steps"] = _standing_in(state.outputs) if state.test else state.outputs
+            data = _template_data(state, scope)
             if step.if_ is not None:
                 try:
                     passed = conditions.truthy(conditions.apply(step.if_, data))

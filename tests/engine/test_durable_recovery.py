@@ -25,6 +25,7 @@ from tests.engine.test_durable_support import (
     steps,
     until,
 )
+from tests.engine.test_for_each import LINES, loop
 from tests.fakes import Recorder
 
 FIRST = {"id": "first", "use": "test.record", "with": {"message": "first {{ n }}"}}
@@ -205,3 +206,45 @@ async def test_events_derived_by_a_job_are_stored_with_its_completion_or_not_at_
         assert [r.duplicate for r in again] == [True, True]
         await engine.drain()
         assert [r.status for r in runs(engine)] == ["succeeded", "succeeded"]
+
+
+async def test_a_restart_mid_list_does_not_do_finished_items_again(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe(hang={"w1"})
+    registry = registry_for(probe, recorder)
+    write = {"id": "write", "use": "probe.write", "with": {"tag": "w{{ index }}"}}
+    async with running(db, registry, clock) as first:
+        counted = {
+            "id": "after",
+            "use": "test.record",
+            "with": {"message": "{{ steps.each.count }} items"},
+        }
+        add(first, {"id": "lines", "actions": [loop() | {"steps": [write]}, counted]})
+        [made] = await fire(first, LINES)
+        await until(lambda: probe.sleeping == 1)  # item 1 written; the process dies now
+        assert run(first, made).status == "running"
+        assert [(r.step_id, r.status) for r in steps(first, made)] == [
+            ("each", "running"),
+            ("each[0].write", "succeeded"),
+        ]
+    probe.hang.clear()
+    async with running(db, registry, clock) as second:
+        await second.drain()
+        assert run(second, made).status == "succeeded"
+        output = steps(second, made)[0].output
+    tags = [(key.split(":")[1], tag) for key, tag in probe.calls]
+    assert tags == [  # item 0 is not done again; item 1 again with the same key
+        ("each[0].write", "w0"),
+        ("each[1].write", "w1"),
+        ("each[1].write", "w1"),
+        ("each[2].write", "w2"),
+    ]
+    assert [k.split(":")[1] for k in probe.applied] == [
+        "each[0].write",
+        "each[1].write",
+        "each[2].write",
+    ]
+    assert output is not None
+    assert [i["write"]["tag"] for i in output["results"]] == ["w0", "w1", "w2"]
+    assert [c[1]["message"] for c in recorder.calls] == ["3 items"]

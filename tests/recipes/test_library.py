@@ -206,6 +206,16 @@ async def stock_and_orders(shop: Shop, steps: list[StepRow]) -> None:
     assert mail.subject.startswith(f"{steps[1].output['count']} order(s) to fulfil, ")
 
 
+async def lines_traced(shop: Shop, steps: list[StepRow]) -> None:
+    loop = steps[0]
+    assert loop.step_id == "each_line"
+    assert loop.output is not None
+    assert loop.output["count"] == len(loop.output["results"]) >= 1
+    lines = [st for st in steps if st.step_id.startswith("each_line[")]
+    assert [st.step_id for st in lines] == [f"each_line[{i}].line" for i in range(len(lines))]
+    assert lines[0].output is not None and "on backorder" in lines[0].output["message"]
+
+
 EFFECTS: dict[str, Any] = {
     "insights/customer-lifetime-value": big_spender,
     "insights/order-packing-list": packing_list,
@@ -217,6 +227,7 @@ EFFECTS: dict[str, Any] = {
     # a few effects checked beyond the run's own record
     "backorders/sold-out-backorder": sold_out_backorder,
     "backorders/backordered-order-note": order_note,
+    "backorders/backordered-lines-trace": lines_traced,
     "backorders/backordered-order-tell-customer": tell_customer,
     "integrations/order-to-erp": erp_order,
     "integrations/slack-stock-out": slack,

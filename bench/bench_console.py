@@ -370,6 +370,8 @@ def pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("backtest", "/console/backtest"),
         ("backorders", "/console/backorders"),
         ("packs", "/console/packs"),
+        ("usage", "/console/usage"),
+        ("audit", "/console/audit"),
     ]
 
 

@@ -8,20 +8,11 @@ import re
 
 import pytest
 
+from api.console.render import NAV
 from tests.browser.harness import SandboxServer, landed
 from tests.browser.tab import Tab, expect
 
-PAGES = (
-    "/console/",
-    "/console/settings",
-    "/console/templates",
-    "/console/recipes",
-    "/console/runs",
-    "/console/events",
-    "/console/backtest",
-    "/console/backorders",
-    "/console/packs",
-)
+PAGES = tuple(item.href for item in NAV)
 """The sections of the console's navigation."""
 
 FRAMING = """<!doctype html>

@@ -37,6 +37,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Backtest", "/console/backtest"),
     NavItem("Backorders", "/console/backorders"),
     NavItem("Packs", "/console/packs"),
+    NavItem("Workspaces", "/console/workspaces"),
     NavItem("Usage", "/console/usage"),
     NavItem("Audit", "/console/audit"),
     NavItem("Settings", "/console/settings"),

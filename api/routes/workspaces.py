@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -34,6 +34,7 @@ from api.models import (
     WorkspaceUpdate,
 )
 from api.pagination import Cursor, Limit, page
+from api.tables import ConsoleSessionRow
 from engine import RecipeRow, StoreRow, Workspace, audit_change
 from sous.container import Container
 
@@ -213,6 +214,10 @@ def _patch(
         action = "archived" if archiving else "updated"
         summary = "; ".join(changes)
         audit_change(session, workspace, "workspace", action, workspace, now, summary=summary)
+        if archiving:  # its console sessions end with it
+            session.exec(
+                delete(ConsoleSessionRow).where(col(ConsoleSessionRow.workspace_id) == workspace)
+            )
         session.commit()
     disabled: list[str] = []
     if archiving:

@@ -10,9 +10,18 @@ import yaml
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ContainerDep, EngineDep, RegistryDep, RequireWrite, SessionDep, WorkspaceDep
+from api.deps import (
+    ContainerDep,
+    CurrentKey,
+    EngineDep,
+    RegistryDep,
+    RequireWrite,
+    SessionDep,
+    WorkspaceDep,
+    store_aware,
+)
 from api.errors import ApiError, ErrorItem, not_found, recipe_details, responses
-from api.keys import reachable
+from api.keys import Caller, reachable
 from api.models import (
     MAX_VERSION,
     RECIPE_EXAMPLE,
@@ -106,9 +115,24 @@ def validate_recipe(
     return ValidationResult(valid=not details, errors=recipe_details(details))
 
 
-@router.get("", summary="List recipes")
+def _for_stores(document: dict[str, Any], caller: Caller) -> bool:
+    """Whether a key limited to stores may see this recipe: it runs for those stores only."""
+    if caller.stores is None:
+        return True
+    store = document.get("store", "*")
+    stores = [store] if isinstance(store, str) else list(store or [])
+    return "*" not in stores and bool(stores) and set(stores) <= caller.stores
+
+
+@router.get(
+    "",
+    summary="List recipes",
+    description="A key limited to stores sees the recipes that run for its stores only (a "
+    "page may then hold fewer than `limit`; follow `next_cursor`).",
+)
+@store_aware
 def list_recipes(
-    workspace: WorkspaceDep,
+    caller: CurrentKey,
     session: SessionDep,
     enabled: bool | None = None,
     trigger: Annotated[
@@ -121,17 +145,28 @@ def list_recipes(
     cursor: Cursor = None,
 ) -> RecipesPublic:
     rows = search(
-        session, workspace, enabled=enabled, trigger=trigger, text=q, limit=limit, cursor=cursor
+        session,
+        caller.workspace,
+        enabled=enabled,
+        trigger=trigger,
+        text=q,
+        limit=limit,
+        cursor=cursor,
     )
     data, next_cursor = page(rows, limit, lambda r: r.slug)
-    return RecipesPublic(data=[public_row(r) for r in data], next_cursor=next_cursor)
+    shown = [public_row(r) for r in data if _for_stores(r.document, caller)]
+    return RecipesPublic(data=shown, next_cursor=next_cursor)
 
 
 @router.get("/{recipe_id}", summary="Show a recipe", responses=responses(404))
+@store_aware
 def show_recipe(
-    recipe_id: RecipeId, workspace: WorkspaceDep, engine: EngineDep, response: Response
+    recipe_id: RecipeId, caller: CurrentKey, engine: EngineDep, response: Response
 ) -> RecipePublic:
-    return _tagged(response, engine.recipes.get(workspace, recipe_id))
+    stored = engine.recipes.get(caller.workspace, recipe_id)
+    if not _for_stores(stored.recipe.document(), caller):
+        raise not_found("recipe", recipe_id)
+    return _tagged(response, stored)
 
 
 @router.put(

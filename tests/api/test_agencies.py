@@ -173,7 +173,16 @@ async def test_a_key_limited_to_a_store_sees_only_that_store(
     everything = (await client.get("/v1/runs", headers=north)).json()["data"]
     hidden_run = next(r["id"] for r in everything if r["store"] == "nn2")
     assert (await client.get(f"/v1/runs/{hidden_run}", headers=limited)).status_code == 404
-    for path in ("/v1/recipes", "/v1/secrets", "/v1/workspace", "/v1/hooks"):
+    for store in ("nnn", "nn2"):
+        body = recipe(id=f"for-{store}", store=store)
+        assert (await client.post("/v1/recipes", json=body, headers=north)).status_code == 201
+    listed = (await client.get("/v1/recipes", headers=limited)).json()["data"]
+    assert [r["id"] for r in listed] == ["for-nnn"]  # not nn2's, nor the one for every store
+    assert (await client.get("/v1/recipes/for-nnn", headers=limited)).status_code == 200
+    for hidden_recipe in ("for-nn2", "north-outfitters-alert"):
+        shown = await client.get(f"/v1/recipes/{hidden_recipe}", headers=limited)
+        assert shown.status_code == 404, hidden_recipe
+    for path in ("/v1/secrets", "/v1/workspace", "/v1/hooks", "/v1/audit", "/v1/usage"):
         refused = await client.get(path, headers=limited)
         assert (refused.status_code, error_of(refused)["code"]) == (403, "store_limited_key"), path
     both = {"name": "bad", "scopes": ["read"], "stores": ["nnn"], "agency": True}

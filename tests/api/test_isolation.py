@@ -110,6 +110,7 @@ async def snapshot(client: Client, b: dict[str, Any]) -> dict[str, Any]:
         "/v1/workspace",
         "/v1/workspaces",
         "/v1/audit",
+        "/v1/usage",
     ]
     return {path: (await client.get(path, headers=headers)).json() for path in paths}
 
@@ -183,6 +184,10 @@ async def test_lists_show_only_the_callers_workspace(
     audit = (await client.get("/v1/audit", headers=a)).json()["data"]
     assert [(e["kind"], e["action"]) for e in audit] == [("key", "created")]  # A's own key
     assert "b-only" not in str(audit) and "B_SECRET" not in str(audit)
+    usage = (await client.get("/v1/usage", headers=a)).json()
+    assert (usage["totals"]["runs"], usage["data"]) == (0, [])
+    b_usage = (await client.get("/v1/usage", headers=other["headers"])).json()
+    assert b_usage["totals"]["runs"] == 1  # B's run, counted for B only
     b_audit = (await client.get("/v1/audit", headers=other["headers"])).json()["data"]
     assert {e["target"] for e in b_audit} >= {"b-only", "B_SECRET", "bbb"}
 

@@ -9,9 +9,12 @@ bench_http.py); the workers take the jobs. Latency is a run's ``created_at`` (in
 database; CPU per run is what predicts larger machines (see docs/scaling.md).
 
     python -m bench.bench_distributed [--events 4000] [--workers 1 2 4] [--rate N]
+    python -m bench.bench_distributed --black-friday [--bf-workers 2] [--bf-webhooks 10000]
 
 A burst (the default) measures throughput; its latency is mostly waiting behind the burst.
 ``--rate`` sends events at a steady pace below capacity: the latency of a system keeping up.
+``--black-friday`` runs bench_black_friday's burst with workers sharing one store's quota
+(:mod:`bench.distributed_black_friday`): requests per webhook and 429 answers.
 """
 
 from __future__ import annotations
@@ -250,6 +253,19 @@ if __name__ == "__main__":
         "--per-worker", type=int, default=16, help="concurrent runs per worker process"
     )
     parser.add_argument("--rate", type=float, default=None, help="events/s (default: a burst)")
+    parser.add_argument("--black-friday", action="store_true", help="the Black Friday burst")
+    parser.add_argument("--bf-workers", type=int, default=2)
+    parser.add_argument("--bf-webhooks", type=int, default=10_000)
+    parser.add_argument("--bf-products", type=int, default=500)
+    parser.add_argument("--bf-seconds", type=float, default=60.0)
     args = parser.parse_args()
+    if args.black_friday:
+        from bench.distributed_black_friday import black_friday
+
+        raise SystemExit(
+            black_friday(
+                SERVER, args.bf_workers, args.bf_webhooks, args.bf_products, args.bf_seconds
+            )
+        )
     RATE = args.rate
     asyncio.run(main(args.events, args.workers, args.concurrency, args.per_worker))

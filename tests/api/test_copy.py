@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import httpx
 import yaml
 
@@ -93,7 +95,7 @@ async def test_a_recipe_downloads_as_yaml_that_creates_it_again(
 
 
 def test_per_client_values_become_typed_inputs() -> None:
-    document = recipe(store="abc", version=4)
+    document = copy.deepcopy(recipe(store="abc", version=4))  # RECIPE itself stays as it is
     document["conditions"] = [{"==": [{"var": "customer.email"}, "vip@acme.example"]}]
     document["actions"][0]["with"] |= {
         "to": ["ops@acme.example"],

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import col, select
 
 from api.console.auth import VisitorDep
 from api.console.render import page
-from api.deps import ContainerDep
-from engine import backtest
+from api.deps import ContainerDep, SessionDep
+from engine import RecipeRow, backtest
 
 router = APIRouter()
 
@@ -38,17 +39,24 @@ def backtest_page(
     request: Request,
     visitor: VisitorDep,
     container: ContainerDep,
+    session: SessionDep,
     recipe: Annotated[str, Query(max_length=80)] = "",
     since: Annotated[str, Query(max_length=40)] = "",
     until: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    recipes = container.engine.recipes.list(visitor.workspace, limit=1000)
+    # The picker needs ids and names only: parsing a thousand documents would take 100 ms.
+    recipes = session.exec(
+        select(col(RecipeRow.slug), col(RecipeRow.document)["name"].as_string())
+        .where(RecipeRow.workspace_id == visitor.workspace)
+        .order_by(col(RecipeRow.slug))
+        .limit(1000)
+    ).all()
     problems: list[str] = []
     now = container.clock.now()
     start = _when(since, "Since", problems)
     end = _when(until, "Until", problems)
     report: dict[str, Any] | None = None
-    chosen = next((r for r in recipes if r.recipe.id == recipe), None)
+    chosen = container.engine.recipes.find(visitor.workspace, recipe) if recipe else None
     if recipe and chosen is None:
         problems.append(f"No recipe “{recipe[:80]}” in this workspace.")
     if start is not None and end is not None and end <= start:
@@ -70,7 +78,7 @@ def backtest_page(
         "backtest.html",
         status_code=422 if problems else 200,
         title="Backtest",
-        recipes=[r.recipe for r in recipes],
+        recipes=[{"id": slug, "name": name} for slug, name in recipes],
         chosen=recipe,
         since=since or (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
         until=until,

@@ -110,7 +110,15 @@ class BackorderLineRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_backorder_line_order", "workspace_id", "store", "order_id"),
         Index("ix_backorder_line_product", "workspace_id", "store", "product_id", "status"),
-        Index("ix_backorder_line_open", "workspace_id", "store", "status", "ordered_at"),
+        Index(
+            "ix_backorder_line_open",
+            "workspace_id",
+            "store",
+            "ordered_at",
+            "order_id",
+            "product_id",
+            "status",
+        ),
     )
     assignment_id: str = Field(primary_key=True, max_length=40)
     order_id: int = Field(primary_key=True)

@@ -1,5 +1,6 @@
-"""An index for a store's open backorder lines, oldest first (the console's backorders page and
-the backlog): without it the page read through the store's whole ledger history.
+"""An index for a store's backorder lines oldest first, with their status (the console's
+backorders page and the backlog read the oldest open lines): a walk down it stops after the lines
+a page needs, where the page sorted every open line of the store.
 
 Revision ID: 0012
 Revises: 0011
@@ -22,7 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("backorder_line", schema=None) as batch_op:
         batch_op.create_index(
             "ix_backorder_line_open",
-            ["workspace_id", "store", "status", "ordered_at"],
+            ["workspace_id", "store", "ordered_at", "order_id", "product_id", "status"],
             unique=False,
         )
 

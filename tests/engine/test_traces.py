@@ -84,6 +84,7 @@ async def test_the_attempt_log_survives_a_restart_and_stays_on_success(
             clock.advance(60)
         assert run(engine, made).status == "succeeded"
         [step] = steps(engine, made)
+    assert step.input is not None
     assert (step.status, step.attempts, step.input["message"]) == ("succeeded", 3, "busy")
     assert [a["retry_in_s"] for a in step.attempt_log or []] == [10.0, 20.0]
 

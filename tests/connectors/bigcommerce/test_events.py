@@ -44,8 +44,8 @@ def test_the_catalog_lists_every_event_and_action() -> None:
         "low_stock")}  # fmt: skip
     orders = {"order.created", "order.updated", "order.status_changed", "order.refunded"}
     others = {"customer.created", "customer.updated", "shipment.created", "webhook"}
-    locations = {f"location.{name}" for name in (
-        "created", "updated", "inventory_changed", "out_of_stock", "back_in_stock", "low_stock")}  # fmt: skip
+    located = ("created", "updated", "inventory_changed", "out_of_stock", "back_in_stock")
+    locations = {f"location.{name}" for name in (*located, "low_stock")}
     assert {f"bigcommerce.{t}" for t in stock | orders | others | locations} == TYPES
     writes = {
         "bigcommerce.product.update", "bigcommerce.inventory.adjust", "bigcommerce.variant.update",

@@ -51,6 +51,11 @@ another one answers 404, and a key that is not an agency key naming another work
 A key may be limited to some stores (`"stores": ["abc123"]`): it sees only their recipes,
 events and runs, and routes that span the whole workspace answer 403 `store_limited_key`.
 
+**Audit and usage.** Every change is in the workspace's audit log (`GET /v1/audit`) with who
+made it; send `Sous-Reason: <why>` with a change to keep the reason there and in the recipe's
+version. `GET /v1/usage` counts runs, steps, store requests, e-mails and HTTP calls per day,
+store and recipe; a workspace at one of its daily limits gets 429 `usage_limit_reached`.
+
 Errors share one body: `{"error": {"code", "message", "details": [{"path", "message"}],
 "request_id"}}`, where `path` is a JSON Pointer into the request body. Lists are
 `{data, next_cursor}`; pass `next_cursor` back as `cursor`. Times are ISO 8601 in UTC.

@@ -5,13 +5,14 @@ bookmarked and shared. The work runs in the thread pool (a plain ``def`` handler
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import col, select
 
 from api.console.auth import VisitorDep
+from api.console.pages.listing import when_given
 from api.console.render import page
 from api.deps import ContainerDep, SessionDep
 from engine import RecipeRow, backtest
@@ -20,18 +21,6 @@ router = APIRouter()
 
 CONSOLE_LIMIT = 200_000
 """The most events a backtest from the console reads (the API and CLI go to a million)."""
-
-
-def _when(value: str, label: str, problems: list[str]) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        problems.append(f"{label}: “{value[:40]}” is not a time such as 2026-11-27T09:00.")
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @router.get("/backtest")
@@ -53,8 +42,8 @@ def backtest_page(
     ).all()
     problems: list[str] = []
     now = container.clock.now()
-    start = _when(since, "Since", problems)
-    end = _when(until, "Until", problems)
+    start = when_given(since, "Since", problems)
+    end = when_given(until, "Until", problems)
     report: dict[str, Any] | None = None
     chosen = container.engine.recipes.find(visitor.workspace, recipe) if recipe else None
     if recipe and chosen is None:

@@ -144,6 +144,14 @@ REFUSALS = {
     "packs.for_stores": "the pack's templates do not accept the inputs given, or `templates` "
     "names one the pack does not have",
     "templates.instantiate": "the inputs do not fit the template's input schema",
+    "usage.show": "`since` is after `until`, or they are more than 366 days apart",
+    "recipes.backtest": "`until` is not later than `since`",
+    "recipes.backtest_document": "`recipe` is not a valid recipe document, or `until` is not "
+    "later than `since`",
+    "runs.bulk_replay": "the `status` filter names runs the action does not take (replay takes "
+    "finished runs)",
+    "runs.bulk_release": "the `status` filter names runs other than held ones",
+    "runs.bulk_discard": "the `status` filter names runs other than held ones",
 }
 
 

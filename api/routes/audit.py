@@ -3,7 +3,7 @@ packs, hooks and settings, newest first, filtered by kind, actor, target and tim
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from sqlmodel import Session, select
@@ -16,12 +16,8 @@ from engine import AuditRow, Text
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(401, 403, 422))
 Kind = Annotated[
-    Text | None,
-    Query(
-        max_length=20,
-        pattern="^(recipe|store|key|secret|pack|workspace|hook)$",
-        description="recipe, store, key, secret, pack, workspace or hook",
-    ),
+    Literal["recipe", "store", "key", "secret", "pack", "workspace", "hook"] | None,
+    Query(description="recipe, store, key, secret, pack, workspace or hook"),
 ]
 
 

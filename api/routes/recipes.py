@@ -271,7 +271,13 @@ async def copy_recipe(
     "edit or create again with `POST /v1/recipes` and `Content-Type: application/yaml`.",
     response_class=Response,
     responses={
-        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {
+                "application/yaml": {
+                    "schema": {"type": "object", "description": "The recipe document, as YAML"}
+                }
+            }
+        },
         **responses(404),
     },
 )

@@ -17,7 +17,15 @@ from engine import Recipe, Text
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """The time in UTC; one whose offset moves it past the calendar's ends (``0001-01-01T00:00
+    +04:00``) is the calendar's first or last moment, which it means in any filter."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        end = datetime.min if value.year == 1 else datetime.max
+        return end.replace(tzinfo=UTC)
 
 
 def _iso_only(value: object) -> object:

@@ -144,6 +144,8 @@ REFUSALS = {
     "packs.for_stores": "the pack's templates do not accept the inputs given, or `templates` "
     "names one the pack does not have",
     "templates.instantiate": "the inputs do not fit the template's input schema",
+    "recipes.start_test_run": "both `event` and `event_id` are given, `event_id` names no event "
+    "of the workspace, or the event does not fit",
     "usage.show": "`since` is after `until`, or they are more than 366 days apart",
     "recipes.backtest": "`until` is not later than `since`",
     "recipes.backtest_document": "`recipe` is not a valid recipe document, or `until` is not "

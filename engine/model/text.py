@@ -8,9 +8,11 @@ database.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 def storable(value: str) -> str:
@@ -26,5 +28,17 @@ def storable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(storable)]
+class _SaysNoNul:
+    """Puts the rule in the JSON Schema too (``pattern``), so a client learns it there."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema: dict[str, Any] = handler(core_schema)
+        schema.setdefault("pattern", NO_NUL)
+        return schema
+
+
+NO_NUL = r"^[^\u0000]*$"
+Text = Annotated[str, AfterValidator(storable), _SaysNoNul()]
 """A ``str`` without NUL characters or lone surrogates."""

@@ -1,4 +1,5 @@
-"""Text the database cannot store (lone UTF-16 surrogates, NUL) is refused with a reason."""
+"""Input the database cannot store is refused with a reason (NUL, lone UTF-16 surrogates); a time
+past the calendar's ends in UTC is taken as that end."""
 
 from __future__ import annotations
 
@@ -51,3 +52,13 @@ async def test_search_query_with_nul_is_refused(client: Client, admin: Headers) 
     response = await client.get("/v1/recipes?q=sold%00out", headers=admin)
     assert response.status_code == 422, response.text
     assert error_of(response)["code"] == "validation_error"
+
+
+async def test_a_time_past_the_calendars_start_in_utc_means_the_start(
+    client: Client, admin: Headers
+) -> None:
+    created = await client.post("/v1/recipes", json=recipe(), headers=admin)
+    rid = created.json()["id"]
+    since = "0001-01-01T00:00:00+04:01"  # three hours and a bit before year 1 in UTC
+    answer = await client.post(f"/v1/recipes/{rid}/backtest", json={"since": since}, headers=admin)
+    assert answer.status_code == 200, answer.text

@@ -213,6 +213,25 @@ class Runner:
         # the run itself was counted when it was made: only more than the limit refuses it
         return self.limits.reached(state.workspace, key[1], metrics, started=("runs",))
 
+    def _attempt_failed(
+        self,
+        state: RunState,
+        step: Step,
+        exc: StepFailed,
+        record: dict[str, Any],
+        now: datetime,
+    ) -> float | None:
+        """Trace a failed attempt of ``step`` (its rendered input, secrets masked, and the attempt
+        log); the delay before its next attempt, or ``None`` when its policy gives up."""
+        record.update(status=StepStatus.FAILED, error=str(exc), input=exc.traced_input)
+        policy = self.steps.policy(step)
+        delay: float | None = None
+        if retries(policy, exc, state.attempts):
+            delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
+        state.tries = _logged(state.tries, record, exc, now, delay)
+        record["attempt_log"] = state.tries
+        return delay
+
     async def _failed(
         self,
         state: RunState,
@@ -226,13 +245,7 @@ class Runner:
         """Retry, skip past (``continue_on_error``) or fail; True if the run goes on now. The
         trace keeps the rendered input (secrets masked) and every attempt (``attempt_log``)."""
         now = self._clock.now()
-        record.update(status=StepStatus.FAILED, error=str(exc), input=exc.traced_input)
-        policy = self.steps.policy(step)
-        delay: float | None = None
-        if retries(policy, exc, state.attempts):
-            delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
-        state.tries = _logged(state.tries, record, exc, now, delay)
-        record["attempt_log"] = state.tries
+        delay = self._attempt_failed(state, step, exc, record, now)
         if delay is not None:
             record.update(status=StepStatus.RETRYING, finished_at=now)
             if state.wait is not None:  # a re-check after a wait failed: the wait row stays
@@ -391,13 +404,8 @@ class Runner:
             foreach.named(step, each.item, sub),
         )
         now = self._clock.now()
-        record.update(status=StepStatus.FAILED, error=str(exc), input=exc.traced_input)
-        policy = self.steps.policy(sub)
-        delay: float | None = None
-        if retries(policy, exc, state.attempts):
-            delay = exc.defer if exc.defer is not None else policy.delay(state.attempts)
-        state.tries = _logged(state.tries, record, exc, now, delay)
-        record.update(attempt_log=state.tries, finished_at=now)
+        delay = self._attempt_failed(state, sub, exc, record, now)
+        record["finished_at"] = now
         if delay is not None:
             record["status"] = StepStatus.RETRYING
             retry_at = now + timedelta(seconds=delay)

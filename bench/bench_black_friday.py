@@ -51,6 +51,7 @@ from connectors.bigcommerce.simulator import SimulatorConfig, create_simulator, 
 from connectors.bigcommerce.simulator.catalog import set_level
 from connectors.bigcommerce.simulator.products import create_product
 from connectors.bigcommerce.stores import BigCommerceConfig
+from connectors.bigcommerce.wiring import BigCommerceRuntime
 from connectors.core import CONNECTOR as CORE
 from engine import Engine, EngineSettings
 from engine.context import Services
@@ -182,6 +183,25 @@ def simulator_app(products: int, scale: float, workers: int) -> FastAPI:
     return app
 
 
+async def start_webhooks(
+    stack: contextlib.AsyncExitStack, container: Container, sim_url: str, sous_port: int
+) -> tuple[httpx.AsyncClient, BigCommerceRuntime]:
+    """Once the simulator at ``sim_url`` answers, start the BigCommerce connector on
+    ``container`` and serve its webhook router on ``sous_port``; a client of the simulator and
+    the connector."""
+    http = await stack.enter_async_context(httpx.AsyncClient(base_url=sim_url, timeout=30))
+    for _ in range(300):
+        with contextlib.suppress(httpx.TransportError):
+            if (await http.get("/_sim")).status_code == 200:
+                break
+        await asyncio.sleep(0.1)
+    runtime = await wire_bigcommerce(container, stack)
+    app = FastAPI()
+    app.include_router(runtime.router())
+    await stack.enter_async_context(serve(app, sous_port))
+    return http, runtime
+
+
 def serve_simulator(port: int, products: int, scale: float, workers: int) -> None:
     app = simulator_app(products, scale, workers)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -219,16 +239,7 @@ async def run(webhooks: int, products: int, seconds: float, scale: float, worker
     sim_url = f"http://127.0.0.1:{sim_port}"
     try:
         async with contextlib.AsyncExitStack() as stack:
-            http = await stack.enter_async_context(httpx.AsyncClient(base_url=sim_url, timeout=30))
-            for _ in range(300):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/_sim")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            runtime = await wire_bigcommerce(container, stack)
-            sous_app = FastAPI()
-            sous_app.include_router(runtime.router())
-            await stack.enter_async_context(serve(sous_app, sous_port))
+            http, runtime = await start_webhooks(stack, container, sim_url, sous_port)
             cipher, base = Cipher(SECRET_KEY), f"{sim_url}/stores/{STORE}"
             row = StoreRow(
                 id="sto_blackfriday", workspace_id="default", store_hash=STORE, api_base_url=base,

@@ -18,11 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
-from bench.bench_black_friday import HOOK_SECRET, RECIPE, SECRET_KEY, STORE, TOKEN, serve
+from bench.bench_black_friday import (
+    HOOK_SECRET,
+    RECIPE,
+    SECRET_KEY,
+    STORE,
+    TOKEN,
+    start_webhooks,
+)
 from connectors.bigcommerce.stores import BigCommerceConfig
 from engine import Engine
 from engine.clock import SystemClock
@@ -36,7 +42,6 @@ from sous.distributed import install
 from sous.migrate import upgrade
 from sous.sandbox import free_port
 from sous.settings import Settings
-from sous.wiring import wire_bigcommerce
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,16 +148,7 @@ async def _run(
     sim_url = f"http://127.0.0.1:{sim_port}"
     try:
         async with contextlib.AsyncExitStack() as stack:
-            http = await stack.enter_async_context(httpx.AsyncClient(base_url=sim_url, timeout=30))
-            for _ in range(300):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/_sim")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            runtime = await wire_bigcommerce(container, stack)
-            app = FastAPI()
-            app.include_router(runtime.router())
-            await stack.enter_async_context(serve(app, sous_port))
+            http, runtime = await start_webhooks(stack, container, sim_url, sous_port)
             hooks = await _connect(container, runtime, sim_url)
             procs = _workers(workers, url)
             await _ready(procs)

@@ -202,8 +202,6 @@ class Database:
     def dispose(self) -> None:
         self.writer.close()
         self.engine.dispose()
-        if self.reader is not self.engine:
-            self.reader.dispose()
         self.reader.dispose()
 
 

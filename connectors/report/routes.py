@@ -34,15 +34,23 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
 class Reports:
     """Backlog reports, read from the stores. A report is answered again for ``fresh_for``
     seconds before the store is read anew (its ``generated_at`` says when it was made); callers
-    asking for the same report meanwhile share one build. A build that takes longer than
+    asking for the same report meanwhile share one build. For ``stale_for`` seconds more, an ask
+    is answered the report it already has at once while a new one is built behind it, so a
+    dashboard polling the report never waits on the store. A build that takes longer than
     ``wait_for`` seconds (the store's quota is spent) goes on, and the caller is answered 503
     with ``Retry-After``."""
 
     def __init__(
-        self, db: Database, clients: ClientProvider, clock: Clock, fresh_for: float, wait_for: float
+        self,
+        db: Database,
+        clients: ClientProvider,
+        clock: Clock,
+        fresh_for: float,
+        wait_for: float,
+        stale_for: float = 45.0,
     ) -> None:
         self._db, self._clients, self._clock = db, clients, clock
-        self._fresh_for, self._wait_for = fresh_for, wait_for
+        self._fresh_for, self._wait_for, self._stale_for = fresh_for, wait_for, stale_for
         self._cache: dict[tuple[Any, ...], tuple[float, BacklogReport]] = {}
         self._building: dict[tuple[Any, ...], asyncio.Task[BacklogReport]] = {}
 
@@ -52,13 +60,16 @@ class Reports:
         client = await self._client(ws, store)  # a store disconnected since has no report
         key = (ws, store, tuple(status_id or ()), window_days, top)
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > self._clock.monotonic():
+        now = self._clock.monotonic()
+        if hit is not None and hit[0] > now:
             return hit[1]  # a dashboard polling the report spends no more of the store's quota
         task = self._building.get(key)
         if task is None:
             build = self._build(client, ws, store, status_id, window_days, top)
             task = self._building[key] = asyncio.ensure_future(build)
             task.add_done_callback(lambda done: self._settle(key, done))
+        if hit is not None and hit[0] + self._stale_for > now:
+            return hit[1]  # the new report is built behind this answer
         try:
             return await asyncio.wait_for(asyncio.shield(task), self._wait_for)
         except TimeoutError:

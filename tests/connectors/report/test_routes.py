@@ -108,6 +108,26 @@ async def test_a_polled_report_reads_the_store_once_while_it_is_fresh(
     assert later["count"] == first["count"] + 1
 
 
+async def test_a_report_past_its_freshness_is_answered_at_once_and_built_anew_behind(
+    shop: Shop, api: httpx.AsyncClient
+) -> None:
+    pid = shop.product_id("Leather Card Holder")
+    await assign(shop.ctx(), AssignParams(product_id=pid, limit=10))
+    path = f"/v1/stores/{shop.hash}/backlog"
+    first = (await api.get(path)).json()
+    assert (await shop.buy(pid, 1, None, 0)).status_code == 201  # the store changes
+    shop.clock.advance(20)  # past the 15 s the report is fresh, within the 45 s more it may serve
+    assert (await api.get(path)).json() == first  # no wait on the store
+    for _ in range(1000):  # the new report is being built; each ask lets it run a little
+        later = (await api.get(path)).json()
+        if later["generated_at"] != first["generated_at"]:
+            break
+    assert later["count"] == first["count"] + 1
+    shop.clock.advance(100)  # too old to answer: the next ask waits for the store
+    assert (await shop.buy(pid, 1, None, 0)).status_code == 201
+    assert (await api.get(path)).json()["count"] == later["count"] + 1
+
+
 class Gone:
     """The shop's clients, until the store is disconnected."""
 

@@ -346,6 +346,36 @@ async def test_a_dry_run_names_the_condition_that_said_no(
     assert foreign.status_code == 422 and 'class="dry-result"' not in foreign.text
 
 
+async def test_a_test_run_from_the_recipe_page_records_its_writes_and_opens_the_run(
+    client: Client, admin: Headers, signed_in: Client, engine: Engine, recorder: Recorder
+) -> None:
+    await add(client, admin)
+    sold_out = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
+    await engine.drain()
+    made = len(recorder.calls)  # the event's own run
+    page = await signed_in.get("/console/recipes/sold-out-alert")
+    assert 'action="/console/recipes/sold-out-alert/test-run"' in page.text
+    form = {"csrf": csrf_of(page.text), "event_id": sold_out.event_id}
+    started = await signed_in.post("/console/recipes/sold-out-alert/test-run", data=form)
+    assert started.status_code == 303
+    location = started.headers["location"]
+    assert location.startswith("/console/runs/run_") and location.endswith("?done=test")
+    await engine.drain()
+    assert len(recorder.calls) == made  # test.record writes: recorded as would-do, not made
+    run = await signed_in.get(location)
+    assert "This is a test run" in run.text
+    assert "test: writes were recorded, not made" in run.text and "would_do" in run.text
+    in_stock = await engine.ingest(NewEvent(type="test.stock", payload=product(5)))
+    refused = await signed_in.post(
+        "/console/recipes/sold-out-alert/test-run", data={**form, "event_id": in_stock.event_id}
+    )
+    assert refused.status_code == 422 and "It would not fire" in refused.text
+    unknown = await signed_in.post(
+        "/console/recipes/sold-out-alert/test-run", data={**form, "event_id": "evt_nothing"}
+    )
+    assert unknown.status_code == 422 and "No event of this workspace" in unknown.text
+
+
 async def test_every_recipe_form_refuses_a_missing_csrf_token(
     client: Client, admin: Headers, signed_in: Client, engine: Engine
 ) -> None:
@@ -356,6 +386,7 @@ async def test_every_recipe_form_refuses_a_missing_csrf_token(
         ("/console/recipes/sold-out-alert/disable", {"reason": "no"}),
         ("/console/recipes/sold-out-alert/enable", {}),
         ("/console/recipes/sold-out-alert/rollback", {"version": "1"}),
+        ("/console/recipes/sold-out-alert/test-run", {"event_id": ""}),
     ]
     for path, data in forms:
         forged = await signed_in.post(path, data={**data, "csrf": "forged"})

@@ -389,6 +389,24 @@ async def dry_run_page(
     return _recipe_page(request, visitor, view, trial=trial)
 
 
+@router.post("/recipes/{slug}/test-run")
+async def test_run(
+    request: Request, slug: Slug, visitor: WriteVisitor, form: FormDep, container: ContainerDep
+) -> Response:
+    """A test run of the saved recipe (:mod:`engine.ops.testrun`): executed for real, its reads
+    made and its writes recorded as "would do"; the run's page shows what would have happened."""
+    view = await container.db.query(lambda s: _view(s, visitor.workspace, slug))
+    trial = Trial(event_id=form.get("event_id").strip()[:40])
+    event = await container.db.query(lambda s: _trial_event(s, container, view, trial))
+    if event is None:
+        return _recipe_page(request, visitor, view, trial=trial, status_code=422)
+    started = await container.engine.test_run(visitor.workspace, slug, event)
+    if started.run_id is None:
+        trial.result = preview(Recipe.model_validate(view.row.document), event, container)
+        return _recipe_page(request, visitor, view, trial=trial, status_code=422)
+    return done(f"/console/runs/{started.run_id}", "test")
+
+
 def _trial_event(
     session: Session, container: Container, view: RecipeView, trial: Trial
 ) -> Event | None:

@@ -42,6 +42,8 @@ BULK_MOST = 200
 """Runs one bulk release or discard takes at most (four pages of the list)."""
 DONE = {
     "replayed": "This is the replay: a new run of the same event.",
+    "test": "This is a test run: its reads are made, its writes are recorded as “would do”, "
+    "not sent. Reload to follow it.",
     "cancelled": "The run is cancelled (one executing a step stops when that step ends).",
     "released": "The run is released: it goes ahead when its recipe has a free slot.",
     "discarded": "The run is discarded.",

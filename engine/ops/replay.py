@@ -11,7 +11,9 @@ version the original run ran (``version="original"``) or the recipe's current on
 * ``from_step="failed"`` copies the trace rows (and so the outputs) of the steps before the
   first failed one into the new run and starts there: completed writes are not repeated. The
   failed step and those after it run under the new run's keys. It needs the steps before the
-  failed one to be unchanged in the version replayed.
+  failed one to be unchanged in the version replayed. When the failed step is a ``for_each``,
+  the items (and sub-steps) done before the failure are carried over too, and the loop goes on
+  from the sub-step that failed.
 
 Replays skip flood protection and the mode's skip/hold rules (someone asked for them) but wait
 for a slot of their recipe's group like any run.
@@ -23,6 +25,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
@@ -31,12 +34,12 @@ from engine.errors import ConflictError, NotFoundError
 from engine.ingest.inbox import event_row
 from engine.model.events import Event
 from engine.model.ids import new_id
-from engine.model.recipe import Recipe
+from engine.model.recipe import Recipe, Step
 from engine.model.run import RunState
 from engine.model.status import DONE, RunStatus, StepStatus
 from engine.plan.modes import Verdict, group_of, lock_of
 from engine.queue.base import NewJob
-from engine.run import ledger
+from engine.run import foreach, ledger
 from engine.run.runner import event_from_row
 from engine.run.runstate import step_output
 from engine.store.db import Tx
@@ -149,10 +152,38 @@ def _read(
                 raise ConflictError(
                     "the recipe's steps before the failed one changed; replay from the start"
                 )
+            if failed < len(recipe.actions) and recipe.actions[failed].is_loop():
+                copied += _loop_so_far(recipe.actions[failed], failed, rows)
             first = failed
         return _Source(run, event, recipe, wanted, first, copied)
 
     return engine.db.read_sync(read)
+
+
+def _loop_so_far(loop: Step, index: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trace rows a replay of the failed ``for_each`` at ``index`` carries over: its row
+    (``running`` again, with the items it went through) and the sub-steps done before the one
+    that failed, so that the replay goes on from there. None when the loop's sub-steps changed
+    in the version replayed (then the loop runs again from its first item)."""
+    assert loop.steps is not None
+    [row] = [r for r in rows if r["index"] == index]
+    done: list[dict[str, Any]] = []
+    for sub in sorted((r for r in rows if foreach.position(index, r["index"])), key=_index):
+        item, n = foreach.position(index, sub["index"]) or (0, 0)
+        if sub["status"] not in DONE or n >= len(loop.steps):
+            break
+        if sub["step_id"] != foreach.named(loop, item, loop.steps[n]).id:
+            return []
+        done.append(sub)
+    reopened = {
+        "status": StepStatus.RUNNING,
+        **dict.fromkeys(("output", "output_sealed", "error", "finished_at", "duration_ms")),
+    }
+    return [{**row, **reopened}, *done]
+
+
+def _index(row: dict[str, Any]) -> int:
+    return int(row["index"])
 
 
 def _replayed_event(src: _Source, event_id: str, now: datetime) -> Event:
@@ -184,6 +215,11 @@ def _state(engine: OpsHost, src: _Source, run_id: str, event: Event) -> RunState
                 step["output"], step.get("output_sealed"), engine.runner.cipher
             )
         state.failures += step["status"] == StepStatus.FAILED
+    loop = src.recipe.actions[src.first] if src.first < len(src.recipe.actions) else None
+    if loop is not None and loop.is_loop():
+        rows = [SimpleNamespace(**s) for s in src.copied if s["index"] >= src.first]
+        if rows:  # the loop goes on after the items it carries over
+            state.each, _ = foreach.resume(loop, src.first, rows[0], rows[1:])
     return state
 
 

@@ -149,3 +149,42 @@ def test_validation_refuses_a_for_each_inside_a_for_each_naming_the_field() -> N
     assert errors == []
     assert recipe is not None
     assert recipe.actions[0].use == "core.for_each"
+
+
+async def test_a_replay_from_the_failed_item_carries_over_the_items_done(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe()
+    gate = {
+        "id": "gate",
+        "use": "probe.fail",
+        "if": {"==": [{"var": "index"}, 1]},
+        "with": {"kind": "permanent", "until_fixed": True},
+    }
+    say = {"id": "say", "use": "test.record", "with": {"message": "{{ index }}:{{ item.sku }}"}}
+    after = {"id": "after", "use": "test.record", "with": {"message": "n={{ steps.each.count }}"}}
+    async with running(db, registry_for(probe, recorder), clock) as engine:
+        add(engine, {"id": "gated", "actions": [loop(steps=[say, gate]), after]})
+        [failed] = await fire(engine, LINES)
+        await engine.drain()
+        assert run(engine, failed).status == "failed"
+        assert [c[1]["message"] for c in recorder.calls] == ["0:a", "1:b"]
+        probe.fixed = True
+        made = await engine.replay(failed, from_step="failed")
+        await engine.drain()
+        assert run(engine, made.run_id).status == "succeeded"
+        rows = steps(engine, made.run_id)
+    messages = [c[1]["message"] for c in recorder.calls]
+    assert messages == ["0:a", "1:b", "2:c", "n=3"]  # items 0 and 1's writes are not repeated
+    assert [(r.step_id, r.status) for r in rows] == [
+        ("each", "succeeded"),
+        ("after", "succeeded"),
+        ("each[0].say", "succeeded"),
+        ("each[0].gate", "skipped"),
+        ("each[1].say", "succeeded"),
+        ("each[1].gate", "succeeded"),
+        ("each[2].say", "succeeded"),
+        ("each[2].gate", "skipped"),
+    ]
+    assert rows[0].output is not None
+    assert [r["say"]["echoed"] for r in rows[0].output["results"]] == ["0:a", "1:b", "2:c"]

@@ -251,6 +251,7 @@ STORE_ACTIONS: tuple[ActionSpec, ...] = (
         output=RequestOutput,
         handler=raw_request,
         writes="Whatever a POST, PUT or DELETE to the store's API changes; GET only reads.",
+        is_write=lambda params: params.method != "GET",
         retry=RetryPolicy(tries=1),
     ),
 )

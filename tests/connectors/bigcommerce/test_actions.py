@@ -20,6 +20,7 @@ from connectors.bigcommerce.actions import (
     update_variant,
 )
 from connectors.bigcommerce.actions_store import (
+    STORE_ACTIONS,
     CustomerGroupParams,
     OrderNoteParams,
     OrderStatusParams,
@@ -32,6 +33,7 @@ from connectors.bigcommerce.actions_store import (
 from connectors.bigcommerce.errors import NotFound, ServerError
 from connectors.bigcommerce.models import WriteLog
 from engine.errors import PermanentError, RetryableError
+from engine.run.steps import writes
 from engine.store.models import StepRow
 from tests.connectors.bigcommerce.harness import Live, Servers, caused, live_rig, servers_up
 from tests.fakes import Recorder
@@ -227,6 +229,14 @@ async def test_raw_requests_are_guarded(live: Live) -> None:
             RequestParams(path=path)
     with pytest.raises(ValidationError):
         RequestParams.model_validate({"method": "PATCH", "path": "/v3/catalog/products"})
+
+
+def test_a_raw_get_reads_and_other_methods_write_so_a_test_run_makes_only_the_get() -> None:
+    [spec] = [a for a in STORE_ACTIONS if a.name == "bigcommerce.request"]
+    assert writes(spec, RequestParams(path="/v3/catalog/products/1")) is False
+    for method in ("POST", "PUT", "DELETE"):
+        params = RequestParams.model_validate({"method": method, "path": "/v3/catalog/products"})
+        assert writes(spec, params) is True, method
 
 
 async def test_errors_keep_their_class(live: Live) -> None:

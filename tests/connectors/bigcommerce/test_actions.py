@@ -231,7 +231,7 @@ async def test_raw_requests_are_guarded(live: Live) -> None:
         RequestParams.model_validate({"method": "PATCH", "path": "/v3/catalog/products"})
 
 
-def test_a_raw_get_reads_and_other_methods_write_so_a_test_run_makes_only_the_get() -> None:
+async def test_a_raw_get_reads_and_other_methods_write_so_a_test_run_makes_only_the_get() -> None:
     [spec] = [a for a in STORE_ACTIONS if a.name == "bigcommerce.request"]
     assert writes(spec, RequestParams(path="/v3/catalog/products/1")) is False
     for method in ("POST", "PUT", "DELETE"):

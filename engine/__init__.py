@@ -165,6 +165,13 @@ if TYPE_CHECKING:
     from engine.run.runstate import (
         load_event as load_event,
     )
+    from engine.run.approval import (
+        DECISIONS as DECISIONS,
+        MAX_APPROVAL_TIMEOUT as MAX_APPROVAL_TIMEOUT,
+        Approval as Approval,
+        ApprovalLinks as ApprovalLinks,
+        approval_id as approval_id,
+    )
     from engine.run.waits import (
         MAX_WAIT as MAX_WAIT,
         Refetchers as Refetchers,
@@ -182,6 +189,7 @@ if TYPE_CHECKING:
         Tx as Tx,
     )
     from engine.store.models import (
+        ApprovalRow as ApprovalRow,
         EventRow as EventRow,
         MatchRow as MatchRow,
         RecipeRow as RecipeRow,
@@ -297,11 +305,17 @@ _WHERE: dict[str, str] = {
     "retry_delay": "engine.run.jobs",
     "event_from_row": "engine.run.runner",
     "load_event": "engine.run.runstate",
+    "DECISIONS": "engine.run.approval",
+    "MAX_APPROVAL_TIMEOUT": "engine.run.approval",
+    "Approval": "engine.run.approval",
+    "ApprovalLinks": "engine.run.approval",
+    "approval_id": "engine.run.approval",
     "MAX_WAIT": "engine.run.waits",
     "Refetchers": "engine.run.waits",
     "Wait": "engine.run.waits",
     "Database": "engine.store.db",
     "Tx": "engine.store.db",
+    "ApprovalRow": "engine.store.models",
     "EventRow": "engine.store.models",
     "MatchRow": "engine.store.models",
     "RecipeRow": "engine.store.models",

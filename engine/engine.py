@@ -38,6 +38,7 @@ from engine.plan.modes import Admission, FloodGate
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.queue.sql import SqlJobQueue
 from engine.registry import Registry
+from engine.run import approval
 from engine.run.runner import Runner
 from engine.run.waits import Refetchers
 from engine.run.workers import WorkerPool
@@ -336,6 +337,24 @@ class Engine:
     async def discard(self, run_ids: Sequence[str], *, workspace: str | None = None) -> RunChanges:
         """Drop held runs (status ``discarded``)."""
         return await control.discard(self, run_ids, workspace)
+
+    async def decide_approval(
+        self,
+        approval_id: str,
+        decision: str,
+        *,
+        by: str,
+        comment: str | None = None,
+        workspace: str | None = None,
+    ) -> Any:
+        """Approve or reject a pending approval and wake its run at once; its row as decided
+        (:mod:`engine.run.approval`). Raises ``NotFoundError`` or ``ConflictError``."""
+        now = self.clock.now()
+        return await self.db.writer.write(
+            lambda tx: approval.decide(
+                tx, self.queue, workspace, approval_id, decision, by=by, comment=comment, now=now
+            )
+        )
 
     # -- workers --------------------------------------------------------------------------
     async def start(self, workers: int | None = None) -> None:

@@ -14,6 +14,9 @@
 - ``core.wait``: pauses the run for a duration (``for: 3d``) or until a time (``until:``), up to
   90 days, durably (see :mod:`engine.run.waits`); ``recheck: true`` checks the recipe's conditions
   again on a refreshed payload before going on.
+- ``core.approval``: pauses the run until a person approves or rejects (the console, the API, or
+  signed links e-mailed to ``to``), with a timeout and a default decision, durably (see
+  :mod:`connectors.core.approval` and :mod:`engine.run.approval`).
 - ``sous.recipe.disabled`` / ``sous.recipe.flooded``: Sous telling a workspace that it switched
   a failing recipe off, or held a recipe's runs beyond its flood limit; recipes can e-mail
   about them.
@@ -42,6 +45,8 @@ from engine import (
     Wait,
     parse_duration,
 )
+
+from connectors.core import approval
 
 log = logging.getLogger("sous.core")
 
@@ -382,5 +387,6 @@ CONNECTOR = Connector(
             handler=_wait,
             retry=RetryPolicy(tries=5, backoff=30, cap=3600),
         ),
+        approval.ACTION,
     ),
 )

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engine.model.status import ACTIVE, RunStatus
 from engine.plan.modes import group_of, lock_of
 from engine.queue.base import NewJob
-from engine.run import ledger
+from engine.run import approval, ledger
 from engine.store.db import Tx
 from engine.store.models import JobRow, RunRow
 
@@ -106,6 +106,7 @@ async def cancel(
     def write(tx: Tx) -> list[str]:
         values = {"status": RunStatus.CANCELLED, "status_reason": reason, "finished_at": now}
         done = _move(tx, direct, allowed, values)
+        approval.cancel_pending(tx, done, now)
         if started:
             engine.queue.enqueue(tx, started)
         return done

@@ -64,6 +64,12 @@ class JobQueue(Protocol):
         """Put a claimed job back, due at ``due_at``, with its attempt count increased."""
         ...
 
+    def hasten(self, tx: Tx, kind: str, ref: str, due_at: datetime) -> None:
+        """Make the waiting jobs ``kind`` + ``ref`` due at ``due_at`` at the latest, inside the
+        caller's transaction (an approval decided wakes its run). A claimed job is left alone:
+        its worker decides when it is due again."""
+        ...
+
     async def recover(self) -> int:
         """Return jobs claimed by dead workers to the queue; return how many. Called at start-up
         and periodically."""

@@ -66,6 +66,10 @@ SELECT procrastinate_finish_job_v1(j.id, 'succeeded', true) FROM (
 _RETRY = """
 SELECT procrastinate_retry_job_v2(j.id, now() + make_interval(secs => %(delay)s), NULL, NULL, NULL)
 FROM (SELECT id FROM procrastinate_jobs WHERE id = %(id)s AND status = 'doing' FOR UPDATE) AS j"""
+_HASTEN = """
+UPDATE procrastinate_jobs SET scheduled_at = now() + make_interval(secs => %(delay)s)
+WHERE queue_name = %(queue)s AND task_name = %(kind)s AND args->>'ref' = %(ref)s
+  AND status = 'todo' AND scheduled_at > now() + make_interval(secs => %(delay)s)"""
 _NOTIFY = "SELECT pg_notify(%(channel)s, %(payload)s)"
 _COUNTS = """
 SELECT count(*) FILTER (WHERE scheduled_at IS NULL OR scheduled_at <= now()), count(*)
@@ -202,6 +206,14 @@ class ProcrastinateJobQueue:
         job.attempts += 1
         job.due_at = due_at
         self._released(tx, job)
+        tx.after_commit(self._delayed)
+
+    def hasten(self, tx: Tx, kind: str, ref: str, due_at: datetime) -> None:
+        delay = _delay(due_at, self._clock.now())
+        params = {"queue": self.tuning.queue_name, "kind": kind, "ref": ref, "delay": delay}
+        _raw(tx).execute(_HASTEN, params)
+        payload = json.dumps({"type": "job_inserted", "job_id": 0})
+        _raw(tx).execute(_NOTIFY, {"channel": self._channel, "payload": payload})
         tx.after_commit(self._delayed)
 
     async def recover(self) -> int:

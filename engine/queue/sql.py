@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.clock import Clock
 from engine.model.ids import new_id
@@ -103,6 +103,25 @@ class SqlJobQueue:
             self._offer([job])
 
         tx.after_commit(back)
+
+    def hasten(self, tx: Tx, kind: str, ref: str, due_at: datetime) -> None:
+        tx.conn.execute(
+            update(_T)
+            .where(_T.c.kind == kind, _T.c.ref == ref, _T.c.due_at > due_at)
+            .values(due_at=due_at)
+        )
+
+        def sooner() -> None:
+            found = [e for e in self._delayed if e[2].kind == kind and e[2].ref == ref]
+            if not found:
+                return
+            self._delayed = [e for e in self._delayed if e not in found]
+            heapq.heapify(self._delayed)
+            for *_, job in found:
+                job.due_at = min(job.due_at, due_at)
+            self._offer([job for *_, job in found])
+
+        tx.after_commit(sooner)
 
     async def recover(self) -> int:
         def load(tx: Tx) -> list[Job]:

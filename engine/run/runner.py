@@ -32,7 +32,7 @@ from engine.model.status import FINAL, GOING, RunStatus, StepStatus
 from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.registry import Registry
-from engine.run import foreach, ledger
+from engine.run import approval, foreach, ledger
 from engine.run.alerts import ALERT_FAILURE, alert_lock, failure_notice
 from engine.run.ledger import step_row
 from engine.run.runstate import (
@@ -432,7 +432,13 @@ class Runner:
         self, state: RunState, step: Step, index: int, job: Job, wait: Wait, record: dict[str, Any]
     ) -> bool:
         now = self._clock.now()
-        info = {"until": wait.until.isoformat(), "since": now.isoformat(), "recheck": wait.recheck}
+        info: dict[str, Any] = {
+            "until": wait.until.isoformat(),
+            "since": now.isoformat(),
+            "recheck": wait.recheck,
+        }
+        if isinstance(wait, approval.Approval):
+            info["approval"] = await self._open_approval(state, step, index, wait, now)
         state.wait = {"output": info, "input": wait.traced_input}
         if wait.until <= now:
             return True
@@ -442,6 +448,8 @@ class Runner:
 
     async def _resume_wait(self, state: RunState, step: Step, index: int, job: Job) -> bool:
         assert state.wait is not None
+        if "approval" in state.wait["output"]:
+            return await self._resume_approval(state, step, index, job)
         info = dict(state.wait["output"])
         until, since = parse_time(info["until"]), parse_time(info.get("since") or info["until"])
         now = self._clock.now()
@@ -493,6 +501,55 @@ class Runner:
         return (
             await self._save(state, index, step, record, status, job, context=context) not in FINAL
         )
+
+    # -- approvals (engine.run.approval) --------------------------------------------------------
+    async def _open_approval(
+        self, state: RunState, step: Step, index: int, wait: approval.Approval, now: datetime
+    ) -> str:
+        step_id = step.id or str(index)
+        return await write_until_done(
+            self._db.writer,
+            lambda tx: approval.open_approval(tx, state, step_id, wait, now),
+            self._clock.sleep,
+            f"opening the approval of run {state.run_id}",
+        )
+
+    async def _resume_approval(self, state: RunState, step: Step, index: int, job: Job) -> bool:
+        """Go on with the approval's decision (or its default, past its timeout); while it is
+        pending, the job goes back until the timeout."""
+        assert state.wait is not None
+        info, now = state.wait["output"], self._clock.now()
+        ident, until = info["approval"], parse_time(info["until"])
+        verdict = await write_until_done(
+            self._db.writer,
+            lambda tx: approval.settle(tx, ident, now),
+            self._clock.sleep,
+            f"settling approval {ident}",
+        )
+        if verdict is None:
+            await write_until_done(
+                self._db.writer,
+                lambda tx: self._queue.retry(tx, job, approval.due(tx, ident, until, now)),
+                self._clock.sleep,
+                f"putting back job {job.id}",
+            )
+            return False
+        record: dict[str, Any] = {
+            "attempts": max(state.attempts, 1),
+            "started_at": parse_time(info["since"]),
+            "input": state.wait["input"],
+            "status": StepStatus.SUCCEEDED,
+            "output": verdict.output,
+            "finished_at": now,
+        }
+        state.wait = None
+        state.outputs[step.id or str(index)] = verdict.output
+        if verdict.stops:
+            await self._save(
+                state, index, step, record, RunStatus.SKIPPED, job, reason=verdict.reason
+            )
+            return False
+        return await self._save(state, index, step, record, _advance(state), job) not in FINAL
 
     async def _recheck(self, state: RunState) -> tuple[Recheck, Event | None]:
         try:

@@ -209,3 +209,30 @@ class CredentialRow(SQLModel, table=True):
     no character bound on the value (the API takes up to 10,000) fits a fixed column."""
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class ApprovalRow(SQLModel, table=True):
+    """A decision a run waits for (a ``core.approval`` step, see :mod:`engine.run.approval`):
+    ``pending`` until a person approves or rejects it, or its time runs out (``timed_out``, the
+    step's default decision), or its run is cancelled (``cancelled``)."""
+
+    __tablename__ = "approval"
+    __table_args__ = (Index("ix_approval_ws_status_id", "workspace_id", "status", "id"),)
+    id: str = Field(primary_key=True, max_length=120)
+    workspace_id: str = Field(max_length=64)
+    run_id: str = Field(max_length=40, index=True)
+    recipe_uid: str = Field(max_length=40)
+    step_id: str = Field(max_length=80)
+    title: str = Field(max_length=200)
+    message: str = Field(default="", max_length=10_000)
+    recipients: list[str] | None = _json()
+    default_decision: str = Field(max_length=10)
+    on_reject: str = Field(max_length=10)
+    status: str = Field(max_length=20)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    decision: str | None = Field(default=None, max_length=10)
+    decided_at: datetime | None = _ts(nullable=True)
+    decided_by: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(default=None, max_length=2000)
+    timed_out: bool = False

@@ -16,6 +16,7 @@ from api import console, errors, openapi
 from api.deps import SandboxLike, known_query_only
 from api.middleware import Guard
 from api.routes import (
+    approvals,
     audit,
     backtest,
     catalog,
@@ -78,6 +79,7 @@ ROUTERS = (
     events.router,
     hooks.router,
     runs.router,
+    approvals.router,
     catalog.router,
     stream.router,
 )

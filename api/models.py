@@ -282,7 +282,7 @@ class AuditEntry(BaseModel):
     id: str
     at: UtcDateTime
     actor: str = Field(description="`key:ID`, `console:key:ID`, `console:user:ID`, `cli`, `system`")
-    kind: Literal["recipe", "store", "key", "secret", "pack", "workspace", "hook"]
+    kind: Literal["recipe", "store", "key", "secret", "pack", "workspace", "hook", "approval"]
     action: str = Field(description="created, updated, enabled, disabled, deleted, revoked, …")
     target: str = Field(description="What changed: a recipe id, store hash, key id, secret name…")
     summary: str

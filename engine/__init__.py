@@ -154,6 +154,13 @@ if TYPE_CHECKING:
         alert_lock as alert_lock,
         run_link as run_link,
     )
+    from engine.run.approval import (
+        DECISIONS as DECISIONS,
+        MAX_APPROVAL_TIMEOUT as MAX_APPROVAL_TIMEOUT,
+        Approval as Approval,
+        ApprovalLinks as ApprovalLinks,
+        approval_id as approval_id,
+    )
     from engine.run.jobs import (
         complete as complete,
         put_back as put_back,
@@ -164,13 +171,6 @@ if TYPE_CHECKING:
     )
     from engine.run.runstate import (
         load_event as load_event,
-    )
-    from engine.run.approval import (
-        DECISIONS as DECISIONS,
-        MAX_APPROVAL_TIMEOUT as MAX_APPROVAL_TIMEOUT,
-        Approval as Approval,
-        ApprovalLinks as ApprovalLinks,
-        approval_id as approval_id,
     )
     from engine.run.waits import (
         MAX_WAIT as MAX_WAIT,

@@ -16,8 +16,8 @@ from engine import AuditRow, Text
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(401, 403, 422))
 Kind = Annotated[
-    Literal["recipe", "store", "key", "secret", "pack", "workspace", "hook"] | None,
-    Query(description="recipe, store, key, secret, pack, workspace or hook"),
+    Literal["recipe", "store", "key", "secret", "pack", "workspace", "hook", "approval"] | None,
+    Query(description="recipe, store, key, secret, pack, workspace, hook or approval"),
 ]
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors.core import approval
 from engine import (
     MAX_WAIT,
     ActionContext,
@@ -45,8 +46,6 @@ from engine import (
     Wait,
     parse_duration,
 )
-
-from connectors.core import approval
 
 log = logging.getLogger("sous.core")
 

@@ -24,7 +24,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from engine.model.ids import new_id
 
-KINDS = ("recipe", "store", "key", "secret", "pack", "workspace", "hook")
+KINDS = ("recipe", "store", "key", "secret", "pack", "workspace", "hook", "approval")
 """What an audit row is about."""
 
 

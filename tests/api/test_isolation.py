@@ -38,7 +38,18 @@ async def other(client: Client, make_key: KeyFactory, engine: Engine) -> dict[st
     result = await engine.ingest(
         NewEvent(type="test.stock", payload={"product": {"id": 1}}, workspace="bee")
     )
+    ask = {"id": "ok", "use": "core.approval", "with": {"title": "Go?", "timeout": "1d"}}
+    asking = await client.post(
+        "/v1/recipes",
+        json=recipe(id="b-ask", trigger={"type": "custom.ask"}, conditions=[], actions=[ask]),
+        headers=headers,
+    )
+    asked = await engine.ingest(NewEvent(type="custom.ask", payload={}, workspace="bee"))
     await engine.drain()
+    assert asking.status_code == 201
+    pending = await client.get("/v1/approvals", headers=headers)
+    [approval] = pending.json()["data"]
+    assert approval["run_id"] == asked.runs[0]
     assert made.status_code == 201
     assert store.status_code == 201
     assert key.status_code == 201
@@ -52,10 +63,19 @@ async def other(client: Client, make_key: KeyFactory, engine: Engine) -> dict[st
         "hook": hook.json()["id"],
         "event": result.event_id,
         "run": result.runs[0],
+        "approval": approval["id"],
     }
 
 
-LISTS = ("/v1/recipes", "/v1/events", "/v1/runs", "/v1/stores", "/v1/secrets", "/v1/hooks")
+LISTS = (
+    "/v1/recipes",
+    "/v1/events",
+    "/v1/runs",
+    "/v1/stores",
+    "/v1/secrets",
+    "/v1/hooks",
+    "/v1/approvals",
+)
 
 
 def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -81,6 +101,7 @@ def matrix(b: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("POST", f"{run}/release", None),
         ("POST", f"{run}/discard", None),
         ("POST", f"{run}/cancel", None),
+        ("POST", f"/v1/approvals/{b['approval']}", {"decision": "approve"}),
         ("GET", f"/v1/stores/{b['store']}", None),
         ("GET", "/v1/stores/bbb", None),
         ("DELETE", f"/v1/stores/{b['store']}", None),
@@ -111,6 +132,7 @@ async def snapshot(client: Client, b: dict[str, Any]) -> dict[str, Any]:
         "/v1/workspaces",
         "/v1/audit",
         "/v1/usage",
+        "/v1/approvals",
     ]
     return {path: (await client.get(path, headers=headers)).json() for path in paths}
 
@@ -187,7 +209,7 @@ async def test_lists_show_only_the_callers_workspace(
     usage = (await client.get("/v1/usage", headers=a)).json()
     assert (usage["totals"]["runs"], usage["data"]) == (0, [])
     b_usage = (await client.get("/v1/usage", headers=other["headers"])).json()
-    assert b_usage["totals"]["runs"] == 1  # B's run, counted for B only
+    assert b_usage["totals"]["runs"] == 2  # B's runs (its recipe and its approval), for B only
     b_audit = (await client.get("/v1/audit", headers=other["headers"])).json()["data"]
     assert {e["target"] for e in b_audit} >= {"b-only", "B_SECRET", "bbb"}
 

@@ -18,7 +18,7 @@ from api.pagination import Cursor
 from api.routes.audit import audit_page
 
 router = APIRouter()
-KINDS = ("recipe", "store", "key", "secret", "pack", "workspace", "hook")
+KINDS = ("recipe", "store", "key", "secret", "pack", "workspace", "hook", "approval")
 
 
 @dataclass(frozen=True)

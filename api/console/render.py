@@ -33,6 +33,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Templates", "/console/templates"),
     NavItem("Recipes", "/console/recipes"),
     NavItem("Runs", "/console/runs"),
+    NavItem("Approvals", "/console/approvals"),
     NavItem("Events", "/console/events"),
     NavItem("Backtest", "/console/backtest"),
     NavItem("Backorders", "/console/backorders"),

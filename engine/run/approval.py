@@ -275,7 +275,7 @@ class ApprovalLinks:
                 "sig": self.signature(ident, decision, expires),
             }
         )
-        return f"{self.base_url}/approvals/{ident}?{query}"
+        return f"{self.base_url}/console/approve/{ident}?{query}"
 
     def problem(
         self, ident: str, decision: str, expires: int, sig: str, now: datetime

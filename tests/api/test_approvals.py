@@ -103,7 +103,9 @@ async def test_lists_page_with_a_cursor(
     client: Client, engine: Engine, admin: dict[str, str]
 ) -> None:
     await waiting_run(client, engine, admin, "default")
-    more = await engine.ingest(NewEvent(type="test.stock", payload={"product": {"id": 8, "name": "Mat"}}))
+    more = await engine.ingest(
+        NewEvent(type="test.stock", payload={"product": {"id": 8, "name": "Mat"}})
+    )
     await engine.drain()
     assert len(more.runs) == 1
     first = (await client.get("/v1/approvals?limit=1", headers=admin)).json()

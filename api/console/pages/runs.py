@@ -31,6 +31,7 @@ from api.console.render import PageError, page, render
 from api.deps import DatabaseDep, EngineDep
 from api.models import RunDetail
 from api.pagination import Cursor
+from api.routes.approvals import ApprovalPublic, pending_approvals
 from api.runs_query import RunLine, run_detail, runs_page
 from engine import FINAL, ConflictError, Database, RunChanges, RunStatus
 
@@ -191,6 +192,7 @@ def _run_page(
     *,
     problem: str = "",
     status_code: int = 200,
+    approvals: Sequence[ApprovalPublic] = (),
 ) -> Response:
     failed_step = next((s for s in run.steps if s.status == "failed"), None)
     return page(
@@ -206,6 +208,7 @@ def _run_page(
         done=DONE.get(request.query_params.get("done", ""), ""),
         problem=problem,
         as_json=as_json,
+        approvals=approvals,
     )
 
 
@@ -214,7 +217,8 @@ async def run_page(
     request: Request, run_id: RunId, visitor: VisitorDep, db: DatabaseDep
 ) -> Response:
     run = await db.query(lambda s: run_detail(s, visitor.workspace, run_id))
-    return _run_page(request, visitor, run)
+    waiting = await db.query(lambda s: pending_approvals(s, visitor.workspace, run_id=run_id))
+    return _run_page(request, visitor, run, approvals=waiting.data)
 
 
 async def _refused(

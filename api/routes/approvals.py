@@ -20,7 +20,7 @@ from engine import ApprovalRow, RunRow, RunStatus, Text
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=responses(401, 403, 422))
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, Any] = {
     "id": "apv_01jf3k9q2w8x7v6b5n4m3c2z1a_ok",
     "run_id": "run_01jf3k9q2w8x7v6b5n4m3c2z1a",
     "recipe_uid": "rcp_01jf3k9q2w8x7v6b5n4m3c2z1a",

@@ -96,8 +96,8 @@ async def test_a_rejection_stops_the_run_as_skipped(
         assert ended.status == "skipped"
         assert ended.status_reason == "approval ok rejected (console:key:k1): too much"
         assert recorder.calls == []
-        assert steps(engine, made)[0].output is not None
-        assert steps(engine, made)[0].output["decision"] == "reject"
+        output = steps(engine, made)[0].output
+        assert output is not None and output["decision"] == "reject"
 
 
 async def test_on_reject_continue_lets_later_steps_branch_on_the_decision(

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from connectors.email import SmtpConfig
+from engine import ApprovalLinks
 from connectors.email.sink import SmtpSink
 from connectors.http import OutboundPolicy
 from engine.store.vault import Cipher, Vault
@@ -53,6 +54,7 @@ async def open_shop(folder: Path, recorder: Recorder) -> AsyncIterator[Shop]:
         endpoint = await stack.enter_async_context(serve(receiver(received)))
         services = rig.engine.services
         services.add(SmtpConfig(port=sink.port, sender="Sous <sous@shop.example>"), SmtpConfig)
+        services.add(ApprovalLinks(SECRET_KEY, "https://sous.example"))
         services.add(OutboundPolicy(allow_private=True), OutboundPolicy)
         vault = Vault(rig.engine.db, Cipher(SECRET_KEY), rig.clock)
         vault.put("default", "slack_webhook_url", f"{endpoint}/slack")

@@ -31,7 +31,7 @@ from engine.context import ActionContext
 from engine.model.events import Event, NewEvent
 from engine.packs.archive import read_folder
 from engine.packs.pack import Pack, load_pack
-from engine.store.models import MatchRow, RunRow, StepRow
+from engine.store.models import ApprovalRow, MatchRow, RunRow, StepRow
 from engine.templates.instantiate import instantiate
 from tests.conftest import ROOT
 from tests.fakes import Recorder
@@ -53,6 +53,7 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
     "backorders/demand-spike-purchasing": {"units": 2},
     "backorders/backorder-limit-reached": {"raise_by": 10},
     "orders/high-value-order-alert": {"amount": 100},
+    "orders/high-value-order-approval": {"amount": 100},
     "orders/first-order-review": {"amount": 100},
     "orders/large-quantity-review": {"quantity": 2},
     "customers/vip-after-n-orders": {"orders": 2},
@@ -179,6 +180,16 @@ async def disabled_mail(shop: Shop, steps: list[StepRow]) -> None:
     assert shop.sink.messages[-1].subject == "Sous switched off “Tell staff”"
 
 
+async def approved(shop: Shop, steps: list[StepRow]) -> None:
+    """The library test approves (see run_once): the order is released, not noted."""
+    assert [st.status for st in steps] == ["succeeded", "succeeded", "succeeded", "skipped"]
+    assert steps[1].output is not None and steps[1].output["decided_by"] == "library test"
+    assert steps[2].output is not None and steps[2].output["status_id"] == 11
+    mail = shop.sink.messages[-1]
+    assert mail.subject.startswith("Approval needed: Release order #")
+    assert mail.text is not None and "/console/approve/" in mail.text
+
+
 async def big_spender(shop: Shop, steps: list[StepRow]) -> None:
     assert [st.status for st in steps] == ["succeeded"] * 4
     assert steps[1].output is not None and steps[1].output["count"] >= 1
@@ -232,6 +243,7 @@ EFFECTS: dict[str, Any] = {
     "integrations/order-to-erp": erp_order,
     "integrations/slack-stock-out": slack,
     "orders/first-order-review": held,
+    "orders/high-value-order-approval": approved,
     "reports/unfulfilled-for-days": waited_too_long,
 }
 
@@ -327,6 +339,7 @@ async def run_once(
         result = await engine.ingest(
             NewEvent(type=trigger, payload=payload, store=shop.rig.hash, target_recipe=stored.uid)
         )
+        await approve_all(shop, result.runs)
         await shop.rig.settle()
     finally:
         engine.recipes.delete("default", stored.recipe.id)
@@ -348,6 +361,21 @@ async def run_once(
     return match, run, steps
 
 
+async def approve_all(shop: Shop, run_ids: list[str]) -> None:
+    """Approve what the runs wait for (a core.approval step), as a manager would (a waiting
+    run keeps its job in the queue: the rig would not settle before)."""
+    engine = shop.rig.engine
+    await engine.drain()
+    with engine.db.session() as s:
+        pending = s.exec(
+            select(ApprovalRow).where(
+                col(ApprovalRow.run_id).in_(run_ids), ApprovalRow.status == "pending"
+            )
+        ).all()
+    for approval in pending:
+        await engine.decide_approval(approval.id, "approve", by="library test")
+
+
 def assert_succeeded(
     shop: Shop, run: RunRow | None, steps: list[StepRow], before: tuple[int, int]
 ) -> None:
@@ -358,7 +386,8 @@ def assert_succeeded(
     assert any(st.status == "succeeded" for st in steps)
     assert all(st.status in ("succeeded", "skipped") for st in steps), failures
     done = [st.use for st in steps if st.status == "succeeded"]
-    assert len(shop.sink.messages) - before[0] == done.count("email.send")
+    asked = [st for st in steps if st.use == "core.approval" and (st.input or {}).get("to")]
+    assert len(shop.sink.messages) - before[0] == done.count("email.send") + len(asked)
     assert len(shop.received) - before[1] == done.count("http.request")
 
 

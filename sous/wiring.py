@@ -30,7 +30,7 @@ async def wire(container: Container, stack: contextlib.AsyncExitStack) -> None:
     services.add(db, Database)
     await wire_live(container, stack)  # live streams: this process's runs, and on PostgreSQL all
     services.add(Vault(db, Cipher(settings.secret_key.get_secret_value()), container.clock))
-    services.add(ApprovalLinks(settings.secret_key.get_secret_value(), container.base_url()))
+    services.add(ApprovalLinks(settings.secret_key.get_secret_value(), container.base_url))
     email_services(settings, services, db)
     http_services(settings, services, db)
     runtime = await wire_bigcommerce(container, stack)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -257,9 +257,15 @@ class ApprovalLinks:
     ``sig`` is an HMAC-SHA256 of the three with a key derived from the server's secret, so
     nothing secret is in the URL and changing any part of it breaks the signature."""
 
-    def __init__(self, secret: str, base_url: str) -> None:
+    def __init__(self, secret: str, base_url: str | Callable[[], str]) -> None:
         self._key = hashlib.sha256(("sous-approval-link:" + secret).encode()).digest()
-        self.base_url = base_url.rstrip("/")
+        self._base_url = base_url
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this Sous (asked each time: it may be set after start-up)."""
+        base = self._base_url if isinstance(self._base_url, str) else self._base_url()
+        return base.rstrip("/")
 
     def signature(self, ident: str, decision: str, expires: int) -> str:
         signed = f"{ident}\n{decision}\n{expires}".encode()

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from connectors.email import SmtpConfig
-from engine import ApprovalLinks
 from connectors.email.sink import SmtpSink
 from connectors.http import OutboundPolicy
+from engine import ApprovalLinks
 from engine.store.vault import Cipher, Vault
 from tests.connectors.backorder.live import SECRET_KEY, Rig, live
 from tests.fakes import Recorder

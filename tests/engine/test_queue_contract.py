@@ -88,6 +88,19 @@ async def test_retry_comes_back_later_with_attempts(db, queue, clock: ManualCloc
     assert again.ref == "r" and again.attempts == 1
 
 
+async def test_hasten_makes_a_waiting_job_due_now(db, queue, clock: ManualClock) -> None:
+    later = clock.now() + timedelta(days=2)
+    await enqueue(db, queue, NewJob("run", "parked", due_at=later), NewJob("run", "other", later))
+    waiter = asyncio.create_task(queue.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await db.writer.write(lambda tx: queue.hasten(tx, "run", "parked", clock.now()))
+    job = await asyncio.wait_for(waiter, 5)
+    assert job.ref == "parked"
+    with pytest.raises(TimeoutError):  # the other job still waits for its time
+        await get(queue, 0.05)
+
+
 async def test_recover_returns_unfinished_jobs_after_a_crash(db, clock: ManualClock) -> None:
     crashed = SqlJobQueue(db, clock)
     await db.writer.write(lambda tx: crashed.enqueue(tx, [NewJob("run", "x"), NewJob("run", "y")]))

@@ -21,11 +21,12 @@ from sqlalchemy import delete, insert, update
 
 from engine.model.recipe import Step
 from engine.store.db import Tx
-from engine.store.models import RunRow, StepRow
+from engine.store.models import ApprovalRow, RunRow, StepRow
 from engine.store.usage import usage_key
 
 RUNS = RunRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
+APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 
 
 def step_row(run_id: str, index: int, step: Step, record: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +96,8 @@ def move(tx: Tx, run_id: str, allowed: Sequence[str], values: dict[str, Any]) ->
 
 
 def purge(tx: Tx, run_ids: Sequence[str]) -> tuple[int, int]:
-    """Delete the runs and their steps; ``(runs, steps)`` deleted."""
+    """Delete the runs with their steps and approvals; ``(runs, steps)`` deleted."""
+    tx.conn.execute(delete(APPROVALS).where(APPROVALS.c.run_id.in_(run_ids)))
     steps = tx.conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(run_ids))).rowcount
     runs = tx.conn.execute(delete(RUNS).where(RUNS.c.id.in_(run_ids))).rowcount
     return int(runs), int(steps)

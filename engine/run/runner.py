@@ -638,6 +638,8 @@ class Runner:
 
         def write(tx: Tx) -> None:
             ledger.record(tx, state.run_id, values, row, again=again)
+            if run_status == RunStatus.CANCELLED:  # one waiting for a decision waits no more
+                approval.cancel_pending(tx, [state.run_id], now)
             if final:
                 self._queue.complete(tx, job)
                 if started or alert:

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from engine.clock import ManualClock
 from engine.errors import ConflictError, NotFoundError, RecipeError
+from engine.ops.retention import Retention, RetentionSettings
 from engine.store.db import Database
 from engine.store.models import ApprovalRow
 from tests.engine.test_durable_support import (
@@ -225,3 +226,19 @@ async def test_a_timeout_that_passed_while_stopped_is_honoured_at_start(
         assert run(second, made).status == "succeeded"
         assert approval_of(db, made).decided_by == "timeout"
     assert [c[1]["message"] for c in recorder.calls] == ["after"]
+
+
+async def test_retention_deletes_a_finished_runs_approval_with_it(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    async with running(db, registry_for(Probe(), recorder), clock) as engine:
+        add(engine, {"id": "big", "actions": [asking(), AFTER]})
+        [made] = await fire(engine)
+        await engine.drain()
+        await engine.decide_approval(approval_of(db, made).id, "approve", by="key:k1")
+        await engine.drain()
+        assert run(engine, made).status == "succeeded"
+    clock.advance(2 * 86_400)
+    await Retention(db, clock, RetentionSettings.days(succeeded=1)).run()
+    with db.session() as s:
+        assert s.exec(select(ApprovalRow).where(ApprovalRow.run_id == made)).all() == []

@@ -429,31 +429,35 @@ def _plans_everywhere(
 
     with service.db.read_session() as session:
         workspaces = [agency] + [w.id for w in clients(session, agency)]
-    to = body.to or service.get(agency, name).version
+    target = service.get(agency, name, body.to)
     plans = []
     for workspace in workspaces:
         if not service.instances(workspace, name):
             continue
-        if workspace != agency and not any(
-            (r.name, r.version) == (name, to) for r in service.installed(workspace)
-        ):
-            share_pack(service, agency, workspace, name, to)
         plan = plan_upgrade(
             service,
             workspace,
             name,
-            to=to,
+            to=target.version,
             maps=body.map,
             sets=body.set,
             recipes=body.recipes,
             force=body.force,
+            target=target,
         )
         plans.append((workspace, plan))
     applied: list[StoredRecipe] = []
     if body.apply and all(plan.ok for _, plan in plans):
-        for workspace, plan in plans:
+        for workspace, plan in plans:  # the agency's version is shared only now, when applied
+            missing = not _has(service, workspace, name, target.version)
+            if workspace != agency and plan.recipes and missing:
+                share_pack(service, agency, workspace, name, target.version)
             applied += apply_upgrade(service, workspace, plan)
     return plans, applied
+
+
+def _has(service: PackService, workspace: str, name: str, version: str) -> bool:
+    return any((r.name, r.version) == (name, version) for r in service.installed(workspace))
 
 
 async def upgrade_clients(

@@ -308,10 +308,13 @@ def plan_upgrade(
     sets: dict[str, Any] | None = None,
     recipes: list[str] | None = None,
     force: bool = False,
+    target: Pack | None = None,
 ) -> UpgradePlan:
     """What upgrading the recipes made from ``pack`` to version ``to`` (default: the newest
-    offered, installed or in the library) would do. Changes nothing."""
-    target, _ = _target(service, workspace, pack, to)
+    offered, installed or in the library) would do. Changes nothing. ``target`` is the new
+    version itself when it is not offered in ``workspace`` (an agency's pack, not shared yet)."""
+    if target is None:
+        target, _ = _target(service, workspace, pack, to)
     plan = UpgradePlan(pack, target.version)
     for row in service.instances(workspace, pack):
         if row.pack_version == target.version or (

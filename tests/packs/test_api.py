@@ -427,6 +427,12 @@ async def test_an_agency_shares_a_pack_with_its_clients_and_upgrades_them_all(
         ("south", 1),
     ]
     assert plan.json()["applied"] is False
+    for workspace in ("north", "south"):  # the plan changed nothing: not even an install
+        there = {**studio, "Sous-Workspace": workspace}
+        packs = (await client.get("/v1/packs", headers=there)).json()["data"]
+        assert [(p["version"], p["recipes"]) for p in packs] == [("1.0.0", 1)], workspace
+        recipe = await client.get("/v1/recipes/log-every-stock-change", headers=there)
+        assert recipe.json()["source"] == "pack:lib@1.0.0", workspace
     done = await client.post(
         "/v1/packs/lib/upgrade", json={"clients": True, "apply": True}, headers=studio
     )

@@ -207,6 +207,7 @@ if TYPE_CHECKING:
     from engine.store.usage import (
         METRICS as METRICS,
         UsageRow as UsageRow,
+        count_sent as count_sent,
         count_usage as count_usage,
     )
     from engine.store.vault import (
@@ -332,6 +333,7 @@ _WHERE: dict[str, str] = {
     "redact": "engine.store.redact",
     "METRICS": "engine.store.usage",
     "UsageRow": "engine.store.usage",
+    "count_sent": "engine.store.usage",
     "count_usage": "engine.store.usage",
     "Cipher": "engine.store.vault",
     "Vault": "engine.store.vault",

@@ -9,7 +9,7 @@ error responses into the typed errors of :mod:`connectors.bigcommerce.errors`.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -39,6 +39,11 @@ JSONDict = dict[str, Any]
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Failures where the request cannot have reached BigCommerce, so even a write may be resent.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _count_in_step() -> None:
+    """A client that does not know its workspace counts its requests for the step in hand."""
+    count_usage("store_requests")
 
 
 def _version() -> str:
@@ -93,7 +98,9 @@ class BigCommerceClient:
     """One store's REST client. Use ``async with`` or call :meth:`aclose`.
 
     ``budget`` should be the process-wide budget so every client for a store shares one quota;
-    without it the client makes a private :class:`MemoryQuotaBudget`.
+    without it the client makes a private :class:`MemoryQuotaBudget`. ``count`` is called for
+    every request that reaches the wire (retries included): the usage of the store's workspace
+    (:func:`engine.count_sent`); without it a request counts only inside a run's step.
     """
 
     def __init__(
@@ -108,8 +115,10 @@ class BigCommerceClient:
         timeout: float = 30.0,
         user_agent: str | None = None,
         retry: RetryPolicy | None = None,
+        count: Callable[[], None] | None = None,
     ) -> None:
         self.store_hash = store_hash
+        self._count = count or _count_in_step
         self.base_url = base_url.format(store_hash=store_hash).rstrip("/")
         self.clock: Clock = clock or SystemClock()
         self.budget: QuotaBudget = budget or MemoryQuotaBudget(self.clock)
@@ -169,7 +178,6 @@ class BigCommerceClient:
         """Like :meth:`request` but returns the successful :class:`httpx.Response`."""
         method = method.upper()
         url = f"/{version}/{path.lstrip('/')}"
-        count_usage("store_requests")  # the run in hand's, when a step makes it
         with span("store_request", store=self.store_hash, method=method, path=url):
             return await self._send(method, url, params=params, json=json)
 
@@ -189,6 +197,8 @@ class BigCommerceClient:
                     method, url, params=query, json=json, headers=headers
                 )
             except httpx.TransportError as exc:
+                if not isinstance(exc, _NOT_SENT):
+                    self._count()  # it left: counted whether or not an answer came
                 self.budget.observe(self.store_hash, {}, None)
                 self.stats.network_errors += 1
                 if (read or isinstance(exc, _NOT_SENT)) and network_tries < len(
@@ -206,6 +216,7 @@ class BigCommerceClient:
             except BaseException:
                 self.budget.observe(self.store_hash, {}, None)
                 raise
+            self._count()
             self.budget.observe(self.store_hash, response.headers, response.status_code)
             self._note_quota(response.headers)
             status = response.status_code

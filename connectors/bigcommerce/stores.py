@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.models import HOOKS, SYNC
 from connectors.bigcommerce.ratelimit import MemoryQuotaBudget, QuotaBudget
 from connectors.bigcommerce.reader import ProductReader
-from engine import Cipher, Clock, Database, NotFoundError, StoreRow, Tx
+from engine import Cipher, Clock, Database, NotFoundError, StoreRow, Tx, count_sent
 
 log = logging.getLogger("sous.bigcommerce")
 
@@ -218,6 +219,10 @@ class BigCommerceStores:
 
         return self.db.read_sync(read)
 
+    def _count(self, workspace: str, store_hash: str) -> None:
+        """One request sent to the store: its workspace's usage (and the step's recipe)."""
+        count_sent(self.db.usage, "store_requests", workspace, store_hash, self.clock.now())
+
     async def _open(self, row: _Row) -> StoreHandle:
         async with self._lock:
             current = self._handles.get(row.id)
@@ -232,6 +237,7 @@ class BigCommerceStores:
                 transport=self.transport,
                 timeout=self.config.client_timeout,
                 retry=CLIENT_RETRY,
+                count=partial(self._count, row.workspace, row.store_hash),
             )
             reader = ProductReader(client, window=self.config.read_window, clock=self.clock)
             handle = StoreHandle(

@@ -59,6 +59,7 @@ from engine import (
     RetryableError,
     Tx,
     Vault,
+    count_sent,
 )
 
 log = logging.getLogger("sous.email")
@@ -133,6 +134,7 @@ async def _deliver_and_record(
     accepted, refused = await deliver(config, password, message, recipients)
     output = SendOutput(message_id=str(message["Message-ID"]), accepted=accepted, refused=refused)
     key, workspace, now = logged
+    count_sent(db.usage, "emails", workspace, None, now)  # the SMTP server took it
     row = {
         "idempotency_key": key,
         "workspace_id": workspace,

@@ -22,8 +22,16 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.http.guard import GuardedTransport, OutboundPolicy
-from engine import ActionContext, Params, PermanentError, Retry, RetryableError, redact
+from connectors.http.guard import GuardedTransport, OutboundPolicy, OutboundRefused
+from engine import (
+    ActionContext,
+    Params,
+    PermanentError,
+    Retry,
+    RetryableError,
+    count_usage,
+    redact,
+)
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 Scalar = str | int | float | bool
@@ -227,7 +235,7 @@ async def _exchange(
     for hop in range(policy.max_redirects + 1):
         policy.check_url(url)
         request = client.build_request(method, url, headers=headers, **body)
-        response = await client.send(request, stream=True)
+        response = await _sent(client, request)
         try:
             if (
                 params.follow_redirects
@@ -251,6 +259,20 @@ async def _exchange(
             await response.aclose()
     message = f"{params.url} redirected more than {policy.max_redirects} times"
     raise PermanentError(_mask(message, secrets))
+
+
+async def _sent(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """Send one request through the guard; counted (``http_calls``) once it left this host,
+    answered or not: a refused address or a failed connection sent nothing."""
+    try:
+        response = await client.send(request, stream=True)
+    except (OutboundRefused, httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+        raise
+    except httpx.TransportError:
+        count_usage("http_calls")
+        raise
+    count_usage("http_calls")
+    return response
 
 
 async def _read(response: httpx.Response, limit: int, shown: str) -> bytes:

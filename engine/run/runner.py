@@ -176,7 +176,7 @@ class Runner:
                         state, None, None, None, RunStatus.CANCELLED, job, reason=refused
                     )
                     return
-                _count_step(self._db.usage, key, step.use)
+                _count_step(self._db.usage, key)
             try:
                 with (
                     observe.span("step", step=step.id or str(index), action=step.use),
@@ -354,7 +354,7 @@ class Runner:
             if refused is not None:
                 await self._save(state, None, None, None, RunStatus.CANCELLED, job, reason=refused)
                 return False
-            _count_step(self._db.usage, key, sub.use)
+            _count_step(self._db.usage, key)
         scope = {"item": each.items[each.item], "index": each.item, "steps": each.done[each.item]}
         try:
             with (
@@ -665,12 +665,10 @@ def step_is_loop(step: Step | None) -> bool:
 _METRIC_OF = {"email.send": "emails", "http.request": "http_calls"}
 
 
-def _count_step(meter: UsageMeter, key: Key, use: str) -> None:
-    """A step attempted: a step, and an e-mail or an HTTP call when it is one."""
+def _count_step(meter: UsageMeter, key: Key) -> None:
+    """A step attempted. What it sends (e-mails, HTTP calls, store requests) is counted where
+    it is sent, by the connectors (:func:`~engine.store.usage.count_sent`)."""
     meter.add(key, "steps")
-    metric = _METRIC_OF.get(use)
-    if metric is not None:
-        meter.add(key, metric)
 
 
 MAX_LOGGED = 50

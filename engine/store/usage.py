@@ -7,9 +7,13 @@ writes that caused them (the :class:`~engine.store.db.Writer` calls :meth:`Usage
 once per batch), so the hot path gains no write of its own. A batch that fails puts its counts
 back for the next one.
 
+What is counted is what is actually sent, where it is sent: a store's request by the
+BigCommerce client (each attempt that reaches the wire, retries included), an e-mail when the
+SMTP server took it, an HTTP call per request the outbound guard let out (each redirect hop).
 Work done inside :func:`metering` (the runner wraps each step) is counted for that run's
-workspace, store and recipe: a connector calls :func:`count_usage` (``store_requests`` for
-each request to a store's API) without knowing whose it is.
+workspace, store and recipe: a connector calls :func:`count_usage` without knowing whose it
+is, or :func:`count_sent` when it knows the workspace (and store) itself, inside a step or
+not. A test run sends no writes (they are recorded as would-do), so nothing of them counts.
 """
 
 from __future__ import annotations
@@ -168,6 +172,20 @@ def count_usage(metric: str, n: int = 1) -> None:
     scope = _SCOPE.get()
     if scope is not None:
         scope[0].add(scope[1], metric, n)
+
+
+def count_sent(
+    meter: UsageMeter, metric: str, workspace: str, store: str | None, now: datetime
+) -> None:
+    """Count one ``metric`` actually sent for ``workspace`` (and ``store``), inside a step of
+    that workspace or not: a store's request made by the BigCommerce normaliser, a catch-up
+    poll or a report counts for the workspace and store alone; made by a step, for its recipe
+    too (and the run's store when ``store`` is ``None``)."""
+    scope = _SCOPE.get()
+    recipe = ""
+    if scope is not None and scope[1][0] == workspace:
+        store, recipe = store or scope[1][2], scope[1][3]
+    meter.add(usage_key(workspace, now, store, recipe), metric)
 
 
 def usage_key(workspace: str, day: Any, store: str | None, recipe: str | None) -> Key:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from connectors.bigcommerce.client import BigCommerceClient, RetryPolicy
 from connectors.bigcommerce.errors import (
@@ -467,3 +469,50 @@ async def test_simulator_5xx_is_retried_then_raised(clock, budget):
         with pytest.raises(ServerError, match="maintenance"):
             await live.run(client.get_product(111), step=0.5)
         assert live.store.counters.faults == 1 + len(FAST_RETRY.read_delays)
+
+
+async def test_every_request_that_reaches_the_wire_is_counted_once(make_client, clock):
+    """Usage counts what was sent: each attempt that left (retries and unanswered reads
+    included), not a connection that never opened."""
+    sent: list[str] = []
+    script = Script(httpx.ConnectError("refused"), httpx.ReadError("reset"), OK)
+    client = make_client(script, count=lambda: sent.append("request"))
+    assert await drive(clock, client.get_product(1), step=0.5) == {"id": 1}
+    assert len(script.requests) == 3
+    assert sent == ["request", "request"]
+
+
+async def test_a_store_client_counts_for_its_workspace_and_store_outside_any_step(clock):
+    """A store's own client counts every request for the store's workspace and store, outside a
+    run too (registering webhooks here; the normaliser's reads, catch-up polls and reports
+    alike), for a recipe only inside one of that workspace's steps."""
+    from connectors.bigcommerce.stores import BigCommerceStores
+    from engine.store.db import Database
+    from engine.store.usage import UsageRow, metering, usage_key
+    from engine.store.vault import Cipher
+
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        if request.method == "GET":
+            return httpx.Response(200, json={"data": [], "meta": {}})
+        made = json.loads(request.content) | {"id": len(sent), "is_active": True}
+        return httpx.Response(200, json={"data": made})
+
+    db = Database("sqlite://")
+    db.create_all()
+    stores = BigCommerceStores(db, Cipher("k" * 32), clock, transport=httpx.MockTransport(answer))
+    hook = {"store_hash": "abc", "api_base_url": "https://api.example/stores/abc"}
+    hook |= {"access_token": "t", "webhook_secret": "s", "store_id": "st_1"}
+    other = usage_key("south", clock.now(), "sss", "rcp_2")
+    with metering(db.usage, other):  # another workspace's step: not its recipe, nor its store
+        await stores.register(workspace="north", **hook)
+    await db.writer.write(lambda tx: None)
+    with db.read_session() as session:
+        rows = session.exec(select(UsageRow)).all()
+    assert len(sent) > 1
+    assert [(r.workspace_id, r.store, r.recipe, r.store_requests) for r in rows] == [
+        ("north", "abc", "", len(sent))
+    ]
+    await stores.aclose()

@@ -18,6 +18,7 @@ from engine.clock import ManualClock
 from engine.context import Services
 from engine.errors import PermanentError, RetryableError
 from engine.store.db import Database
+from engine.store.usage import UsageRow, metering, usage_key
 from engine.store.vault import Cipher, Vault
 from tests.connectors.email.conftest import (
     DEFERRED,
@@ -260,3 +261,30 @@ async def test_password_from_the_vault_is_recorded_for_masking(
     vault.delete("default", "SMTP_PASSWORD")
     with pytest.raises(PermanentError, match="no secret named 'SMTP_PASSWORD'"):
         await send.send_email(make_ctx(step_id="again"), params())
+
+
+async def test_usage_counts_each_message_the_server_took_once(
+    sink: SmtpSink, make_ctx: MakeContext, db: Database, services: Services, smtp: SmtpConfig
+) -> None:
+    """An e-mail is counted when the SMTP server takes it: not when it was sent before (the
+    same step tried again), not when every recipient was refused or the server is down."""
+    key = usage_key("default", "2026-12-01T10:00:00", "s1", "rcp_1")
+    with metering(db.usage, key):
+        await send.send_email(make_ctx(), params())
+        await send.send_email(make_ctx(), params())  # already sent: nothing goes out
+        with pytest.raises(PermanentError):
+            await send.send_email(make_ctx(step_id="refused"), params(to=REFUSED))
+        stopped = SmtpSink()
+        await stopped.start()
+        port = stopped.port
+        await stopped.stop()
+        services.add(replace(smtp, port=port), SmtpConfig)
+        with pytest.raises(RetryableError):
+            await send.send_email(make_ctx(step_id="down"), params())
+    await sink.wait_for(1)
+    await db.writer.write(lambda tx: None)  # counts go with the engine's next commit
+    with db.read_session() as session:
+        rows = session.exec(select(UsageRow)).all()
+    assert [(r.workspace_id, r.store, r.recipe, r.emails) for r in rows] == [
+        ("default", "s1", "rcp_1", 1)
+    ]

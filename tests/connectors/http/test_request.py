@@ -239,3 +239,23 @@ async def test_head_is_not_held_to_the_declared_length(
     assert out.status == 200
     assert out.headers["content-length"] == "5000"
     assert out.text == ""
+
+
+async def test_usage_counts_each_request_sent_not_one_refused_or_never_connected(
+    server: LocalServer, make_ctx: MakeContext
+) -> None:
+    """Each hop of a redirect is a request sent; a connection refused sent nothing."""
+    import socket
+
+    from engine.store.usage import UsageMeter, metering, usage_key
+
+    meter = UsageMeter()
+    key = usage_key("acme", "2026-12-01", "s1", "rcp_1")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with metering(meter, key):
+        await http_request(make_ctx(), req(url=f"{server.base}/redirect?to=/json"))
+        with pytest.raises(RetryableError):
+            await http_request(make_ctx(), req(url=f"http://127.0.0.1:{port}/"))
+    assert meter.take() == {key: {"http_calls": 2}}

@@ -183,9 +183,17 @@ async def update_workspace(
     request: Request,
     container: ContainerDep,
 ) -> WorkspacePublic:
-    shown, disabled = await run_in_threadpool(_patch, container, caller, workspace_id, body)
+    return await patch_workspace(container, request, caller, workspace_id, body)
+
+
+async def patch_workspace(
+    container: Container, request: Request, caller: Caller, workspace: str, body: WorkspacePatch
+) -> WorkspacePublic:
+    """Rename, archive or unarchive ``workspace``, or set its limits, as ``caller`` (the API's
+    route and the console's Workspaces page): refusals are :class:`~api.errors.ApiError`."""
+    shown, disabled = await run_in_threadpool(_patch, container, caller, workspace, body)
     for slug in disabled:
-        container.engine.refresh(container.engine.recipes.get(workspace_id, slug))
+        container.engine.refresh(container.engine.recipes.get(workspace, slug))
     if body.archived is not None:
         key_cache(request).clear()  # its keys stop (or start) working at once
     return shown

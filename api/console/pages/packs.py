@@ -20,16 +20,21 @@ from starlette.concurrency import run_in_threadpool
 
 from api.console.auth import AdminVisitor, Visitor, VisitorDep
 from api.console.forms import Form, read_form
+from api.console.pages.workspaces import agency_caller
 from api.console.render import PageError, page
 from api.deps import ContainerDep
 from api.errors import ApiError
+from api.keys import Caller, clients
 from api.routes.packs import (
+    PackExport,
     PackInstall,
     PackInstalled,
     PackUpgrade,
+    export,
     install_source,
     install_upload,
     pack_service,
+    upgrade_clients,
     upgrade_pack,
 )
 from engine import PackService, SousError
@@ -42,6 +47,7 @@ NOTICES = {
     "unchanged": "Pack {pack} was installed already, with the same contents.",
     "upgraded": "Upgraded {count} recipe(s) to {pack}.",
     "nothing": "Nothing to upgrade: every recipe made from {pack} is on that version.",
+    "shared": "Pack {pack} is shared with {client}: its templates are in the client's gallery.",
 }
 
 
@@ -95,7 +101,25 @@ def _notice(request: Request) -> str | None:
     text = NOTICES.get(params.get("notice", ""))
     if text is None:
         return None
-    return text.format(pack=params.get("pack", "")[:120], count=params.get("count", "0")[:6])
+    return text.format(
+        pack=params.get("pack", "")[:120],
+        count=params.get("count", "0")[:6],
+        client=params.get("client", "")[:64],
+    )
+
+
+def _caller(container: Container, visitor: Visitor) -> Caller:
+    """The API's caller of this session (an agency session: its agency key). Blocking."""
+    with container.db.read_session() as session:
+        return agency_caller(session, visitor)
+
+
+def _clients(container: Container, caller: Caller) -> list[str]:
+    """The client workspaces an agency session shares packs with (none for other sessions)."""
+    if not caller.agency or caller.in_client:
+        return []
+    with container.db.read_session() as session:
+        return [w.id for w in clients(session, caller.home)]
 
 
 def _packs_page(
@@ -107,9 +131,11 @@ def _packs_page(
     problem: str | None = None,
     details: list[str] | None = None,
     given: Form | None = None,
+    what: str = "The pack was not installed",
 ) -> HTMLResponse:
     service = pack_service(request, container)
     installed, library = _lines(service, visitor.workspace)
+    recipes = [s.recipe.id for s in service.recipes.list(visitor.workspace)]
     return page(
         request,
         "packs.html",
@@ -121,7 +147,11 @@ def _packs_page(
         problem=problem,
         details=details or [],
         url=given.get("url") if given else "",
+        given=given or Form([]),
+        what=what,
         is_admin=visitor.can("admin"),
+        recipes=recipes,
+        clients=_clients(container, _caller(container, visitor)),
     )
 
 
@@ -137,7 +167,12 @@ def _done(installed: PackInstalled) -> Response:
 
 
 async def _refused(
-    request: Request, container: Container, visitor: Visitor, exc: Exception, form: Form
+    request: Request,
+    container: Container,
+    visitor: Visitor,
+    exc: Exception,
+    form: Form,
+    what: str = "The pack was not installed",
 ) -> Response:
     if isinstance(exc, ApiError):
         message, details = exc.message, [f"{d.path}: {d.message}" for d in exc.details]
@@ -148,7 +183,14 @@ async def _refused(
         message, details = str(getattr(exc, "message", exc)), []
     return await run_in_threadpool(
         lambda: _packs_page(
-            request, container, visitor, status=422, problem=message, details=details, given=form
+            request,
+            container,
+            visitor,
+            status=422,
+            problem=message,
+            details=details,
+            given=form,
+            what=what,
         )
     )
 
@@ -190,6 +232,61 @@ async def upload(request: Request, visitor: AdminVisitor, container: ContainerDe
     return _done(installed)
 
 
+# -- exporting and sharing ----------------------------------------------------------------------
+def _inputs(text: str) -> dict[str, dict[str, str]]:
+    """``RECIPE NAME=/json/pointer`` per line: the values that become a template's inputs."""
+    found: dict[str, dict[str, str]] = {}
+    for name, pointer in _pairs(text).items():
+        recipe, _, input_name = name.partition(" ")
+        if not input_name.strip():
+            raise ValueError(f"{name!r}: write RECIPE NAME=/json/pointer")
+        found.setdefault(recipe, {})[input_name.strip()] = pointer
+    return found
+
+
+@router.post("/packs/export")
+async def export_pack(request: Request, visitor: VisitorDep, container: ContainerDep) -> Response:
+    """The chosen recipes (default: all) as a pack archive to download: ready-made recipes,
+    or templates whose per-client values (and those named in ``inputs``) are typed inputs."""
+    form = await read_form(request)
+    service = pack_service(request, container)
+    try:
+        body = PackExport(
+            name=form.get("name").strip(),
+            version=form.get("version").strip(),
+            description=form.get("description").strip(),
+            recipes=form.all("recipe") or None,
+            templates="templates" in form,
+            inputs=_inputs(form.get("inputs")),
+        )
+        return await export(body, visitor.workspace, service, container)
+    except (ApiError, SousError, ValueError, ValidationError) as exc:
+        what = "The pack was not exported"
+        if isinstance(exc, ValueError) and not isinstance(exc, ValidationError):
+            exc = ApiError(422, str(exc))
+        return await _refused(request, container, visitor, exc, form, what)
+
+
+@router.post("/packs/{name}/{version}/share")
+async def share(
+    name: str, version: str, request: Request, visitor: AdminVisitor, container: ContainerDep
+) -> Response:
+    """Install this pack version (the same files) in one of the agency's client workspaces."""
+    form = await read_form(request)
+    caller = await run_in_threadpool(_caller, container, visitor)
+    client = form.get("workspace").strip()
+    if client not in await run_in_threadpool(_clients, container, caller):
+        raise PageError(404, "No such client", f"“{client[:64]}” is not a client of yours.")
+    service = pack_service(request, container)
+    body = PackInstall(shared=f"{name}@{version}", recipes="recipes" in form)
+    try:
+        await install_source(service, container, client, body, agency=caller.home)
+    except (ApiError, SousError) as exc:
+        return await _refused(request, container, visitor, exc, form, "The pack was not shared")
+    query = urlencode({"notice": "shared", "pack": f"{name}@{version}", "client": client})
+    return RedirectResponse(f"/console/packs?{query}", status_code=303)
+
+
 # -- upgrades ------------------------------------------------------------------------------------
 def _pairs(text: str) -> dict[str, str]:
     """``NAME=VALUE`` per line (blank lines skipped); ``ValueError`` for a line without ``=``."""
@@ -226,16 +323,15 @@ async def _plan_page(
     problem: str | None = None,
     details: list[str] | None = None,
 ) -> HTMLResponse:
-    service = pack_service(request, container)
     plan: dict[str, Any] | None = None
     try:
-        plan = await upgrade_pack(
-            service, container, visitor.workspace, name, _upgrade_body(fields, apply=False)
-        )
+        plan = await _upgrade(request, container, visitor, name, fields, apply=False)
     except (ApiError, ValueError, ValidationError) as exc:
         problem = problem or str(getattr(exc, "message", exc))
         details = details or [f"{d.path}: {d.message}" for d in getattr(exc, "details", [])]
-    form = {k: fields.get(k) or "" for k in ("to", "map", "set", "force")}
+    form = {k: fields.get(k) or "" for k in ("to", "map", "set", "force", "clients")}
+    plans = [("", plan)] if plan and "workspaces" not in plan else []
+    plans += [(w["workspace"], w) for w in (plan or {}).get("workspaces", [])]
     return page(
         request,
         "packs_upgrade.html",
@@ -243,11 +339,30 @@ async def _plan_page(
         title=f"Upgrade {name}",
         name=name,
         plan=plan,
+        plans=plans,
+        agency=bool(
+            await run_in_threadpool(lambda: _clients(container, _caller(container, visitor)))
+        ),
         form=form,
         problem=problem,
         details=details or [],
         can_apply=visitor.can("write"),
     )
+
+
+async def _upgrade(
+    request: Request, container: Container, visitor: Visitor, name: str, fields: Any, *, apply: bool
+) -> dict[str, Any]:
+    """The API's upgrade of the session's workspace, or (``clients``, an agency session in its
+    own workspace) of the agency's and every client's recipes made from the pack."""
+    service = pack_service(request, container)
+    body = _upgrade_body(fields, apply=apply)
+    if fields.get("clients") in ("true", "on", "1"):
+        caller = await run_in_threadpool(_caller, container, visitor)
+        if not caller.agency or caller.in_client:
+            raise ApiError(403, "only an agency session, in its own workspace, upgrades clients")
+        return await upgrade_clients(service, container, caller.home, name, body)
+    return await upgrade_pack(service, container, visitor.workspace, name, body)
 
 
 @router.get("/packs/{name}/upgrade")
@@ -265,18 +380,16 @@ async def upgrade_apply(
     if not visitor.can("write"):
         raise PageError(403, "Your session may only read", "Sign in with a write key to upgrade.")
     form = await read_form(request)
-    service = pack_service(request, container)
     try:
-        done = await upgrade_pack(
-            service, container, visitor.workspace, name, _upgrade_body(form, apply=True)
-        )
+        done = await _upgrade(request, container, visitor, name, form, apply=True)
     except (ApiError, SousError, ValueError, ValidationError) as exc:
         message = str(getattr(exc, "message", exc))
         details = [f"{d.path}: {d.message}" for d in getattr(exc, "details", [])]
         return await _plan_page(
             request, container, visitor, name, form, problem=message, details=details
         )
-    count = len(done["recipes"]) if done["applied"] else 0
+    made = done.get("workspaces", [done])
+    count = sum(len(plan["recipes"]) for plan in made) if done["applied"] else 0
     pack = f"{done['pack']}@{done['to_version']}"
     query = urlencode({"notice": "upgraded" if count else "nothing", "pack": pack, "count": count})
     return RedirectResponse(f"/console/packs?{query}", status_code=303)

@@ -64,6 +64,7 @@ DONE = {
     "enabled": "The recipe is enabled: it runs on its next event.",
     "disabled": "The recipe is disabled: events are still recorded with a 'disabled' decision.",
     "rolled-back": "The old version is current again, saved as a new version.",
+    "copied": "The copy is made in the other workspace: open it on the Workspaces page.",
 }
 
 

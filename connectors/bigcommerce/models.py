@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, delete, select
+from sqlalchemy import JSON, Column, DateTime, Index, and_, delete, or_, select, text
 from sqlmodel import Field, SQLModel
 
-from engine import Clock, Database, Tx, new_id
+from engine import Clock, Database, RetryableError, Tx, new_id
 
 log = logging.getLogger("sous.bigcommerce")
 
@@ -67,6 +69,9 @@ class BcSnapshotRow(SQLModel, table=True):
     stamp: str | None = Field(default=None, max_length=64)
     fields: dict[str, Any] | None = _json()
     """The watched fields last seen (``changes.py``), for the previous values on updates."""
+    read_at: datetime | None = _ts(nullable=True)
+    """When the read this product's level came from started: a read started earlier is older
+    than this snapshot, whichever process made it."""
     updated_at: datetime = _ts()
 
 
@@ -120,6 +125,39 @@ class Snapshot:
     stamp: str | None = None
     parent: int | None = None
     fields: dict[str, Any] | None = None
+    read_at: datetime | None = None
+
+
+def _snapshot(row: Any) -> Snapshot:
+    return Snapshot(
+        row.level, row.warning_level, row.tracked, row.status_id, row.stamp, row.parent,
+        row.fields, row.read_at,
+    )  # fmt: skip
+
+
+def _same(a: Snapshot | None, b: Snapshot | None) -> bool:
+    """Whether two snapshots say the same (the fields as JSON stores them)."""
+    if a is None or b is None:
+        return a is b
+    plain = json.loads(json.dumps(a.fields)) == json.loads(json.dumps(b.fields))
+    return plain and replace(a, fields=None) == replace(b, fields=None)
+
+
+class SnapshotConflict(RetryableError):
+    """Another process changed snapshots this derivation read: derive again from theirs."""
+
+    def __init__(self, keys: Iterable[SnapKey]) -> None:
+        self.keys = tuple(keys)
+        super().__init__(f"snapshots changed by another process: {self.keys[:3]}")
+
+
+_BASIS: contextvars.ContextVar[dict[SnapKey, Snapshot | None] | None] = contextvars.ContextVar(
+    "snapshot_basis", default=None
+)
+_TRY_LOCKS = text(
+    "SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0)))"
+    " FROM unnest(CAST(:keys AS text[])) AS k"
+)
 
 
 SnapKey = tuple[str, str, int]
@@ -128,14 +166,63 @@ SnapKey = tuple[str, str, int]
 
 class Snapshots:
     """Snapshot rows with an in-memory cache. Reads hit the database once per key; writes are
-    made by the caller inside its own transaction (:meth:`save`), then :meth:`remember`ed."""
+    made by the caller inside its own transaction (:meth:`save`), then :meth:`remember`ed.
+
+    Several processes may derive events from one store's snapshots (distributed mode), so on a
+    database server the cache is only a hint: the snapshots a derivation read (its
+    :meth:`basis`) are checked in the transaction that stores what it derived
+    (:meth:`verify`), and :class:`SnapshotConflict` sends it back to derive again."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
         self._cache: dict[SnapKey, Snapshot | None] = {}
 
+    @contextlib.contextmanager
+    def basis(self) -> Iterator[dict[SnapKey, Snapshot | None]]:
+        """Record the snapshots :meth:`get` returns inside the block (in this task)."""
+        read: dict[SnapKey, Snapshot | None] = {}
+        token = _BASIS.set(read)
+        try:
+            yield read
+        finally:
+            _BASIS.reset(token)
+
+    def read(self) -> dict[SnapKey, Snapshot | None]:
+        """The snapshots read so far inside this task's :meth:`basis` (empty outside one)."""
+        return dict(_BASIS.get() or {})
+
     def get(self, key: SnapKey) -> Snapshot | None:
+        found = self._get(key)
+        read = _BASIS.get()
+        if read is not None:
+            read.setdefault(key, found)
+        return found
+
+    def verify(self, tx: Tx, basis: dict[SnapKey, Snapshot | None]) -> None:
+        """Inside the transaction that saves what was derived from ``basis``: lock its keys
+        (without waiting: a process holding one is committing) and check the rows still say
+        what ``basis`` says; raise :class:`SnapshotConflict` otherwise. Nothing to check on
+        SQLite, where one process writes."""
+        if self._db.is_sqlite or not basis:
+            return
+        keys = sorted(basis)
+        names = [f"bc_snapshot:{s}:{k}:{r}" for s, k, r in keys]
+        if not tx.conn.execute(_TRY_LOCKS, {"keys": names}).scalar():
+            raise SnapshotConflict(keys)
+        which = or_(
+            *(
+                and_(SNAPSHOTS.c.store_id == s, SNAPSHOTS.c.kind == k, SNAPSHOTS.c.ref == r)
+                for s, k, r in keys
+            )
+        )
+        rows = {(r.store_id, r.kind, r.ref): _snapshot(r) for r in tx.conn.execute(
+            select(SNAPSHOTS).where(which)
+        )}  # fmt: skip
+        if not all(_same(rows.get(key), snap) for key, snap in basis.items()):
+            raise SnapshotConflict(keys)
+
+    def _get(self, key: SnapKey) -> Snapshot | None:
         if key in self._cache:
             return self._cache[key]
         store_id, kind, ref = key
@@ -150,17 +237,7 @@ class Snapshots:
             ).first()
 
         row = self._db.read_sync(read)
-        found = None
-        if row is not None:
-            found = Snapshot(
-                row.level,
-                row.warning_level,
-                row.tracked,
-                row.status_id,
-                row.stamp,
-                row.parent,
-                row.fields,
-            )
+        found = None if row is None else _snapshot(row)
         self._cache[key] = found
         return found
 
@@ -173,9 +250,7 @@ class Snapshots:
 
         rows = self._db.read_sync(read)
         for r in rows:
-            self._cache[(store_id, r.kind, r.ref)] = Snapshot(
-                r.level, r.warning_level, r.tracked, r.status_id, r.stamp, r.parent, r.fields
-            )
+            self._cache[(store_id, r.kind, r.ref)] = _snapshot(r)
         return len(rows)
 
     def known(self, key: SnapKey) -> bool:
@@ -211,6 +286,7 @@ class Snapshots:
                     "stamp": snap.stamp,
                     "parent": snap.parent,
                     "fields": snap.fields,
+                    "read_at": snap.read_at,
                     "updated_at": now,
                 }
             )
@@ -264,7 +340,9 @@ class WriteRecord:
 
 class WriteLog:
     """Sous's recent writes, in memory for the hot path and in ``bc_write`` for restarts and
-    for the idempotency of writes that cannot be checked against the store's state."""
+    for the idempotency of writes that cannot be checked against the store's state. On a
+    database server other processes write too (distributed mode), so a resource without a
+    write in memory is looked up in ``bc_write``."""
 
     def __init__(self, db: Database, clock: Clock, window: float = 120.0) -> None:
         self._db = db
@@ -282,27 +360,7 @@ class WriteLog:
 
         rows = sorted(self._db.read_sync(read), key=lambda r: (r.created_at, r.id))
         for row in rows:
-            at = (
-                row.created_at
-                if row.created_at.tzinfo
-                else row.created_at.replace(tzinfo=since.tzinfo)
-            )
-            self._add(
-                WriteRecord(
-                    row.id,
-                    row.store_id,
-                    row.kind,
-                    row.ref,
-                    tuple(row.fields or ()),
-                    row.run_id,
-                    row.recipe_uid,
-                    row.depth,
-                    tuple(row.chain or ()),
-                    row.idempotency_key,
-                    at,
-                    row.detail,
-                )
-            )
+            self._add(_record(row, since.tzinfo))
         return len(rows)
 
     def _add(self, record: WriteRecord) -> None:
@@ -344,7 +402,29 @@ class WriteLog:
                     best = records[-1]
             else:
                 self._recent.pop(key, None)
+        if best is None and not self._db.is_sqlite:
+            return self._stored(store_id, kinds, ref, cutoff)
         return best[1] if best else None
+
+    def _stored(
+        self, store_id: str, kinds: Iterable[str], ref: int, cutoff: datetime
+    ) -> WriteRecord | None:
+        """The newest write inside the window in ``bc_write`` (made by any process)."""
+
+        def read(tx: Tx) -> Any:
+            return tx.conn.execute(
+                select(WRITES)
+                .where(
+                    WRITES.c.store_id == store_id,
+                    WRITES.c.kind.in_(list(kinds)),
+                    WRITES.c.ref == ref,
+                    WRITES.c.created_at >= cutoff,
+                )
+                .order_by(WRITES.c.created_at.desc())
+            ).first()
+
+        row = self._db.read_sync(read)
+        return None if row is None else _record(row)
 
     def by_key(
         self, idempotency_key: str, kind: str, ref: int
@@ -381,6 +461,14 @@ class WriteLog:
             tx.conn.execute(delete(WRITES).where(WRITES.c.created_at < keep_rows))
 
         await self._db.writer.write(write)
+
+
+def _record(row: Any, tz: Any = UTC) -> WriteRecord:
+    at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=tz)
+    return WriteRecord(
+        row.id, row.store_id, row.kind, row.ref, tuple(row.fields or ()), row.run_id,
+        row.recipe_uid, row.depth, tuple(row.chain or ()), row.idempotency_key, at, row.detail,
+    )  # fmt: skip
 
 
 def _row(record: WriteRecord) -> dict[str, Any]:

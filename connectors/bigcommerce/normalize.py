@@ -30,7 +30,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.bigcommerce import normalize_locations as locations, normalize_orders as orders
@@ -40,7 +40,14 @@ from connectors.bigcommerce.changes import (
     changes as what_changed,
     watched,
 )
-from connectors.bigcommerce.models import ResourceLocks, SnapKey, Snapshot, Snapshots, WriteLog
+from connectors.bigcommerce.models import (
+    ResourceLocks,
+    SnapKey,
+    Snapshot,
+    SnapshotConflict,
+    Snapshots,
+    WriteLog,
+)
 from connectors.bigcommerce.payloads import as_int as _int, dedup_key, digest, product_payload
 from connectors.bigcommerce.stores import BigCommerceStores, StoreHandle
 from engine import (
@@ -65,6 +72,10 @@ NORMALIZE = "bigcommerce.normalize"
 SHELF = "shelf"
 """Snapshot kind: a product's level last seen while tracked, kept while tracking is off."""
 RAW_TYPES = ("bigcommerce.webhook", "bigcommerce.poll")
+CONFLICT_TRIES = 8
+"""Derivations of one job whose snapshots another process changed first, before the job is
+put back like any other retryable failure."""
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass
@@ -102,9 +113,12 @@ class Normalizer:
         self.follow_ups: Callable[[str], Sequence[str]] = lambda _type: ()
         """Job kinds to write with each normalised event of a type (in the same transaction):
         other connectors that react to store events (the backorder ledger) plug in here."""
-        self._seq = 0
-        self._seen: dict[SnapKey, int] = {}
-        self._fetched: OrderedDict[SnapKey, tuple[datetime, int, dict[str, Any]]] = OrderedDict()
+        self._started = datetime.min.replace(tzinfo=engine.clock.now().tzinfo)
+        self._fetched: OrderedDict[SnapKey, tuple[datetime, datetime, dict[str, Any]]] = (
+            OrderedDict()
+        )
+        """Per product, the latest read: when it started by the clock, its order stamp (as
+        :meth:`_fetch` returns it) and what it found."""
         self.order_reads: dict[tuple[str, int], tuple[datetime, asyncio.Future[Any]]] = {}
         self.locations: dict[str, dict[int, dict[str, Any]]] = {}
         """Each store's inventory locations by id (``normalize_locations.py``)."""
@@ -124,12 +138,27 @@ class Normalizer:
             if raw is None:
                 await self.commit(job, [], {})
                 return
-            await ROUTES[raw.scope](self, raw, job)
+            await self._derive(raw, job)
             self.count("jobs_done")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # 429, 5xx, no answer, a database hiccup: later; 401, 403: never
             await self._failed(job, exc)
+
+    async def _derive(self, raw: Raw, job: Job) -> None:
+        """Run the job's route; again, from the database's snapshots, when another process
+        changed one it read before this one committed (the conflict is found at the commit)."""
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                with self.snapshots.basis():
+                    await ROUTES[raw.scope](self, raw, job)
+                return
+            except SnapshotConflict as conflict:
+                self.snapshots.forget(conflict.keys)
+                self.count("snapshot_conflicts")
+                if attempt == CONFLICT_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1))  # its holder is committing
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         delay = retry_delay(job, exc, self.max_attempts)
@@ -172,7 +201,10 @@ class Normalizer:
         one transaction: a crash leaves either all of them or none, so a job run again after a
         crash derives the same events from the same snapshots (deduplicated on their keys)."""
 
+        basis = self.snapshots.read()
+
         def also(tx: Any) -> None:
+            self.snapshots.verify(tx, basis)
             self.snapshots.save(tx, changes)
             self.engine.queue.complete(tx, job)
 
@@ -294,8 +326,9 @@ class Normalizer:
         product = _int(inventory.get("product_id")) or _int(raw.data.get("id"))
         return {("product", product): value} if product is not None else {}
 
-    async def _fetch(self, raw: Raw, key: SnapKey) -> tuple[int, dict[str, Any] | None]:
-        """The product as read after this delivery arrived, and the read's sequence number.
+    async def _fetch(self, raw: Raw, key: SnapKey) -> tuple[datetime, dict[str, Any] | None]:
+        """The product as read after this delivery arrived, and when the read started (later
+        for every read of this process, so two reads never tie).
 
         A read started after the delivery was received already shows its change, so deliveries
         waiting in a backlog reuse the latest such read instead of reading again: reads follow
@@ -306,16 +339,16 @@ class Normalizer:
             self._fetched.move_to_end(key)
             self.count("reads_reused")
             return hit[1], hit[2]
-        self._seq += 1
-        seq, started = self._seq, self.engine.clock.now()
+        now = self.engine.clock.now()
+        started = self._started = max(now, self._started + _TICK)
         found = await raw.store.reader.get(key[2])
         current = self._fetched.get(key)
-        if found is not None and (current is None or current[1] < seq):
-            self._fetched[key] = (started, seq, found)
+        if found is not None and (current is None or current[1] < started):
+            self._fetched[key] = (now, started, found)
             self._fetched.move_to_end(key)
             while len(self._fetched) > self.cache_size:
                 self._fetched.popitem(last=False)
-        return seq, found
+        return started, found
 
     # -- products and variants -------------------------------------------------------------------
     async def product(self, raw: Raw, job: Job) -> None:
@@ -338,13 +371,12 @@ class Normalizer:
                 await self.commit(job, [event], {key: None, (raw.store.id, SHELF, pid): None})
             return
         key = (raw.store.id, "product", pid)
-        seq, found = await self._fetch(raw, key)
+        started, found = await self._fetch(raw, key)
         async with self.locks.hold(key):
             events: list[NewEvent] = []
             changes: dict[SnapKey, Snapshot | None] = {}
-            fresh = seq > self._seen.get(key, -1)
             if found is not None:
-                events, changes = self._observe(raw, pid, found, fresh)
+                events, changes = self._observe(raw, pid, found, started)
             if raw.scope == "store/sku/deleted":
                 variant_id = _int(nested.get("variant_id"))
                 gone = {"id": variant_id, "sku_id": _int(data.get("id")), "product_id": pid}
@@ -356,17 +388,15 @@ class Normalizer:
                 if variant_id is not None:
                     changes[(raw.store.id, "variant", variant_id)] = None
             await self.commit(job, events, changes)
-            kept = self.snapshots.get(key)
-            # only once committed (a failed job is observed again when retried), and not while
-            # the level is provisional (the deliveries this read includes must still compare)
-            if fresh and (kept is None or kept.level is not None):
-                self._seen[key] = seq
 
     def _observe(
-        self, raw: Raw, pid: int, found: dict[str, Any], fresh: bool
+        self, raw: Raw, pid: int, found: dict[str, Any], started: datetime
     ) -> tuple[list[NewEvent], dict[SnapKey, Snapshot | None]]:
-        """The events a read of product ``pid`` gives for this delivery. Stock is compared with
-        the snapshots only for a read newer than any seen (``fresh``)."""
+        """The events a read of product ``pid`` (started at ``started``) gives for this
+        delivery. Stock is compared with the snapshots only for a read that started after the
+        one the snapshot holds (``fresh``; the snapshot then keeps this read's start, except
+        while its level is provisional: the deliveries this read includes must still compare).
+        """
         product = product_payload(found)
         stamp = str(found.get("date_modified") or "")
         tracking = str(product.get("inventory_tracking") or "none")
@@ -382,10 +412,11 @@ class Normalizer:
         changes: dict[SnapKey, Snapshot | None] = {}
         snap = self.snapshots.get((sid, "product", pid))
         updated = _nothing()
+        fresh = snap is None or snap.read_at is None or started > snap.read_at
         if fresh:
             hint = hints.get(("product", pid))
             events = self._stock(raw, "product", pid, now, hint, {"product": product})
-            now = replace(now, fields=watched(product, PRODUCT_FIELDS))
+            now = replace(now, fields=watched(product, PRODUCT_FIELDS), read_at=started)
             updated = what_changed(snap.fields if snap else None, now.fields or {})
             changes = self._baseline(sid, pid, now, hint)
         variants = {
@@ -473,7 +504,7 @@ def _nothing() -> dict[str, Any]:
 def _provisional(snap: Snapshot | None, now: Snapshot, hint: int | None) -> Snapshot:
     """``now``, without its level when no level was known before and no delta came with it."""
     if (snap is None or snap.level is None) and hint is None:
-        return replace(now, level=None)
+        return replace(now, level=None, read_at=None)
     return now
 
 

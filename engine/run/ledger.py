@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from engine.model.recipe import Step
+from engine.model.status import RunStatus
 from engine.store.db import Tx
 from engine.store.models import ApprovalRow, RunRow, StepRow
 from engine.store.usage import usage_key
@@ -85,6 +86,17 @@ def record(
     if step is not None:
         tx.insert(STEPS, [step], upsert=again)
     tx.update(RUNS, {"id": run_id}, values)
+
+
+def record_unless_cancelled(
+    tx: Tx, run_id: str, values: dict[str, Any], step: dict[str, Any] | None, *, again: bool
+) -> bool:
+    """:func:`record`, unless another process cancelled the run meanwhile (its status is then
+    left as that process wrote it); whether the run's state was written. The step's trace row
+    is written either way: the step was attempted."""
+    if step is not None:
+        tx.insert(STEPS, [step], upsert=again)
+    return move(tx, run_id, [s for s in RunStatus if s != RunStatus.CANCELLED], values)
 
 
 def move(tx: Tx, run_id: str, allowed: Sequence[str], values: dict[str, Any]) -> bool:

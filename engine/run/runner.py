@@ -636,8 +636,20 @@ class Runner:
                 lock = alert_lock(state.recipe_uid)
                 alert = [NewJob(ALERT_FAILURE, state.run_id, lock_key=lock)]
 
+        # With admission off, the queue is shared by several processes (distributed mode): one
+        # of them may have cancelled this run while it was executing here.
+        shared = not admission.enabled
+        elsewhere: list[bool] = []
+
         def write(tx: Tx) -> None:
-            ledger.record(tx, state.run_id, values, row, again=again)
+            elsewhere.clear()
+            if not shared:
+                ledger.record(tx, state.run_id, values, row, again=again)
+            elif not ledger.record_unless_cancelled(tx, state.run_id, values, row, again=again):
+                elsewhere.append(True)  # it ends here, as its cancelling process wrote it
+                approval.cancel_pending(tx, [state.run_id], now)
+                self._queue.complete(tx, job)
+                return
             if run_status == RunStatus.CANCELLED:  # one waiting for a decision waits no more
                 approval.cancel_pending(tx, [state.run_id], now)
             if final:
@@ -649,6 +661,8 @@ class Runner:
 
         what = f"saving run {state.run_id}"
         await self._leave(state.run_id, group, started, write, what, notice)
+        if elsewhere:
+            run_status, final = RunStatus.CANCELLED, True
         if final and admission.cancel_requests:
             admission.cancel_requests.pop(state.run_id, None)
         self._engine.notify_run(state, run_status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, true
 from sqlmodel import Field, SQLModel
 
 
@@ -62,4 +62,6 @@ class WorkspaceSettingsRow(SQLModel, table=True):
     __tablename__ = "workspace_settings"
     workspace_id: str = Field(primary_key=True, max_length=64)
     staff_email: str | None = Field(default=None, max_length=320)
+    alerts: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    """Whether failed runs and auto-disabled recipes are e-mailed to the staff address."""
     updated_at: datetime = _ts()

@@ -1,6 +1,7 @@
 """Alerts in a running Sous: failed runs and auto-disabled recipes e-mailed to each workspace's
 staff address (its own, set in the console's Settings, else ``SOUS_STAFF_EMAIL``), through the
-SMTP server ``email.send`` uses; see ``connectors/email/alerts.py``."""
+SMTP server ``email.send`` uses, unless the workspace switched them off there; see
+``connectors/email/alerts.py``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def install_alerts(container: Container) -> AlertMailer:
 
     def address(session: Session, workspace: str) -> str | None:
         row = session.get(WorkspaceSettingsRow, workspace)
+        if row is not None and not row.alerts:
+            return None  # switched off on the Settings page
         return (row.staff_email if row is not None and row.staff_email else default) or None
 
     async def recipients(workspace: str) -> str | None:

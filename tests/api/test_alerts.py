@@ -62,3 +62,35 @@ async def test_a_failed_run_is_mailed_to_the_workspace_staff_address(
     assert f"https://sous.example/console/runs/{run_id}" in message.text
     run = (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()
     assert run["status"] == "failed"
+
+
+async def test_a_workspace_that_switched_alerts_off_gets_no_e_mail(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    container: Container,
+    sink: SmtpSink,
+    recorder: Recorder,
+) -> None:
+    container.services.add(SmtpConfig(port=sink.port, sender="sous@shop.example"), SmtpConfig)
+    mailer = install_alerts(container)
+    with container.db.session() as session:
+        off = WorkspaceSettingsRow(
+            workspace_id="default",
+            staff_email="ops@shop.example",
+            alerts=False,
+            updated_at=datetime.now(UTC),
+        )
+        session.add(off)
+        session.commit()
+    assert await mailer.recipients("default") is None
+    assert await mailer.recipients("another") == container.settings.staff_email
+    made = await client.post("/v1/recipes", json=FAILING, headers=admin)
+    assert made.status_code == 201, made.text
+    recorder.failures["push"] = 1
+    sent = await client.post(
+        "/v1/events", json={"type": "test.stock", "payload": {"product": {"id": 1}}}, headers=admin
+    )
+    run_id = sent.json()["runs"][0]
+    await container.engine.drain()
+    assert (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()["status"] == "failed"
+    assert sink.messages == []

@@ -123,20 +123,29 @@ async def test_staff_email_defaults_to_the_setting_and_can_be_set(
         "/console/settings/staff-email", data={"csrf": csrf, "staff_email": "not an address"}
     )
     assert bad.status_code == 422 and "not an e-mail address" in bad.text
-    saved = await signed_in.post(
-        "/console/settings/staff-email", data={"csrf": csrf, "staff_email": "ops@acme.example"}
-    )
+    assert "Alerts are <strong>switched off</strong>" not in page.text
+    form = {"csrf": csrf, "staff_email": "ops@acme.example", "alerts": "on"}
+    saved = await signed_in.post("/console/settings/staff-email", data=form)
     assert saved.status_code == 303
     page = await signed_in.get("/console/settings")
     assert "ops@acme.example" in page.text and "(the default" not in page.text
     with api_db.read_session() as s:
         row = s.get(WorkspaceSettingsRow, "default")
-    assert row is not None and row.staff_email == "ops@acme.example"
+    assert row is not None and (row.staff_email, row.alerts) == ("ops@acme.example", True)
     cleared = await signed_in.post(
-        "/console/settings/staff-email", data={"csrf": csrf, "staff_email": ""}
+        "/console/settings/staff-email", data={"csrf": csrf, "staff_email": "", "alerts": "on"}
     )
     assert cleared.status_code == 303
     assert "(the default" in (await signed_in.get("/console/settings")).text
+    off = await signed_in.post(  # an unticked box is not sent
+        "/console/settings/staff-email", data={"csrf": csrf, "staff_email": "ops@acme.example"}
+    )
+    assert off.status_code == 303
+    page = await signed_in.get("/console/settings")
+    assert "Alerts are <strong>switched off</strong>" in page.text
+    with api_db.read_session() as s:
+        row = s.get(WorkspaceSettingsRow, "default")
+    assert row is not None and (row.staff_email, row.alerts) == ("ops@acme.example", False)
 
 
 async def test_read_sessions_see_a_read_only_page(browser, new_key, api_db: Database) -> None:

@@ -36,7 +36,7 @@ DONE = {
     "key-revoked": "The key is revoked; every console session opened with it has ended.",
     "secret-saved": "The secret is saved. Recipes read it as secrets.NAME.",
     "secret-deleted": "The secret is deleted.",
-    "email-saved": "The staff e-mail address is saved.",
+    "email-saved": "The staff e-mail address and alerts are saved.",
 }
 
 SecretName = Annotated[str, Path(pattern=SECRET_NAME.pattern)]
@@ -53,13 +53,14 @@ class Problems:
     """What the visitor typed, to fill the form in again (never a secret's value)."""
 
 
-def staff_email(session: Session, workspace: str, settings: Settings) -> tuple[str, bool]:
-    """The workspace's staff e-mail address, and whether it is its own (else the default,
-    ``SOUS_STAFF_EMAIL``)."""
+def staff_email(session: Session, workspace: str, settings: Settings) -> tuple[str, bool, bool]:
+    """The workspace's staff e-mail address, whether it is its own (else the default,
+    ``SOUS_STAFF_EMAIL``), and whether alerts are e-mailed to it."""
     row = session.get(WorkspaceSettingsRow, workspace)
+    alerts = row is None or row.alerts
     if row is not None and row.staff_email:
-        return row.staff_email, True
-    return settings.staff_email, False
+        return row.staff_email, True, alerts
+    return settings.staff_email or "", False, alerts
 
 
 def _settings_page(
@@ -84,7 +85,7 @@ def _settings_page(
             ).all()
         )
     row = session.get(Workspace, visitor.workspace)
-    email, own = staff_email(session, visitor.workspace, settings)
+    email, own, alerts = staff_email(session, visitor.workspace, settings)
     return page(
         request,
         "settings.html",
@@ -99,6 +100,7 @@ def _settings_page(
         secrets=names,
         staff_email=email,
         staff_email_own=own,
+        alerts=alerts,
         problems=problems or Problems(),
         done=DONE.get(request.query_params.get("done", ""), ""),
         session_key=visitor.key_id,
@@ -245,8 +247,8 @@ def set_staff_email(
         row = session.get(WorkspaceSettingsRow, visitor.workspace) or WorkspaceSettingsRow(
             workspace_id=visitor.workspace
         )
-        before = row.staff_email
-        row.staff_email = address or None
+        before = _alerting(row.staff_email, row.alerts)
+        row.staff_email, row.alerts = address or None, form.get("alerts") == "on"
         row.updated_at = clock.now()
         session.add(row)
         audit_change(
@@ -256,7 +258,11 @@ def set_staff_email(
             "settings",
             visitor.workspace,
             row.updated_at,
-            summary=f"staff e-mail: {before or '(none)'} → {row.staff_email or '(none)'}",
+            summary=f"staff e-mail: {before} → {_alerting(row.staff_email, row.alerts)}",
         )
         session.commit()
     return _done("email-saved")
+
+
+def _alerting(address: str | None, alerts: bool) -> str:
+    return f"{address or '(the default)'}, alerts {'on' if alerts else 'off'}"

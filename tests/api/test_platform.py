@@ -118,7 +118,7 @@ async def test_openapi_document_has_examples_for_every_request_body(client: Clie
                 method,
                 path,
             )
-    assert bodies == 24  # POST and PATCH /v1/workspaces, recipes/{id}/copy, runs/bulk/* among them
+    assert bodies == 25  # POST and PATCH /v1/workspaces, recipes/{id}/copy, runs/bulk/*, approvals
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()

@@ -161,6 +161,10 @@ if TYPE_CHECKING:
         ApprovalLinks as ApprovalLinks,
         approval_id as approval_id,
     )
+    from engine.run.calls import (
+        CALLED as CALLED,
+        RecipeCalls as RecipeCalls,
+    )
     from engine.run.jobs import (
         complete as complete,
         put_back as put_back,
@@ -226,6 +230,8 @@ if TYPE_CHECKING:
     )
 
 _WHERE: dict[str, str] = {
+    "CALLED": "engine.run.calls",
+    "RecipeCalls": "engine.run.calls",
     "Engine": "engine.engine",
     "ConnectorHost": "engine.contracts",
     "StoreConnector": "engine.contracts",

@@ -39,6 +39,7 @@ from engine.queue.base import Job, JobQueue, NewJob
 from engine.queue.sql import SqlJobQueue
 from engine.registry import Registry
 from engine.run import approval
+from engine.run.calls import RecipeCalls
 from engine.run.runner import Runner
 from engine.run.waits import Refetchers
 from engine.run.workers import WorkerPool
@@ -82,6 +83,7 @@ class Engine:
         self.services = services or Services()
         if self.services.find(Refetchers) is None:  # connectors add their refresh hooks to it
             self.services.add(Refetchers())
+        self.services.add(RecipeCalls(self))  # core.call_recipe starts runs through it
         self.settings = settings or EngineSettings()
         self.queue: JobQueue = queue or SqlJobQueue(db, self.clock)
         self.index = RecipeIndex()

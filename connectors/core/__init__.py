@@ -17,6 +17,10 @@
 - ``core.approval``: pauses the run until a person approves or rejects (the console, the API, or
   signed links e-mailed to ``to``), with a timeout and a default decision, durably (see
   :mod:`connectors.core.approval` and :mod:`engine.run.approval`).
+- ``core.call_recipe``: starts a run of another recipe of the workspace (whose trigger is
+  ``sous.recipe.called``) with ``input`` as its event's payload and, by default, waits for it to
+  end (up to ``timeout``), durably; its output is the called run's id, status and ``result``
+  (see :mod:`engine.run.calls`).
 - ``sous.recipe.disabled`` / ``sous.recipe.flooded``: Sous telling a workspace that it switched
   a failing recipe off, or held a recipe's runs beyond its flood limit; recipes can e-mail
   about them.
@@ -34,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from connectors.core import approval
 from engine import (
+    CALLED,
     MAX_WAIT,
     ActionContext,
     ActionSpec,
@@ -41,6 +46,7 @@ from engine import (
     NewEvent,
     Params,
     PermanentError,
+    RecipeCalls,
     RetryPolicy,
     TriggerSpec,
     Wait,
@@ -143,6 +149,75 @@ class WaitOutput(BaseModel):
     since: str | None = None
     waited_s: float | None = None
     recheck: dict[str, Any] | None = None
+
+
+MAX_CALL_WAIT = timedelta(days=7)
+
+
+class CallRecipeParams(Params):
+    recipe: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$",
+        description="The id of the recipe to run, in this workspace; its trigger must be "
+        "sous.recipe.called",
+        examples=["notify-warehouse"],
+    )
+    input: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The called run's event payload (templates rendered); `caller` is Sous's",
+        examples=[{"order_id": "{{ order.id }}"}],
+    )
+    wait: bool = Field(default=True, description="Wait for the called run to end")
+    timeout: str | float = Field(
+        default="1h",
+        description="How long to wait: '90s', '2h', '3d' or seconds (at most 7 days); past "
+        "it the called run is cancelled and the step fails",
+    )
+
+    @field_validator("input")
+    @classmethod
+    def _no_caller(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "caller" in value:
+            raise ValueError("`caller` is set by Sous (the calling run); name the field otherwise")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _bounded(cls, value: str | float) -> str | float:
+        try:
+            length = parse_duration(value)
+        except (OverflowError, ValueError):
+            raise ValueError(f"not a duration: {value!r} (try '90s', '2h' or '3d')") from None
+        if not timedelta(seconds=1) <= length <= MAX_CALL_WAIT:
+            raise ValueError(f"a call waits from 1 second to {MAX_CALL_WAIT.days} days")
+        return value
+
+
+class CallRecipeOutput(BaseModel):
+    """``steps.<id>.result.<step id>.<field>``: what the called run's steps returned."""
+
+    run_id: str = Field(description="The called run", examples=["run_01J0CALLED"])
+    recipe: str = Field(description="The called recipe's id", examples=["notify-warehouse"])
+    status: str = Field(
+        description="The called run's status (queued or running when not waiting)",
+        examples=["succeeded"],
+    )
+    reason: str | None = Field(default=None, description="Why it ended so, when it says")
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="When waiting: the outputs of the called run's steps by step id",
+        examples=[{"tell": {"message": "order 100 is ready to pick"}}],
+    )
+
+
+class CalledPayload(BaseModel):
+    """``sous.recipe.called``: the caller's ``input`` fields, and ``caller``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    caller: dict[str, Any] = Field(
+        description="run_id, recipe and step of the calling run, and depth (1: called by a "
+        "recipe that was not called itself)"
+    )
 
 
 class RecipeNotice(BaseModel):
@@ -256,6 +331,12 @@ async def _for_each(ctx: ActionContext, params: ForEachParams) -> ForEachOutput:
     raise PermanentError("core.for_each runs as a for_each step (for_each: and steps:)")
 
 
+async def _call_recipe(ctx: ActionContext, params: CallRecipeParams) -> dict[str, Any]:
+    length = parse_duration(params.timeout)
+    calls = ctx.services.get(RecipeCalls)
+    return await calls.call(ctx, params.recipe, params.input, params.wait, length)
+
+
 async def _log(ctx: ActionContext, params: LogParams) -> LogOutput:
     log.log(
         logging.getLevelName(params.level.upper()),
@@ -295,6 +376,11 @@ _NOTICE_SAMPLE = {
     "details": {"runs": 10, "failed": 9},
 }
 
+_CALLED_SAMPLE = {
+    "order_id": 100,
+    "caller": {"run_id": "run_0", "recipe": "new-order", "step": "notify", "depth": 1},
+}
+
 _RUN_FAILED_SAMPLE = {
     "recipe": {"uid": "rcp_0", "id": "sold-out-alert", "name": "Tell staff", "version": 3},
     "run": {"id": "run_0", "url": "https://sous.example/console/runs/run_0"},
@@ -325,6 +411,13 @@ CONNECTOR = Connector(
             "are held until released or discarded (once per window)",
             payload=RecipeNotice,
             sample={**_NOTICE_SAMPLE, "reason": "more than 100 runs in 1m"},
+        ),
+        TriggerSpec(
+            type=CALLED,
+            description="Another recipe of the workspace called this one (core.call_recipe): "
+            "the payload is its input, with caller",
+            payload=CalledPayload,
+            sample=_CALLED_SAMPLE,
         ),
         TriggerSpec(
             type="sous.run.failed",
@@ -375,6 +468,17 @@ CONNECTOR = Connector(
             params=ForEachParams,
             output=ForEachOutput,
             handler=_for_each,
+            retry=RetryPolicy(tries=1),
+        ),
+        ActionSpec(
+            name="core.call_recipe",
+            description="Run another recipe of this workspace (trigger sous.recipe.called) with "
+            "an input and, unless wait is false, wait for it to end and return its result; a "
+            "called run that fails fails the step; done once across restarts",
+            params=CallRecipeParams,
+            output=CallRecipeOutput,
+            handler=_call_recipe,
+            writes="a run of another recipe in this workspace",
             retry=RetryPolicy(tries=1),
         ),
         ActionSpec(

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engine.model.status import ACTIVE, RunStatus
 from engine.plan.modes import group_of, lock_of
 from engine.queue.base import NewJob
-from engine.run import approval, ledger
+from engine.run import approval, calls, ledger
 from engine.store.db import Tx
 from engine.store.models import JobRow, RunRow
 
@@ -109,11 +109,21 @@ async def cancel(
         approval.cancel_pending(tx, done, now)
         if started:
             engine.queue.enqueue(tx, started)
+        for caller in calls.callers(tx, done):  # a caller waiting for one of them goes on
+            engine.queue.hasten(tx, "run", caller, now)
         return done
 
     done = await engine.db.writer.write(write)
     _report(engine, changes, direct, done, RunStatus.CANCELLED, "finished meanwhile")
+    await _cancel_called(engine, done, workspace)
     return changes
+
+
+async def _cancel_called(engine: OpsHost, run_ids: Sequence[str], workspace: str | None) -> None:
+    """The runs that cancelled runs were waiting for (recipe calls) are cancelled too."""
+    called = engine.db.read_sync(lambda tx: calls.waited_for(tx, run_ids)) if run_ids else []
+    if called:
+        await cancel(engine, called, workspace, "the run that called it was cancelled")
 
 
 def _report(

@@ -32,7 +32,7 @@ from engine.model.status import FINAL, GOING, RunStatus, StepStatus
 from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.registry import Registry
-from engine.run import approval, foreach, ledger
+from engine.run import approval, calls, foreach, ledger
 from engine.run.alerts import ALERT_FAILURE, alert_lock, failure_notice
 from engine.run.ledger import step_row
 from engine.run.runstate import (
@@ -42,7 +42,7 @@ from engine.run.runstate import (
     seal,
 )
 from engine.run.steps import SecretsView, StepExecutor, StepFailed, kind_of, retries
-from engine.run.waits import Recheck, Wait, recheck, refresh
+from engine.run.waits import Recheck, Wait, recheck, refresh, reruns
 from engine.store.db import Database, Tx, write_until_done
 from engine.store.models import RunRow, StepRow
 from engine.store.usage import Key, UsageLimits, UsageMeter, metering, usage_key
@@ -159,17 +159,19 @@ class Runner:
                 if not await self._for_each(state, step, index, job):
                     return
                 continue
-            if state.wait is not None:
+            if state.wait is not None and not reruns(state.wait):
                 if not await self._resume_wait(state, step, index, job):
                     return
                 continue
             t0 = self._clock.monotonic()
-            state.attempts += 1
+            again = reruns(state.wait)  # a call's wait: its step runs again, the same attempt
+            state.wait = None
+            state.attempts = max(state.attempts, 1) if again else state.attempts + 1
             record: dict[str, Any] = {"attempts": state.attempts, "started_at": self._clock.now()}
             key = usage_key(
                 state.workspace, record["started_at"], state.event.store, state.recipe_uid
             )
-            if not state.test:  # a test run sends nothing
+            if not state.test and not again:  # a test run sends nothing
                 refused = self._over_limit(state, key, step, index)
                 if refused is not None:
                     await self._save(
@@ -439,11 +441,16 @@ class Runner:
         }
         if isinstance(wait, approval.Approval):
             info["approval"] = await self._open_approval(state, step, index, wait, now)
+        info.update(wait.detail)
         state.wait = {"output": info, "input": wait.traced_input}
         if wait.until <= now:
             return True
         record.update(status=StepStatus.WAITING, input=wait.traced_input, output=info)
-        await self._save(state, index, step, record, RunStatus.WAITING, job, retry_at=wait.until)
+        saved = await self._save(
+            state, index, step, record, RunStatus.WAITING, job, retry_at=wait.until
+        )
+        if wait.settle is not None and saved == RunStatus.WAITING:
+            await wait.settle()
         return False
 
     async def _resume_wait(self, state: RunState, step: Step, index: int, job: Job) -> bool:
@@ -640,6 +647,7 @@ class Runner:
         # of them may have cancelled this run while it was executing here.
         shared = not admission.enabled
         elsewhere: list[bool] = []
+        caller = calls.caller_of(state.event)
 
         def write(tx: Tx) -> None:
             elsewhere.clear()
@@ -649,11 +657,15 @@ class Runner:
                 elsewhere.append(True)  # it ends here, as its cancelling process wrote it
                 approval.cancel_pending(tx, [state.run_id], now)
                 self._queue.complete(tx, job)
+                if caller is not None:
+                    self._queue.hasten(tx, "run", caller, now)
                 return
             if run_status == RunStatus.CANCELLED:  # one waiting for a decision waits no more
                 approval.cancel_pending(tx, [state.run_id], now)
             if final:
                 self._queue.complete(tx, job)
+                if caller is not None:  # the run that called this one waits for its end
+                    self._queue.hasten(tx, "run", caller, now)
                 if started or alert:
                     self._queue.enqueue(tx, [*started, *alert])
             elif retry_at is not None:

@@ -35,14 +35,33 @@ raise :class:`~engine.errors.RetryableError` (the wait step's retry policy appli
 
 
 class Wait(Exception):
-    """Raised by a step to pause its run until ``until``."""
+    """Raised by a step to pause its run until ``until``.
 
-    def __init__(self, until: datetime, recheck: bool = False) -> None:
+    ``detail`` goes into the waiting step's trace output; a wait with ``detail`` naming a
+    ``call`` (:mod:`engine.run.calls`) runs its step again when the job comes back, instead of
+    ending it. ``settle`` is awaited once the run is parked (to wake it at once if what it
+    waits for happened meanwhile)."""
+
+    def __init__(
+        self,
+        until: datetime,
+        recheck: bool = False,
+        *,
+        detail: dict[str, Any] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__(f"waiting until {until.isoformat()}")
         self.until = until
         self.recheck = recheck
+        self.detail = detail or {}
+        self.settle = settle
         self.traced_input: Any = None
         """The step's rendered parameters as the trace shows them (set by the runner)."""
+
+
+def reruns(wait: dict[str, Any] | None) -> bool:
+    """Whether a stored wait ends by running its step again (a recipe call), not by itself."""
+    return wait is not None and bool(wait["output"].get("call"))
 
 
 class Refetchers:

@@ -248,3 +248,68 @@ async def test_a_restart_mid_list_does_not_do_finished_items_again(
     assert output is not None
     assert [i["write"]["tag"] for i in output["results"]] == ["w0", "w1", "w2"]
     assert [c[1]["message"] for c in recorder.calls] == ["3 items"]
+
+
+async def test_a_caller_waiting_through_a_restart_completes_once(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe(hang={"c1"})
+    registry = registry_for(probe, recorder)
+    called_write = {"id": "write", "use": "probe.write", "with": {"tag": "c{{ n }}"}}
+    calling = {
+        "id": "call",
+        "use": "core.call_recipe",
+        "with": {"recipe": "callee", "input": {"n": "{{ n }}"}},
+    }
+    done = {
+        "id": "done",
+        "use": "test.record",
+        "with": {"message": "{{ steps.call.result.write.tag }}"},
+    }
+    async with running(db, registry, clock) as first:
+        called_doc = {"id": "callee", "trigger": {"type": "sous.recipe.called"}}
+        callee = add(first, called_doc | {"actions": [called_write]})
+        add(first, {"id": "caller", "actions": [calling, done]})
+        [made] = await fire(first, {"n": 1})
+        # the called run's write is made, its caller waits for it: the process dies now
+        await until(lambda: probe.sleeping == 1 and run(first, made).status == "waiting")
+    probe.hang.clear()
+    async with running(db, registry, clock) as second:
+        await second.drain()
+        assert run(second, made).status_reason is None
+        assert run(second, made).status == "succeeded"
+        [called] = runs(second, callee)
+        assert called.status == "succeeded"
+    assert list(probe.applied) == [f"{called.id}:write"]
+    assert [c[1]["message"] for c in recorder.calls] == ["c1"]
+    assert jobs(second) == []
+
+
+async def test_a_call_whose_wait_was_not_saved_finds_its_run_after_a_restart(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe()
+    registry = registry_for(probe, recorder)
+    calling = {"id": "call", "use": "core.call_recipe", "with": {"recipe": "callee"}}
+    slow = {"id": "slow", "use": "probe.slow", "with": {"tag": "s", "seconds": 60}}
+    called_doc = {"id": "callee", "trigger": {"type": "sous.recipe.called"}, "actions": [slow]}
+    async with running(db, registry, clock) as first:
+        callee = add(first, called_doc)
+        add(first, {"id": "caller", "actions": [calling]})
+
+        async def dies(*_args: object) -> bool:
+            raise RuntimeError("the called run is started; the caller's worker dies here")
+
+        first.runner._begin_wait = dies  # type: ignore[method-assign]
+        [made] = await fire(first)
+        await until(lambda: len(runs(first, callee)) == 1 and probe.sleeping == 1)
+        await settled(first, probe)
+        assert steps(first, made) == []  # the wait was never saved
+    async with running(db, registry, clock) as second:
+        await settled(second, probe)  # the called run's step runs again (it did not commit)
+        clock.advance(60)  # the called run ends: its caller's job is due at once
+        await second.drain()
+        assert run(second, made).status == "succeeded"
+        [called] = runs(second, callee)  # the step ran again and found the run it started
+        assert steps(second, made)[0].output["run_id"] == called.id
+        assert called.status == "succeeded"

@@ -227,7 +227,24 @@ async def lines_traced(shop: Shop, steps: list[StepRow]) -> None:
     assert lines[0].output is not None and "on backorder" in lines[0].output["message"]
 
 
+async def fulfilment_called(shop: Shop, steps: list[StepRow]) -> None:
+    called = steps[0].output
+    assert called is not None and called["status"] == "succeeded"
+    assert called["result"]["pick"]["message"] == (
+        f"pick 1 line(s) of order #{ORDER} (called by order-fulfilment-flow)"
+    )
+    assert steps[1].output is not None and "order-fulfilment-steps ended succeeded" in (
+        steps[1].output["message"]
+    )
+
+
+CALLEES: dict[str, str] = {
+    # template: the template of the recipe it calls (made with its defaults beside it)
+    "orders/order-fulfilment-flow": "order-fulfilment-steps",
+}
+
 EFFECTS: dict[str, Any] = {
+    "orders/order-fulfilment-flow": fulfilment_called,
     "insights/customer-lifetime-value": big_spender,
     "insights/order-packing-list": packing_list,
     "insights/variant-sold-out-details": variant_details,
@@ -407,6 +424,10 @@ async def test_template_runs_on_its_sample(shop: Shop, case: Case) -> None:
     trigger = made.recipe.trigger.type
     if "backorder.update" in template.actions:
         await put_on_backorder(shop, ON_BACKORDER)
+    if case.key in CALLEES:
+        called = pack.templates[CALLEES[case.key]]
+        callee = instantiate(called, called.samples(), shop.rig.engine.registry).document()
+        shop.rig.engine.refresh(shop.rig.engine.recipes.create("default", callee))
     payload = change(sample(shop, trigger), SAMPLE_CHANGES.get(case.key, {}))
     if case.key in NO_MATCH:
         why, changes = NO_MATCH[case.key]
@@ -421,6 +442,9 @@ async def test_template_runs_on_its_sample(shop: Shop, case: Case) -> None:
     check = EFFECTS.get(case.key)
     if check is not None:
         await check(shop, steps)
+    if case.key in CALLEES:
+        uid = shop.rig.engine.recipes.delete("default", CALLEES[case.key])
+        shop.rig.engine.refresh(None, uid)
 
 
 @pytest.mark.parametrize(

@@ -336,3 +336,49 @@ async def test_cancel_a_queued_run_before_it_starts(
             "status"
         ] == "cancelled"
     assert recorder.calls == []
+
+
+async def test_a_recipe_calls_another_and_the_trace_shows_the_called_run(
+    client: Client, admin: Headers, engine: Engine, recorder: Recorder
+) -> None:
+    said = {"id": "say", "use": "test.record", "with": {"message": "for {{ sku }}"}}
+    called = {"trigger": {"type": "sous.recipe.called"}, "conditions": [], "actions": [said]}
+    await add(client, admin, id="flow", **called)
+    step = {
+        "id": "call",
+        "use": "core.call_recipe",
+        "with": {"recipe": "flow", "input": {"sku": "{{ sku }}"}, "timeout": "10m"},
+    }
+    await add(
+        client, admin, id="caller", trigger={"type": "custom.sync"}, conditions=[], actions=[step]
+    )
+    sent = await send(client, admin, payload={"sku": "SUN-1"})
+    assert sent.status_code == 202, sent.text
+    await engine.drain()
+    [run_id] = sent.json()["runs"]
+    run = (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()
+    assert run["status"] == "succeeded"
+    out = run["steps"][0]["output"]
+    assert out["status"] == "succeeded"
+    assert out["result"] == {"say": {"echoed": "for SUN-1", "count": 0}}
+    shown = (await client.get(f"/v1/runs/{out['run_id']}", headers=admin)).json()
+    assert shown["recipe_id"] == "flow"
+    assert shown["status"] == "succeeded"
+
+
+async def test_a_call_with_a_bad_timeout_or_a_caller_field_is_a_422(
+    client: Client, admin: Headers
+) -> None:
+    step = {"id": "call", "use": "core.call_recipe", "with": {"recipe": "flow", "timeout": "9d"}}
+    made = await client.post("/v1/recipes", json=recipe(actions=[step]), headers=admin)
+    assert made.status_code == 422, made.text
+    assert error_of(made)["details"] == [
+        {
+            "path": "/actions/0/with/timeout",
+            "message": "value error, a call waits from 1 second to 7 days",
+        }
+    ]
+    step["with"] = {"recipe": "flow", "input": {"caller": 1}}
+    made = await client.post("/v1/recipes", json=recipe(actions=[step]), headers=admin)
+    assert made.status_code == 422, made.text
+    assert "`caller` is set by Sous" in made.text

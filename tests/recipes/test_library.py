@@ -233,8 +233,9 @@ async def fulfilment_called(shop: Shop, steps: list[StepRow]) -> None:
     assert called["result"]["pick"]["message"] == (
         f"pick 1 line(s) of order #{ORDER} (called by order-fulfilment-flow)"
     )
-    assert steps[1].output is not None and "order-fulfilment-steps ended succeeded" in (
-        steps[1].output["message"]
+    assert (
+        steps[1].output is not None
+        and "order-fulfilment-steps ended succeeded" in (steps[1].output["message"])
     )
 
 

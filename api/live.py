@@ -1,16 +1,23 @@
 """One process's hub of live notifications: what the live streams (``/v1/stream``, the
 console's live updates) subscribe to.
 
-The hub numbers every notification it passes on (``<epoch>-<n>``: the ``id:`` of a
-Server-Sent Event) and keeps the newest ones in a bounded ring, so a client that reconnects
-with ``Last-Event-ID`` gets what it missed. It hears this process's engine and, in distributed
-mode, every other process's runs and events (see :mod:`sous.live`, which calls
-:meth:`LiveHub.remote` with what other processes announce through PostgreSQL).
+Every notification the hub passes on has an id (the ``id:`` of a Server-Sent Event), and the
+hub keeps the newest ones in a bounded ring, so a client that reconnects with ``Last-Event-ID``
+gets what it missed. Where the ids come from depends on the mode:
 
-A hub made by the composition root (``keep=True``) stays subscribed to the engine once a first
-client came, so the ring also covers the time a client is away. One made on demand for an app
-that was not wired (tests) subscribes while it has clients only: its ids start a new epoch each
-time it subscribes again, so a client resuming across a pause is told it missed something.
+* **One process** (the hub hears its engine): the hub numbers them itself, ``<epoch>-<n>``. A
+  hub made by the composition root (``keep=True``) stays subscribed to the engine once a first
+  client came, so the ring also covers the time a client is away. One made on demand for an app
+  that was not wired (tests) subscribes while it has clients only: its ids start a new epoch
+  each time it subscribes again, so a client resuming across a pause is told it missed
+  something.
+* **Distributed** (``shared=True``): the hub does not hear its engine; every process, this one
+  included, announces its changes through PostgreSQL (:mod:`sous.live`), which numbers them
+  (plain integers, the same in every process) and delivers them to every listener in one order.
+  So every API process's ring holds the same notifications under the same ids, and a client
+  may resume on any of them. :meth:`LiveHub.listened` tells the hub the last id announced when
+  it (re)started listening; a notification that does not follow on from what the hub heard
+  means it missed some: the ring starts over, and its clients get ``gap``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ from engine import Engine, Listener
 
 RING = 10_000
 """Notifications kept for clients that reconnect (all workspaces together)."""
+GAP = "gap"
+"""The kind of the message telling a subscriber it missed notifications (it has no data)."""
+
+Item = tuple[int, str, "Notice"]
 
 
 class Notice(dict[str, Any]):
@@ -39,19 +50,26 @@ class Notice(dict[str, Any]):
 
 
 class LiveHub:
-    """Numbers notifications, keeps the newest :data:`RING`, and hands them to subscribers."""
+    """Numbers notifications (or takes the database's numbers), keeps the newest :data:`RING`,
+    and hands them to subscribers."""
 
-    def __init__(self, engine: Engine, *, keep: bool = False, ring: int = RING) -> None:
+    def __init__(
+        self, engine: Engine, *, keep: bool = False, ring: int = RING, shared: bool = False
+    ) -> None:
         self.engine = engine
         self.keep = keep
+        self.shared = shared
         self.on_demand: Callable[[], Awaitable[None]] | None = None
         """Started when a client subscribes, done once other processes' notifications arrive
         (the distributed relay listens from then on)."""
         self._demanded: asyncio.Future[None] | None = None
-        self._ring: deque[tuple[int, str, Notice]] = deque(maxlen=ring)
-        self._feeds: list[Listener] = []
+        self._size = ring
+        self._ring: deque[Item] = deque(maxlen=ring)
+        self._feeds: dict[Listener, int] = {}
+        """Each subscriber, with the id up to which it has them already (see :meth:`_since`)."""
         self._lock = threading.Lock()
-        self._seq = 0
+        self._position: int | None = None
+        """The id of the newest notification; ``None`` while a shared hub is not listening."""
         self._epoch = ""
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -67,19 +85,43 @@ class LiveHub:
     # -- in -------------------------------------------------------------------------------
     def local(self, kind: str, data: dict[str, Any]) -> None:
         """A notification of this process's engine (an engine listener; any thread)."""
-        self._publish(kind, data)
+        with self._lock:
+            number = (self._position or 0) + 1
+            self._add(number, f"{self._epoch}-{number}", kind, data)
 
-    def remote(self, kind: str, data: dict[str, Any]) -> None:
-        """A notification another process announced."""
-        self._publish(kind, data)
+    def listened(self, position: int) -> None:
+        """A shared hub (re)started listening; ``position`` is the id of the last notification
+        announced before: the next one it hears should follow on from it."""
+        with self._lock:
+            if self._position is not None and position != self._position:
+                self._lost()
+            self._position = position
 
-    def _publish(self, kind: str, data: dict[str, Any]) -> None:
-        with self._lock:  # delivered under the lock: every subscriber sees one order
-            self._seq += 1
-            notice = Notice(data, f"{self._epoch}-{self._seq}")
-            self._ring.append((self._seq, kind, notice))
-            for feed in list(self._feeds):
+    def heard(self, first: int, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Notifications with the ids ``first``, ``first + 1``, … (a shared hub)."""
+        with self._lock:
+            if self._position is not None and first > self._position + 1:
+                self._lost()
+            for number, (kind, data) in enumerate(messages, first):
+                if self._position is None or number > self._position:  # else heard already
+                    self._add(number, str(number), kind, data)
+
+    def _add(self, number: int, id_: str, kind: str, data: dict[str, Any]) -> None:
+        """Under the lock: every subscriber sees one order."""
+        notice = Notice(data, id_)
+        self._position = number
+        self._ring.append((number, kind, notice))
+        for feed, after in list(self._feeds.items()):
+            if number > after:
                 feed(kind, notice)
+
+    def _lost(self) -> None:
+        """Under the lock: some notifications never reached this hub. Nobody can resume from
+        before them, and every subscriber is told."""
+        self._ring.clear()
+        for feed in list(self._feeds):
+            self._feeds[feed] = 0
+            feed(GAP, {})
 
     # -- out ------------------------------------------------------------------------------
     def subscribe(
@@ -87,19 +129,46 @@ class LiveHub:
     ) -> tuple[Callable[[], None], bool]:
         """Send ``feed`` every notification from now on, after those it missed since
         ``last_id`` (a ``Last-Event-ID``). Returns the unsubscribe and whether some were lost:
-        ``last_id`` older than the ring, or from another epoch (another process, or a hub that
-        was not listening meanwhile)."""
+        ``last_id`` older than the ring, not one of this hub's ids (another epoch, or a hub
+        that was not listening meanwhile), or from before notifications the hub missed.
+
+        A shared hub may be given an id it has not heard yet (another process heard it a
+        little sooner): ``feed`` then gets what follows it, as it comes."""
         self._demand()
         with self._lock:
-            if self._unsubscribe is None:
+            if not self.shared and self._unsubscribe is None:
                 self._epoch = secrets.token_hex(4)
                 self._ring.clear()
+                self._position = 0
                 self._unsubscribe = self.engine.subscribe(self.local)
-            missed, lost = self._since(last_id)
+            missed, lost, after = self._since(last_id)
             for _, kind, notice in missed:
                 feed(kind, notice)
-            self._feeds.append(feed)
+            self._feeds[feed] = after
         return (lambda: self._leave(feed)), lost
+
+    def _since(self, last_id: str | None) -> tuple[list[Item], bool, int]:
+        """What came after ``last_id``, whether some of it is lost, and the id up to which the
+        subscriber has them already."""
+        if not last_id:
+            return [], False, 0
+        last = self._number(last_id)
+        if last is None or self._position is None:
+            return [], True, 0
+        if last > self._position:
+            ahead = self.shared and last - self._position <= self._size
+            return [], not ahead, last if ahead else 0
+        oldest = self._ring[0][0] if self._ring else self._position + 1
+        return [item for item in self._ring if item[0] > last], last < oldest - 1, 0
+
+    def _number(self, last_id: str) -> int | None:
+        """The number in one of this hub's ids; ``None`` for another's."""
+        number = last_id
+        if not self.shared:
+            epoch, _, number = last_id.partition("-")
+            if epoch != self._epoch:
+                return None
+        return int(number) if number.isascii() and number.isdigit() else None
 
     def _demand(self) -> asyncio.Future[None] | None:
         if self.on_demand is None:
@@ -121,20 +190,9 @@ class LiveHub:
             return False
         return True
 
-    def _since(self, last_id: str | None) -> tuple[list[tuple[int, str, Notice]], bool]:
-        if not last_id:
-            return [], False
-        epoch, _, number = last_id.partition("-")
-        if epoch != self._epoch or not number.isdigit():
-            return [], True
-        seq = int(number)
-        oldest = self._ring[0][0] if self._ring else self._seq + 1
-        return [item for item in self._ring if item[0] > seq], seq < oldest - 1
-
     def _leave(self, feed: Listener) -> None:
         with self._lock:
-            if feed in self._feeds:
-                self._feeds.remove(feed)
+            self._feeds.pop(feed, None)
             if not self._feeds and not self.keep and self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, true
+from sqlalchemy import JSON, BigInteger, Column, DateTime, true
 from sqlmodel import Field, SQLModel
 
 
@@ -65,3 +65,14 @@ class WorkspaceSettingsRow(SQLModel, table=True):
     alerts: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     """Whether failed runs and auto-disabled recipes are e-mailed to the staff address."""
     updated_at: datetime = _ts()
+
+
+class LiveSequenceRow(SQLModel, table=True):
+    """Distributed mode: the id of the last live notification any process announced (one row,
+    ``id`` 1). Every ``NOTIFY`` of the live stream takes its messages' ids from here in the
+    transaction that sends it, so every process numbers the stream the same way (see
+    :mod:`sous.live`)."""
+
+    __tablename__ = "live_sequence"
+    id: int = Field(primary_key=True)
+    last_id: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -3,6 +3,12 @@ each ``sous worker``) announces its engine's event and run changes through Postg
 ``NOTIFY``, and a process serving live streams ``LISTEN``s, so ``/v1/stream`` and the
 console's live updates show the runs the workers execute.
 
+* **One numbering, one order.** A process's hub hears its own engine's changes through
+  PostgreSQL too, like every other's. The transaction that sends a ``NOTIFY`` takes its
+  messages' ids from the one row of ``live_sequence`` (an upsert that locks it until the
+  commit), and PostgreSQL delivers notifications to every listener in commit order: ids that
+  grow by one, in the same order, in every process. So a client may resume a stream on any API
+  process, and a listener that reconnected knows (by the ids) whether it missed some.
 * **Small payloads.** A notification is the same few ids and names a local stream gets (a
   run's id, recipe, workspace, status and next step; an event's id, type, store, workspace and
   run ids); several go in one ``NOTIFY`` (up to :data:`PAYLOAD` bytes), sent at most every
@@ -13,9 +19,8 @@ console's live updates show the runs the workers execute.
   is sent from autocommit connections of its own, never inside the engine's transactions.
 * **Best effort.** A process whose connection is down keeps up to :data:`BACKLOG`
   notifications and sends them once it is back; a listener that reconnects has missed what was
-  sent meanwhile (clients resuming across that time are not told). Nothing here is needed for
-  runs to run.
-* A process ignores its own notifications (it heard them from its engine already).
+  sent meanwhile, and its hub tells its streams (``gap``). Nothing here is needed for runs to
+  run.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections import deque
 from functools import partial
+from itertools import accumulate
 from typing import Any
 
 import psycopg
@@ -46,42 +51,51 @@ BACKLOG = 50_000
 RETRY = 1.0
 
 
-def pack(origin: str, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """``items`` as NOTIFY payloads of at most :data:`PAYLOAD` bytes each."""
-    head = len(json.dumps({"o": origin, "m": []}))
-    payloads: list[str] = []
+def pack(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, str]]:
+    """``items`` as NOTIFY payloads (JSON lists of ``[kind, data]``) of at most
+    :data:`PAYLOAD` bytes each, with how many messages each holds."""
+    payloads: list[tuple[int, str]] = []
     batch: list[str] = []
-    size = head
+    size = 2
     for kind, data in items:
         one = json.dumps([kind, data], default=str, separators=(",", ":"))
-        if head + len(one) > PAYLOAD and kind == "event":
+        if len(one) + 2 > PAYLOAD and kind == "event":
             one = json.dumps([kind, {**data, "runs": None}], default=str, separators=(",", ":"))
-        if head + len(one) > PAYLOAD:
+        if len(one) + 2 > PAYLOAD:
             log.warning("a %s notification too large to announce was left out", kind)
             continue
         if batch and size + len(one) + 1 > PAYLOAD:
-            payloads.append(_envelope(origin, batch))
-            batch, size = [], head
+            payloads.append((len(batch), "[%s]" % ",".join(batch)))  # noqa: UP031
+            batch, size = [], 2
         batch.append(one)
         size += len(one) + 1
     if batch:
-        payloads.append(_envelope(origin, batch))
+        payloads.append((len(batch), "[%s]" % ",".join(batch)))  # noqa: UP031
     return payloads
 
 
-def _envelope(origin: str, messages: list[str]) -> str:
-    return '{"o":%s,"m":[%s]}' % (json.dumps(origin), ",".join(messages))  # noqa: UP031
+NUMBERED = """
+WITH taken AS (
+    INSERT INTO live_sequence (id, last_id) VALUES (1, %(count)s)
+    ON CONFLICT (id) DO UPDATE SET last_id = live_sequence.last_id + EXCLUDED.last_id
+    RETURNING last_id - %(count)s AS last
+)
+SELECT pg_notify(%(channel)s, (taken.last + p.start)::text || ' ' || p.payload)
+FROM taken, unnest(%(starts)s::bigint[], %(payloads)s::text[]) AS p(start, payload)
+"""
+"""One statement (so one transaction) takes the ids and sends the payloads, each prefixed
+with its first message's id. The row stays locked until the commit, which queues the
+notifications: ids are taken in the order listeners hear them."""
 
 
 class PgRelay:
-    """Announces this process's notifications and hands other processes' to the hub."""
+    """Announces this process's notifications and hands every process's to the hub."""
 
     def __init__(self, db: Database, hub: LiveHub) -> None:
         url = db.engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._db = db
         self.hub = hub
-        self.origin = uuid.uuid4().hex
         self._out: deque[tuple[str, dict[str, Any]]] = deque(maxlen=BACKLOG)
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()
@@ -122,10 +136,13 @@ class PgRelay:
         items = list(self._out)
         if not items:
             return
-        payloads = pack(self.origin, items)
-        await conn.execute(
-            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANNEL, payloads)
-        )
+        packed = pack(items)
+        if packed:
+            counts = [count for count, _ in packed]
+            starts = list(accumulate(counts, initial=1))[:-1]
+            payloads = [payload for _, payload in packed]
+            args = {"count": sum(counts), "starts": starts, "payloads": payloads}
+            await conn.execute(NUMBERED, {"channel": CHANNEL, **args})
         for _ in items:  # sent: only now may they leave the backlog
             self._out.popleft()
         self.sent += len(items)
@@ -144,6 +161,9 @@ class PgRelay:
                     self._conninfo, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    found = await conn.execute("SELECT last_id FROM live_sequence WHERE id = 1")
+                    row = await found.fetchone()
+                    self.hub.listened(int(row[0]) if row else 0)
                     self._listening.set()
                     async for note in conn.notifies():
                         await self._heard(note.payload)
@@ -154,18 +174,17 @@ class PgRelay:
 
     async def _heard(self, payload: str) -> None:
         try:
-            found = json.loads(payload)
-            if found["o"] == self.origin:
-                return
-            messages = [(str(kind), dict(data)) for kind, data in found["m"]]
-        except (ValueError, KeyError, TypeError):
+            first, _, body = payload.partition(" ")
+            messages = [(str(kind), dict(data)) for kind, data in json.loads(body)]
+            start = int(first)
+        except (ValueError, TypeError):
             log.warning("a live notification could not be read: %.200s", payload)
             return
         for kind, data in messages:
             if kind == "event" and data.get("runs") is None:
                 data["runs"] = await self._db.read(partial(_runs_of, event_id=data.get("id")))
-            self.heard += 1
-            self.hub.remote(kind, data)
+        self.heard += len(messages)
+        self.hub.heard(start, messages)
 
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, name: str, work: Any) -> None:
@@ -196,9 +215,10 @@ def _runs_of(tx: Any, event_id: object) -> list[str]:
 
 async def wire_live(container: Container, stack: contextlib.AsyncExitStack) -> LiveHub:
     """The process's hub of live notifications; on PostgreSQL, its relay to the others."""
-    hub = LiveHub(container.engine, keep=True)
+    shared = not container.db.is_sqlite
+    hub = LiveHub(container.engine, keep=True, shared=shared)
     container.engine.services.add(hub)
-    if container.db.is_sqlite:
+    if not shared:
         return hub
     relay = PgRelay(container.db, hub)
     container.engine.services.add(relay)

@@ -59,10 +59,14 @@ async def running(
             settings = box.settings
         container = build(settings)
         stack.callback(container.db.dispose)
+        from api.live import LiveHub
         from sous.alerts import install_alerts
         from sous.wiring import wire
 
         await wire(container, stack)
+        # Listen to every process's live notifications from the start (distributed mode), so a
+        # client may resume here a stream it began on another API process.
+        await LiveHub.of(container.engine).listening()
         install_alerts(container)
         await container.engine.start()
         stack.push_async_callback(container.engine.stop)

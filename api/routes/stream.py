@@ -7,9 +7,11 @@ client that falls too far behind is disconnected and should reconnect.
 
 A client that reconnects with ``Last-Event-ID`` (browsers do it by themselves) first gets what
 it missed, from the process's ring of recent notifications (:mod:`api.live`); when that is no
-longer there (too old, or the balancer sent it to another API process) it gets an
-``event: gap`` message instead, and should reload what it shows. In distributed mode the stream
-carries the runs and events of every process, workers included.
+longer there (too old, or not an id this process knows) it gets an ``event: gap`` message
+instead, and should reload what it shows. In distributed mode the stream carries the runs and
+events of every process, workers included, under ids every API process shares: a client may
+resume on any of them. A ``gap`` can also come mid-stream, when this process's connection to
+PostgreSQL dropped and it missed notifications.
 
 Authentication: an API key (``Authorization: Bearer``), or the console's session cookie (a
 browser's ``EventSource`` cannot send a header).
@@ -29,7 +31,7 @@ from starlette.background import BackgroundTask
 
 from api.deps import EngineDep
 from api.errors import responses
-from api.live import LiveHub, Notice
+from api.live import GAP, LiveHub, Notice
 from api.stream_auth import StreamWorkspaceDep
 from engine import Engine
 
@@ -64,7 +66,7 @@ class Feed:
         self._thread = threading.get_ident()
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        if data.get("workspace") != self.workspace:
+        if kind != GAP and data.get("workspace") != self.workspace:
             return
         if threading.get_ident() == self._thread:
             self._put(kind, data)
@@ -113,7 +115,7 @@ class Feed:
     ) -> AsyncIterator[str]:
         yield "retry: 3000\n\n"
         if self.lost:
-            yield "event: gap\ndata: {}\n\n"
+            yield _message(GAP, {})
         async for batch in self.batches(heartbeat, max_events, max_seconds):
             yield "".join(_message(kind, data) for kind, data in batch) or ": heartbeat\n\n"
         if self.cut_off:

@@ -49,6 +49,9 @@ class Cluster:
     queue_env: dict[str, str] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     port: int = 0
+    """The first ``sous serve`` process's port."""
+    ports: list[int] = field(default_factory=list)
+    """Every ``sous serve`` process's port, in the order they started."""
     key: str = ""
 
     def prepare(self, recipe: dict[str, Any]) -> str:
@@ -91,16 +94,30 @@ class Cluster:
         return proc
 
     def serve(self, workers: int = 1) -> Proc:
-        self.port = free_port()
-        return self.spawn("api", ["serve", "--port", str(self.port)], workers)
+        """Another ``sous serve`` process (an API replica behind the same balancer)."""
+        port = free_port()
+        self.ports.append(port)
+        self.port = self.ports[0]
+        name = "api" if len(self.ports) == 1 else f"api{len(self.ports)}"
+        return self.spawn(name, ["serve", "--port", str(port)], workers)
+
+    def healthy(self) -> bool:
+        """Every ``sous serve`` process answers."""
+        import httpx
+
+        try:
+            return all(
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                for port in self.ports
+            )
+        except httpx.HTTPError:
+            return False
 
     def worker(self, n: int, workers: int = 8) -> Proc:
         return self.spawn(f"worker{n}", ["worker"], workers)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until the API answers and every worker has registered with the queue."""
-        import httpx
-
+        """Until every API process answers and every worker has registered with the queue."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for proc in self.procs:
@@ -108,15 +125,7 @@ class Cluster:
                     raise RuntimeError(f"{proc.name} exited early:\n{proc.output()[-3000:]}")
             workers = [p for p in self.procs if p.name.startswith("worker")]
             ready = all(p.worker_id() is not None for p in workers)
-            if ready and self.port:
-                try:
-                    ready = (
-                        httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code
-                        == 200
-                    )
-                except httpx.HTTPError:
-                    ready = False
-            if ready:
+            if ready and self.healthy():
                 return
             time.sleep(0.1)
         logs = "\n".join(f"--- {p.name}\n{p.output()[-2000:]}" for p in self.procs)

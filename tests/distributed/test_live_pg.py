@@ -121,7 +121,7 @@ async def test_every_process_hears_every_notification_under_the_same_ids(
     assert sorted(run_ids(own)) == sorted([f"run_{n}" for n in range(200)] + ["run_last"])
     mine = [r for r in run_ids(own) if r == "run_last" or int(r.split("_")[1]) < 100]
     assert mine == [f"run_{n}" for n in range(100)] + ["run_last"]  # each process's in order
-    assert [m for m in own.got if m[1] == "event"][0][2] == data  # runs read from the run table
+    assert next(m for m in own.got if m[1] == "event")[2] == data  # runs read from the run table
     assert own.ids() == list(range(own.ids()[0], own.ids()[0] + 202))  # one by one
     assert relays[0].sent == 101 + 1 and relays[1].sent == 100
     assert relays[0].heard == relays[1].heard == 202

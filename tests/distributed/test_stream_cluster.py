@@ -1,7 +1,8 @@
-"""The live stream across processes: ``sous serve`` (one run at a time) and two ``sous
-worker`` processes on one PostgreSQL database. ``/v1/stream`` on the API process shows the
-runs the workers execute (announced through ``NOTIFY``), every message carries an ``id:``, and
-a client reconnecting with ``Last-Event-ID`` gets exactly what came after it."""
+"""The live stream across processes: two ``sous serve`` replicas (one run at a time each) and
+two ``sous worker`` processes on one PostgreSQL database. ``/v1/stream`` on either API process
+shows the runs the workers execute (announced through ``NOTIFY``), every message carries an
+``id:`` that means the same on every replica, and a client reconnecting to the other replica
+with ``Last-Event-ID`` gets exactly what came after it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,8 @@ RECIPE = {
     "actions": [{"id": "one", "use": "test.ledger", "with": {"note": "n={{ n }}", "pause_ms": 30}}],
 }
 FAST_QUEUE = {"SOUS_QUEUE_HEARTBEAT": "0.5", "SOUS_QUEUE_STALLED_AFTER": "2"}
-FIRST, SECOND = 24, 16
+EARLY, FIRST, SECOND = 4, 24, 16
+EVERYTHING = EARLY + FIRST + SECOND
 
 
 @dataclass
@@ -68,10 +71,6 @@ class Reader:
                 await asyncio.wait_for(self.changed.wait(), left)
 
 
-def number(stream_id: str) -> int:
-    return int(stream_id.rsplit("-", 1)[1])
-
-
 def run_ids(db: Database) -> set[str]:
     with db.engine.connect() as conn:
         return {r[0] for r in conn.execute(text("SELECT id FROM run"))}
@@ -84,13 +83,47 @@ def worker_runs(db: Database, pids: list[int]) -> set[str]:
         return {k.split(":")[0] for k in keys.scalars()}
 
 
-async def send(client: httpx.AsyncClient, numbers: range) -> None:
+async def send(client: httpx.AsyncClient, base: str, numbers: range) -> None:
     for n in numbers:
         body = {"type": "custom.seen", "payload": {"n": n}}
-        assert (await client.post("/v1/events", json=body)).status_code == 202
+        assert (await client.post(f"{base}/v1/events", json=body)).status_code == 202
 
 
-async def test_the_stream_shows_workers_runs_and_resumes_from_the_last_id(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def streaming(
+    client: httpx.AsyncClient, base: str, last_id: str | None = None
+) -> AsyncIterator[Reader]:
+    """``/v1/stream`` of ``base`` read in the background while the block runs (the client is
+    subscribed once it is entered); the connection is closed when it ends."""
+    reader = Reader()
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    async with client.stream("GET", f"{base}/v1/stream", headers=headers) as response:
+        assert response.status_code == 200
+        reading = asyncio.create_task(reader.read(response))
+        try:
+            yield reader
+        finally:
+            reading.cancel()
+
+
+async def wait_for_runs(db: Database, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(run_ids(db)) < count:
+        assert time.monotonic() < deadline, f"{len(run_ids(db))} runs of {count}"
+        await asyncio.sleep(0.1)
+
+
+def kinds(answer: httpx.Response) -> list[tuple[str, str]]:
+    """The (id, kind) of each message of a stream that ended."""
+    found = []
+    for block in answer.text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            found.append((fields.get("id", ""), fields["event"]))
+    return found
+
+
+async def test_a_client_resumes_on_another_api_process_from_its_last_id(tmp_path: Path) -> None:
     with fresh_database() as url:
         cluster = Cluster(url, tmp_path, FAST_QUEUE)
         cluster.prepare(RECIPE)
@@ -100,43 +133,53 @@ async def test_the_stream_shows_workers_runs_and_resumes_from_the_last_id(tmp_pa
             workers = [cluster.worker(1), cluster.worker(2)]
             cluster.wait_ready()
             headers = {"Authorization": f"Bearer {cluster.key}"}
-            base = f"http://127.0.0.1:{cluster.port}"
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-                first = Reader()
-                async with client.stream("GET", "/v1/stream") as response:
-                    assert response.status_code == 200
-                    reading = asyncio.create_task(first.read(response))
-                    await send(client, range(FIRST))
-                    await first.until(lambda: len(first.succeeded()) >= FIRST // 2)
-                    reading.cancel()
-                last_id = first.messages[-1][0]
-                await send(client, range(FIRST, FIRST + SECOND))
-                everything = FIRST + SECOND
-                deadline = time.monotonic() + 60
-                while len(run_ids(db)) < everything:
-                    assert time.monotonic() < deadline
-                    await asyncio.sleep(0.1)
-                second = Reader()
-                resume = {"Last-Event-ID": last_id}
-                async with client.stream("GET", "/v1/stream", headers=resume) as response:
-                    reading = asyncio.create_task(second.read(response))
-                    await second.until(
-                        lambda: first.succeeded() | second.succeeded() >= run_ids(db)
-                    )
-                    reading.cancel()
+            a = f"http://127.0.0.1:{cluster.port}"
+            async with httpx.AsyncClient(headers=headers, timeout=60) as client:
+                async with streaming(client, a) as early:  # before replica B exists
+                    await send(client, a, range(EARLY))
+                    await early.until(lambda: len(early.succeeded()) >= EARLY)
+                early_id, early_runs = early.messages[0][0], run_ids(db)
+                cluster.serve(workers=1)
+                cluster.wait_ready()  # B listens from before it answers
+                b = f"http://127.0.0.1:{cluster.ports[1]}"
+                async with streaming(client, a, early_id) as reference:  # A, all along
+                    async with streaming(client, a) as first:
+                        await send(client, a, range(EARLY, EARLY + FIRST))
+                        await first.until(lambda: len(first.succeeded()) >= FIRST // 2)
+                    last_id = first.messages[-1][0]  # the client went away here ...
+                    await send(client, b, range(EARLY + FIRST, EVERYTHING))
+                    await wait_for_runs(db, EVERYTHING)
+                    async with streaming(client, b, last_id) as second:  # ... and came back to B
+                        await second.until(
+                            lambda: (
+                                first.succeeded() | second.succeeded() >= run_ids(db) - early_runs
+                            )
+                        )
+                    end = second.messages[-1][0]
+                    await reference.until(lambda: end in {m[0] for m in reference.messages})
+                too_old = await client.get(
+                    f"{b}/v1/stream?max_seconds=1", headers={"Last-Event-ID": early_id}
+                )
+                kept = await client.get(
+                    f"{a}/v1/stream?max_events=1", headers={"Last-Event-ID": early_id}
+                )
             ran_in_workers = worker_runs(db, [w.popen.pid for w in workers])
         finally:
             cluster.stop()
             db.dispose()
-    ids = [m[0] for m in first.messages + second.messages]
+    ids = [m[0] for m in reference.messages]
     print(
-        f"\n{everything} runs, {len(ran_in_workers)} of them by workers; "
-        f"{len(first.messages)} messages, then {len(second.messages)} after Last-Event-ID"
+        f"\n{EVERYTHING} runs, {len(ran_in_workers)} of them by workers; "
+        f"{len(first.messages)} messages from A, then {len(second.messages)} from B"
     )
-    assert all(ids)  # every message has an id
-    assert [number(i) for i in ids] == list(range(number(ids[0]), number(ids[0]) + len(ids)))
-    assert not any(kind == "gap" for _, kind, _ in second.messages)
-    streamed = first.succeeded() | second.succeeded()
-    assert len(streamed) == everything
-    assert ran_in_workers  # the workers ran some (serve runs one at a time) ...
-    assert ran_in_workers <= streamed  # ... and the API process's stream showed them
+    assert all(ids)  # every message has an id, the same on both replicas:
+    assert [int(i) for i in ids] == list(range(int(early_id) + 1, int(ids[-1]) + 1))
+    start, resumed = ids.index(first.messages[0][0]), ids.index(last_id) + 1
+    assert first.messages == reference.messages[start:resumed]
+    assert second.messages == reference.messages[resumed : resumed + len(second.messages)]
+    assert not any(kind == "gap" for _, kind, _ in reference.messages + second.messages)
+    assert len(first.succeeded() | second.succeeded()) == FIRST + SECOND
+    assert ran_in_workers  # the workers ran some (each API process runs one at a time) ...
+    assert ran_in_workers - early_runs <= first.succeeded() | second.succeeded()  # ... shown
+    assert kinds(too_old)[0] == ("", "gap")  # from before B listened: gap on B ...
+    assert kinds(kept) == [(str(int(early_id) + 1), early.messages[1][1])]  # ... not on A

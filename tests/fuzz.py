@@ -46,6 +46,14 @@ SEED_RECIPE: dict[str, Any] = {
     "trigger": {"type": "custom.fuzz_seed"},
     "actions": [{"id": "log", "use": "core.log", "with": {"message": "seed {{ product.id }}"}}],
 }
+SEED_APPROVAL: dict[str, Any] = {
+    "id": "fuzz-approval",
+    "name": "Ask before each seed event goes on",
+    "trigger": {"type": "custom.fuzz_approval"},
+    "actions": [
+        {"id": "ask", "use": "core.approval", "with": {"title": "Go on?", "timeout": "1d"}}
+    ],
+}
 
 
 @contextlib.contextmanager
@@ -209,7 +217,8 @@ def seed(base: str, key: str) -> None:
     """Put back what the earlier phases may have taken and add what the sandbox starts without,
     so every list the links read from has a first item even after the walk's random deletes:
     the demo store (reconnected if a fuzzed request disconnected it), and :data:`SEEDS` each
-    of recipes, events that ran them, secrets, inbound hooks and library packs; and, last, a
+    of recipes, events that ran them, runs waiting for an approval, secrets, inbound hooks and
+    library packs; and, last, a
     spare key, so the newest key a link may revoke is not
     the one the fuzzer calls with."""
     from sous.sandbox import DEMO_STORE, DEMO_TOKEN
@@ -227,12 +236,15 @@ def seed(base: str, key: str) -> None:
         if not any(s["store_hash"] == DEMO_STORE for s in stores):
             body = {"store_hash": DEMO_STORE, "access_token": DEMO_TOKEN, "name": "Sandbox store"}
             call("POST", "/v1/stores", body, (201,))
+        if api.get(f"/v1/recipes/{SEED_APPROVAL['id']}").status_code == 404:
+            call("POST", "/v1/recipes", SEED_APPROVAL, (201,))
         for n in range(SEEDS):
             recipe = {**SEED_RECIPE, "id": f"{SEED_RECIPE['id']}-{n}"}
             if api.get(f"/v1/recipes/{recipe['id']}").status_code == 404:
                 call("POST", "/v1/recipes", recipe, (201,))
             event = {"type": "custom.fuzz_seed", "payload": {"product": {"id": n + 1}}}
             call("POST", "/v1/events", event, (202,))
+            call("POST", "/v1/events", {**event, "type": "custom.fuzz_approval"}, (202,))
             call("PUT", f"/v1/secrets/FUZZ_SEED_{n}", {"value": "seed"}, (200, 201, 204))
             call("POST", "/v1/hooks", {"name": f"fuzz_seed_{n}"}, (201, 409))
             call("POST", "/v1/packs", {"library": SEED_PACKS[n % len(SEED_PACKS)]}, (200, 201))

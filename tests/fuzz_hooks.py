@@ -17,14 +17,33 @@ The unit phases before it fuzz those filters and bodies.
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import os
+import sys
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import schemathesis
 import yaml
+
+if sys.version_info < (3, 11, 8):
+    # Before 3.11.8 the AST constructor kept its recursion depth in state every thread shares
+    # (CPython gh-106905): two schemathesis workers describing Hypothesis strategies at once
+    # (Hypothesis parses their source with ``ast``) could fail with "SystemError: AST
+    # constructor recursion depth mismatch". One parse at a time keeps them apart.
+    _parsing = threading.Lock()
+    _parse = ast.parse
+
+    @functools.wraps(_parse)
+    def _one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+        with _parsing:
+            return _parse(*args, **kwargs)
+
+    ast.parse = _one_at_a_time
 
 schemathesis.serializer.alias(["application/gzip", "application/zip"], "application/octet-stream")
 

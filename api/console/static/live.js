@@ -97,7 +97,7 @@
 
   function start() {
     source = new window.EventSource("/console/live");
-    kinds.concat(["overflow"]).forEach(function (kind) {
+    kinds.concat(["overflow", "gap"]).forEach(function (kind) { /* missed changes: refresh */
       source.addEventListener(kind, schedule);
     });
     source.addEventListener("error", function () {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -239,6 +240,34 @@ def origin_ok(request: Request) -> bool:
     parts = urlsplit(origin)
     host = request.headers.get("host", "")
     return bool(parts.scheme in ("http", "https") and parts.netloc and parts.netloc == host)
+
+
+def with_form_token(
+    request: Request, render: Callable[[str], Response], cookie: str, path: str, samesite: str
+) -> Response:
+    """A page whose form is used without a session (signing in, an e-mailed link): ``render``
+    gets a fresh token for the form's ``csrf`` field, and the cookie ``cookie`` holds it too (a
+    double submit, checked by :func:`form_token_ok`)."""
+    token = secrets.token_urlsafe(24)
+    response = render(token)
+    response.set_cookie(
+        cookie,
+        token,
+        max_age=3600,
+        path=path,
+        httponly=True,
+        secure=is_https(request),
+        samesite=samesite,  # type: ignore[arg-type]
+    )
+    return response
+
+
+def form_token_ok(request: Request, cookie: str, given: str) -> bool:
+    """The form's ``csrf`` field is the token its cookie holds, sent from this site."""
+    expected = request.cookies.get(cookie, "")
+    return bool(
+        origin_ok(request) and expected and hmac.compare_digest(given.encode(), expected.encode())
+    )
 
 
 async def csrf_ok(request: Request, expected: str) -> bool:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import secrets
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +14,11 @@ from api.console.auth import (
     VisitorDep,
     clear_session_cookie,
     close_session,
-    is_https,
+    form_token_ok,
     open_session,
-    origin_ok,
     safe_next,
     set_session_cookie,
+    with_form_token,
 )
 from api.console.forms import read_form
 from api.console.render import page
@@ -35,26 +32,19 @@ router = APIRouter()
 def _form(request: Request, *, next_url: str, problem: str = "", status: int = 200) -> Response:
     """The sign-in form, with a fresh token in its field and in a cookie of its own (there is
     no session yet to hold one)."""
-    token = secrets.token_urlsafe(24)
-    response = page(
-        request,
-        "sign_in.html",
-        status_code=status,
-        title="Sign in",
-        csrf=token,
-        next=safe_next(next_url),
-        problem=problem,
-    )
-    response.set_cookie(
-        SIGN_IN_COOKIE,
-        token,
-        max_age=3600,
-        path="/console/sign-in",
-        httponly=True,
-        secure=is_https(request),
-        samesite="lax",
-    )
-    return response
+
+    def render(token: str) -> Response:
+        return page(
+            request,
+            "sign_in.html",
+            status_code=status,
+            title="Sign in",
+            csrf=token,
+            next=safe_next(next_url),
+            problem=problem,
+        )
+
+    return with_form_token(request, render, SIGN_IN_COOKIE, "/console/sign-in", "lax")
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
@@ -79,11 +69,8 @@ def _sign_in(container: Container, key: str) -> Opened | None:
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request, container: ContainerDep) -> Response:
     form = await read_form(request)
-    key, csrf, next = form.get("key")[:200], form.get("csrf"), form.get("next", "/console/")
-    expected = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not (
-        origin_ok(request) and expected and hmac.compare_digest(csrf.encode(), expected.encode())
-    ):
+    key, next = form.get("key")[:200], form.get("next", "/console/")
+    if not form_token_ok(request, SIGN_IN_COOKIE, form.get("csrf")):
         raise CsrfRefused()
     opened = await run_in_threadpool(_sign_in, container, key) if key.strip() else None
     if opened is None:

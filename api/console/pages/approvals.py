@@ -9,14 +9,12 @@ session); its POST checks the token, the origin, the signature and the expiry, t
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.console.auth import CsrfRefused, VisitorDep, is_https, origin_ok
+from api.console.auth import CsrfRefused, VisitorDep, form_token_ok, with_form_token
 from api.console.forms import FormDep
 from api.console.pages.listing import WriteVisitor, done
 from api.console.render import PageError, page
@@ -126,26 +124,19 @@ async def link_page(
 ) -> Response:
     _checked(request, container, approval_id, decision, expires, sig)
     row = _pending(container, approval_id)
-    token = secrets.token_urlsafe(24)
-    response = page(
-        request,
-        "approval_link.html",
-        title=row.title,
-        approval=public_approval(row),
-        decision=decision,
-        csrf=token,
-        action=str(request.url.path) + "?" + str(request.url.query),
-    )
-    response.set_cookie(
-        LINK_COOKIE,
-        token,
-        max_age=3600,
-        path="/console/approve",
-        httponly=True,
-        secure=is_https(request),
-        samesite="strict",
-    )
-    return response
+
+    def render(token: str) -> Response:
+        return page(
+            request,
+            "approval_link.html",
+            title=row.title,
+            approval=public_approval(row),
+            decision=decision,
+            csrf=token,
+            action=str(request.url.path) + "?" + str(request.url.query),
+        )
+
+    return with_form_token(request, render, LINK_COOKIE, "/console/approve", "strict")
 
 
 @router.post("/approve/{approval_id}", response_class=HTMLResponse)
@@ -159,10 +150,7 @@ async def link_decide(
     expires: int = 0,
     sig: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
-    expected, given = request.cookies.get(LINK_COOKIE, ""), form.get("csrf")
-    if not (
-        origin_ok(request) and expected and hmac.compare_digest(given.encode(), expected.encode())
-    ):
+    if not form_token_ok(request, LINK_COOKIE, form.get("csrf")):
         raise CsrfRefused()
     _checked(request, container, approval_id, decision, expires, sig)
     _pending(container, approval_id)

@@ -11,6 +11,9 @@
 - ``core.for_each`` (written ``for_each:`` in a recipe): runs its ``steps`` once per item of a
   list, with ``item`` and ``index`` in scope, up to ``max_items``, durably (see
   :mod:`engine.run.foreach`).
+- ``core.parallel`` (written ``parallel:`` in a recipe): runs named branches of steps at the same
+  time and joins their outputs (``{branch: {step id: output}}``), durably (see
+  :mod:`engine.run.parallel`).
 - ``core.wait``: pauses the run for a duration (``for: 3d``) or until a time (``until:``), up to
   90 days, durably (see :mod:`engine.run.waits`); ``recheck: true`` checks the recipe's conditions
   again on a refreshed payload before going on.
@@ -97,6 +100,42 @@ class ForEachOutput(BaseModel):
     results: list[dict[str, Any]] = Field(
         description="Per item: its steps' outputs by step id",
         examples=[[{"tag": {"message": "line 77"}}]],
+    )
+
+
+class ParallelParams(Params):
+    """What a ``parallel`` step holds (written on the step itself, not in ``with:``)."""
+
+    parallel: dict[str, list[dict[str, Any]]] = Field(
+        description="Named branches (2-10; names: lowercase letters, digits and _), each a list "
+        "of 1-20 steps run in order; the branches run at the same time",
+        examples=[
+            {
+                "email_staff": [{"id": "mail", "use": "email.send", "with": {}}],
+                "note": [{"id": "add", "use": "bigcommerce.order.add_note", "with": {}}],
+            }
+        ],
+    )
+    fail_fast: bool = Field(
+        default=False,
+        description="A failed branch stops the others at their next step; by default the "
+        "others run to their end, then the step fails",
+    )
+
+
+class ParallelOutput(BaseModel):
+    """``steps.<id>.<branch>.<step id>.<field>``: each branch's step outputs (the join)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email_staff": {"mail": {"sent": True}},
+                    "note": {"add": {"order_id": 100}},
+                }
+            ]
+        },
     )
 
 
@@ -331,6 +370,10 @@ async def _for_each(ctx: ActionContext, params: ForEachParams) -> ForEachOutput:
     raise PermanentError("core.for_each runs as a for_each step (for_each: and steps:)")
 
 
+async def _parallel(ctx: ActionContext, params: ParallelParams) -> ParallelOutput:
+    raise PermanentError("core.parallel runs as a parallel step (parallel: {branch: [steps]})")
+
+
 async def _call_recipe(ctx: ActionContext, params: CallRecipeParams) -> dict[str, Any]:
     length = parse_duration(params.timeout)
     calls = ctx.services.get(RecipeCalls)
@@ -468,6 +511,17 @@ CONNECTOR = Connector(
             params=ForEachParams,
             output=ForEachOutput,
             handler=_for_each,
+            retry=RetryPolicy(tries=1),
+        ),
+        ActionSpec(
+            name="core.parallel",
+            description="Run named branches of steps at the same time (e-mail staff while "
+            "noting the order) and join their outputs; the steps of a branch run in order, "
+            "each traced and keyed on its own and done once across restarts; the step fails "
+            "when a branch does (fail_fast: at once)",
+            params=ParallelParams,
+            output=ParallelOutput,
+            handler=_parallel,
             retry=RetryPolicy(tries=1),
         ),
         ActionSpec(

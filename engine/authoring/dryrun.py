@@ -110,6 +110,12 @@ def dry_run(recipe: Recipe, event: Event, registry: Registry, now: Any) -> DryRu
                 }
                 result.steps.append(preview)
                 continue
+            if step.is_parallel():  # its branches' step ids
+                preview.params = {
+                    name: [sub.id for sub in subs] for name, subs in (step.parallel or {}).items()
+                }
+                result.steps.append(preview)
+                continue
             rendered = _plain(renderer.render(step.with_, data, "with"))
             preview.params = rendered
             if not any(isinstance(v, str) and v.startswith("<steps") for v in _leaves(rendered)):

@@ -8,7 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.model.recipe import FOR_EACH, Recipe
+from engine.model.recipe import (
+    BRANCH,
+    FOR_EACH,
+    LOOP_FIELDS,
+    MAX_BRANCHES,
+    MAX_SUB_STEPS,
+    MIN_BRANCHES,
+    PARALLEL,
+    PARALLEL_FIELDS,
+    Recipe,
+)
 from engine.registry import Registry
 
 TEMPLATE = {
@@ -42,7 +52,8 @@ def _loop_variant(variant: dict[str, Any], description: str) -> dict[str, Any]:
     variant["title"] = FOR_EACH
     variant["description"] = description
     variant["properties"]["use"] = {"const": FOR_EACH}
-    variant["properties"].pop("with", None)
+    for key in ("with", *PARALLEL_FIELDS):
+        variant["properties"].pop(key, None)
     variant["properties"]["for_each"] = {
         "anyOf": [{"type": "array"}, TEMPLATE],
         "description": variant["properties"]["for_each"].get("description", ""),
@@ -51,18 +62,45 @@ def _loop_variant(variant: dict[str, Any], description: str) -> dict[str, Any]:
     return variant
 
 
+def _parallel_variant(variant: dict[str, Any], description: str) -> dict[str, Any]:
+    """The ``parallel`` step: its branches (each a list of steps), no ``with:``."""
+    variant["title"] = PARALLEL
+    variant["description"] = description
+    variant["properties"]["use"] = {"const": PARALLEL}
+    for key in ("with", *LOOP_FIELDS):
+        variant["properties"].pop(key, None)
+    branches = variant["properties"]["parallel"]
+    variant["properties"]["parallel"] = {
+        "type": "object",
+        "description": branches.get("description", ""),
+        "propertyNames": {"pattern": BRANCH},
+        "minProperties": MIN_BRANCHES,
+        "maxProperties": MAX_BRANCHES,
+        "additionalProperties": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/Step"},
+            "minItems": 1,
+            "maxItems": MAX_SUB_STEPS,
+        },
+    }
+    variant["required"] = ["parallel"]
+    return variant
+
+
 def recipe_schema(registry: Registry) -> dict[str, Any]:
     schema = Recipe.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
     defs: dict[str, Any] = schema.setdefault("$defs", {})
     step_base = defs["Step"]
     variants = []
-    loop_fields = ("for_each", "max_items", "on_overflow", "steps")
     for name, action in sorted(registry.actions.items()):
         variant = copy.deepcopy(step_base)
         if name == FOR_EACH:
             variants.append(_loop_variant(variant, action.description))
             continue
-        for key in loop_fields:
+        if name == PARALLEL:
+            variants.append(_parallel_variant(variant, action.description))
+            continue
+        for key in (*LOOP_FIELDS, *PARALLEL_FIELDS):
             variant["properties"].pop(key, None)
         variant["title"] = name
         variant["description"] = action.description

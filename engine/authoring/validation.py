@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from engine import conditions
 from engine.authoring.rendering import check_template, is_template
 from engine.errors import ConditionError, ErrorDetail, RegistryError, RenderError
-from engine.model.recipe import SLUG, Recipe, Step
+from engine.model.recipe import NOT_IN_BRANCH, SLUG, Recipe, Step
 from engine.registry import Registry
 
 Loc = tuple[str | int, ...]
@@ -148,28 +148,37 @@ def validate_document(document: Any, registry: Registry) -> tuple[Recipe | None,
     if recipe.concurrency_key:
         details += _check_templates(recipe.concurrency_key, ("concurrency_key",))
     for index, step in enumerate(recipe.actions):
-        details += _check_step(step, ("actions", index), registry, nested=False)
+        details += _check_step(step, ("actions", index), registry, inside=None)
     return (recipe if not details else None), details
 
 
-def _check_step(step: Step, prefix: Loc, registry: Registry, nested: bool) -> list[ErrorDetail]:
+def _check_step(
+    step: Step, prefix: Loc, registry: Registry, inside: str | None
+) -> list[ErrorDetail]:
     """A step's action, parameters, templates and ``if``; a ``for_each`` step's list and its
-    steps (one level: a ``for_each`` inside another is refused)."""
+    steps, a ``parallel`` step's branches (one level: neither inside a ``for_each`` or a
+    branch, whose steps do not wait either). ``inside``: ``for_each`` or ``parallel``."""
     details: list[ErrorDetail] = []
     if step.if_ is not None:
         details += _check_rule(step.if_, (*prefix, "if"))
+    if step.has_sub_steps() and inside is not None:
+        loc: Loc = (*prefix, "for_each" if step.is_loop() else "parallel")
+        kind = "a for_each" if step.is_loop() else "a parallel"
+        where = "a parallel branch" if inside == "parallel" else "a for_each"
+        if step.is_loop() and inside == "for_each":
+            where = "another for_each"
+        message = f"{kind} step cannot be inside {where} (one level only)"
+        return [*details, ErrorDetail(path=format_loc(loc), message=message, loc=loc)]
+    if step.is_parallel():
+        return details + _check_branches(step, prefix, registry)
     if step.is_loop():
-        if nested:
-            loc: Loc = (*prefix, "for_each")
-            message = "a for_each step cannot be inside another for_each (one level only)"
-            return [*details, ErrorDetail(path=format_loc(loc), message=message, loc=loc)]
         details += _check_templates(step.for_each, (*prefix, "for_each"))
         if not isinstance(step.for_each, list) and not is_template(step.for_each):
             loc = (*prefix, "for_each")
             message = "expected a list, or a template that renders to one ({{ order.lines }})"
             details.append(ErrorDetail(path=format_loc(loc), message=message, loc=loc))
         for n, sub in enumerate(step.steps or []):
-            details += _check_step(sub, (*prefix, "steps", n), registry, nested=True)
+            details += _check_step(sub, (*prefix, "steps", n), registry, inside="for_each")
         return details
     try:
         action = registry.action(step.use)
@@ -179,4 +188,22 @@ def _check_step(step: Step, prefix: Loc, registry: Registry, nested: bool) -> li
     else:
         details += _check_params(action.params, step.with_, (*prefix, "with"))
     details += _check_templates(step.with_, (*prefix, "with"))
+    return details
+
+
+def _check_branches(step: Step, prefix: Loc, registry: Registry) -> list[ErrorDetail]:
+    """Every step of every branch of a ``parallel`` step; none of them may wait."""
+    details: list[ErrorDetail] = []
+    for name, subs in (step.parallel or {}).items():
+        for n, sub in enumerate(subs):
+            at: Loc = (*prefix, "parallel", name, n)
+            if sub.use in NOT_IN_BRANCH:
+                loc: Loc = (*at, "use")
+                message = (
+                    f"{sub.use} waits, and the steps of a parallel branch cannot wait: put it "
+                    "before or after the parallel step"
+                )
+                details.append(ErrorDetail(path=format_loc(loc), message=message, loc=loc))
+                continue
+            details += _check_step(sub, at, registry, inside="parallel")
     return details

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -20,6 +21,19 @@ MAX_ITEMS = 999
 MAX_SUB_STEPS = 20
 """The most steps one ``for_each`` step runs per item."""
 DEFAULT_MAX_ITEMS = 50
+
+PARALLEL = "core.parallel"
+"""The ``use`` of a ``parallel`` step (set by the document's ``parallel:``)."""
+MIN_BRANCHES, MAX_BRANCHES = 2, 10
+"""How many branches one ``parallel`` step has; each runs 1 to ``MAX_SUB_STEPS`` steps."""
+BRANCH = r"^[a-z0-9][a-z0-9_]{0,39}$"
+"""A branch's name: later steps read ``steps.<step>.<branch>.<sub-step>.<field>``."""
+NOT_IN_BRANCH = frozenset({"core.wait", "core.approval", "core.call_recipe"})
+"""Actions that wait (or may): refused inside a ``parallel`` branch when a recipe is saved."""
+LOOP_FIELDS = ("for_each", "max_items", "on_overflow", "steps")
+"""The fields of a ``for_each`` step."""
+PARALLEL_FIELDS = ("parallel", "fail_fast")
+"""The fields of a ``parallel`` step."""
 
 
 class Mode(StrEnum):
@@ -70,19 +84,35 @@ class Step(BaseModel):
     steps: list[Step] | None = Field(
         default=None, min_length=1, max_length=MAX_SUB_STEPS, description="for_each: per item"
     )
+    parallel: dict[str, list[Step]] | None = Field(
+        default=None,
+        description="Named branches (2-10), each a list of 1-20 steps: the branches run at the "
+        "same time, the steps of a branch in order; the output is {branch: {step id: output}}",
+    )
+    fail_fast: bool | None = Field(
+        default=None,
+        description="parallel: a failed branch stops the others at their next step (false: "
+        "the others run to their end first, the default)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _for_each_use(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "for_each" in data and "use" not in data:
-            data = {**data, "use": FOR_EACH}
+        if isinstance(data, dict) and "use" not in data:
+            if "for_each" in data:
+                data = {**data, "use": FOR_EACH}
+            elif "parallel" in data:
+                data = {**data, "use": PARALLEL}
         return data
 
     @model_validator(mode="after")
     def _for_each_shape(self) -> Step:
-        loop = (self.for_each, self.steps, self.max_items, self.on_overflow)
+        if self.use == PARALLEL:
+            return self._parallel_shape()
+        if any(getattr(self, name) is not None for name in PARALLEL_FIELDS):
+            raise ValueError("parallel and fail_fast belong to a parallel step")
         if self.use != FOR_EACH:
-            if any(v is not None for v in loop):
+            if any(getattr(self, name) is not None for name in LOOP_FIELDS):
                 raise ValueError(
                     "for_each, max_items, on_overflow and steps belong to a for_each step"
                 )
@@ -91,18 +121,56 @@ class Step(BaseModel):
             raise ValueError("a for_each step needs for_each (the list) and steps (run per item)")
         if self.with_:
             raise ValueError("a for_each step takes no with: its steps do")
-        seen: set[str] = set()
-        for n, sub in enumerate(self.steps):
-            if sub.id is None:
-                sub.id = f"step{n + 1}"
-            if sub.id in seen:
-                raise ValueError(f"step id {sub.id!r} is used twice in this for_each")
-            seen.add(sub.id)
+        _sub_ids(self.steps, "this for_each")
+        return self
+
+    def _parallel_shape(self) -> Step:
+        if any(getattr(self, name) is not None for name in LOOP_FIELDS):
+            raise ValueError("for_each, max_items, on_overflow and steps belong to a for_each step")
+        if self.with_:
+            raise ValueError("a parallel step takes no with: the steps of its branches do")
+        branches = self.parallel or {}
+        if not MIN_BRANCHES <= len(branches) <= MAX_BRANCHES:
+            raise ValueError(
+                f"a parallel step has {MIN_BRANCHES} to {MAX_BRANCHES} branches "
+                f"(parallel: {{name: [steps]}}), not {len(branches)}"
+            )
+        for name, steps in branches.items():
+            if not re.match(BRANCH, name):
+                raise ValueError(
+                    f"branch name {name!r}: use lowercase letters, digits and _, starting with "
+                    "a letter or digit, at most 40 characters"
+                )
+            if not 1 <= len(steps) <= MAX_SUB_STEPS:
+                raise ValueError(
+                    f"branch {name!r} has {len(steps)} steps; a branch has 1 to {MAX_SUB_STEPS}"
+                )
+            _sub_ids(steps, f"branch {name!r}")
         return self
 
     def is_loop(self) -> bool:
         """A ``for_each`` step: its ``steps`` run once per item."""
         return self.use == FOR_EACH
+
+    def is_parallel(self) -> bool:
+        """A ``parallel`` step: its branches run at the same time."""
+        return self.use == PARALLEL
+
+    def has_sub_steps(self) -> bool:
+        """A ``for_each`` or ``parallel`` step: its row is written when it starts, and its
+        sub-steps have rows of their own."""
+        return self.is_loop() or self.is_parallel()
+
+
+def _sub_ids(steps: list[Step], where: str) -> None:
+    """Give sub-steps without an id ``step1``, ``step2``…; refuse an id used twice."""
+    seen: set[str] = set()
+    for n, sub in enumerate(steps):
+        if sub.id is None:
+            sub.id = f"step{n + 1}"
+        if sub.id in seen:
+            raise ValueError(f"step id {sub.id!r} is used twice in {where}")
+        seen.add(sub.id)
 
 
 class Recipe(BaseModel):

@@ -26,6 +26,29 @@ class EachProgress:
 
 
 @dataclass
+class BranchProgress:
+    """How far one branch of a ``parallel`` step has gone."""
+
+    sub: int = 0
+    """The next of its steps to run."""
+    done: dict[str, Any] = field(default_factory=dict)
+    """Its steps' outputs so far, by step id."""
+    attempts: int = 0
+    """Attempts so far of the step to run next."""
+    tries: list[dict[str, Any]] = field(default_factory=list)
+    failed: str | None = None
+    """Why it stopped at a failed step (``step <id>: <error>``)."""
+
+
+@dataclass
+class ParallelProgress:
+    """How far a ``parallel`` step's branches have gone (rebuilt from their trace rows)."""
+
+    branches: dict[str, BranchProgress]
+    started_at: Any = None
+
+
+@dataclass
 class RunState:
     """What a worker needs to continue a run; rebuilt from the database after a restart."""
 
@@ -49,3 +72,5 @@ class RunState:
     ``input``."""
     each: EachProgress | None = None
     """The step at ``next_step`` is a ``for_each`` part way through its items."""
+    branches: ParallelProgress | None = None
+    """The step at ``next_step`` is a ``parallel`` part way through its branches."""

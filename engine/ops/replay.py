@@ -13,7 +13,8 @@ version the original run ran (``version="original"``) or the recipe's current on
   failed step and those after it run under the new run's keys. It needs the steps before the
   failed one to be unchanged in the version replayed. When the failed step is a ``for_each``,
   the items (and sub-steps) done before the failure are carried over too, and the loop goes on
-  from the sub-step that failed.
+  from the sub-step that failed; when it is a ``parallel``, each branch's steps done before
+  its first step that did not succeed are carried over, and each branch goes on from there.
 
 Replays skip flood protection and the mode's skip/hold rules (someone asked for them) but wait
 for a slot of their recipe's group like any run.
@@ -39,7 +40,7 @@ from engine.model.run import RunState
 from engine.model.status import DONE, RunStatus, StepStatus
 from engine.plan.modes import Verdict, group_of, lock_of
 from engine.queue.base import NewJob
-from engine.run import foreach, ledger
+from engine.run import foreach, ledger, parallel
 from engine.run.runner import event_from_row
 from engine.run.runstate import step_output
 from engine.store.db import Tx
@@ -152,7 +153,7 @@ def _read(
                 raise ConflictError(
                     "the recipe's steps before the failed one changed; replay from the start"
                 )
-            if failed < len(recipe.actions) and recipe.actions[failed].is_loop():
+            if failed < len(recipe.actions) and recipe.actions[failed].has_sub_steps():
                 copied += _loop_so_far(recipe.actions[failed], failed, rows)
             first = failed
         return _Source(run, event, recipe, wanted, first, copied)
@@ -164,9 +165,17 @@ def _loop_so_far(loop: Step, index: int, rows: list[dict[str, Any]]) -> list[dic
     """The trace rows a replay of the failed ``for_each`` at ``index`` carries over: its row
     (``running`` again, with the items it went through) and the sub-steps done before the one
     that failed, so that the replay goes on from there. None when the loop's sub-steps changed
-    in the version replayed (then the loop runs again from its first item)."""
-    assert loop.steps is not None
+    in the version replayed (then the loop runs again from its first item). For a failed
+    ``parallel``: its row and each branch's steps done before the one that failed
+    (:func:`engine.run.parallel.carried`)."""
     [row] = [r for r in rows if r["index"] == index]
+    reopened = {
+        "status": StepStatus.RUNNING,
+        **dict.fromkeys(("output", "output_sealed", "error", "finished_at", "duration_ms")),
+    }
+    if loop.is_parallel():
+        return [{**row, **reopened}, *parallel.carried(loop, index, rows)]
+    assert loop.steps is not None
     done: list[dict[str, Any]] = []
     for sub in sorted((r for r in rows if foreach.position(index, r["index"])), key=_index):
         item, n = foreach.position(index, sub["index"]) or (0, 0)
@@ -175,10 +184,6 @@ def _loop_so_far(loop: Step, index: int, rows: list[dict[str, Any]]) -> list[dic
         if sub["step_id"] != foreach.named(loop, item, loop.steps[n]).id:
             return []
         done.append(sub)
-    reopened = {
-        "status": StepStatus.RUNNING,
-        **dict.fromkeys(("output", "output_sealed", "error", "finished_at", "duration_ms")),
-    }
     return [{**row, **reopened}, *done]
 
 
@@ -216,9 +221,11 @@ def _state(engine: OpsHost, src: _Source, run_id: str, event: Event) -> RunState
             )
         state.failures += step["status"] == StepStatus.FAILED
     loop = src.recipe.actions[src.first] if src.first < len(src.recipe.actions) else None
-    if loop is not None and loop.is_loop():
-        rows = [SimpleNamespace(**s) for s in src.copied if s["index"] >= src.first]
-        if rows:  # the loop goes on after the items it carries over
+    rows = [SimpleNamespace(**s) for s in src.copied if s["index"] >= src.first]
+    if loop is not None and rows:  # a loop goes on after the items it carries over
+        if loop.is_parallel():
+            state.branches = parallel.resume(loop, src.first, rows[0], rows[1:])
+        elif loop.is_loop():
             state.each, _ = foreach.resume(loop, src.first, rows[0], rows[1:])
     return state
 

@@ -16,8 +16,10 @@ again, with the same idempotency key (``run:step``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +29,12 @@ from engine.context import Services
 from engine.errors import RetryableError
 from engine.model.events import CausedBy, Event, NewEvent
 from engine.model.recipe import Step
-from engine.model.run import EachProgress, RunState
+from engine.model.run import BranchProgress, EachProgress, ParallelProgress, RunState
 from engine.model.status import FINAL, GOING, RunStatus, StepStatus
 from engine.plan.modes import NEVER_STORED
 from engine.queue.base import Job, JobQueue, NewJob
 from engine.registry import Registry
-from engine.run import approval, calls, foreach, ledger
+from engine.run import approval, calls, foreach, ledger, parallel
 from engine.run.alerts import ALERT_FAILURE, alert_lock, failure_notice
 from engine.run.ledger import step_row
 from engine.run.runstate import (
@@ -157,6 +159,10 @@ class Runner:
             step = recipe.actions[index]
             if step.is_loop():
                 if not await self._for_each(state, step, index, job):
+                    return
+                continue
+            if step.is_parallel():
+                if not await self._parallel(state, step, index, job):
                     return
                 continue
             if state.wait is not None and not reruns(state.wait):
@@ -429,6 +435,204 @@ class Runner:
         outer = {"attempts": 1, "started_at": each.started_at}
         return await self._failed(state, step, index, job, failed, outer, t0)
 
+    # -- parallel (engine.run.parallel) ----------------------------------------------------
+    async def _parallel(self, state: RunState, step: Step, index: int, job: Job) -> bool:
+        """Run a ``parallel`` step's branches at the same time, from where they were, and join
+        their outputs; True if the run goes on now."""
+        t0 = self._clock.monotonic()
+        if state.branches is None:
+            started = self._clock.now()
+            state.attempts = 1
+            record: dict[str, Any] = {"attempts": 1, "started_at": started}
+            try:
+                runs = self.steps.passes(state, step)
+            except StepFailed as exc:
+                return await self._failed(state, step, index, job, exc, record, t0)
+            if not runs:  # its if was false
+                record.update(status=StepStatus.SKIPPED, finished_at=started, duration_ms=0.0)
+                return (
+                    await self._save(state, index, step, record, _advance(state), job) not in FINAL
+                )
+            state.branches, state.attempts = parallel.start(step, started), 0
+            record.update(status=StepStatus.RUNNING, input=parallel.trace_input(step))
+            if await self._save(state, index, step, record, RunStatus.RUNNING, job) in FINAL:
+                return False
+        progress = state.branches
+        halt = _Halt()
+        async with asyncio.TaskGroup() as branches:
+            for number, name in enumerate(parallel.branches(step)):
+                where = (index, number, name)
+                branches.create_task(self._branch(state, step, where, progress, halt))
+        if halt.stopped:  # cancelled: a pending cancellation (or another process's) ends it
+            status = await self._save(state, None, None, None, halt.status, job, reason=halt.reason)
+            return status not in FINAL
+        return await self._join(state, step, index, job, progress, t0)
+
+    async def _join(
+        self,
+        state: RunState,
+        step: Step,
+        index: int,
+        job: Job,
+        progress: ParallelProgress,
+        t0: float,
+    ) -> bool:
+        """Every branch has ended: the step succeeds with their outputs, or fails with the
+        first branch that failed."""
+        state.branches = None
+        failed = parallel.failure(progress)
+        record: dict[str, Any] = {"attempts": 1, "started_at": progress.started_at}
+        if failed is not None:
+            state.attempts = 1
+            traced = parallel.trace_input(step)
+            exc = StepFailed(f"branch {failed[0]}, {failed[1]}", traced_input=traced)
+            return await self._failed(state, step, index, job, exc, record, t0)
+        record.update(
+            status=StepStatus.SUCCEEDED,
+            input=parallel.trace_input(step),
+            output=parallel.output(progress),
+            finished_at=self._clock.now(),
+            duration_ms=(self._clock.monotonic() - t0) * 1000,
+        )
+        state.outputs[step.id or str(index)] = record["output"]
+        return await self._save(state, index, step, record, _advance(state), job) not in FINAL
+
+    async def _branch(
+        self,
+        state: RunState,
+        step: Step,
+        where: tuple[int, int, str],
+        progress: ParallelProgress,
+        halt: _Halt,
+    ) -> None:
+        """Run one branch's steps in order until it ends, fails, or the step halts (a
+        cancellation, or another branch failing with ``fail_fast``) at a step boundary."""
+        branch = progress.branches[where[2]]
+        subs = parallel.branches(step)[where[2]]
+        requests = self._engine.admission.cancel_requests
+        while branch.sub < len(subs) and branch.failed is None and not halt.any:
+            reason = requests.get(state.run_id)
+            if reason is not None and reason is not NEVER_STORED:
+                halt.stop(RunStatus.RUNNING, None)  # _save turns it cancelled, with the reason
+                return
+            await self._branch_step(state, step, where, branch, halt)
+            if branch.failed is not None and step.fail_fast:
+                halt.any = True
+
+    async def _branch_step(
+        self,
+        state: RunState,
+        step: Step,
+        where: tuple[int, int, str],
+        branch: BranchProgress,
+        halt: _Halt,
+    ) -> None:
+        """One attempt of a branch's next step, traced in its own row."""
+        index, number, name = where
+        sub = parallel.branches(step)[name][branch.sub]
+        row, named = parallel.row_index(index, number, branch.sub), parallel.named(step, name, sub)
+        t0 = self._clock.monotonic()
+        branch.attempts += 1
+        record: dict[str, Any] = {"attempts": branch.attempts, "started_at": self._clock.now()}
+        key = usage_key(state.workspace, record["started_at"], state.event.store, state.recipe_uid)
+        if not state.test:
+            refused = self._over_limit(state, key, named, row)
+            if refused is not None:
+                halt.stop(RunStatus.CANCELLED, refused)
+                return
+            _count_step(self._db.usage, key)
+        view = replace(state, attempts=branch.attempts, tries=branch.tries)  # this branch's
+        failed: StepFailed | None = None
+        try:
+            with (
+                observe.span("step", step=named.id or "", action=sub.use),
+                metering(self._db.usage, key),
+            ):
+                done = await self.steps.run(
+                    view, named, row, lambda n: self._emit(state, n), {"steps": branch.done}
+                )
+        except Wait:
+            failed = StepFailed("a step inside parallel cannot wait")
+        except StepFailed as exc:
+            failed = exc
+        if failed is not None:
+            sub_step = (row, named, sub)
+            await self._branch_failed(state, view, sub_step, branch, failed, record, halt)
+            return
+        record.update(
+            status=done.outcome,
+            input=done.traced_in,
+            output=done.traced_out,
+            finished_at=self._clock.now(),
+            duration_ms=(self._clock.monotonic() - t0) * 1000,
+            attempt_log=branch.tries or None,
+        )
+        if done.output is not None:
+            branch.done[sub.id or ""] = done.output
+        branch.sub += 1
+        branch.attempts, branch.tries = 0, []
+        await self._branch_row(state, row, named, record, halt)
+
+    async def _branch_failed(
+        self,
+        state: RunState,
+        view: RunState,
+        sub_step: tuple[int, Step, Step],
+        branch: BranchProgress,
+        exc: StepFailed,
+        record: dict[str, Any],
+        halt: _Halt,
+    ) -> None:
+        """A branch's step failed: tried again in the branch after its retry delay (when
+        that is short: :data:`~engine.run.parallel.RETRY_IN_BRANCH`), gone past
+        (``continue_on_error``), or the branch stops there."""
+        row, named, sub = sub_step
+        now = self._clock.now()
+        delay = self._attempt_failed(view, sub, exc, record, now)
+        branch.tries = view.tries
+        record["finished_at"] = now
+        if delay is not None and delay <= parallel.RETRY_IN_BRANCH:
+            record["status"] = StepStatus.RETRYING
+            if await self._branch_row(state, row, named, record, halt):
+                await self._clock.sleep(delay)
+            return
+        if delay is not None:
+            record["error"] = (
+                f"{exc} (its retry in {delay:g}s is later than a step in a parallel branch "
+                f"waits: {parallel.RETRY_IN_BRANCH:g}s)"
+            )
+        branch.attempts, branch.tries = 0, []
+        state.failures += 1
+        parallel.record_failed(branch, sub, str(record["error"]))
+        await self._branch_row(state, row, named, record, halt)
+
+    async def _branch_row(
+        self, state: RunState, row: int, named: Step, record: dict[str, Any], halt: _Halt
+    ) -> bool:
+        """Write a branch step's trace row (the run stays ``running``); False (and the step
+        halts) when another process cancelled the run meanwhile (distributed mode)."""
+        values = {"status": RunStatus.RUNNING, "next_step": state.next_step}
+        traced = step_row(state.run_id, row, named, record)
+        shared = not self._engine.admission.enabled
+        kept: list[bool] = []
+
+        def write(tx: Tx) -> None:
+            kept.clear()
+            if shared:
+                kept.append(
+                    ledger.record_unless_cancelled(tx, state.run_id, values, traced, again=True)
+                )
+            else:
+                ledger.record(tx, state.run_id, values, traced, again=True)
+
+        what = f"saving run {state.run_id}"
+        await write_until_done(self._db.writer, write, self._clock.sleep, what)
+        self._engine.notify_run(state, RunStatus.RUNNING)
+        if kept == [False]:
+            halt.stop(RunStatus.RUNNING, None)  # _save finds the cancellation and ends here
+            return False
+        return True
+
     # -- waits ----------------------------------------------------------------------------
     async def _begin_wait(
         self, state: RunState, step: Step, index: int, job: Job, wait: Wait, record: dict[str, Any]
@@ -683,9 +887,27 @@ class Runner:
         return run_status
 
 
+class _Halt:
+    """Shared by the branches of a ``parallel`` step: whether they stop at their next step
+    (``any``), and whether the run stops too (``stopped``: with the status and reason its
+    :meth:`Runner._save` is given)."""
+
+    def __init__(self) -> None:
+        self.any = False
+        self.stopped = False
+        self.status = RunStatus.RUNNING
+        self.reason: str | None = None
+
+    def stop(self, status: RunStatus, reason: str | None) -> None:
+        self.any = self.stopped = True
+        if not (self.reason and reason is None):
+            self.status, self.reason = status, reason
+
+
 def step_is_loop(step: Step | None) -> bool:
-    """A ``for_each`` step's row was written when it started: later rows replace it."""
-    return step is not None and step.is_loop()
+    """A ``for_each`` or ``parallel`` step's row was written when it started: later rows
+    replace it."""
+    return step is not None and step.has_sub_steps()
 
 
 _METRIC_OF = {"email.send": "emails", "http.request": "http_calls"}

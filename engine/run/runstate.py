@@ -21,7 +21,7 @@ from engine.model.events import CausedBy, Event
 from engine.model.recipe import Recipe
 from engine.model.run import RunState
 from engine.model.status import DONE, FINAL, RunStatus, StepStatus
-from engine.run import foreach
+from engine.run import foreach, parallel
 from engine.store.db import Tx
 from engine.store.models import EventRow, RecipeVersionRow, RunRow, StepRow
 from engine.store.vault import Cipher
@@ -76,18 +76,20 @@ def load_run(tx: Tx, run_id: str, cipher: Cipher | None = None) -> RunState | No
             if step.status == StepStatus.WAITING and step.output:
                 state.wait = {"output": step.output, "input": step.input}
             if step.status == StepStatus.RUNNING:
-                _resume_each(state, step, list(steps))
+                _resume_sub_steps(state, step, list(steps))
     return state
 
 
-def _resume_each(state: RunState, row: Any, rows: list[Any]) -> None:
-    """A ``for_each`` part way through its items: where it was, and the attempts so far of the
-    sub-step to run next."""
+def _resume_sub_steps(state: RunState, row: Any, rows: list[Any]) -> None:
+    """A ``for_each`` part way through its items (where it was, and the attempts so far of the
+    sub-step to run next), or a ``parallel`` part way through its branches."""
     index = state.next_step
-    loop = state.recipe.actions[index]
-    each, pending = foreach.resume(
-        loop, index, row, [r for r in rows if foreach.is_sub_row(r.index)]
-    )
+    step = state.recipe.actions[index]
+    subs = [r for r in rows if foreach.is_sub_row(r.index)]
+    if step.is_parallel():
+        state.branches = parallel.resume(step, index, row, subs)
+        return
+    each, pending = foreach.resume(step, index, row, subs)
     state.each = each
     state.attempts = pending.attempts if pending is not None else 0
     state.tries = list(pending.attempt_log or []) if pending is not None else []

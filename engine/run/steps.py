@@ -180,17 +180,22 @@ class StepExecutor:
             log.exception("action %s raised unexpectedly", step.use)
             raise StepFailed(f"{type(exc).__name__}: {exc}") from None
 
+    def passes(self, state: RunState, step: Step) -> bool:
+        """Whether a step (one whose sub-steps run, with no ``with:`` of its own) runs: its
+        ``if`` holds, or it has none; raises :class:`StepFailed`."""
+        if step.if_ is None:
+            return True
+        try:
+            return conditions.truthy(conditions.apply(step.if_, _template_data(state, None)))
+        except ConditionError as exc:
+            raise StepFailed(f"if: {exc}") from None
+
     def each_list(self, state: RunState, step: Step) -> EachProgress | None:
         """Start a ``for_each`` step: its list rendered (and capped), or ``None`` when its
         ``if`` is false; raises :class:`StepFailed`."""
-        data = state.event.context()
-        data["steps"] = _standing_in(state.outputs) if state.test else state.outputs
-        if step.if_ is not None:
-            try:
-                if not conditions.truthy(conditions.apply(step.if_, data)):
-                    return None
-            except ConditionError as exc:
-                raise StepFailed(f"if: {exc}") from None
+        if not self.passes(state, step):
+            return None
+        data = _template_data(state, None)
         try:
             return foreach.start(step, self._renderer.render(step.for_each, data, "for_each"))
         except RenderError as exc:

@@ -426,3 +426,26 @@ async def test_a_replay_with_the_recipe_as_it_is_now(
             versions.append(s.exec(select(RunRow.recipe_version).where(RunRow.id == run_id)).one())
     assert versions == [2, 1]
     await engine.drain()
+
+
+async def test_a_run_page_shows_the_rows_of_a_parallel_steps_branches(
+    client: Client, admin: Headers, signed_in: Client, engine: Engine
+) -> None:
+    branches = {
+        "staff": [
+            {"id": "say", "use": "test.record", "with": {"message": "staff {{ product.id }}"}}
+        ],
+        "note": [{"id": "say", "use": "test.record", "with": {"message": "note {{ product.id }}"}}],
+    }
+    await add(client, admin, conditions=[], actions=[{"id": "notify", "parallel": branches}])
+    result = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
+    await engine.drain()
+    shown = await signed_in.get(f"/console/runs/{result.runs[0]}")
+    assert shown.status_code == 200
+    rows = re.findall(r'<th scope="row">([^<]+)</th>\s*<td><code>([^<]+)</code>', shown.text)
+    assert rows == [
+        ("notify", "core.parallel"),
+        ("notify.staff.say", "test.record"),
+        ("notify.note.say", "test.record"),
+    ]
+    assert "Output of notify.note.say" in shown.text and "note 77" in shown.text

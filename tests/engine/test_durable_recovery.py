@@ -250,6 +250,44 @@ async def test_a_restart_mid_list_does_not_do_finished_items_again(
     assert [c[1]["message"] for c in recorder.calls] == ["3 items"]
 
 
+async def test_a_restart_mid_parallel_does_not_do_finished_branch_steps_again(
+    db: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    probe = Probe(hang={"b2"})
+    registry = registry_for(probe, recorder)
+
+    def write(sub: str, tag: str) -> dict[str, str | dict[str, str]]:
+        return {"id": sub, "use": "probe.write", "with": {"tag": tag}}
+
+    branches = {"a": [write("one", "a1")], "b": [write("one", "b1"), write("two", "b2")]}
+    joined = {"id": "after", "use": "test.record", "with": {"message": "{{ steps.fan.b.two.tag }}"}}
+    async with running(db, registry, clock) as first:
+        add(first, {"id": "fanned", "actions": [{"id": "fan", "parallel": branches}, joined]})
+        [made] = await fire(first)
+        # branch a is done and b's first step too; b2 is written; the process dies now
+        await until(lambda: probe.sleeping == 1 and len(steps(first, made)) == 3)
+        assert run(first, made).status == "running"
+        assert [(r.step_id, r.status) for r in steps(first, made)] == [
+            ("fan", "running"),
+            ("fan.a.one", "succeeded"),
+            ("fan.b.one", "succeeded"),
+        ]
+    probe.hang.clear()
+    async with running(db, registry, clock) as second:
+        await second.drain()
+        assert run(second, made).status == "succeeded"
+        output = steps(second, made)[0].output
+    keys = [key.split(":")[1] for key, _ in probe.calls]
+    assert sorted(keys) == ["fan.a.one", "fan.b.one", "fan.b.two", "fan.b.two"]  # b2 twice
+    assert keys[-1] == "fan.b.two"  # a1 and b1 are not done again after the restart
+    assert sorted(k.split(":")[1] for k in probe.applied) == ["fan.a.one", "fan.b.one", "fan.b.two"]
+    assert output == {
+        "a": {"one": {"tag": "a1", "repeated": False}},
+        "b": {"one": {"tag": "b1", "repeated": False}, "two": {"tag": "b2", "repeated": True}},
+    }
+    assert [c[1]["message"] for c in recorder.calls] == ["b2"]
+
+
 async def test_a_caller_waiting_through_a_restart_completes_once(
     db: Database, clock: ManualClock, recorder: Recorder
 ) -> None:

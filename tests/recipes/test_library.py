@@ -54,6 +54,7 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
     "backorders/backorder-limit-reached": {"raise_by": 10},
     "orders/high-value-order-alert": {"amount": 100},
     "orders/high-value-order-approval": {"amount": 100},
+    "orders/high-value-order-fanout": {"amount": 100},
     "orders/first-order-review": {"amount": 100},
     "orders/large-quantity-review": {"quantity": 2},
     "customers/vip-after-n-orders": {"orders": 2},
@@ -239,12 +240,34 @@ async def fulfilment_called(shop: Shop, steps: list[StepRow]) -> None:
     )
 
 
+async def fanned_out(shop: Shop, steps: list[StepRow]) -> None:
+    """The parallel step's three branches each did their part; the join is read after it."""
+    assert [st.step_id for st in steps] == [
+        "notify",
+        "done",
+        "notify.email_staff.mail",
+        "notify.note_order.note",
+        "notify.tag_customer.group",
+    ]
+    joined = steps[0].output
+    assert joined is not None and joined["tag_customer"]["group"]["customer_id"] == 1
+    assert steps[1].output is not None and steps[1].output["message"].endswith(
+        f", customer in group {joined['tag_customer']['group']['group_id']}"
+    )
+    rig = shop.rig
+    url = f"{rig.sim_url}/stores/{rig.hash}/v2/orders/{ORDER}"
+    order = (await rig.http.get(url, headers={"X-Auth-Token": rig.store.access_token})).json()
+    assert "High-value order (" in order["staff_notes"]
+    assert shop.sink.messages[-1].subject.startswith(f"High-value order #{ORDER}: ")
+
+
 CALLEES: dict[str, str] = {
     # template: the template of the recipe it calls (made with its defaults beside it)
     "orders/order-fulfilment-flow": "order-fulfilment-steps",
 }
 
 EFFECTS: dict[str, Any] = {
+    "orders/high-value-order-fanout": fanned_out,
     "orders/order-fulfilment-flow": fulfilment_called,
     "insights/customer-lifetime-value": big_spender,
     "insights/order-packing-list": packing_list,

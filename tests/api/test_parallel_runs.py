@@ -96,3 +96,18 @@ async def test_a_parallel_refused_at_save_names_the_field(client: Client, admin:
     refused = await client.post("/v1/recipes", json=recipe(actions=[lone]), headers=admin)
     assert refused.status_code == 422, refused.text
     assert "2 to 10 branches" in error_of(refused)["details"][0]["message"]
+
+
+async def test_a_dry_run_lists_each_branchs_steps(client: Client, admin: Headers) -> None:
+    saved = await client.post("/v1/recipes", json=recipe(actions=[FAN, AFTER]), headers=admin)
+    assert saved.status_code == 201, saved.text
+    tried = await client.post(
+        f"/v1/recipes/{saved.json()['id']}/test",
+        json={"event": {"payload": product(0)}},
+        headers=admin,
+    )
+    assert tried.status_code == 200, tried.text
+    first = tried.json()["steps"][0]
+    assert (first["id"], first["use"]) == ("notify", "core.parallel")
+    assert first["params"] == {"staff": ["say"], "note": ["say", "more"]}
+    assert first["error"] is None

@@ -254,3 +254,21 @@ class Recipe(BaseModel):
     def document(self) -> dict[str, Any]:
         """The JSON document, as YAML files and the API carry it."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def step_uses(steps: object) -> list[str]:
+    """The ``use`` of every step of a document's ``actions``, those inside ``for_each`` and
+    ``parallel`` steps too, in order (read from the raw document: it may not be valid yet)."""
+    if not isinstance(steps, list):
+        return []
+    found: list[str] = []
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        if isinstance(step.get("use"), str):
+            found.append(step["use"])
+        found += step_uses(step.get("steps"))
+        branches = step.get("parallel")
+        for branch in branches.values() if isinstance(branches, dict) else ():
+            found += step_uses(branch)
+    return found

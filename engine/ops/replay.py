@@ -144,7 +144,14 @@ def _read(
                     select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.index)
                 )
             ]
-            failed = next((s["index"] for s in rows if s["status"] == StepStatus.FAILED), None)
+            failed = next(  # a step of the recipe's, not one inside a for_each or parallel
+                (
+                    s["index"]
+                    for s in rows
+                    if s["status"] == StepStatus.FAILED and not foreach.is_sub_row(s["index"])
+                ),
+                None,
+            )
             if failed is None:
                 raise ConflictError(f"run {run_id} has no failed step; replay it from the start")
             copied = [s for s in rows if s["index"] < failed]

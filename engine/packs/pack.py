@@ -21,7 +21,7 @@ from typing import Any
 from engine.authoring.loader import parse_yaml
 from engine.authoring.validation import validate_document
 from engine.errors import ErrorDetail
-from engine.model.recipe import Recipe
+from engine.model.recipe import Recipe, step_uses
 from engine.packs.archive import PackError, PackFiles
 from engine.packs.manifest import PackManifest, Version, parse_manifest
 from engine.registry import Registry
@@ -93,10 +93,7 @@ def connectors_used(documents: list[dict[str, object]], registry: Registry) -> s
     for doc in documents:
         trigger = doc.get("trigger")
         names = [trigger.get("type")] if isinstance(trigger, dict) else []
-        steps = doc.get("actions", doc.get("steps", []))
-        names += (
-            [s.get("use") for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
-        )
+        names += step_uses(doc.get("actions", doc.get("steps", [])))
         for name in names:
             if not isinstance(name, str):
                 continue

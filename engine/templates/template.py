@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from engine.authoring.loader import MAX_FILE_BYTES, parse_yaml
 from engine.authoring.validation import Loc, format_loc
 from engine.errors import ErrorDetail
-from engine.model.recipe import SLUG
+from engine.model.recipe import SLUG, step_uses
 from engine.packs.manifest import check_manifest_file
 from engine.registry import Registry
 from engine.templates.inputs import InputSpec
@@ -73,10 +73,9 @@ class Template:
 
     @property
     def actions(self) -> list[str]:
-        return [
-            str(step.get("use", ""))
-            for step in self.body.get("actions", self.body.get("steps", []))
-        ]
+        """The actions its steps use, those inside ``for_each`` and ``parallel`` too, once each."""
+        steps = self.body.get("actions", self.body.get("steps", []))
+        return list(dict.fromkeys(step_uses(steps)))
 
     def schema(self) -> dict[str, Any]:
         """The inputs as a JSON Schema (draft 2020-12) a front end renders as a form."""

@@ -338,7 +338,7 @@ async def test_a_call_whose_wait_was_not_saved_finds_its_run_after_a_restart(
         async def dies(*_args: object) -> bool:
             raise RuntimeError("the called run is started; the caller's worker dies here")
 
-        first.runner._begin_wait = dies  # type: ignore[method-assign]
+        first.runner._begin_wait = dies  # type: ignore[method-assign,assignment]
         [made] = await fire(first)
         await until(lambda: len(runs(first, callee)) == 1 and probe.sleeping == 1)
         await settled(first, probe)
@@ -349,5 +349,6 @@ async def test_a_call_whose_wait_was_not_saved_finds_its_run_after_a_restart(
         await second.drain()
         assert run(second, made).status == "succeeded"
         [called] = runs(second, callee)  # the step ran again and found the run it started
-        assert steps(second, made)[0].output["run_id"] == called.id
+        output = steps(second, made)[0].output
+        assert output is not None and output["run_id"] == called.id
         assert called.status == "succeeded"

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from engine.authoring.validation import validate_document
 from engine.clock import ManualClock
+from engine.errors import ConflictError
 from engine.store.db import Database
 from tests.engine.test_durable_support import (
     Probe,
@@ -123,6 +126,8 @@ async def test_a_failing_sub_step_fails_the_loop_unless_it_continues_on_error(
             "failed",
             "failed",
         ]
+        with pytest.raises(ConflictError, match="has no failed step; replay it from the start"):
+            await engine.replay(went, from_step="failed")  # the loop itself succeeded
 
 
 def test_validation_refuses_a_for_each_inside_a_for_each_naming_the_field() -> None:

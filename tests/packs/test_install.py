@@ -12,6 +12,8 @@ from engine.errors import ConflictError, NotFoundError, RecipeError
 from engine.packs.archive import PackError, build_archive, read_folder
 from engine.packs.install import PackService
 from engine.packs.instances import make_for_stores, make_recipe
+from engine.packs.pack import connectors_used
+from engine.registry import Registry
 from tests.packs.conftest import PackWriter, write_pack
 from tests.templates.conftest import STOCK_TEMPLATE
 
@@ -214,3 +216,17 @@ def test_installed_pack_reads_back_identically(service: PackService, make_pack: 
     service.install("acme", root)
     stored = service.get("acme", "demo")
     assert build_archive(stored.files, "x") == build_archive(read_folder(root), "x")
+
+
+def test_connectors_used_inside_for_each_and_parallel_steps_count(registry: Registry) -> None:
+    inner = [{"id": "note", "use": "test.record", "with": {"message": "x"}}]
+    document: dict[str, object] = {
+        "trigger": {"type": "sous.recipe.called"},
+        "actions": [
+            {"id": "each", "for_each": [1], "use": "core.for_each", "steps": inner},
+            {"id": "both", "use": "core.parallel", "parallel": {"a": inner, "b": inner}},
+        ],
+    }
+    assert connectors_used([document], registry) == {"core", "test"}
+    branches_only = {**document, "actions": [document["actions"][1]]}  # type: ignore[index]
+    assert connectors_used([branches_only], registry) == {"core", "test"}

@@ -449,3 +449,24 @@ async def test_a_run_page_shows_the_rows_of_a_parallel_steps_branches(
         ("notify.note.say", "test.record"),
     ]
     assert "Output of notify.note.say" in shown.text and "note 77" in shown.text
+
+
+async def test_a_call_step_links_the_called_run_and_says_while_it_waits(
+    client: Client, admin: Headers, signed_in: Client, engine: Engine
+) -> None:
+    called = recipe(
+        id="fulfil",
+        trigger={"type": "sous.recipe.called"},
+        conditions=[],
+        actions=[{"id": "pause", "use": "core.wait", "with": {"for": "1h"}}],
+    )
+    assert (await client.post("/v1/recipes", json=called, headers=admin)).status_code == 201
+    call = {"id": "call", "use": "core.call_recipe", "with": {"recipe": "fulfil", "input": {}}}
+    await add(client, admin, conditions=[], actions=[call])
+    result = await engine.ingest(NewEvent(type="test.stock", payload=product(0)))
+    await engine.drain()
+    caller = await signed_in.get(f"/console/runs/{result.runs[0]}")
+    link = re.search(r'Called run: <a href="/console/runs/(run_\w+)">', caller.text)
+    assert link is not None and "(this run waits for it to end)" in caller.text
+    assert status_of(engine, link.group(1)) == "waiting"
+    assert (await signed_in.get(f"/console/runs/{link.group(1)}")).status_code == 200

@@ -175,7 +175,9 @@ def simulator_app(products: int, scale: float, workers: int) -> FastAPI:
         return {
             "sent": state["sent"], "done": state["done"], "burst_wall": state["wall"],
             "requests": store.counters.requests, "rate_limited": store.counters.rate_limited,
-            "failed_deliveries": len(failed), "errors": [r.error for r in failed[:3]],
+            "failed_deliveries": len(failed),
+            "errors": [f"event {r.event_seq} attempt {r.attempt} at {r.at:%H:%M:%S}: "
+                       f"{r.status_code or r.error}" for r in failed[:10]],
             "p50": percentile(timed.latencies, 50), "p99": percentile(timed.latencies, 99),
             "acks": len(timed.latencies), "levels": {p.id: p.inventory_level for p in catalog},
         }  # fmt: skip

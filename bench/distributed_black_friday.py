@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -169,12 +171,44 @@ async def _run(
             proc.terminate()
         for proc in procs:
             proc.wait(30)
+        WORKER_COUNTS[:] = [_counts(n) for n in range(len(procs))]
         simulator.terminate()
         simulator.wait(10)
         await container.engine.queue.close()
         container.db.dispose()
         for n in range(len(procs)):
             (ROOT / f".bench-bf-worker-{n}.log").unlink(missing_ok=True)
+
+
+WORKER_COUNTS: list[dict[str, int]] = []
+"""What each worker logged when it stopped (``sous worker counts: {...}``)."""
+
+
+def _counts(n: int) -> dict[str, int]:
+    text_ = (ROOT / f".bench-bf-worker-{n}.log").read_text(errors="replace")
+    found = re.findall(r"sous worker counts: (\{.*\})", text_)
+    return dict(json.loads(found[-1])) if found else {}
+
+
+def _worker_lines() -> list[tuple[str, str]]:
+    """Per worker: store requests and batches; normalisation jobs, product reads (made, reused
+    from this process's latest, not needed as the database's snapshot is newer than the
+    delivery), snapshot conflicts, derivations again, jobs put back; out_of_stock derived."""
+    lines = []
+    for n, c in enumerate(WORKER_COUNTS):
+        lines.append((f"worker {n}", ", ".join(
+            f"{name} {c.get(key, 0)}" for name, key in (
+                ("requests", "store_requests"), ("read batches", "store_read_batches"),
+                ("jobs", "normalize_jobs_done"), ("reads", "normalize_reads"),
+                ("reused", "normalize_reads_reused"),
+                ("covered by the snapshot", "normalize_reads_covered"),
+                ("conflicts", "normalize_snapshot_conflicts"),
+                ("derived again", "normalize_derived_again"),
+                ("put back", "normalize_jobs_retried"),
+                ("out_of_stock", "normalize_events:bigcommerce.product.out_of_stock"),
+            )
+        )))  # fmt: skip
+    return lines
 
 
 def black_friday(server: str, workers: int, webhooks: int, products: int, seconds: float) -> int:
@@ -204,6 +238,8 @@ def black_friday(server: str, workers: int, webhooks: int, products: int, second
         ("webhook ack latency", f"p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms"),
         ("backlog drained after", f"{stats['drained']:.1f} s"),
     ]  # fmt: skip
+    lines += [(f"  failed delivery {n + 1}", e) for n, e in enumerate(stats["errors"])]
+    lines += _worker_lines()
     for label, value in lines:
         print(f"{label:<34}{value}")
     ok = limited == 0 and stats["accepted"] == sent and stats["runs"] == products

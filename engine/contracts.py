@@ -271,9 +271,11 @@ class ConnectorHost(Ingest, Core, Protocol):
         *,
         follow_up: Callable[[str], Sequence[str]] = ...,
         also: Callable[[Tx], None] | None = None,
+        first: Callable[[Tx], None] | None = None,
     ) -> list[IngestResult]:
         """Store several events in one transaction together with ``also(tx)``: all or nothing
-        (a job that derives events passes its own completion as ``also``)."""
+        (a job that derives events passes its own completion as ``also``); ``first(tx)`` runs
+        before the events are stored (a check that may refuse them)."""
         ...
 
     def compiled(self, uid: str) -> CompiledRecipe | None:

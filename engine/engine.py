@@ -205,8 +205,11 @@ class Engine:
         *,
         follow_up: Callable[[str], Sequence[str]] = lambda _type: (),
         also: Callable[[Tx], None] | None = None,
+        first: Callable[[Tx], None] | None = None,
     ) -> list[IngestResult]:
         """Store several events in one transaction together with ``also(tx)``: all or nothing.
+        ``first(tx)`` runs before the events are stored (a check that may refuse them, or
+        take locks before the events' own rows are written).
 
         For events derived by a job: pass the job's completion (and the state the events were
         derived from) as ``also``, and a crash can never leave the events stored without it, or
@@ -220,6 +223,8 @@ class Engine:
             prepared.append((event, decisions, planning.plan(self, event, decisions)))
 
         def write(tx: Tx) -> list[IngestResult]:
+            if first is not None:
+                first(tx)
             results = [store(tx, self.queue, e, d, p, follow_up(e.type)) for e, d, p in prepared]
             if also is not None:
                 also(tx)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -247,7 +248,28 @@ async def run_worker(
         for task in side:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        _log_counts(container)
     return 0
+
+
+def _log_counts(container: Any) -> None:
+    """On the way out, what this worker's BigCommerce connector did (normalisation counts and
+    store requests), as one line: a worker serves no ``/metrics`` of its own."""
+    from connectors.bigcommerce.wiring import BigCommerceRuntime
+
+    runtime = container.services.find(BigCommerceRuntime)
+    if runtime is None:
+        return
+    counts = {**runtime.counters(), **_store_totals(runtime.metrics())}
+    log.warning("sous worker counts: %s", json.dumps(counts, sort_keys=True))
+
+
+def _store_totals(per_store: dict[str, dict[str, float]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for values in per_store.values():
+        for name, value in values.items():
+            totals[f"store_{name}"] = totals.get(f"store_{name}", 0) + int(value)
+    return totals
 
 
 async def _keep_recipes_fresh(engine: Engine, every: float) -> None:

@@ -8,9 +8,12 @@ error responses into the typed errors of :mod:`connectors.bigcommerce.errors`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.metadata
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
@@ -39,6 +42,20 @@ JSONDict = dict[str, Any]
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Failures where the request cannot have reached BigCommerce, so even a write may be resent.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass
+class Sends:
+    """What :meth:`BigCommerceClient.sends` records in a task: when each answered request
+    went on the wire (its last attempt: the one whose answer the caller gets)."""
+
+    at: list[datetime] = field(default_factory=list)
+    permit: bool = False
+    """A request slot the task already holds (:meth:`BigCommerceClient.permit`): its next
+    request goes without waiting on the budget again."""
+
+
+_SENDS: contextvars.ContextVar[Sends | None] = contextvars.ContextVar("bc_sends", default=None)
 
 
 def _count_in_step() -> None:
@@ -189,9 +206,14 @@ class BigCommerceClient:
         read = method in _READS
         delays = self.retry.read_delays if read else self.retry.write_delays
         server_tries = network_tries = limited = 0
+        sends = _SENDS.get()
         while True:
-            await self.budget.acquire(self.store_hash)
+            if sends is not None and sends.permit:
+                sends.permit = False  # the slot taken by permit()
+            else:
+                await self.budget.acquire(self.store_hash)
             self.stats.requests += 1
+            sent = self.clock.now()
             try:
                 response = await self._http.request(
                     method, url, params=query, json=json, headers=headers
@@ -221,6 +243,8 @@ class BigCommerceClient:
             self._note_quota(response.headers)
             status = response.status_code
             if status < 400:
+                if sends is not None:
+                    sends.at.append(sent)
                 return response
             if status == 429:
                 self.stats.rate_limited += 1
@@ -236,6 +260,26 @@ class BigCommerceClient:
                     server_tries += 1
                     continue
             raise error
+
+    async def slot(self) -> None:
+        """Wait until the store's budget lets one more request go and take that slot for the
+        first request of a later :meth:`sends` block with ``permit`` (maybe in another task):
+        a caller then decides what to ask for only once it may ask."""
+        await self.budget.acquire(self.store_hash)
+
+    @contextlib.contextmanager
+    def sends(self, *, permit: bool = False) -> Iterator[Sends]:
+        """Record, in this task, when each request answered inside the block was sent. With
+        ``permit``, the first request uses the slot taken by :meth:`slot` (given back if the
+        block makes none)."""
+        record = Sends(permit=permit)
+        token = _SENDS.set(record)
+        try:
+            yield record
+        finally:
+            _SENDS.reset(token)
+            if record.permit:
+                self.budget.observe(self.store_hash, {}, None)
 
     async def _pause(self, seconds: float) -> None:
         self.stats.retries += 1

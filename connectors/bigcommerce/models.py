@@ -158,10 +158,27 @@ _TRY_LOCKS = text(
     "SELECT bool_and(pg_try_advisory_xact_lock(hashtextextended(k, 0)))"
     " FROM unnest(CAST(:keys AS text[])) AS k"
 )
+_WAIT_LOCKS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+    " FROM unnest(CAST(:keys AS text[])) AS k"
+)
 
 
 SnapKey = tuple[str, str, int]
 """``(store_id, kind, ref)``."""
+
+
+def _select_one(tx: Tx, key: SnapKey) -> Any:
+    store_id, kind, ref = key
+    return tx.conn.execute(
+        select(SNAPSHOTS).where(
+            SNAPSHOTS.c.store_id == store_id, SNAPSHOTS.c.kind == kind, SNAPSHOTS.c.ref == ref
+        )
+    ).first()
+
+
+def _lock_names(keys: Iterable[SnapKey]) -> list[str]:
+    return [f"bc_snapshot:{s}:{k}:{r}" for s, k, r in keys]
 
 
 class Snapshots:
@@ -207,8 +224,7 @@ class Snapshots:
         if self._db.is_sqlite or not basis:
             return
         keys = sorted(basis)
-        names = [f"bc_snapshot:{s}:{k}:{r}" for s, k, r in keys]
-        if not tx.conn.execute(_TRY_LOCKS, {"keys": names}).scalar():
+        if not tx.conn.execute(_TRY_LOCKS, {"keys": _lock_names(keys)}).scalar():
             raise SnapshotConflict(keys)
         which = or_(
             *(
@@ -222,21 +238,30 @@ class Snapshots:
         if not all(_same(rows.get(key), snap) for key, snap in basis.items()):
             raise SnapshotConflict(keys)
 
+    async def settled(self, keys: Iterable[SnapKey], timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` seconds) until no transaction holds the locks of ``keys``:
+        after a conflict, the process that holds them is committing, and deriving again before
+        it has committed would only find its lock again."""
+        if self._db.is_sqlite:
+            return
+        names = _lock_names(sorted(set(keys)))
+
+        def wait(tx: Tx) -> None:
+            tx.conn.execute(text(f"SET LOCAL lock_timeout = {int(timeout * 1000)}"))
+            tx.conn.execute(_WAIT_LOCKS, {"keys": names})
+
+        with contextlib.suppress(Exception):  # a lock still held: the next check says so
+            await self._db.read(wait)
+
+    async def stored(self, key: SnapKey) -> Snapshot | None:
+        """The snapshot as the database has it now (the cache is left alone)."""
+        row = await self._db.read(lambda tx: _select_one(tx, key))
+        return None if row is None else _snapshot(row)
+
     def _get(self, key: SnapKey) -> Snapshot | None:
         if key in self._cache:
             return self._cache[key]
-        store_id, kind, ref = key
-
-        def read(tx: Tx) -> Any:
-            return tx.conn.execute(
-                select(SNAPSHOTS).where(
-                    SNAPSHOTS.c.store_id == store_id,
-                    SNAPSHOTS.c.kind == kind,
-                    SNAPSHOTS.c.ref == ref,
-                )
-            ).first()
-
-        row = self._db.read_sync(read)
+        row = self._db.read_sync(lambda tx: _select_one(tx, key))
         found = None if row is None else _snapshot(row)
         self._cache[key] = found
         return found

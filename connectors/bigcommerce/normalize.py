@@ -72,10 +72,16 @@ NORMALIZE = "bigcommerce.normalize"
 SHELF = "shelf"
 """Snapshot kind: a product's level last seen while tracked, kept while tracking is off."""
 RAW_TYPES = ("bigcommerce.webhook", "bigcommerce.poll")
+STOCK_SCOPES = frozenset(
+    f"store/{kind}/inventory/{change}"
+    for kind in ("product", "sku")
+    for change in ("updated", "order/updated")
+)
+"""Deliveries that only say a level changed (their events are the stock transitions)."""
+_TICK = timedelta(microseconds=1)
 CONFLICT_TRIES = 8
 """Derivations of one job whose snapshots another process changed first, before the job is
 put back like any other retryable failure."""
-_TICK = timedelta(microseconds=1)
 
 
 @dataclass
@@ -117,7 +123,8 @@ class Normalizer:
         self._fetched: OrderedDict[SnapKey, tuple[datetime, datetime, dict[str, Any]]] = (
             OrderedDict()
         )
-        """Per product, the latest read: when it started by the clock, its order stamp (as
+        """Per product, the latest read: when its request was sent, its order stamp (the same,
+        made later than any earlier read of this process, so two reads never tie; as
         :meth:`_fetch` returns it) and what it found."""
         self.order_reads: dict[tuple[str, int], tuple[datetime, asyncio.Future[Any]]] = {}
         self.locations: dict[str, dict[int, dict[str, Any]]] = {}
@@ -154,11 +161,12 @@ class Normalizer:
                     await ROUTES[raw.scope](self, raw, job)
                 return
             except SnapshotConflict as conflict:
-                self.snapshots.forget(conflict.keys)
                 self.count("snapshot_conflicts")
                 if attempt == CONFLICT_TRIES - 1:
                     raise
-                await asyncio.sleep(0.005 * (attempt + 1))  # its holder is committing
+                await self.snapshots.settled(conflict.keys)  # its holder is committing
+                self.snapshots.forget(conflict.keys)
+                self.count("derived_again")
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         delay = retry_delay(job, exc, self.max_attempts)
@@ -203,13 +211,17 @@ class Normalizer:
 
         basis = self.snapshots.read()
 
-        def also(tx: Any) -> None:
+        def verify(tx: Any) -> None:  # before the events: two processes never insert the same
             self.snapshots.verify(tx, basis)
+
+        def also(tx: Any) -> None:
             self.snapshots.save(tx, changes)
             self.engine.queue.complete(tx, job)
 
         try:
-            await self.engine.ingest_many(events, follow_up=self.follow_ups, also=also)
+            await self.engine.ingest_many(
+                events, follow_up=self.follow_ups, also=also, first=verify
+            )
         except BaseException:
             self.snapshots.forget(changes)
             raise
@@ -326,11 +338,30 @@ class Normalizer:
         product = _int(inventory.get("product_id")) or _int(raw.data.get("id"))
         return {("product", product): value} if product is not None else {}
 
-    async def _fetch(self, raw: Raw, key: SnapKey) -> tuple[datetime, dict[str, Any] | None]:
-        """The product as read after this delivery arrived, and when the read started (later
-        for every read of this process, so two reads never tie).
+    async def _covered(self, raw: Raw, key: SnapKey) -> bool:
+        """Whether a stock delivery needs no read: this process has no read of the product
+        sent after the delivery arrived, but the database's snapshot holds one (another
+        process's), whose transitions were derived when it was stored. Only stock scopes:
+        an update event carries the product read for it."""
+        if raw.scope not in STOCK_SCOPES or self.engine.db.is_sqlite:
+            return False
+        hit = self._fetched.get(key)
+        if hit is not None and hit[0] > raw.event.received_at:
+            return False  # reused below, without a request
+        snap = await self.snapshots.stored(key)
+        if snap is None or snap.read_at is None or snap.read_at <= raw.event.received_at:
+            return False
+        self.snapshots.remember({key: snap})
+        self.snapshots.get(key)  # part of the basis: a change before the commit is a conflict
+        self.count("reads_covered")
+        return True
 
-        A read started after the delivery was received already shows its change, so deliveries
+    async def _fetch(self, raw: Raw, key: SnapKey) -> tuple[datetime, dict[str, Any] | None]:
+        """The product as read after this delivery arrived, and when the request that read it
+        was sent (not when this delivery asked for it: a batched read may wait for the quota,
+        and another process's read asked for later may be sent, and see the store, earlier).
+
+        A read sent after the delivery was received already shows its change, so deliveries
         waiting in a backlog reuse the latest such read instead of reading again: reads follow
         the rate of changes, not the length of the backlog.
         """
@@ -339,16 +370,17 @@ class Normalizer:
             self._fetched.move_to_end(key)
             self.count("reads_reused")
             return hit[1], hit[2]
-        now = self.engine.clock.now()
-        started = self._started = max(now, self._started + _TICK)
-        found = await raw.store.reader.get(key[2])
+        sent, found = await raw.store.reader.read(key[2])
+        self.count("reads")
+        sent = sent or self.engine.clock.now()
+        order = self._started = max(sent, self._started + _TICK)
         current = self._fetched.get(key)
-        if found is not None and (current is None or current[1] < started):
-            self._fetched[key] = (now, started, found)
+        if found is not None and (current is None or current[1] < order):
+            self._fetched[key] = (sent, order, found)
             self._fetched.move_to_end(key)
             while len(self._fetched) > self.cache_size:
                 self._fetched.popitem(last=False)
-        return started, found
+        return order, found
 
     # -- products and variants -------------------------------------------------------------------
     async def product(self, raw: Raw, job: Job) -> None:
@@ -371,6 +403,9 @@ class Normalizer:
                 await self.commit(job, [event], {key: None, (raw.store.id, SHELF, pid): None})
             return
         key = (raw.store.id, "product", pid)
+        if await self._covered(raw, key):
+            await self.commit(job, [], {})
+            return
         started, found = await self._fetch(raw, key)
         async with self.locks.hold(key):
             events: list[NewEvent] = []

@@ -5,15 +5,20 @@ Webhooks carry only ids [webhooks.md §1], so a burst of 500 product events woul
 :class:`ProductReader` instead collects the ids asked for during ``window`` seconds and fetches
 them with ``GET /v3/catalog/products?id:in=...`` (up to 250 per request).
 
-Only lookups that have not started yet are shared. A ``get`` that arrives once the lookup for
-the same id has begun (it may already be on the wire) starts a new one, because that request
-may predate the change the caller was told about.
+Only lookups that have not been sent yet are shared. A batch waits for the store's budget to
+let a request go (:meth:`BigCommerceClient.slot`) and keeps taking ids meanwhile, so while the
+quota is spent the ids asked for pile up in one request instead of many. A ``get`` that
+arrives once the request for the same id is on the wire starts a new one, because that request
+may predate the change the caller was told about. :meth:`BatchReader.read` also tells when the
+request that answered was sent: what it found is at least that recent, which orders reads
+made by different processes (a read asked for earlier may be sent later).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from connectors.bigcommerce.client import MAX_PAGE, BigCommerceClient, JSONDict
@@ -28,8 +33,13 @@ def _consume(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
+Found = tuple[datetime | None, T | None]
+"""When the request that answered was sent, and what it found."""
+
+
 class BatchReader(Generic[T]):
-    """Collects ids for ``window`` seconds (or until ``max_batch``), then looks them up at once."""
+    """Collects ids for ``window`` seconds (or until ``max_batch``), then, once the store's
+    budget lets a request go, looks up every id collected by then at once."""
 
     def __init__(
         self,
@@ -47,13 +57,19 @@ class BatchReader(Generic[T]):
         self.clock: Clock = clock or client.clock
         self.lookups = 0
         """How many batches were sent (each may take more than one request if paginated)."""
-        self._pending: dict[int, asyncio.Future[T | None]] = {}
-        self._queued: dict[int, asyncio.Future[T | None]] = {}  # flushed, not started
+        self._pending: dict[int, asyncio.Future[Found[T]]] = {}
+        self._queued: dict[int, asyncio.Future[Found[T]]] = {}  # flushed, waiting for a slot
         self._timer: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, key: int) -> T | None:
         """The resource for ``key``, or ``None`` if the store has none."""
+        return (await self.read(key))[1]
+
+    async def read(self, key: int) -> Found[T]:
+        """The resource for ``key`` (``None`` if the store has none) and when the request that
+        found it was sent."""
         key = int(key)
         fut = self._pending.get(key) or self._queued.get(key)
         if fut is None:
@@ -76,7 +92,7 @@ class BatchReader(Generic[T]):
             self._timer.cancel()
             self._timer = None
         self._flush()
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _lookup(self, keys: list[int]) -> Mapping[int, T]:
@@ -99,29 +115,55 @@ class BatchReader(Generic[T]):
         self._timer = None
         if not self._pending:
             return
-        batch, self._pending = self._pending, {}
-        self._queued.update(batch)
-        self._spawn(self._resolve(batch))
+        self._queued.update(self._pending)
+        self._pending = {}
+        if self._sender is None:
+            self._sender = self._spawn(self._send())
 
-    async def _resolve(self, batch: dict[int, asyncio.Future[T | None]]) -> None:
-        for key, fut in batch.items():
-            if self._queued.get(key) is fut:
-                del self._queued[key]
+    async def _send(self) -> None:
+        """While ids wait: take a request slot, then send every id waiting by then (up to
+        ``max_batch``) in one lookup."""
+        try:
+            while self._queued:
+                try:
+                    await self.client.slot()
+                except BaseException as exc:
+                    for fut in self._queued.values():
+                        _fail(fut, exc)
+                    self._queued.clear()
+                    raise
+                keys = list(self._queued)[: self.max_batch]
+                batch = {key: self._queued.pop(key) for key in keys}
+                self._spawn(self._resolve(batch))
+        finally:
+            self._sender = None
+
+    async def _resolve(self, batch: dict[int, asyncio.Future[Found[T]]]) -> None:
         self.lookups += 1
         try:
-            found = await self._lookup(list(batch))
+            with self.client.sends(permit=True) as sends:
+                found = await self._lookup(list(batch))
         except asyncio.CancelledError:
             for fut in batch.values():
                 fut.cancel()
             raise
         except Exception as exc:
             for fut in batch.values():
-                if not fut.done():
-                    fut.set_exception(exc)
+                _fail(fut, exc)
             return
+        sent = min(sends.at) if sends.at else None
         for key, fut in batch.items():
             if not fut.done():
-                fut.set_result(found.get(key))
+                fut.set_result((sent, found.get(key)))
+
+
+def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if fut.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        fut.cancel()
+    else:
+        fut.set_exception(exc)
 
 
 class ProductReader(BatchReader[JSONDict]):

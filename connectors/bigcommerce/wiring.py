@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,8 +29,15 @@ from sqlalchemy import insert, select, update
 
 from connectors.bigcommerce import refresh
 from connectors.bigcommerce.changes import PRODUCT_FIELDS, VARIANT_FIELDS, watched
-from connectors.bigcommerce.models import SYNC, SnapKey, Snapshot, Snapshots, WriteLog
-from connectors.bigcommerce.normalize import NORMALIZE, Normalizer
+from connectors.bigcommerce.models import (
+    SYNC,
+    SnapKey,
+    Snapshot,
+    SnapshotConflict,
+    Snapshots,
+    WriteLog,
+)
+from connectors.bigcommerce.normalize import CONFLICT_TRIES, NORMALIZE, Normalizer
 from connectors.bigcommerce.payloads import dedup_key
 from connectors.bigcommerce.ratelimit_pg import PostgresQuotaBudget
 from connectors.bigcommerce.stores import (
@@ -45,6 +53,8 @@ if TYPE_CHECKING:
     from engine import ConnectorHost
 
 log = logging.getLogger("sous.bigcommerce")
+BASELINE_CHUNK = 500
+"""Snapshots one baseline transaction stores (and locks)."""
 STORES = StoreRow.__table__  # type: ignore[attr-defined]
 
 
@@ -113,39 +123,81 @@ class BigCommerceRuntime:
         query = {"include": "variants", "include_fields": fields}
         changes: dict[SnapKey, Snapshot | None] = {}
         self.snapshots.load_store(handle.id)
+        with handle.client.sends() as sends:
+            async for product in handle.client.paginate_v3("/catalog/products", query):
+                self._first_seen(handle, product, sends.at[-1], changes)
+        return await self._keep_first(handle.id, changes)
+
+    def _first_seen(
+        self,
+        handle: StoreHandle,
+        product: dict[str, Any],
+        read_at: datetime,
+        changes: dict[SnapKey, Snapshot | None],
+    ) -> None:
+        """The snapshots of a listed product and its variants, those not seen yet, into
+        ``changes``; the product's with when its page was requested (``read_at``)."""
         seen = self.snapshots.known
-        async for product in handle.client.paginate_v3("/catalog/products", query):
-            pid, tracking = int(product["id"]), str(product.get("inventory_tracking") or "none")
-            stamp = str(product.get("date_modified") or "")
-            key = (handle.id, "product", pid)
-            if not seen(key):
-                changes[key] = Snapshot(
-                    int(product.get("inventory_level") or 0),
-                    int(product.get("inventory_warning_level") or 0),
-                    tracking != "none",
+        pid, tracking = int(product["id"]), str(product.get("inventory_tracking") or "none")
+        stamp = str(product.get("date_modified") or "")
+        key = (handle.id, "product", pid)
+        if not seen(key):
+            changes[key] = Snapshot(
+                int(product.get("inventory_level") or 0),
+                int(product.get("inventory_warning_level") or 0),
+                tracking != "none",
+                stamp=stamp,
+                fields=watched(product, PRODUCT_FIELDS),
+                read_at=read_at,
+            )
+        for variant in product.get("variants") or []:
+            vkey = (handle.id, "variant", int(variant["id"]))
+            if not variant.get("option_values") or seen(vkey):
+                continue
+            vfields = watched(variant, VARIANT_FIELDS)
+            changes[vkey] = (
+                Snapshot(
+                    int(variant.get("inventory_level") or 0),
+                    int(variant.get("inventory_warning_level") or 0),
+                    True,
                     stamp=stamp,
-                    fields=watched(product, PRODUCT_FIELDS),
+                    parent=pid,
+                    fields=vfields,
                 )
-            for variant in product.get("variants") or []:
-                vkey = (handle.id, "variant", int(variant["id"]))
-                if not variant.get("option_values") or seen(vkey):
-                    continue
-                vfields = watched(variant, VARIANT_FIELDS)
-                changes[vkey] = (
-                    Snapshot(
-                        int(variant.get("inventory_level") or 0),
-                        int(variant.get("inventory_warning_level") or 0),
-                        True,
-                        stamp=stamp,
-                        parent=pid,
-                        fields=vfields,
-                    )
-                    if tracking == "variant"
-                    else Snapshot(parent=pid, fields=vfields)
-                )
-        await self.engine.db.writer.write(lambda tx: self.snapshots.save(tx, changes))
-        self.snapshots.remember(changes)
-        return len(changes)
+                if tracking == "variant"
+                else Snapshot(parent=pid, fields=vfields)
+            )
+
+    async def _keep_first(self, store_id: str, changes: dict[SnapKey, Snapshot | None]) -> int:
+        """Store the baseline's snapshots where there is still none, by the rule normalisation
+        follows across processes: each write checks, under the snapshots' locks, that what it
+        read (no snapshot) is still so; one another process stored meanwhile is newer than the
+        listing and is kept. Returns how many were stored."""
+        items, kept = list(changes.items()), 0
+        for start in range(0, len(items), BASELINE_CHUNK):
+            chunk = dict(items[start : start + BASELINE_CHUNK])
+            for _ in range(CONFLICT_TRIES):
+                try:
+                    await self.engine.db.writer.write(partial(self._store_new, chunk))
+                    break
+                except SnapshotConflict as conflict:
+                    await self.snapshots.settled(conflict.keys)
+                    self.snapshots.forget(conflict.keys)
+                    self.snapshots.load_store(store_id)
+                    chunk = {k: v for k, v in chunk.items() if not self._present(k)}
+            else:
+                raise SnapshotConflict(chunk)
+            self.snapshots.remember(chunk)
+            kept += len(chunk)
+        return kept
+
+    def _present(self, key: SnapKey) -> bool:
+        """After :meth:`Snapshots.load_store`: whether the database has a snapshot of ``key``."""
+        return self.snapshots.known(key) and self.snapshots.get(key) is not None
+
+    def _store_new(self, changes: dict[SnapKey, Snapshot | None], tx: Any) -> None:
+        self.snapshots.verify(tx, dict.fromkeys(changes))
+        self.snapshots.save(tx, changes)
 
     # -- reconciliation --------------------------------------------------------------------------
     async def reconcile_all(self) -> dict[str, dict[str, Any]]:

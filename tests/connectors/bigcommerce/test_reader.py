@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from connectors.bigcommerce.errors import ServerError
+from connectors.bigcommerce.ratelimit import MemoryQuotaBudget
 from connectors.bigcommerce.reader import ProductReader, VariantsReader
+from engine.clock import ManualClock
 from tests.connectors.bigcommerce.conftest import (
     FakeStore,
     Script,
@@ -110,6 +112,44 @@ async def test_a_lookup_already_sent_is_not_shared(make_client, clock, store: Fa
     await settle()
     assert await first == await second == store.products[5]
     assert ids_asked(store) == [[5], [5]]
+
+
+class HeldBudget(MemoryQuotaBudget):
+    """The store's quota, spent until ``open`` is set."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.open = asyncio.Event()
+
+    async def acquire(self, store_hash: str) -> None:
+        await self.open.wait()
+        await super().acquire(store_hash)
+
+
+async def test_ids_asked_while_the_quota_is_spent_go_in_one_request_when_it_is_sent(
+    make_client, clock, store
+):
+    budget = HeldBudget(clock)
+    reader = ProductReader(make_client(store, budget=budget), clock=clock, window=0.05)
+    first = asyncio.ensure_future(reader.read(1))
+    await settle()
+    clock.advance(0.05)  # its window closed: it waits for the quota
+    await settle()
+    clock.advance(1.0)
+    second = asyncio.ensure_future(reader.read(2))
+    again = asyncio.ensure_future(reader.read(1))
+    await settle()
+    clock.advance(0.05)
+    await settle()
+    assert store.requests == []
+    clock.advance(1.0)
+    budget.open.set()
+    await settle()
+    assert ids_asked(store) == [[1, 2]]
+    sent = clock.now()
+    assert await first == await again == (sent, store.products[1])  # sent, not asked, at
+    assert await second == (sent, store.products[2])
+    assert reader.lookups == 1
 
 
 async def test_a_failed_lookup_fails_every_waiter_and_the_next_one_retries(make_client, clock):

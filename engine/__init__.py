@@ -191,6 +191,7 @@ if TYPE_CHECKING:
     from engine.store.db import (
         Database as Database,
         Tx as Tx,
+        transient as transient,
     )
     from engine.store.models import (
         ApprovalRow as ApprovalRow,
@@ -322,6 +323,7 @@ _WHERE: dict[str, str] = {
     "Wait": "engine.run.waits",
     "Database": "engine.store.db",
     "Tx": "engine.store.db",
+    "transient": "engine.store.db",
     "ApprovalRow": "engine.store.models",
     "EventRow": "engine.store.models",
     "MatchRow": "engine.store.models",

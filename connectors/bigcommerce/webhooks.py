@@ -22,6 +22,7 @@ could lose a real change.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -38,7 +39,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from connectors.bigcommerce.normalize import NORMALIZE
 from connectors.bigcommerce.stores import SECRET_HEADER, WEBHOOK_PATH, BigCommerceStores
-from engine import NewEvent
+from engine import NewEvent, transient
 
 log = logging.getLogger("sous.bigcommerce.webhooks")
 
@@ -63,6 +64,8 @@ class Envelope(BaseModel):
 
 
 MESSAGE_ID_HEADER = "webhook-id"
+STORE_TRIES = 3
+"""Attempts to store one delivery before answering 503."""
 
 
 def raw_dedup_key(store_id: str, envelope: Envelope, message_id: str) -> str | None:
@@ -103,6 +106,22 @@ def _reason(exc: ValidationError) -> tuple[str, list[dict[str, str]]]:
         details.append({"path": pointer or "/", "message": str(err["msg"])})
     first = details[0] if details else {"path": "/", "message": "invalid"}
     return f"not a BigCommerce webhook envelope: {first['path']}: {first['message']}", details
+
+
+async def _store(ingest: Ingest, new: NewEvent) -> Any:
+    """Ingest the delivery; again at once after a fault that passes (a lost connection, a
+    deadlock or serialisation conflict with another process): BigCommerce would only deliver
+    it again a minute later, and deactivates a hook that keeps failing. Trying again is safe:
+    the delivery's key makes a stored one a duplicate."""
+    for attempt in range(STORE_TRIES):
+        try:
+            return await ingest(new, [NORMALIZE])
+        except Exception as exc:
+            if attempt == STORE_TRIES - 1 or not transient(exc):
+                raise
+            log.warning("storing a webhook failed (%s); trying again", type(exc).__name__)
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def build_router(
@@ -163,8 +182,8 @@ def build_router(
             occurred_at=datetime.fromtimestamp(envelope.created_at, UTC),
         )
         try:
-            result = await ingest(new, [NORMALIZE])
-        except Exception:  # not stored: BigCommerce will deliver it again
+            result = await _store(ingest, new)
+        except Exception:  # not stored: BigCommerce will deliver it again (a minute later)
             log.exception("webhook for store %s could not be stored", store_hash)
             stats.count("failed", store_hash)
             return _problem(503, "unavailable", "the webhook could not be stored; retry later")

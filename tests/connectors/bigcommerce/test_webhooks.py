@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from connectors.bigcommerce.normalize import NORMALIZE
 from connectors.bigcommerce.stores import SECRET_HEADER
+from connectors.bigcommerce.webhooks import WebhookStats, build_router
 from connectors.bigcommerce.wiring import BigCommerceRuntime
 from engine.clock import ManualClock
 from engine.registry import Registry
@@ -252,3 +255,37 @@ async def test_raw_deliveries_can_trigger_recipes_by_scope(receiver: Receiver) -
     [run] = runs
     [cart] = [e for e in receiver.events() if e.payload["scope"] == "store/cart/abandoned"]
     assert run.event_id == cart.id
+
+
+async def test_a_passing_database_fault_is_tried_again_before_the_answer(
+    receiver: Receiver,
+) -> None:
+    """A lock or a lost connection while storing costs a retry now, not BigCommerce's next
+    delivery a minute later; a fault that does not pass is answered 503 at once."""
+    real = receiver.shared.container.engine.ingest
+    faults: list[Exception | None] = [_locked(), _locked(), None, ValueError("bad row")]
+    calls: list[str] = []
+
+    async def flaky(new: Any, follow_up: Any) -> Any:
+        calls.append(new.type)
+        fault = faults.pop(0)
+        if fault is not None:
+            raise fault
+        return await real(new, follow_up)
+
+    app = FastAPI()
+    app.include_router(build_router(receiver.runtime.stores, flaky, WebhookStats()))
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sous.test") as http:
+        url = f"/v1/webhooks/bigcommerce/{receiver.store_id}"
+        headers = {SECRET_HEADER: SECRET, "webhook-id": "msg_flaky"}
+        stored = await http.post(url, json=ENVELOPE, headers=headers)
+        assert (stored.status_code, len(calls)) == (200, 3)
+        assert len(receiver.events()) == 1
+        refused = await http.post(url, json=ENVELOPE, headers={**headers, "webhook-id": "m2"})
+        assert (refused.status_code, len(calls)) == (503, 4)
+        assert refused.json()["error"]["code"] == "unavailable"
+
+
+def _locked() -> OperationalError:
+    return OperationalError("INSERT INTO event", {}, sqlite3.OperationalError("database is locked"))

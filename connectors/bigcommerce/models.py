@@ -253,6 +253,19 @@ class Snapshots:
         with contextlib.suppress(Exception):  # a lock still held: the next check says so
             await self._db.read(wait)
 
+    async def refresh(self, store_id: str, product: int, kinds: Sequence[str]) -> None:
+        """Read a product's snapshots (``kinds`` keyed by the product's id, and its variants)
+        from the database into the cache, in one query: on a database server other processes
+        change them, and a derivation from a stale hint only ends in a conflict."""
+        if self._db.is_sqlite:
+            return
+        own = and_(SNAPSHOTS.c.kind.in_(list(kinds)), SNAPSHOTS.c.ref == product)
+        variants = and_(SNAPSHOTS.c.kind == "variant", SNAPSHOTS.c.parent == product)
+        query = select(SNAPSHOTS).where(SNAPSHOTS.c.store_id == store_id, or_(own, variants))
+        rows = await self._db.read(lambda tx: list(tx.conn.execute(query)))
+        self._cache.update(dict.fromkeys(((store_id, kind, product) for kind in kinds), None))
+        self._cache.update({(store_id, r.kind, r.ref): _snapshot(r) for r in rows})
+
     async def stored(self, key: SnapKey) -> Snapshot | None:
         """The snapshot as the database has it now (the cache is left alone)."""
         row = await self._db.read(lambda tx: _select_one(tx, key))

@@ -408,6 +408,7 @@ class Normalizer:
             return
         started, found = await self._fetch(raw, key)
         async with self.locks.hold(key):
+            await self.snapshots.refresh(raw.store.id, pid, ("product", SHELF))
             events: list[NewEvent] = []
             changes: dict[SnapKey, Snapshot | None] = {}
             if found is not None:

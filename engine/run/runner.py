@@ -791,6 +791,23 @@ class Runner:
             )
         )
 
+    def _told(
+        self,
+        state: RunState,
+        step: Step,
+        index: int,
+        record: dict[str, Any],
+        reason: str | None,
+        failure: int,
+    ) -> tuple[NewEvent, list[NewJob]]:
+        """A run failed at ``step``: its ``sous.run.failed`` event, and its alert job when
+        alerting is on."""
+        error = str(record.get("error") or reason or "")
+        notice = failure_notice(state, step, index, error, failure, self._engine.links)
+        if not self._engine.alerting:
+            return notice, []
+        return notice, [NewJob(ALERT_FAILURE, state.run_id, lock_key=alert_lock(state.recipe_uid))]
+
     async def _save(
         self,
         state: RunState,
@@ -816,36 +833,19 @@ class Runner:
                 run_status, reason, retry_at = RunStatus.CANCELLED, asked, None
         now = self._clock.now()
         final = run_status in FINAL
-        values: dict[str, Any] = {"status": run_status, "next_step": state.next_step}
-        row: dict[str, Any] | None = None
-        if record is not None and index is not None and step is not None:
-            row = step_row(state.run_id, index, step, record)
-            if index == 0 and record["attempts"] == 1:
-                values["started_at"] = record.get("started_at")
-        if final:
-            values["finished_at"] = now
-            values["status_reason"] = reason
-        if retry_at is not None:
-            values["due_at"] = retry_at
+        values, row = _changes(state, index, step, record, run_status, now, retry_at, reason)
         if context is not None:
             values["context"] = {**context, "mode": "test"} if state.test else context
         group: str | None = None
         started: list[NewJob] = []
         if final:
             group, started = admission.depart(state.run_id)
-        resumed = state.resumed
-
-        again = row is not None and (row["attempts"] > 1 or resumed or step_is_loop(step))
+        again = row is not None and (row["attempts"] > 1 or state.resumed or step_is_loop(step))
         notice: NewEvent | None = None
         alert: list[NewJob] = []
         told = failure is not None and not state.test  # a test run's failure alerts nobody
         if told and step is not None and index is not None and record is not None:
-            assert failure is not None
-            error = str(record.get("error") or reason or "")
-            notice = failure_notice(state, step, index, error, failure, self._engine.links)
-            if self._engine.alerting:
-                lock = alert_lock(state.recipe_uid)
-                alert = [NewJob(ALERT_FAILURE, state.run_id, lock_key=lock)]
+            notice, alert = self._told(state, step, index, record, reason, failure or 0)
 
         # With admission off, the queue is shared by several processes (distributed mode): one
         # of them may have cancelled this run while it was executing here.
@@ -885,6 +885,31 @@ class Runner:
         if run_status == RunStatus.FAILED and not state.test:
             await self._engine.autodisable.run_failed(state.recipe_uid)
         return run_status
+
+
+def _changes(
+    state: RunState,
+    index: int | None,
+    step: Step | None,
+    record: dict[str, Any] | None,
+    run_status: RunStatus,
+    now: datetime,
+    retry_at: datetime | None,
+    reason: str | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The run row's new values, and the trace row of the step just attempted (if any)."""
+    values: dict[str, Any] = {"status": run_status, "next_step": state.next_step}
+    row: dict[str, Any] | None = None
+    if record is not None and index is not None and step is not None:
+        row = step_row(state.run_id, index, step, record)
+        if index == 0 and record["attempts"] == 1:
+            values["started_at"] = record.get("started_at")
+    if run_status in FINAL:
+        values["finished_at"] = now
+        values["status_reason"] = reason
+    if retry_at is not None:
+        values["due_at"] = retry_at
+    return values, row
 
 
 class _Halt:

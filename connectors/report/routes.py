@@ -139,7 +139,8 @@ def backlog_router(
     router = APIRouter(prefix=prefix, tags=["reports"])
     reports = Reports(db, clients, clock, fresh_for, wait_for)
 
-    def caller_workspace(found: Annotated[Any, Depends(workspace)]) -> str:
+    async def caller_workspace(found: Annotated[Any, Depends(workspace)]) -> str:
+        # async: a plain def would hop through the thread pool on every ask
         return found if isinstance(found, str) else str(found.workspace)
 
     @router.get(

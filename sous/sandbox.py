@@ -30,11 +30,12 @@ import httpx
 import uvicorn
 from fastapi import APIRouter
 from pydantic import SecretStr
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.deps import ContainerDep, CurrentKey
 from connectors.email.send import SENT
 from connectors.email.sink import CapturedMessage, SmtpSink
+from engine.model.recipe import step_uses
 from engine.store.db import Tx
 from engine.store.models import StepRow
 from recipes import library_folder
@@ -287,6 +288,11 @@ class Sandbox:
         return router
 
     def _watch(self, container: Container) -> None:
+        """Print each finished run of the sandbox's workspace, and then the e-mails it sent.
+        The listener runs on the event loop for every run change: it reads nothing there; the
+        e-mails of a run whose recipe can send one are looked up in a task of their own."""
+        mailing: dict[tuple[str, int | None], bool] = {}
+
         def on_change(kind: str, data: dict[str, Any]) -> None:
             if kind != "run" or data.get("workspace") != "sandbox":
                 return
@@ -298,16 +304,33 @@ class Sandbox:
                     "green" if status == "succeeded" else "yellow" if status != "failed" else "red"
                 )
                 print(paint(f"  run {data['id']}  {name}: {status}", colour), flush=True)
-                for mail in self.mails_of(container, str(data["id"])):
-                    print(f"    e-mail to {', '.join(mail.to)}: {mail.subject}", flush=True)
+                if compiled is None:
+                    return
+                recipe = compiled.recipe
+                key = (recipe.id, recipe.version)
+                if key not in mailing:
+                    mailing[key] = "email.send" in step_uses(recipe.document()["actions"])
+                if mailing[key]:
+                    task = asyncio.get_running_loop().create_task(
+                        self._print_mails(container, str(data["id"]))
+                    )
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
 
         container.engine.subscribe(on_change)
 
-    def mails_of(self, container: Container, run_id: str) -> list[CapturedMessage]:
+    async def _print_mails(self, container: Container, run_id: str) -> None:
+        for mail in await self.mails_of(container, run_id):
+            print(f"    e-mail to {', '.join(mail.to)}: {mail.subject}", flush=True)
+
+    async def mails_of(self, container: Container, run_id: str) -> list[CapturedMessage]:
         """The e-mails the sink captured from run ``run_id`` (its steps' ``message_id``)."""
-        with container.db.read_session() as session:  # a snapshot: never waits for the writer
+
+        def sent_by(session: Session) -> set[Any]:
             outputs = session.exec(select(StepRow.output).where(col(StepRow.run_id) == run_id))
-            sent = {o.get("message_id") for o in outputs if isinstance(o, dict)} - {None}
+            return {o.get("message_id") for o in outputs if isinstance(o, dict)} - {None}
+
+        sent = await container.db.query(sent_by)
         return [m for m in self.sink.messages if m.message_id in sent]
 
     def _print_welcome(self, api: str, loaded: int, next_id: int | None, install_url: str) -> None:

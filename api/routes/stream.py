@@ -38,6 +38,9 @@ from engine import Engine
 router = APIRouter(prefix="/v1", tags=["stream"], responses=responses(401, 422))
 _BACKLOG = 1000
 _BATCH = 200
+_LINGER = 0.05
+"""While notifications keep coming, a subscriber gets at most one write per this many seconds
+(each write gathers what came meanwhile); a notification after a quiet spell goes at once."""
 
 
 def _message(kind: str, data: dict[str, Any]) -> str:
@@ -88,6 +91,7 @@ class Feed:
         sent = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_seconds if max_seconds is not None else None
+        last_write = -_LINGER
         while not self.overflowed:
             wait = heartbeat if deadline is None else min(heartbeat, deadline - loop.time())
             if wait <= 0:
@@ -100,11 +104,15 @@ class Feed:
                 continue
             # Everything already queued goes out in one write: under a burst, one send per
             # message would cost the event loop more than the engine's own work.
+            pause = last_write + _LINGER - loop.time()
+            if pause > 0:  # a burst: let more gather
+                await asyncio.sleep(pause)
             room = _BATCH if max_events is None else min(_BATCH, max_events - sent)
             batch = [first]
             while len(batch) < room and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             yield batch
+            last_write = loop.time()
             sent += len(batch)
             if max_events is not None and sent >= max_events:
                 return

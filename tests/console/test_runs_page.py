@@ -362,7 +362,7 @@ async def test_the_live_stream_opens_with_the_session_cookie_and_sends_runs(
     assert answer.headers["content-type"].startswith("text/event-stream")
     got = messages(answer.text)
     assert got[0] == ("event", {"count": 1})  # this workspace's event, not the other's
-    assert ("run", {"count": 1}) in got[1:]
+    assert {kind for kind, _ in got[1:]} == {"run"}  # one message, or one per change
     assert sum(data["count"] for kind, data in got if kind == "run") == 2  # running, succeeded
     assert len(engine._listeners) == before
 

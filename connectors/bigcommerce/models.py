@@ -129,9 +129,12 @@ class Snapshot:
 
 
 def _snapshot(row: Any) -> Snapshot:
+    read_at = row.read_at
+    if read_at is not None and read_at.tzinfo is None:  # SQLite returns times without a zone
+        read_at = read_at.replace(tzinfo=UTC)
     return Snapshot(
         row.level, row.warning_level, row.tracked, row.status_id, row.stamp, row.parent,
-        row.fields, row.read_at,
+        row.fields, read_at,
     )  # fmt: skip
 
 

@@ -6,7 +6,6 @@ the audit log (kind ``approval``) with who made it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
@@ -15,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentKey, DatabaseDep, EngineDep, RequireWrite
 from api.errors import responses
+from api.models import UtcDateTime
 from api.pagination import Cursor, Limit, newest_first
 from engine import ApprovalRow, RunRow, RunStatus, Text
 
@@ -54,11 +54,11 @@ class ApprovalPublic(BaseModel):
     status: str = Field(description="pending, approved, rejected or cancelled")
     default: str = Field(description="The decision at expires_at if nobody decides")
     on_reject: str = Field(description="stop (the run ends skipped) or continue")
-    created_at: datetime
-    expires_at: datetime
+    created_at: UtcDateTime
+    expires_at: UtcDateTime
     decision: str | None = None
     decided_by: str | None = None
-    decided_at: datetime | None = None
+    decided_at: UtcDateTime | None = None
     comment: str | None = None
     timed_out: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -62,6 +63,10 @@ async def test_pending_approvals_are_listed_and_decided_once(
     body = decided.json()
     assert (body["status"], body["decision"], body["comment"]) == ("approved", "approve", "fine")
     assert body["decided_by"].startswith("key:")
+    for field in ("created_at", "expires_at"):  # RFC 3339 date-times, with their zone
+        assert datetime.fromisoformat(pending[field]).utcoffset() == timedelta(0), field
+    for field in ("created_at", "expires_at", "decided_at"):
+        assert datetime.fromisoformat(body[field]).utcoffset() == timedelta(0), field
     await engine.drain()
     run = (await client.get(f"/v1/runs/{run_id}", headers=admin)).json()
     assert run["status"] == "succeeded"

@@ -298,31 +298,55 @@ class Runner:
         )
         return False
 
+    # -- steps with sub-steps (for_each, parallel) ------------------------------------------
+    async def _open(
+        self,
+        state: RunState,
+        step: Step,
+        index: int,
+        job: Job,
+        t0: float,
+        begin: Callable[[datetime], Any],
+    ) -> bool | None:
+        """Start a step with sub-steps: ``begin(started)`` puts its progress in ``state`` and
+        returns its trace input, or ``None`` when its ``if`` is false (the step is skipped). Its
+        row is saved ``running``; ``None`` then, for its sub-steps to run, else whether the run
+        goes on now (skipped, failed, or ended meanwhile)."""
+        started = self._clock.now()
+        state.attempts = 1
+        record: dict[str, Any] = {"attempts": 1, "started_at": started}
+        try:
+            traced = begin(started)
+        except StepFailed as exc:
+            return await self._failed(state, step, index, job, exc, record, t0)
+        if traced is None:  # its if was false
+            record.update(status=StepStatus.SKIPPED, finished_at=started, duration_ms=0.0)
+            return await self._save(state, index, step, record, _advance(state), job) not in FINAL
+        state.attempts = 0
+        record.update(status=StepStatus.RUNNING, input=traced)
+        if await self._save(state, index, step, record, RunStatus.RUNNING, job) in FINAL:
+            return False
+        return None
+
     # -- for_each -------------------------------------------------------------------------
     async def _for_each(self, state: RunState, step: Step, index: int, job: Job) -> bool:
         """Run a ``for_each`` step's sub-steps for its items (:mod:`engine.run.foreach`), from
         where it was; True if the run goes on now."""
         t0 = self._clock.monotonic()
         if state.each is None:
-            started = self._clock.now()
-            state.attempts = 1
-            record: dict[str, Any] = {"attempts": 1, "started_at": started}
-            try:
+
+            def begin(started: datetime) -> Any:
                 each = self.steps.each_list(state, step)
-            except StepFailed as exc:
-                return await self._failed(state, step, index, job, exc, record, t0)
-            if each is None:  # its if was false
-                record.update(status=StepStatus.SKIPPED, finished_at=started, duration_ms=0.0)
-                return (
-                    await self._save(state, index, step, record, _advance(state), job) not in FINAL
-                )
-            each.started_at = started
-            state.each = each
-            state.attempts = 0
-            record.update(status=StepStatus.RUNNING, input=foreach.trace_input(step, each))
-            if await self._save(state, index, step, record, RunStatus.RUNNING, job) in FINAL:
-                return False
+                if each is None:
+                    return None
+                each.started_at, state.each = started, each
+                return foreach.trace_input(step, each)
+
+            opened = await self._open(state, step, index, job, t0, begin)
+            if opened is not None:
+                return opened
         each = state.each
+        assert each is not None
         requests = self._engine.admission.cancel_requests
         while each.item < len(each.items):
             reason = requests.get(state.run_id)
@@ -441,23 +465,18 @@ class Runner:
         their outputs; True if the run goes on now."""
         t0 = self._clock.monotonic()
         if state.branches is None:
-            started = self._clock.now()
-            state.attempts = 1
-            record: dict[str, Any] = {"attempts": 1, "started_at": started}
-            try:
-                runs = self.steps.passes(state, step)
-            except StepFailed as exc:
-                return await self._failed(state, step, index, job, exc, record, t0)
-            if not runs:  # its if was false
-                record.update(status=StepStatus.SKIPPED, finished_at=started, duration_ms=0.0)
-                return (
-                    await self._save(state, index, step, record, _advance(state), job) not in FINAL
-                )
-            state.branches, state.attempts = parallel.start(step, started), 0
-            record.update(status=StepStatus.RUNNING, input=parallel.trace_input(step))
-            if await self._save(state, index, step, record, RunStatus.RUNNING, job) in FINAL:
-                return False
+
+            def begin(started: datetime) -> Any:
+                if not self.steps.passes(state, step):
+                    return None
+                state.branches = parallel.start(step, started)
+                return parallel.trace_input(step)
+
+            opened = await self._open(state, step, index, job, t0, begin)
+            if opened is not None:
+                return opened
         progress = state.branches
+        assert progress is not None
         halt = _Halt()
         async with asyncio.TaskGroup() as branches:
             for number, name in enumerate(parallel.branches(step)):

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge, error_response
-from engine import REQUEST_ID
+from engine import REQUEST_ID, transient
 
 log = logging.getLogger("sous.api")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -54,16 +54,29 @@ class Guard:
         except BodyTooLarge:
             if not started:
                 await self._too_large(scope, receive, send_with_id, request_id)
-        except Exception:
-            log.exception(
-                "unhandled error in %s %s (request %s)", scope["method"], scope["path"], request_id
-            )
-            if not started:
+        except Exception as exc:
+            if transient(exc):  # the database is restarting, or dropped a connection
+                method, path = scope["method"], scope["path"]
+                log.warning("%s %s (request %s): %s", method, path, request_id, exc)
+                response = error_response(
+                    503,
+                    "the database is unreachable or dropped the connection; try again shortly",
+                    request_id=request_id,
+                    headers={"Retry-After": "1"},
+                )
+            else:
+                log.exception(
+                    "unhandled error in %s %s (request %s)",
+                    scope["method"],
+                    scope["path"],
+                    request_id,
+                )
                 response = error_response(
                     500,
                     "internal error; quote the request id when reporting it",
                     request_id=request_id,
                 )
+            if not started:
                 await response(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)

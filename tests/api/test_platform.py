@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import Any
 
 import httpx
@@ -186,6 +187,11 @@ def plugged(container: Container) -> None:
     def boom() -> None:
         raise RuntimeError("secret internals")
 
+    @packs.get("/locked")
+    def locked() -> None:
+        locked = sqlite3.OperationalError("database is locked")
+        raise OperationalError("BEGIN IMMEDIATE", {}, locked)
+
     @webhooks.post("/{store}")
     def receive(store: str) -> dict[str, str]:
         return {"store": store}
@@ -207,6 +213,12 @@ async def test_extension_routers_and_unexpected_errors(
     assert "secret internals" not in boom.text
     assert "Traceback" not in boom.text
     assert "secret internals" in caplog.text
+    # a passing database fault is not the client's nor a bug: 503, try again shortly
+    locked = await client.get("/v1/packs/locked")
+    assert locked.status_code == 503
+    assert locked.headers["retry-after"] == "1"
+    assert error_of(locked)["request_id"] == locked.headers["x-request-id"]
+    assert "try again" in error_of(locked)["message"]
 
 
 def parse(body: str) -> list[tuple[str, dict[str, Any]]]:

@@ -112,6 +112,7 @@ class Kind:
     """The windows of one kind (watched or unwatched) of a round, added up."""
 
     seconds: float = 0.0
+    accepted: int = 0
     completed: int = 0
     cpu: float = 0.0
     rates: list[float] = field(default_factory=list)
@@ -189,8 +190,8 @@ def sandbox_key(log: Path, server: subprocess.Popen[bytes]) -> str:
 OURS = "from run r join event e on e.id = r.event_id where e.type = 'custom.stock'"
 
 
-def finished_runs(url: str) -> tuple[int, list[float]]:
-    """(load events stored, the times their runs succeeded), waiting up to 120 s for every
+def finished_runs(url: str) -> tuple[list[float], list[float]]:
+    """(when the load's events were stored, when their runs succeeded), waiting up to 120 s for every
     run to end. The load's last requests may still be storing their events when it stops:
     done once no run is going and no event came since the last look."""
     engine = create_engine(url)
@@ -206,7 +207,9 @@ def finished_runs(url: str) -> tuple[int, list[float]]:
                 conn.rollback()
                 time.sleep(0.5)
             rows = conn.execute(text(f"select r.finished_at {OURS} and r.status = 'succeeded'"))
-            return int(stored), [_epoch(value) for (value,) in rows]
+            finished = [_epoch(value) for (value,) in rows]
+            rows = conn.execute(text("select received_at from event where type = 'custom.stock'"))
+            return [_epoch(value) for (value,) in rows], finished
     finally:
         engine.dispose()
 
@@ -271,16 +274,16 @@ def one_round(url: str, folder: Path, args: argparse.Namespace) -> Round:
         result.reader = json.loads(reader.communicate(timeout=60)[0])
         sampler.join(timeout=10)
         result.non_2xx = non_2xx(report)
-        result.accepted, times = finished_runs(url)
-        result.completed = len(times)
+        received, times = finished_runs(url)
+        result.accepted, result.completed = len(received), len(times)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    times.sort()
     for i, watched in enumerate(pattern):
         begin, end = edges[i], edges[i + 1]
         done = sum(1 for t in times if begin <= t < end)
         kind = result.kinds[watched]
+        kind.accepted += sum(1 for t in received if begin <= t < end)
         kind.seconds += end - begin
         kind.completed += done
         kind.cpu += cpu[i + 1] - cpu[i]
@@ -299,6 +302,7 @@ def show(r: Round) -> None:
         each = " ".join(f"{rate:.0f}" for rate in kind.rates)
         print(
             f"  {name:<10} completed runs/s {kind.rate:6,.0f}"
+            f"   accepted events/s {kind.accepted / kind.seconds:6,.0f}"
             f"   server CPU {kind.cost:.2f} s per 1,000 runs   (windows: {each})"
         )
     by_path: dict[str, list[float]] = {}

@@ -58,7 +58,7 @@ async def running(
             )
             settings = box.settings
         container = build(settings)
-        stack.callback(container.db.dispose)
+        stack.push_async_callback(container.db.aclose)
         from api.live import LiveHub
         from sous.alerts import install_alerts
         from sous.wiring import wire

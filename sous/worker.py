@@ -222,7 +222,7 @@ async def run_worker(
             "sous worker: set SOUS_QUEUE=procrastinate and a PostgreSQL SOUS_DATABASE_URL"
         )
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(container.db.dispose)
+        stack.push_async_callback(container.db.aclose)
         await wire(container, stack)
         install_alerts(container)
         firer = ScheduleFirer(container.engine, queue)

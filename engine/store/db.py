@@ -11,7 +11,8 @@ begin deferred and whose connections are ``query_only``: in WAL mode a reader se
 committed snapshot and never waits for the writer, nor makes it wait. Write transactions begin
 ``IMMEDIATE`` (two writers never deadlock upgrading a read to a write); the busy timeout is only
 the last resort for another process's short write (the CLI), never how readers and the engine
-share the file. On PostgreSQL reads take no locks that writes wait for.
+share the file. On PostgreSQL reads take no locks that writes wait for, and a read from the event
+loop awaits its statements on an asyncio connection (:meth:`Database.read`, :meth:`Database.query`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
@@ -82,23 +84,23 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
     if read_only:
-        # Readers have a pool of their own, so a dashboard never waits for a connection the
-        # engine's writers hold. Small: every process has one, and they share the server's
-        # max_connections. Each statement is a read-only transaction of its own (autocommit,
-        # with the session's default_transaction_read_only: no transaction id, no write by
-        # mistake): under READ COMMITTED a statement sees its own snapshot inside a transaction
-        # too, and a read costs one round trip instead of four (a liveness ping, BEGIN, the
-        # query, ROLLBACK). Each round trip of a read in a thread waits for the GIL again behind
-        # a busy event loop. A connection the server dropped fails one read, which
-        # Database.read and Database.query make again on a new one (see _once_more).
-        return create_engine(
-            url,
-            pool_size=5,
-            max_overflow=5,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"options": "-c default_transaction_read_only=on"},
-        )
+        return create_engine(url, **_PG_READER)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+_PG_READER: dict[str, Any] = {
+    "pool_size": 5,
+    "max_overflow": 5,
+    "isolation_level": "AUTOCOMMIT",
+    "connect_args": {"options": "-c default_transaction_read_only=on"},
+}
+"""PostgreSQL readers have pools of their own, so a dashboard never waits for a connection the
+engine's writers hold; small, since every process has them and they share the server's
+max_connections. Each statement is a read-only transaction of its own (autocommit, with the
+session's default_transaction_read_only: no transaction id, no write by mistake): under READ
+COMMITTED a statement sees its own snapshot inside a transaction too, and a read costs one round
+trip instead of four (a liveness ping, BEGIN, the query, ROLLBACK). A connection the server
+dropped fails one read, which is made again on a new one (see :func:`_once_more`)."""
 
 
 class Tx:
@@ -144,6 +146,7 @@ class Database:
         self.reader: Engine = make_engine(url, read_only=True) if separate else self.engine
         self.usage = UsageMeter()
         self.writer: Writer = Writer(self)
+        self._looped: tuple[asyncio.AbstractEventLoop, AsyncEngine] | None = None
 
     def session(self) -> Session:
         """A session that writes (its transaction holds the write lock on SQLite: keep it short,
@@ -163,20 +166,45 @@ class Database:
 
         SQLModel.metadata.create_all(self.engine)
 
+    # A read from the event loop runs inline on SQLite, where a snapshot read takes
+    # microseconds and waits for no lock (a thread would wait for the GIL behind a busy loop).
+    # On a database server its round trips must not stall the loop: ``fn`` runs on the loop
+    # all the same (SQLAlchemy's run_sync), but its statements are awaited on an asyncio
+    # connection, so other tasks go on meanwhile. A read in a thread would wait for the GIL
+    # behind the busy loop again after each round trip, and hop threads twice.
+
     async def read(self, fn: Callable[[Tx], T]) -> T:
-        """:meth:`read_sync` from the event loop (see :meth:`_off_loop`)."""
-        return await self._off_loop(lambda: self.read_sync(fn))
+        """:meth:`read_sync` from the event loop (see above)."""
+        if self.is_sqlite:
+            return self.read_sync(fn)
+
+        async def work() -> T:
+            async with self._async_reader().connect() as conn:
+                return await conn.run_sync(lambda sync: _read_on(sync, fn))
+
+        return await _once_more_async(work)
 
     async def query(self, fn: Callable[[Session], T]) -> T:
-        """``fn`` with a read-only ORM session, from the event loop (see :meth:`_off_loop`)."""
-        return await self._off_loop(lambda: self._query(fn))
+        """``fn`` with a read-only ORM session, from the event loop (see above)."""
+        if self.is_sqlite:
+            return self._query(fn)
 
-    async def _off_loop(self, work: Callable[[], T]) -> T:
-        """A read from the event loop: inline on SQLite, where a snapshot read takes
-        microseconds and waits for no lock, and a thread would wait for the GIL behind a busy
-        loop; in a thread on a database server, whose round trip would otherwise stall every
-        other task of the loop."""
-        return work() if self.is_sqlite else await asyncio.to_thread(work)
+        async def work() -> T:
+            reader = self._async_reader()
+            # SQLModel's session class, as read_session's
+            async with AsyncSession(
+                reader, sync_session_class=Session, expire_on_commit=False
+            ) as session:
+                return await session.run_sync(lambda sync: fn(cast(Session, sync)))
+
+        return await _once_more_async(work)
+
+    def _async_reader(self) -> AsyncEngine:
+        """The read pool of the running event loop (an asyncio connection belongs to one)."""
+        loop = asyncio.get_running_loop()
+        if self._looped is None or self._looped[0] is not loop:
+            self._looped = (loop, create_async_engine(self.url, **_PG_READER))
+        return self._looped[1]
 
     def _query(self, fn: Callable[[Session], T]) -> T:
         def work() -> T:
@@ -188,15 +216,11 @@ class Database:
     def read_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a read-only transaction, now, on this thread."""
 
-        def work() -> tuple[T, Tx]:
-            with self.reader.connect() as conn, conn.begin():
-                tx = Tx(conn)
-                return fn(tx), tx
+        def work() -> T:
+            with self.reader.connect() as conn:
+                return _read_on(conn, fn)
 
-        result, tx = _once_more(work)
-        if tx._ops or tx._after:
-            raise RuntimeError("a read asked for writes: use Database.writer")
-        return result
+        return _once_more(work)
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in its own write transaction, now, on this thread (set-up, tests and
@@ -216,6 +240,25 @@ class Database:
         self.writer.close()
         self.engine.dispose()
         self.reader.dispose()
+        if self._looped is not None:  # its connections close with their event loop
+            self._looped[1].sync_engine.dispose(close=False)
+            self._looped = None
+
+    async def aclose(self) -> None:
+        """:meth:`dispose`, closing the event loop's read connections first."""
+        if self._looped is not None and self._looped[0] is asyncio.get_running_loop():
+            await self._looped[1].dispose()
+            self._looped = None
+        self.dispose()
+
+
+def _read_on(conn: Connection, fn: Callable[[Tx], T]) -> T:
+    with conn.begin():
+        tx = Tx(conn)
+        result = fn(tx)
+    if tx._ops or tx._after:
+        raise RuntimeError("a read asked for writes: use Database.writer")
+    return result
 
 
 def _once_more(read: Callable[[], T]) -> T:
@@ -228,6 +271,17 @@ def _once_more(read: Callable[[], T]) -> T:
             raise
         log.info("a read's database connection was gone; reading again on a new one")
         return read()
+
+
+async def _once_more_async(read: Callable[[], Awaitable[T]]) -> T:
+    """:func:`_once_more` for a read on the event loop."""
+    try:
+        return await read()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("a read's database connection was gone; reading again on a new one")
+        return await read()
 
 
 class _BatchFailed(Exception):

@@ -191,9 +191,9 @@ OURS = "from run r join event e on e.id = r.event_id where e.type = 'custom.stoc
 
 
 def finished_runs(url: str) -> tuple[list[float], list[float]]:
-    """(when the load's events were stored, when their runs succeeded), waiting up to 120 s for every
-    run to end. The load's last requests may still be storing their events when it stops:
-    done once no run is going and no event came since the last look."""
+    """(when the load's events were stored, when their runs succeeded), waiting up to 120 s
+    for every run to end. The load's last requests may still be storing their events when it
+    stops: done once no run is going and no event came since the last look."""
     engine = create_engine(url)
     events = "select count(*) from event where type = 'custom.stock'"
     try:

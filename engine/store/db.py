@@ -240,7 +240,7 @@ class Database:
         self.writer.close()
         self.engine.dispose()
         self.reader.dispose()
-        if self._looped is not None:  # its connections close with their event loop
+        if self._looped is not None:  # its connections belong to their loop: let go, not closed
             self._looped[1].sync_engine.dispose(close=False)
             self._looped = None
 

@@ -169,7 +169,8 @@ class PgRelay:
                         await self._heard(note.payload)
             except (OSError, psycopg.Error) as exc:
                 log.warning("listening for live notifications failed (%s); again soon", exc)
-            self._listening.clear()
+            finally:  # also when stopped: a later listen() waits for the new LISTEN
+                self._listening.clear()
             await asyncio.sleep(RETRY)
 
     async def _heard(self, payload: str) -> None:

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stateful-scenarios", type=int, default=150)
     parser.add_argument("--stateful-steps", type=int, default=10, help="steps per scenario")
     parser.add_argument(
-        "--stateful-seconds", type=int, default=240, help="time for the stateful suites"
+        "--stateful-seconds", type=int, default=360, help="time for the stateful suites"
     )
     parser.add_argument("--keep", action="store_true", help="keep the report folder")
     args = parser.parse_args(argv)

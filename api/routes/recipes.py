@@ -41,7 +41,7 @@ from api.models import (
 from api.pagination import Cursor, Limit, page
 from api.recipes_query import public_row, public_stored, search, store_warnings
 from api.yaml_body import YAML_REQUEST_BODY, YamlBodyRoute
-from engine import NotFoundError, StoredRecipe, Text, validate_document
+from engine import SLUG_MAX, NotFoundError, StoredRecipe, Text, validate_document
 from sous.container import Container
 
 router = APIRouter(
@@ -254,7 +254,7 @@ async def copy_recipe(
         raise not_found("workspace", target)
     original = await run_in_threadpool(container.engine.recipes.get, caller.workspace, recipe_id)
     same = target == caller.workspace
-    changes: dict[str, Any] = {"version": None, "id": body.id or recipe_id + "-copy" * same}
+    changes: dict[str, Any] = {"version": None, "id": body.id or _copy_id(recipe_id, same)}
     changes |= {k: v for k, v in (("store", body.store), ("name", body.name)) if v is not None}
     document = original.recipe.model_copy(update=changes).document()
     source = f"copy:{caller.workspace}/{recipe_id}"
@@ -262,6 +262,13 @@ async def copy_recipe(
         container, lambda: container.engine.recipes.create(target, document, source=source)
     )
     return await _saved(container, response, stored)
+
+
+def _copy_id(recipe_id: str, same_workspace: bool) -> str:
+    """The copy's default id: `-copy` added in the same workspace, the original's cut to fit."""
+    if not same_workspace:
+        return recipe_id
+    return recipe_id[: SLUG_MAX - len("-copy")] + "-copy"
 
 
 @router.get(

@@ -12,7 +12,8 @@ from engine.model.limits import AutoDisable, FloodLimit
 from engine.model.retry import RetryPolicy
 from engine.model.text import Text
 
-SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
+SLUG_MAX = 80
+SLUG = rf"^[a-z0-9][a-z0-9_-]{{0,{SLUG_MAX - 1}}}$"
 
 FOR_EACH = "core.for_each"
 """The ``use`` of a ``for_each`` step (set by the document's ``for_each:``)."""

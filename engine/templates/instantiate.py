@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.authoring.validation import Loc, format_loc, validate_document
 from engine.errors import ErrorDetail, RecipeError
-from engine.model.recipe import Recipe
+from engine.model.recipe import SLUG_MAX, Recipe
 from engine.registry import Registry
 from engine.templates.inputs import resolve
 from engine.templates.placeholders import Filler, origin
@@ -41,7 +41,7 @@ def recipe_id_for(template_id: str, store: str | None = None) -> str:
     """The id a recipe gets by default: the template's, with the store hash for one store."""
     raw = f"{template_id}-{store}" if store else template_id
     slug = re.sub(r"[^a-z0-9_-]+", "-", raw.lower()).strip("-_") or "recipe"
-    return slug[:80]
+    return slug[:SLUG_MAX]
 
 
 def _input_detail(name: str, message: str) -> ErrorDetail:

@@ -42,6 +42,19 @@ async def test_a_recipe_is_copied_for_another_store_in_the_same_workspace(
     assert (named.json()["name"], named.json()["document"]["store"]) == ("For C", ["ccc"])
 
 
+async def test_a_copy_of_a_recipe_with_the_longest_id_gets_an_id_that_fits(
+    client: Client, admin: dict[str, str]
+) -> None:
+    longest = "a" * 78 + "-x"
+    made = await client.post("/v1/recipes", json=recipe(id=longest), headers=admin)
+    assert made.status_code == 201, made.text
+    copied = await client.post(f"/v1/recipes/{longest}/copy", json={}, headers=admin)
+    assert copied.status_code == 201, copied.text
+    assert copied.json()["id"] == "a" * 75 + "-copy"
+    again = await client.post(f"/v1/recipes/{longest}/copy", json={}, headers=admin)
+    assert again.status_code == 409
+
+
 async def test_an_agency_copies_between_its_workspaces_and_no_further(
     client: Client, api_db: Database, make_key: KeyFactory
 ) -> None:

@@ -66,11 +66,12 @@ def hash_key(key: str) -> str:
 
 
 def workspace_id(name: str) -> str:
-    """``"Acme Shop"`` → ``"acme-shop"``: the id a workspace name gets."""
+    """``"Acme Shop"`` → ``"acme-shop"``: the id a workspace name gets; a name with no Latin
+    letter or digit (``"東京ストア"``) gets ``ws-`` and a hash of the name."""
     slug = re.sub(r"[^a-z0-9_-]+", "-", name.strip().lower()).strip("-_")[:64]
-    if not WORKSPACE_ID.match(slug):
-        raise ValueError(f"cannot make a workspace id from {name!r}: use letters and digits")
-    return slug
+    if WORKSPACE_ID.match(slug):
+        return slug
+    return "ws-" + hashlib.sha256(name.strip().casefold().encode()).hexdigest()[:12]
 
 
 def ensure_workspace(session: Session, name: str, now: datetime) -> Workspace:

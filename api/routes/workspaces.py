@@ -118,10 +118,7 @@ def create_workspace(
     body: WorkspaceCreate, caller: RequireAdmin, db: DatabaseDep, clock: ClockDep
 ) -> WorkspacePublic:
     agency = _agency(caller)
-    try:
-        ident = body.id or workspace_id(body.name)
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
+    ident = body.id or workspace_id(body.name)
     limits = body.limits.model_dump(exclude_none=True) if body.limits else None
     with db.session() as session:
         if session.get(Workspace, ident) is not None:

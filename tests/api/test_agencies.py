@@ -74,6 +74,22 @@ async def test_an_agency_onboards_clients_and_acts_in_each_by_naming_it(
     assert taken.status_code == 409
 
 
+async def test_a_workspace_named_in_any_script_gets_an_id(client: Client, api_db: Database) -> None:
+    studio = agency_key(api_db)
+    made = {}
+    for name in ("Café 22", "東京ストア", "大阪ストア", "!!!"):
+        answer = await client.post("/v1/workspaces", json={"name": name}, headers=studio)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["name"] == name
+        made[name] = answer.json()["id"]
+    assert made["Café 22"] == "caf-22"
+    assert made["東京ストア"].startswith("ws-") and made["東京ストア"] != made["大阪ストア"]
+    again = await client.post("/v1/workspaces", json={"name": "東京ストア"}, headers=studio)
+    assert again.status_code == 409
+    shown = await client.get("/v1/workspace", headers=acting(studio, made["東京ストア"]))
+    assert shown.json()["name"] == "東京ストア"
+
+
 async def test_archiving_a_client_disables_its_recipes_and_stops_its_keys(
     client: Client, onboarded: dict[str, Any], make_key: KeyFactory
 ) -> None:

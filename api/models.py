@@ -98,7 +98,8 @@ class WorkspaceCreate(BaseModel):
     id: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-        description="The workspace id (default: made from the name, `acme-outdoor`)",
+        description="The workspace id (default: made from the name, `acme-outdoor`; "
+        "`ws-` and a hash for a name without Latin letters or digits)",
     )
     limits: WorkspaceLimits | None = None
 

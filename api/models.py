@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.errors import ErrorItem
-from engine import Recipe, Text
+from api.keys import WORKSPACE_ID
+from engine import SLUG, Recipe, Text
 
 
 def _utc(value: datetime) -> datetime:
@@ -97,7 +98,7 @@ class WorkspaceCreate(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
     id: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        pattern=WORKSPACE_ID.pattern,
         description="The workspace id (default: made from the name, `acme-outdoor`; "
         "`ws-` and a hash for a name without Latin letters or digits)",
     )
@@ -341,7 +342,7 @@ class RecipeCopy(BaseModel):
     )
     id: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$",
+        pattern=SLUG,
         description="The copy's id (default: the recipe's; with `-copy` in the same workspace)",
     )
     name: Text | None = Field(default=None, min_length=1, max_length=200)

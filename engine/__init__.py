@@ -83,6 +83,7 @@ if TYPE_CHECKING:
         new_id as new_id,
     )
     from engine.model.recipe import (
+        SLUG as SLUG,
         SLUG_MAX as SLUG_MAX,
         Recipe as Recipe,
     )
@@ -272,6 +273,7 @@ _WHERE: dict[str, str] = {
     "NewEvent": "engine.model.events",
     "new_id": "engine.model.ids",
     "Recipe": "engine.model.recipe",
+    "SLUG": "engine.model.recipe",
     "SLUG_MAX": "engine.model.recipe",
     "RetryPolicy": "engine.model.retry",
     "FINAL": "engine.model.status",

@@ -50,7 +50,7 @@ router = APIRouter(
     responses=responses(401, 403, 422),
     route_class=YamlBodyRoute,  # create and replace take a recipe as JSON or as YAML
 )
-RecipeId = Annotated[str, Path(max_length=80, description="The recipe's id (slug)")]
+RecipeId = Annotated[str, Path(max_length=SLUG_MAX, description="The recipe's id (slug)")]
 
 
 async def _change(container: Container, change: Callable[[], StoredRecipe]) -> StoredRecipe:

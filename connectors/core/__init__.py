@@ -43,6 +43,7 @@ from connectors.core import approval
 from engine import (
     CALLED,
     MAX_WAIT,
+    SLUG,
     ActionContext,
     ActionSpec,
     Connector,
@@ -195,7 +196,7 @@ MAX_CALL_WAIT = timedelta(days=7)
 
 class CallRecipeParams(Params):
     recipe: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$",
+        pattern=SLUG,
         description="The id of the recipe to run, in this workspace; its trigger must be "
         "sous.recipe.called",
         examples=["notify-warehouse"],
